@@ -1,0 +1,48 @@
+# 好差评 — the two commands a newcomer needs: `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+FLASK := $(VENV)/bin/flask --app wsgi
+export FEEDBACK_PORT ?= 5000
+
+.PHONY: run test install install-test migrate demo clean bench
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+
+$(VENV)/.installed: setup.cfg pyproject.toml | $(VENV)/bin/python
+	$(PY) -m pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-test: setup.cfg pyproject.toml $(VENV)/.installed
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+install-test: $(VENV)/.installed-test
+
+## make run: migrate, load the demo city into an empty database, serve web + scheduler.
+run: install
+	@export FEEDBACK_ENV=$${FEEDBACK_ENV:-development}; \
+	$(FLASK) db upgrade && \
+	$(FLASK) demo load --if-empty && \
+	exec $(PY) -m jobs.devrun
+
+## make test: install system packages when missing, start a throwaway PostgreSQL, run everything.
+test: install-test
+	@bash tests/support/ensure_system.sh
+	@set -e; \
+	if [ -n "$$FEEDBACK_TEST_POSTGRES_URL" ]; then \
+		$(PY) -m pytest $(PYTEST_ARGS); \
+	else \
+		pgdir=$$(mktemp -d /tmp/feedback-pgtest.XXXXXX); \
+		trap 'bash tests/support/pg.sh stop "$$pgdir"' EXIT; \
+		export FEEDBACK_TEST_POSTGRES_URL=$$(bash tests/support/pg.sh start "$$pgdir"); \
+		$(PY) -m pytest $(PYTEST_ARGS); \
+	fi
+
+clean:
+	rm -rf $(VENV) instance/*.sqlite3 .pytest_cache test-artifacts

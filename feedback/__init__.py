@@ -1,0 +1,80 @@
+"""好差评 (Good/Bad Review): the citizen feedback platform of government service halls."""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from flask import Flask
+
+from feedback.config import INSTANCE_DIR, PROJECT_ROOT, Config
+
+
+class ConfigurationError(RuntimeError):
+    """The app refuses to start with an unsafe or incomplete configuration."""
+
+
+def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
+    """Build the Flask app. Never migrates and never starts the scheduler.
+
+    ``config`` is a Config, a mapping of overrides applied on top of the
+    environment, or None for the environment alone.
+    """
+    app = Flask(
+        __name__,
+        template_folder=str(PROJECT_ROOT / "templates"),
+        static_folder=str(PROJECT_ROOT / "static"),
+        instance_path=str(INSTANCE_DIR),
+    )
+    if isinstance(config, Config):
+        cfg = config
+    else:
+        cfg = Config.from_env()
+    app.config.update(cfg.as_flask())
+    if isinstance(config, Mapping):
+        app.config.update(config)
+    _check_config(app)
+
+    from feedback.extensions import csrf, db, limiter, login_manager, migrate
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), compare_type=True)
+    csrf.init_app(app)
+    app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
+    limiter.init_app(app)
+    login_manager.init_app(app)
+
+    from feedback import models  # noqa: F401  (register every table)
+    from feedback import web
+
+    web.init_app(app)
+
+    from feedback.cli import register_cli
+
+    register_cli(app)
+    return app
+
+
+def _check_config(app: Flask) -> None:
+    env = app.config["ENV_NAME"]
+    if not app.config.get("SECRET_KEY"):
+        if env in ("development", "testing"):
+            # A fixed key outside production keeps sessions across `make run` restarts.
+            app.config["SECRET_KEY"] = "dev-only-not-secret-" + env
+        else:
+            raise ConfigurationError(
+                "FEEDBACK_SECRET_KEY is required outside development "
+                "(set FEEDBACK_ENV=development for a local run)")
+    if app.config["SMS_BACKEND"] not in ("console", "twilio"):
+        raise ConfigurationError("FEEDBACK_SMS_BACKEND must be 'console' or 'twilio'")
+    if app.config["SMS_BACKEND"] == "twilio":
+        missing = [k for k in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN") if not app.config.get(k)]
+        if not (app.config.get("TWILIO_FROM_NUMBER") or app.config.get("TWILIO_MESSAGING_SERVICE_SID")):
+            missing.append("TWILIO_FROM_NUMBER or TWILIO_MESSAGING_SERVICE_SID")
+        if missing:
+            raise ConfigurationError("the twilio SMS backend needs " + ", ".join(missing))
+    uri = app.config["SQLALCHEMY_DATABASE_URI"]
+    if uri.startswith("postgresql://"):
+        # psycopg 3 is the driver we ship; plain postgresql:// would look for psycopg2.
+        app.config["SQLALCHEMY_DATABASE_URI"] = "postgresql+psycopg://" + uri[len("postgresql://"):]
+    if uri.startswith("sqlite:///"):
+        INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
+    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})

@@ -1,0 +1,1 @@
+"""Accounts: users, roles, department scopes, API keys."""

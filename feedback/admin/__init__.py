@@ -1,0 +1,1 @@
+"""Administrators' pages: home, users, API keys, audit log."""

@@ -1,0 +1,170 @@
+"""Admin pages. Guarded by one check: the admin role."""
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy import func, select
+
+from feedback.accounts import service as accounts
+from feedback.accounts.forms import ApiKeyForm, EmptyForm, ResetPasswordForm, UserForm
+from feedback.accounts.guards import require_roles
+from feedback.accounts.models import ApiKey, Role, User
+from feedback.audit import service as audit
+from feedback.directory import service as directory
+from feedback.directory.models import Department, Hall, ServiceItem, Staff, Window
+from feedback.errors import DomainError
+from feedback.extensions import db
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+bp.before_request(require_roles(Role.ADMIN))
+bp.access = "admin"  # type: ignore[attr-defined]
+
+
+@bp.get("/")
+def home():
+    """Counts of the directory and accounts, and recent audit events."""
+    counts = {label: db.session.scalar(select(func.count()).select_from(model))
+              for label, model in (("部门", Department), ("大厅", Hall), ("窗口", Window),
+                                   ("工作人员", Staff), ("服务事项", ServiceItem), ("用户", User))}
+    return render_template("admin/home.html", counts=counts, events=audit.search(limit=10))
+
+
+# ---------------------------------------------------------------- users
+
+@bp.get("/users")
+def users():
+    """All accounts, with role, scope and lock state."""
+    rows = db.session.scalars(select(User).order_by(User.username)).all()
+    return render_template("admin/users.html", users=rows, form=EmptyForm())
+
+
+def _user_form(obj=None) -> UserForm:
+    form = UserForm(obj=obj)
+    form.departments.choices = [(d.code, label) for d, label in _dept_options()]
+    if obj is not None and request.method == "GET":
+        form.departments.data = [d.code for d in obj.departments]
+    return form
+
+
+def _dept_options():
+    depts = {d.id: d for d in db.session.scalars(select(Department))}
+    return [(depts[i], label) for i, label in directory.department_choices()]
+
+
+@bp.route("/users/new", methods=["GET", "POST"])
+def user_new():
+    """Create an account with an initial password."""
+    form = _user_form()
+    if form.validate_on_submit():
+        try:
+            if not form.password.data:
+                raise DomainError("请设置初始密码")
+            accounts.create_user(form.username.data, form.password.data, form.role.data,
+                                 display_name=form.display_name.data,
+                                 department_codes=form.departments.data, phone=form.phone.data,
+                                 actor=current_user)
+        except DomainError as exc:
+            db.session.rollback()
+            flash(exc.message, "error")
+        else:
+            db.session.commit()
+            flash(f"已创建用户 {form.username.data}", "success")
+            return redirect(url_for("admin.users"))
+    return render_template("admin/user_form.html", form=form, user=None)
+
+
+@bp.route("/users/<int:user_id>", methods=["GET", "POST"])
+def user_edit(user_id: int):
+    """Change role, departments, status of an account."""
+    user = db.session.get(User, user_id) or abort(404)
+    form = _user_form(user)
+    del form.username
+    del form.password
+    if form.validate_on_submit():
+        try:
+            accounts.update_user(user, actor=current_user, display_name=form.display_name.data,
+                                 role=form.role.data, active=form.active.data,
+                                 department_codes=form.departments.data, phone=form.phone.data)
+        except DomainError as exc:
+            db.session.rollback()
+            flash(exc.message, "error")
+        else:
+            db.session.commit()
+            flash("已保存", "success")
+            return redirect(url_for("admin.users"))
+    return render_template("admin/user_form.html", form=form, user=user,
+                           reset_form=ResetPasswordForm(prefix="reset"), action_form=EmptyForm())
+
+
+@bp.post("/users/<int:user_id>/password")
+def user_password(user_id: int):
+    """Reset a user's password."""
+    user = db.session.get(User, user_id) or abort(404)
+    form = ResetPasswordForm(prefix="reset")
+    if form.validate_on_submit():
+        try:
+            accounts.set_password(user, form.password.data, current_user)
+        except DomainError as exc:
+            db.session.rollback()
+            flash(exc.message, "error")
+        else:
+            db.session.commit()
+            flash("密码已重置", "success")
+    return redirect(url_for("admin.user_edit", user_id=user_id))
+
+
+@bp.post("/users/<int:user_id>/unlock")
+def user_unlock(user_id: int):
+    """Lift a login lockout."""
+    user = db.session.get(User, user_id) or abort(404)
+    if EmptyForm().validate_on_submit():
+        accounts.unlock(user, current_user)
+        db.session.commit()
+        flash("已解除锁定", "success")
+    return redirect(url_for("admin.users"))
+
+
+# ---------------------------------------------------------------- API keys
+
+@bp.route("/apikeys", methods=["GET", "POST"])
+def apikeys():
+    """List keys and create a new one (its secret is shown once)."""
+    form = ApiKeyForm()
+    form.department.choices = [("", "不限")] + [(d.code, label) for d, label in _dept_options()]
+    plain = None
+    if form.validate_on_submit():
+        try:
+            _, plain = accounts.create_api_key(form.name.data, form.scopes.data, actor=current_user,
+                                               department_code=form.department.data or None)
+        except DomainError as exc:
+            db.session.rollback()
+            flash(exc.message, "error")
+        else:
+            db.session.commit()
+            flash("API 密钥已创建。请立即复制保存，此后不再显示。", "success")
+    keys = db.session.scalars(select(ApiKey).order_by(ApiKey.id.desc())).all()
+    return render_template("admin/apikeys.html", form=form, keys=keys, plain=plain,
+                           action_form=EmptyForm(), scopes=accounts.API_SCOPES)
+
+
+@bp.post("/apikeys/<int:key_id>/revoke")
+def apikey_revoke(key_id: int):
+    """Revoke a key at once."""
+    if EmptyForm().validate_on_submit():
+        try:
+            accounts.revoke_api_key(key_id, current_user)
+        except DomainError:
+            abort(404)
+        db.session.commit()
+        flash("已吊销", "success")
+    return redirect(url_for("admin.apikeys"))
+
+
+# ---------------------------------------------------------------- audit
+
+@bp.get("/audit")
+def audit_log():
+    """The audit trail, newest first; read-only by construction."""
+    action = request.args.get("action", "").strip() or None
+    actor = request.args.get("actor", "").strip() or None
+    before = request.args.get("before", type=int)
+    events = audit.search(action=action, actor=actor, before_id=before, limit=100)
+    return render_template("admin/audit.html", events=events, action=action or "", actor=actor or "")

@@ -1,0 +1,155 @@
+"""Operator commands (`flask --app wsgi …`). Each is a thin wrapper around a service."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+
+from feedback.extensions import db
+
+
+def register_cli(app: Flask) -> None:
+    """Attach every command group to the app."""
+    app.cli.add_command(users_cli)
+    app.cli.add_command(apikeys_cli)
+    app.cli.add_command(directory_cli)
+    app.cli.add_command(demo_cli)
+
+    from jobs.scheduler import jobs_cli, scheduler_command
+
+    app.cli.add_command(scheduler_command)
+    app.cli.add_command(jobs_cli)
+
+
+def _fail(message: str) -> None:
+    click.echo(message, err=True)
+    sys.exit(2)
+
+
+users_cli = AppGroup("users", help="用户账户 (accounts).")
+
+
+@users_cli.command("create")
+@click.argument("username")
+@click.option("--role", type=click.Choice(["admin", "supervisor", "handler", "window_staff"]), required=True)
+@click.option("--name", "display_name", default="", help="显示姓名")
+@click.option("--department", "departments", multiple=True, help="部门编码（可重复）")
+@click.option("--password", default=None, help="初始密码；省略时交互输入")
+def users_create(username, role, display_name, departments, password):
+    """Create a user account."""
+    from feedback.accounts import service
+    from feedback.errors import DomainError
+
+    if password is None:
+        password = click.prompt("密码", hide_input=True, confirmation_prompt=True)
+    try:
+        user = service.create_user(username, password, role, display_name=display_name,
+                                   department_codes=list(departments))
+    except DomainError as exc:
+        db.session.rollback()
+        _fail(f"错误：{exc.message}")
+    db.session.commit()
+    click.echo(f"created user {user.username} ({user.role})")
+
+
+apikeys_cli = AppGroup("apikeys", help="API 密钥.")
+
+
+@apikeys_cli.command("create")
+@click.argument("name")
+@click.option("--scope", "scopes", multiple=True, required=True,
+              help="records:write records:read ratings:write ratings:read complaints:write tickets:read")
+@click.option("--department", default=None, help="限定部门编码")
+def apikeys_create(name, scopes, department):
+    """Create an API key and print it once."""
+    from feedback.accounts import service
+    from feedback.errors import DomainError
+
+    try:
+        key, plain = service.create_api_key(name, list(scopes), department_code=department)
+    except DomainError as exc:
+        db.session.rollback()
+        _fail(f"错误：{exc.message}")
+    db.session.commit()
+    click.echo(f"API key {key.name} (id {key.id}, scopes: {key.scopes}):")
+    click.echo(plain)
+
+
+@apikeys_cli.command("revoke")
+@click.argument("key_id", type=int)
+def apikeys_revoke(key_id):
+    """Revoke an API key by id."""
+    from feedback.accounts import service
+    from feedback.errors import DomainError
+
+    try:
+        service.revoke_api_key(key_id)
+    except DomainError as exc:
+        _fail(f"错误：{exc.message}")
+    db.session.commit()
+    click.echo(f"revoked key {key_id}")
+
+
+directory_cli = AppGroup("directory", help="组织机构与事项 (directory).")
+
+
+@directory_cli.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--kind", type=click.Choice(["departments", "halls", "windows", "staff", "service_items"]),
+              default=None, help="数据类型；省略时按表头/工作表名识别")
+def directory_import(file: Path, kind):
+    """Import a CSV or XLSX file; nothing is saved if any row is wrong."""
+    from feedback.directory import service
+
+    try:
+        result = service.import_file(file.name, file.read_bytes(), kind=kind)
+    except service.ImportFailed as exc:
+        db.session.rollback()
+        for error in exc.errors:
+            click.echo(str(error), err=True)
+        _fail(f"导入失败：{len(exc.errors)} 处错误，未保存任何数据")
+    db.session.commit()
+    click.echo(f"导入成功：{result.summary()}")
+
+
+@directory_cli.command("export")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--kind", type=click.Choice(["departments", "halls", "windows", "staff", "service_items"]),
+              default=None, help="导出 CSV 时的数据类型；.xlsx 导出全部")
+def directory_export(file: Path, kind):
+    """Export in the import format (.xlsx: every kind; .csv: one kind)."""
+    from feedback.directory import service
+
+    if file.suffix.lower() == ".xlsx":
+        file.write_bytes(service.export_xlsx())
+    else:
+        if not kind:
+            _fail("导出 CSV 需要 --kind")
+        file.write_bytes(service.export_csv(kind))
+    click.echo(f"written {file}")
+
+
+demo_cli = AppGroup("demo", help="演示数据 (demo data).")
+
+
+@demo_cli.command("load")
+@click.option("--if-empty", is_flag=True, help="only when the database has no data yet")
+def demo_load(if_empty):
+    """Load the demo city and print the demo accounts (development only)."""
+    from feedback.demo import service
+
+    if current_app.config["ENV_NAME"] == "production" and not current_app.config.get("DEMO_DATA"):
+        _fail("demo data is refused in production (set FEEDBACK_ENV=development)")
+    if not service.is_empty():
+        if if_empty:
+            click.echo("database already has data; demo not loaded")
+            return
+        _fail("database is not empty; demo not loaded")
+    passwords = service.load()
+    db.session.commit()
+    click.echo("demo data loaded. Demo accounts (development only):")
+    for username, password in passwords.items():
+        click.echo(f"  {username:<14} {password}")

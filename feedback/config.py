@@ -1,0 +1,126 @@
+"""Configuration: the one place that reads the environment.
+
+Every number from DOMAIN.md is a setting here with its documented default, so an
+operator changes a rule with an environment variable and a test with a dict.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+INSTANCE_DIR = PROJECT_ROOT / "instance"
+
+
+def _bool(value: str) -> bool:
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass
+class Config:
+    """Settings of one running app. Field names are Flask config keys."""
+
+    ENV_NAME: str = "production"  # development | production | testing
+    SECRET_KEY: str | None = None
+    SQLALCHEMY_DATABASE_URI: str = f"sqlite:///{INSTANCE_DIR / 'feedback.sqlite3'}"
+    PUBLIC_URL: str = "http://127.0.0.1:5000"
+    PORT: int = 5000
+    TIMEZONE: str = "Asia/Shanghai"
+    SMS_BACKEND: str = "console"
+    SMS_SIGNATURE: str = "【某市政务服务】"
+    TWILIO_ACCOUNT_SID: str | None = None
+    TWILIO_AUTH_TOKEN: str | None = None
+    TWILIO_FROM_NUMBER: str | None = None
+    TWILIO_MESSAGING_SERVICE_SID: str | None = None
+    TWILIO_API_BASE_URL: str | None = None  # tests point the real client at a fake
+    TWILIO_TIMEOUT_SECONDS: float = 10.0
+    RATELIMIT_STORAGE_URI: str = "memory://"
+    RATELIMIT_ENABLED: bool = True
+    WTF_CSRF_ENABLED: bool = True
+    SESSION_COOKIE_SECURE: bool = True
+    SESSION_COOKIE_HTTPONLY: bool = True
+    SESSION_COOKIE_SAMESITE: str = "Lax"
+    REMEMBER_COOKIE_SECURE: bool = True
+    REMEMBER_COOKIE_HTTPONLY: bool = True
+    MAX_CONTENT_LENGTH: int = 12 * 1024 * 1024
+    # Accounts
+    LOGIN_MAX_FAILURES: int = 5
+    LOGIN_LOCKOUT_MINUTES: int = 15
+    PASSWORD_MIN_LENGTH: int = 10
+    # Domain rules (DOMAIN.md); each is a setting with the documented default.
+    RATING_WINDOW_DAYS: int = 7
+    SMS_INVITE_DELAY_MINUTES: int = 10
+    AUTO_RATING_ENABLED: bool = True
+    VERIFY_DUE_WORKING_DAYS: int = 1
+    REPLY_DUE_WORKING_DAYS: int = 5
+    EXTENDED_DUE_WORKING_DAYS: int = 15
+    APPEAL_WINDOW_WORKING_DAYS: int = 3
+    ESCALATION_LEVEL2_AFTER_WORKING_DAYS: int = 2
+    CONTACT_RETENTION_DAYS: int = 180
+    SMS_DAILY_LIMIT_PER_NUMBER: int = 5
+    QUIET_HOURS_START: int = 21  # local hour, citizens get no SMS from here ...
+    QUIET_HOURS_END: int = 8  # ... until here
+    COMMENT_MAX_LENGTH: int = 500
+    TERMINAL_ANONYMOUS_RATING: bool = True
+    RANKING_MIN_RATINGS: int = 30
+    PUBLISH_STAFF_STATS: bool = False
+    DEMO_DATA: bool = False
+    # Tests inject a clock here: a callable returning an aware UTC datetime.
+    CLOCK: Any = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    _ENV = {
+        "SQLALCHEMY_DATABASE_URI": "FEEDBACK_DATABASE_URL",
+        "SECRET_KEY": "FEEDBACK_SECRET_KEY",
+        "PUBLIC_URL": "FEEDBACK_PUBLIC_URL",
+        "PORT": "FEEDBACK_PORT",
+        "TIMEZONE": "FEEDBACK_TIMEZONE",
+        "SMS_BACKEND": "FEEDBACK_SMS_BACKEND",
+        "SMS_SIGNATURE": "FEEDBACK_SMS_SIGNATURE",
+        "ENV_NAME": "FEEDBACK_ENV",
+        "RATELIMIT_STORAGE_URI": "FEEDBACK_RATELIMIT_STORAGE_URI",
+        "TWILIO_ACCOUNT_SID": "TWILIO_ACCOUNT_SID",
+        "TWILIO_AUTH_TOKEN": "TWILIO_AUTH_TOKEN",
+        "TWILIO_FROM_NUMBER": "TWILIO_FROM_NUMBER",
+        "TWILIO_MESSAGING_SERVICE_SID": "TWILIO_MESSAGING_SERVICE_SID",
+    }
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Config":
+        """Build a Config from environment variables.
+
+        Explicitly mapped variables (see the README) win; any other field can be set
+        as ``FEEDBACK_<FIELD>`` (for example ``FEEDBACK_REPLY_DUE_WORKING_DAYS=5``).
+        """
+        env = os.environ if environ is None else environ
+        cfg = cls()
+        for f in fields(cls):
+            if f.name.startswith("_") or f.name in {"CLOCK", "extra"}:
+                continue
+            var = cls._ENV.get(f.name, f"FEEDBACK_{f.name}")
+            if var not in env:
+                continue
+            raw = env[var]
+            current = getattr(cfg, f.name)
+            if isinstance(current, bool):
+                value: Any = _bool(raw)
+            elif isinstance(current, int):
+                value = int(raw)
+            elif isinstance(current, float):
+                value = float(raw)
+            else:
+                value = raw
+            setattr(cfg, f.name, value)
+        if cfg.ENV_NAME == "development":
+            # Plain HTTP on localhost: secure cookies would never come back.
+            cfg.SESSION_COOKIE_SECURE = _bool(env.get("FEEDBACK_SESSION_COOKIE_SECURE", "0"))
+            cfg.REMEMBER_COOKIE_SECURE = cfg.SESSION_COOKIE_SECURE
+        return cfg
+
+    def as_flask(self) -> dict[str, Any]:
+        """The settings as a dict for ``app.config.update``."""
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "extra"}
+        out.update(self.extra)
+        return out

@@ -1,0 +1,1 @@
+"""The working console of handlers, supervisors and window staff."""

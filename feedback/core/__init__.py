@@ -1,0 +1,1 @@
+"""Pages anyone may see: the landing page and health check."""

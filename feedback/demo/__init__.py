@@ -1,0 +1,1 @@
+"""Demo data: a realistic city for `make run` (development only)."""

@@ -1,0 +1,60 @@
+"""Forms of the directory admin pages, one per kind."""
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileAllowed, FileField, FileRequired
+from wtforms import BooleanField, IntegerField, SelectField, SelectMultipleField, StringField
+from wtforms.validators import DataRequired, Length, NumberRange, Optional
+
+_code = [DataRequired("请填写编码"), Length(max=40, message="编码最长 40 位")]
+_name = [DataRequired("请填写名称"), Length(max=120, message="名称最长 120 个字符")]
+
+
+class DepartmentForm(FlaskForm):
+    code = StringField("部门编码", validators=_code)
+    name = StringField("部门名称", validators=_name)
+    parent_id = SelectField("上级部门", coerce=lambda v: int(v) if v else None, validate_choice=False)
+    active = BooleanField("启用", default=True)
+
+
+class HallForm(FlaskForm):
+    code = StringField("大厅编码", validators=_code)
+    name = StringField("大厅名称", validators=_name)
+    address = StringField("地址", validators=[Optional(), Length(max=200)])
+    active = BooleanField("启用", default=True)
+
+
+class WindowForm(FlaskForm):
+    code = StringField("窗口编码", validators=_code)
+    name = StringField("窗口名称", validators=_name)
+    hall_id = SelectField("所属大厅", coerce=int, validators=[DataRequired("请选择大厅")])
+    department_id = SelectField("所属部门", coerce=int, validators=[DataRequired("请选择部门")])
+    active = BooleanField("启用", default=True)
+
+
+class StaffForm(FlaskForm):
+    staff_number = StringField("工号", validators=_code)
+    name = StringField("姓名", validators=[DataRequired("请填写姓名"), Length(max=60)])
+    department_id = SelectField("所属部门", coerce=int, validators=[DataRequired("请选择部门")])
+    window_ids = SelectMultipleField("服务窗口", coerce=int, validate_choice=False)
+    active = BooleanField("在岗", default=True)
+
+
+class ServiceItemForm(FlaskForm):
+    code = StringField("事项编码", validators=[DataRequired("请填写编码"), Length(max=40)])
+    name = StringField("事项名称", validators=[DataRequired("请填写名称"), Length(max=200)])
+    department_id = SelectField("实施部门", coerce=int, validators=[DataRequired("请选择部门")])
+    promised_days = IntegerField("承诺办结时限（工作日）", default=0,
+                                 validators=[NumberRange(0, 365, "请填写 0–365 之间的整数")])
+    active = BooleanField("启用", default=True)
+
+
+class ImportForm(FlaskForm):
+    file = FileField("导入文件（.csv 或 .xlsx）", validators=[
+        FileRequired("请选择文件"), FileAllowed(["csv", "xlsx"], "只支持 .csv 和 .xlsx 文件")])
+    kind = SelectField("数据类型", choices=[("", "自动识别（按表头或工作表名）"),
+                                         ("departments", "部门"), ("halls", "大厅"),
+                                         ("windows", "窗口"), ("staff", "工作人员"),
+                                         ("service_items", "服务事项")])
+
+
+FORMS = {"departments": DepartmentForm, "halls": HallForm, "windows": WindowForm,
+         "staff": StaffForm, "service_items": ServiceItemForm}

@@ -1,0 +1,163 @@
+"""Directory admin pages: list, search, create, edit, deactivate, import, export."""
+from __future__ import annotations
+
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy import select
+
+from feedback.accounts.forms import EmptyForm
+from feedback.accounts.guards import require_roles
+from feedback.accounts.models import Role
+from feedback.directory import service
+from feedback.directory.forms import FORMS, ImportForm
+from feedback.directory.models import Hall, Window
+from feedback.errors import DomainError
+from feedback.extensions import db
+
+bp = Blueprint("directory", __name__, url_prefix="/admin/directory")
+bp.before_request(require_roles(Role.ADMIN))
+bp.access = "admin"  # type: ignore[attr-defined]
+
+
+def _spec(kind: str) -> service.KindSpec:
+    if kind not in service.KINDS:
+        abort(404)
+    return service.KINDS[kind]
+
+
+def fill_choices(form, kind: str, scope: set[int] | None = None) -> None:
+    """Populate the select boxes of a directory form (limited to a scope if given)."""
+    depts = service.department_choices(scope)
+    if kind == "departments":
+        form.parent_id.choices = [("", "（无，顶级部门）")] + depts
+    if hasattr(form, "department_id"):
+        form.department_id.choices = depts
+    if hasattr(form, "hall_id"):
+        form.hall_id.choices = [(h.id, h.name) for h in db.session.scalars(
+            select(Hall).where(Hall.active.is_(True)).order_by(Hall.code))]
+    if hasattr(form, "window_ids"):
+        stmt = select(Window).where(Window.active.is_(True)).order_by(Window.code)
+        if scope is not None:
+            stmt = stmt.where(Window.department_id.in_(scope or {-1}))
+        form.window_ids.choices = [(w.id, f"{w.code} {w.name}") for w in db.session.scalars(stmt)]
+
+
+def form_data(form, kind: str) -> dict:
+    """The model attributes a submitted directory form sets."""
+    data = {k: v for k, v in form.data.items() if k not in ("csrf_token", "window_ids")}
+    if kind == "staff":
+        ids = set(form.window_ids.data or [])
+        allowed = {c[0] for c in form.window_ids.choices}
+        data["windows"] = [db.session.get(Window, i) for i in sorted(ids & allowed)]
+    return data
+
+
+@bp.get("/")
+def index():
+    return redirect(url_for("directory.list", kind="departments"))
+
+
+@bp.get("/<kind>/")
+def list(kind: str):  # noqa: A001 - endpoint name reads directory.list
+    """A searchable, paginated list of one kind."""
+    spec = _spec(kind)
+    q = request.args.get("q", "").strip()
+    page = max(1, request.args.get("page", 1, type=int))
+    show_inactive = request.args.get("inactive", "1") == "1"
+    rows, total = service.search(kind, q, page=page, show_inactive=show_inactive)
+    return render_template("directory/list.html", spec=spec, kinds=service.KINDS, rows=rows,
+                           total=total, q=q, page=page, per_page=50,
+                           export_row=service.export_row, action_form=EmptyForm())
+
+
+@bp.route("/<kind>/new", methods=["GET", "POST"])
+def create(kind: str):
+    """Add one row."""
+    spec = _spec(kind)
+    form = FORMS[kind]()
+    fill_choices(form, kind)
+    if form.validate_on_submit():
+        try:
+            obj = service.save(kind, None, form_data(form, kind), actor=current_user)
+        except DomainError as exc:
+            db.session.rollback()
+            flash(exc.message, "error")
+        else:
+            db.session.commit()
+            flash(f"已新增{spec.label}：{obj}", "success")
+            return redirect(url_for("directory.list", kind=kind))
+    return render_template("directory/form.html", spec=spec, kinds=service.KINDS, form=form, obj=None)
+
+
+@bp.route("/<kind>/<int:obj_id>", methods=["GET", "POST"])
+def edit(kind: str, obj_id: int):
+    """Edit one row."""
+    spec = _spec(kind)
+    obj = db.session.get(spec.model, obj_id) or abort(404)
+    form = FORMS[kind](obj=obj)
+    fill_choices(form, kind)
+    if kind == "staff" and request.method == "GET":
+        form.window_ids.data = [w.id for w in obj.windows]
+    if form.validate_on_submit():
+        try:
+            service.save(kind, obj, form_data(form, kind), actor=current_user)
+        except DomainError as exc:
+            db.session.rollback()
+            flash(exc.message, "error")
+        else:
+            db.session.commit()
+            flash("已保存", "success")
+            return redirect(url_for("directory.list", kind=kind))
+    return render_template("directory/form.html", spec=spec, kinds=service.KINDS, form=form,
+                           obj=obj, action_form=EmptyForm())
+
+
+@bp.post("/<kind>/<int:obj_id>/active")
+def set_active(kind: str, obj_id: int):
+    """Deactivate or reactivate (never delete: ratings point to these rows)."""
+    spec = _spec(kind)
+    obj = db.session.get(spec.model, obj_id) or abort(404)
+    if EmptyForm().validate_on_submit():
+        active = request.form.get("active") == "1"
+        service.set_active(kind, obj, active, actor=current_user)
+        db.session.commit()
+        flash(f"已{'启用' if active else '停用'}：{obj}", "success")
+    return redirect(request.referrer if request.referrer and request.referrer.startswith(request.host_url)
+                    else url_for("directory.list", kind=kind))
+
+
+@bp.route("/import", methods=["GET", "POST"])
+def import_():
+    """Upload a CSV or XLSX; all-or-nothing, with every error listed by row and column."""
+    form = ImportForm()
+    errors: list = []
+    if form.validate_on_submit():
+        upload = form.file.data
+        try:
+            result = service.import_file(upload.filename or "upload.csv", upload.read(),
+                                         kind=form.kind.data or None, actor=current_user)
+        except service.ImportFailed as exc:
+            db.session.rollback()
+            errors = exc.errors
+            flash(f"导入失败：发现 {len(errors)} 处错误，未保存任何数据。请修改后重新上传。", "error")
+        else:
+            db.session.commit()
+            flash(f"导入成功。{result.summary()}", "success")
+            return redirect(url_for("directory.import_"))
+    return render_template("directory/import.html", form=form, errors=errors, kinds=service.KINDS)
+
+
+@bp.get("/<kind>/export.csv")
+def export_csv(kind: str):
+    """Download one kind as CSV in the import format."""
+    _spec(kind)
+    return Response(service.export_csv(kind), mimetype="text/csv",
+                    headers={"Content-Disposition": f"attachment; filename={kind}.csv"})
+
+
+@bp.get("/export.xlsx")
+def export_xlsx():
+    """Download the whole directory as one workbook in the import format."""
+    return Response(service.export_xlsx(),
+                    mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                    headers={"Content-Disposition": "attachment; filename=directory.xlsx"})

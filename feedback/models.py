@@ -1,0 +1,5 @@
+"""Imports every area's models so that Alembic and create_app see all tables."""
+from feedback.accounts.models import ApiKey, User  # noqa: F401
+from feedback.audit.models import AuditEvent  # noqa: F401
+from feedback.directory.models import Department, Hall, ServiceItem, Staff, Window  # noqa: F401
+from feedback.operations.models import JobRun  # noqa: F401

@@ -1,0 +1,1 @@
+"""Operations: the record of scheduled job runs."""

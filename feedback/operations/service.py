@@ -1,0 +1,51 @@
+"""Running a job once and recording what it did."""
+from __future__ import annotations
+
+import socket
+import time
+import traceback
+from datetime import datetime
+
+from sqlalchemy import func, select
+
+from feedback.clock import utcnow
+from feedback.extensions import db
+from feedback.operations.models import JobRun
+
+
+def run_job(name: str, func_, now: datetime | None = None) -> JobRun:
+    """Run one job function, recording start, duration, summary and any error.
+
+    The job's own work commits in its own transactions; a failure is rolled back
+    and recorded, never raised into the scheduler loop.
+    """
+    started = utcnow()
+    t0 = time.perf_counter()
+    as_of = now or started
+    summary: dict = {}
+    error = None
+    try:
+        summary = func_(as_of) or {}
+        db.session.commit()
+    except Exception:  # noqa: BLE001 - recorded and shown to admins
+        db.session.rollback()
+        error = traceback.format_exc(limit=8)
+    run = JobRun(name=name, started_at=started, finished_at=utcnow(),
+                 duration_ms=(time.perf_counter() - t0) * 1000, ok=error is None,
+                 as_of=now, host=socket.gethostname()[:120], summary=summary, error=error)
+    db.session.add(run)
+    db.session.commit()
+    return run
+
+
+def latest_runs() -> dict[str, JobRun]:
+    """The most recent run of each job."""
+    sub = select(JobRun.name, func.max(JobRun.id).label("id")).group_by(JobRun.name).subquery()
+    rows = db.session.scalars(select(JobRun).join(sub, JobRun.id == sub.c.id))
+    return {r.name: r for r in rows}
+
+
+def recent_runs(name: str, limit: int = 20) -> list[JobRun]:
+    """The last runs of one job, newest first."""
+    return list(db.session.scalars(select(JobRun).where(JobRun.name == name)
+                                   .order_by(JobRun.id.desc()).limit(limit)))

@@ -1,0 +1,88 @@
+"""Wires blueprints, login, security headers, error pages and template helpers."""
+from __future__ import annotations
+
+from flask import Flask, render_template, request
+from markupsafe import Markup
+
+from feedback import clock
+from feedback.extensions import login_manager
+
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+       "font-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; "
+       "form-action 'self'; object-src 'none'")
+
+
+def init_app(app: Flask) -> None:
+    """Register every blueprint and the cross-cutting request hooks."""
+    from feedback.accounts import service as accounts
+    from feedback.accounts.views import bp as accounts_bp
+    from feedback.admin.views import bp as admin_bp
+    from feedback.console.views import bp as console_bp
+    from feedback.core.views import bp as core_bp
+    from feedback.directory.views import bp as directory_bp
+
+    for bp in (core_bp, accounts_bp, admin_bp, directory_bp, console_bp):
+        app.register_blueprint(bp)
+
+    login_manager.login_view = "accounts.login"
+    login_manager.login_message = "请先登录"
+    login_manager.session_protection = "strong"
+    login_manager.user_loader(accounts.load_user)
+
+    @app.after_request
+    def security_headers(response):
+        response.headers.setdefault("Content-Security-Policy", CSP)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+        if request.is_secure:
+            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+        if request.path.startswith(("/console", "/admin", "/account", "/login")):
+            response.headers["Cache-Control"] = "no-store"
+        return response
+
+    for code, title, text in (
+        (400, "请求有误", "提交的内容无法处理，请返回重试。"),
+        (401, "需要登录", "请先登录后再访问。"),
+        (403, "无权访问", "您的账户没有访问此页面的权限。"),
+        (404, "页面不存在", "您要找的页面不存在，或您无权查看。"),
+        (405, "操作不允许", "此页面不支持该操作。"),
+        (413, "文件过大", "上传的内容超过了大小限制。"),
+        (429, "操作过于频繁", "请稍候再试。"),
+        (500, "系统繁忙", "服务器出现问题，请稍后重试。"),
+    ):
+        app.register_error_handler(code, _error_page(code, title, text))
+
+    from flask_wtf.csrf import CSRFError
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(error):
+        return render_template("error.html", code=400, title="页面已过期",
+                               text="表单已过期或来源不明，请刷新页面后重新提交。"), 400
+
+    app.jinja_env.filters["local"] = clock.format_local
+    app.jinja_env.filters["localdate"] = lambda m: clock.format_local(m, "%Y-%m-%d")
+    app.jinja_env.globals["nl2br"] = lambda s: Markup("<br>").join((s or "").split("\n"))
+
+    @app.context_processor
+    def inject_roles():
+        from flask_login import current_user
+
+        from feedback.accounts.models import Role
+
+        return {"Role": Role, "current_user": current_user, "now": clock.utcnow()}
+
+
+def _error_page(code: int, title: str, text: str):
+    def handler(error):
+        if request.path.startswith("/api/"):
+            from flask import jsonify
+
+            resp = jsonify({"type": f"about:blank", "title": title, "status": code})
+            resp.status_code = code
+            resp.mimetype = "application/problem+json"
+            return resp
+        return render_template("error.html", code=code, title=title, text=text), code
+
+    return handler
