@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from flask.testing import FlaskClient
 
 from feedback import create_app
 from feedback.config import Config
@@ -72,7 +73,8 @@ def sqlite_template(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def pg_admin_engine():
     if not PG_URL:
-        pytest.skip("no PostgreSQL configured")
+        raise RuntimeError("this test needs PostgreSQL: run it through `make test` "
+                           "or set FEEDBACK_TEST_POSTGRES_URL")
     engine = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
     yield engine
     engine.dispose()
@@ -96,10 +98,13 @@ def _pg_db_url(name: str) -> str:
 _counter = itertools.count()
 
 
-@pytest.fixture(params=BACKENDS)
-def db_url(request, tmp_path) -> str:
-    """A fresh, migrated database on each backend."""
-    if request.param == "sqlite":
+def fresh_database(request, backend: str, tmp_path: Path):
+    """Yield the URL of a fresh, migrated database on ``backend``, dropped afterwards.
+
+    A generator for ``yield from`` in a fixture (tests/browser overrides ``db_url``
+    with a SQLite default through it).
+    """
+    if backend == "sqlite":
         path = tmp_path / "test.sqlite3"
         shutil.copy(request.getfixturevalue("sqlite_template"), path)
         yield f"sqlite:///{path}"
@@ -114,6 +119,13 @@ def db_url(request, tmp_path) -> str:
         conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+@pytest.fixture(params=BACKENDS)
+def db_url(request, tmp_path) -> str:
+    """A fresh, migrated database on each backend (override with
+    ``@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)``)."""
+    yield from fresh_database(request, request.param, tmp_path)
+
+
 @pytest.fixture
 def clock() -> Clock:
     return Clock(datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc))
@@ -126,9 +138,19 @@ def app_config(db_url, clock) -> Config:
     return cfg
 
 
+class FreshContextClient(FlaskClient):
+    """Each request in its own app context, as in production (no ``g`` shared between
+    requests of different clients); the test's own session stays separate."""
+
+    def open(self, *args, **kwargs):
+        with self.application.app_context():
+            return super().open(*args, **kwargs)
+
+
 @pytest.fixture
 def app(app_config):
     app = create_app(app_config)
+    app.test_client_class = FreshContextClient
     with app.app_context():
         yield app
         from feedback.extensions import db

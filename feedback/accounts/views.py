@@ -71,14 +71,15 @@ def change_password():
     """Change one's own password; other sessions are signed out."""
     form = ChangePasswordForm()
     if form.validate_on_submit():
+        user = current_user._get_current_object()
         try:
-            service.change_password(current_user, form.old_password.data, form.new_password.data)
+            service.change_password(user, form.old_password.data, form.new_password.data)
         except DomainError as exc:
             db.session.rollback()
             form.new_password.errors.append(exc.message)
         else:
             db.session.commit()
-            login_user(current_user)  # re-issue the session with the new version
+            login_user(user)  # re-issue the session with the new version
             flash("密码已修改", "success")
-            return redirect(_home_for(current_user))
+            return redirect(_home_for(user))
     return render_template("accounts/password.html", form=form)

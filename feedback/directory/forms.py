@@ -25,15 +25,17 @@ class HallForm(FlaskForm):
 class WindowForm(FlaskForm):
     code = StringField("窗口编码", validators=_code)
     name = StringField("窗口名称", validators=_name)
-    hall_id = SelectField("所属大厅", coerce=int, validators=[DataRequired("请选择大厅")])
-    department_id = SelectField("所属部门", coerce=int, validators=[DataRequired("请选择部门")])
+    hall_id = SelectField("所属大厅", coerce=int, validate_choice=False, validators=[DataRequired("请选择大厅")])
+    department_id = SelectField("所属部门", coerce=int, validate_choice=False, validators=[DataRequired("请选择部门")])
     active = BooleanField("启用", default=True)
 
 
 class StaffForm(FlaskForm):
     staff_number = StringField("工号", validators=_code)
     name = StringField("姓名", validators=[DataRequired("请填写姓名"), Length(max=60)])
-    department_id = SelectField("所属部门", coerce=int, validators=[DataRequired("请选择部门")])
+    # Scope is checked by the view/service with a specific message, not by WTForms' English one.
+    department_id = SelectField("所属部门", coerce=int, validate_choice=False,
+                                validators=[DataRequired("请选择部门")])
     window_ids = SelectMultipleField("服务窗口", coerce=int, validate_choice=False)
     active = BooleanField("在岗", default=True)
 
@@ -41,7 +43,7 @@ class StaffForm(FlaskForm):
 class ServiceItemForm(FlaskForm):
     code = StringField("事项编码", validators=[DataRequired("请填写编码"), Length(max=40)])
     name = StringField("事项名称", validators=[DataRequired("请填写名称"), Length(max=200)])
-    department_id = SelectField("实施部门", coerce=int, validators=[DataRequired("请选择部门")])
+    department_id = SelectField("实施部门", coerce=int, validate_choice=False, validators=[DataRequired("请选择部门")])
     promised_days = IntegerField("承诺办结时限（工作日）", default=0,
                                  validators=[NumberRange(0, 365, "请填写 0–365 之间的整数")])
     active = BooleanField("启用", default=True)

@@ -168,6 +168,7 @@ def save(kind: str, obj: Any | None, data: dict[str, Any], *, actor: Any = None)
     clash = db.session.scalar(select(model).where(getattr(model, spec.key) == key_value))
     if clash is not None and clash is not obj:
         raise ValidationError(f"{spec.label}编码 {key_value} 已存在")
+    _check_references(data)
     creating = obj is None
     if creating:
         obj = model()
@@ -186,6 +187,13 @@ def save(kind: str, obj: Any | None, data: dict[str, Any], *, actor: Any = None)
     audit.record(f"directory.{kind}.{'create' if creating else 'update'}", actor=actor, obj=obj,
                  changes=changes)
     return obj
+
+
+def _check_references(data: dict[str, Any]) -> None:
+    for column, model, label in (("department_id", Department, "部门"), ("parent_id", Department, "上级部门"),
+                                 ("hall_id", Hall, "大厅")):
+        if data.get(column) is not None and db.session.get(model, data[column]) is None:
+            raise ValidationError(f"所选{label}不存在")
 
 
 def set_active(kind: str, obj: Any, active: bool, *, actor: Any = None) -> None:
@@ -500,26 +508,23 @@ class _Importer:
                                {"name": values["name"], "active": self._active(values)})
             pending.append((number, obj, values.get("parent_code", "")))
         db.session.flush()
+        parent_of = dict(db.session.execute(select(Department.id, Department.parent_id)).all())
         for number, obj, parent_code in pending:
-            if not parent_code:
-                obj.parent_id = None
+            parent = self._dept(table, number, "parent_code", parent_code) if parent_code else None
+            if parent_code and parent is None:
                 continue
-            parent = self._dept(table, number, "parent_code", parent_code)
-            if parent is None:
-                continue
-            if parent is obj:
-                self.err(table, number, "parent_code", "上级部门不能是本部门")
-                continue
-            obj.parent_id = parent.id
-            obj.parent = parent
-        db.session.flush()
-        for number, obj, _ in pending:
-            node, hops = obj.parent, 0
-            while node is not None and hops < 1000:
-                if node is obj:
-                    self.err(table, number, "parent_code", "上级部门形成了循环")
+            parent_of[obj.id] = parent.id if parent else None
+        for number, obj, parent_code in pending:
+            node, hops = parent_of.get(obj.id), 0
+            while node is not None and hops < 10000:
+                if node == obj.id:
+                    self.err(table, number, "parent_code", "上级部门形成了循环（不能是本部门或其下级部门）")
                     break
-                node, hops = node.parent, hops + 1
+                node, hops = parent_of.get(node), hops + 1
+        if not self.errors:
+            for _, obj, _ in pending:
+                obj.parent_id = parent_of.get(obj.id)
+        db.session.flush()
 
     def _apply_halls(self, table: _Table) -> None:
         seen: dict[str, int] = {}

@@ -1,0 +1,1 @@
+"""The working-day calendar (工作日历): statutory holidays, make-up workdays, deadlines."""
