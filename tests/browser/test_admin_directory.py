@@ -1,0 +1,141 @@
+"""The directory and login pages as an administrator, a handler and a visitor use them."""
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import Page, expect
+from sqlalchemy import select
+
+from tests.browser.conftest import log_in, on_all_backends
+from tests.conftest import TEST_PASSWORD
+
+pytestmark = pytest.mark.browser
+
+
+@on_all_backends
+def test_admin_adds_a_window_through_the_form_and_sees_it_listed(page, live_server, db, make_user,
+                                                                  make_hall, make_department):
+    make_hall(code="SMZX", name="市民中心")
+    make_department(code="GA", name="市公安局")
+    make_department(code="SW", name="市税务局")
+    make_user("admin", username="boss")
+    db.session.commit()
+
+    log_in(page, "boss")
+    page.get_by_role("navigation", name="管理").get_by_role("link", name="窗口", exact=True).click()
+    expect(page.get_by_role("heading", name="窗口", level=1)).to_be_visible()
+    page.get_by_role("link", name="新增窗口").click()
+    page.get_by_label("窗口编码").fill("GA-01")
+    page.get_by_label("窗口名称").fill("户籍办理 1 号窗口")
+    page.get_by_label("所属大厅").select_option(label="市民中心")
+    page.get_by_label("所属部门").select_option(label="市公安局")
+    page.get_by_role("button", name="保存").click()
+
+    expect(page).to_have_url(re.compile(r"/admin/directory/windows/$"))
+    expect(page.locator(".flash-success")).to_have_text("已新增窗口：户籍办理 1 号窗口（GA-01）")
+    row = page.locator("#directory-table tbody tr", has_text="GA-01")
+    expect(row).to_have_count(1)
+    expect(row.locator("td")).to_have_text(["GA-01", "户籍办理 1 号窗口", "SMZX", "GA", "启用", re.compile("编辑")])
+
+
+BAD_WINDOWS_CSV = (
+    "code,name,hall_code,department_code,active\r\n"
+    "W-OK-1,一号窗口,SMZX,GA,1\r\n"
+    "W-BAD-DEPT,二号窗口,SMZX,NOPE,1\r\n"
+    "W-BAD-ACTIVE,三号窗口,SMZX,GA,maybe\r\n"
+    "W-OK-2,四号窗口,SMZX,GA,\r\n"
+)
+
+
+@on_all_backends
+def test_bad_csv_import_lists_every_error_by_row_and_column_and_saves_nothing(
+        page, live_server, db, make_user, make_hall, make_department):
+    from feedback.directory.models import Window
+
+    make_hall(code="SMZX", name="市民中心")
+    make_department(code="GA", name="市公安局")
+    make_user("admin", username="boss")
+    db.session.commit()
+
+    log_in(page, "boss")
+    page.goto("/admin/directory/import")
+    page.get_by_label("导入文件").set_input_files(
+        {"name": "windows.csv", "mimeType": "text/csv", "buffer": ("\ufeff" + BAD_WINDOWS_CSV).encode()})
+    page.get_by_role("button", name="上传并导入").click()
+
+    errors = page.locator("#import-errors")
+    expect(errors.get_by_role("heading")).to_have_text("发现 2 处错误，未保存任何数据")
+    expect(errors.locator("li")).to_have_text([
+        "第 3 行，D 列（department_code）：部门编码 NOPE 不存在",
+        "第 4 行，E 列（active）：无法识别“maybe”，请填写 1/0、是/否 或 启用/停用",
+    ])
+    expect(page.locator(".flash-error")).to_contain_text("未保存任何数据")
+
+    with live_server.app.app_context():
+        saved = db.session.scalars(select(Window.code)).all()
+    assert saved == [], "an import with errors must save none of its rows, not even the valid ones"
+
+
+def test_handler_sees_only_own_departments_staff_and_gets_404_for_others(
+        page, live_server, db, make_user, make_department, make_staff):
+    mine = make_department(code="GA", name="市公安局")
+    theirs = make_department(code="SW", name="市税务局")
+    make_staff(staff_number="GA001", name="张警官", department=mine)
+    other = make_staff(staff_number="SW001", name="李税务", department=theirs)
+    make_user("handler", username="ga-handler", departments=[mine])
+    db.session.commit()
+    other_id = other.id
+
+    log_in(page, "ga-handler")
+    page.goto("/console/directory/staff/")
+    rows = page.locator("table tbody tr")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("张警官")
+    expect(page.get_by_text("李税务")).to_have_count(0)
+
+    response = page.goto(f"/console/directory/staff/{other_id}")
+    assert response is not None and response.status == 404
+    expect(page.get_by_role("heading", name="页面不存在")).to_be_visible()
+    expect(page.get_by_text("李税务")).to_have_count(0)
+
+
+def test_five_wrong_passwords_lock_the_account_even_against_the_right_one(page, live_server, db,
+                                                                         make_user):
+    make_user("admin", username="boss")
+    db.session.commit()
+
+    page.goto("/login")
+    flash = page.locator(".flash-error")
+    for attempt in range(1, 6):
+        page.get_by_label("用户名").fill("boss")
+        page.get_by_label("密码").fill(f"wrong-password-{attempt}")
+        page.get_by_role("button", name="登录").click()
+        expected = "用户名或密码错误" if attempt < 5 else "登录失败次数过多，账户已临时锁定 15 分钟"
+        expect(flash).to_have_text(expected)
+
+    page.get_by_label("用户名").fill("boss")
+    page.get_by_label("密码").fill(TEST_PASSWORD)
+    page.get_by_role("button", name="登录").click()
+    expect(flash).to_contain_text("账户已临时锁定，请")
+    expect(page).to_have_url(re.compile(r"/login$"))
+    expect(page.get_by_role("button", name=re.compile("退出"))).to_have_count(0)
+
+
+def _assert_fits_phone_with_large_targets(page: Page) -> None:
+    width = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
+    assert width[1] == 390, f"the phone viewport was widened to {width[1]}px (content too wide?)"
+    assert width[0] <= width[1], f"page scrolls sideways: {width[0]}px wide on a {width[1]}px screen"
+    small = page.evaluate("""() => [...document.querySelectorAll(
+            'a, button, input[type=submit], input[type=button], [role=button]')]
+        .map(el => [el.outerHTML.slice(0, 80), el.getBoundingClientRect().height])
+        .filter(([, h]) => h < 40)""")
+    assert small == [], f"touch targets lower than 40px: {small}"
+
+
+@pytest.mark.parametrize("viewport", ["phone"], indirect=True)
+@pytest.mark.parametrize("path", ["/", "/login"])
+def test_public_pages_fit_a_phone_with_large_touch_targets(page, live_server, path):
+    page.goto(path)
+    expect(page.get_by_role("link", name="政务服务“好差评”")).to_be_visible()
+    _assert_fits_phone_with_large_targets(page)
