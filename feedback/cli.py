@@ -18,6 +18,10 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(directory_cli)
     app.cli.add_command(demo_cli)
 
+    from feedback.calendar.cli import calendar_cli
+
+    app.cli.add_command(calendar_cli)
+
     from jobs.scheduler import jobs_cli, scheduler_command
 
     app.cli.add_command(scheduler_command)

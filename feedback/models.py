@@ -3,3 +3,6 @@ from feedback.accounts.models import ApiKey, User  # noqa: F401
 from feedback.audit.models import AuditEvent  # noqa: F401
 from feedback.directory.models import Department, Hall, ServiceItem, Staff, Window  # noqa: F401
 from feedback.operations.models import JobRun  # noqa: F401
+from feedback.calendar.models import CalendarDay, CalendarYear  # noqa: F401
+from feedback.evaluations.models import Evaluation, IdempotencyKey, ServiceRecord, Terminal  # noqa: F401
+from feedback.tickets.models import Ticket, TicketEvent  # noqa: F401

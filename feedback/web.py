@@ -20,8 +20,11 @@ def init_app(app: Flask) -> None:
     from feedback.console.views import bp as console_bp
     from feedback.core.views import bp as core_bp
     from feedback.directory.views import bp as directory_bp
+    from feedback.calendar.views import bp as calendar_bp
+    from feedback.api.views import bp as api_bp
+    from feedback.evaluations.views import bp as rating_bp
 
-    for bp in (core_bp, accounts_bp, admin_bp, directory_bp, console_bp):
+    for bp in (core_bp, accounts_bp, admin_bp, directory_bp, console_bp, api_bp, rating_bp, calendar_bp):
         app.register_blueprint(bp)
 
     login_manager.login_view = "accounts.login"

@@ -89,7 +89,9 @@ def live_server(app) -> LiveServer:
     server = make_server("127.0.0.1", 0, app, threaded=True)
     # Chromium keeps connections alive; do not wait for their threads when closing.
     server.block_on_close = False
-    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
+    # A short poll interval: shutdown() waits for one poll, 0.5 s by default, on every test.
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                              name="live-server", daemon=True)
     thread.start()
     try:
         yield LiveServer(url=f"http://127.0.0.1:{server.server_port}", app=app)

@@ -122,10 +122,19 @@ def test_five_wrong_passwords_lock_the_account_even_against_the_right_one(page, 
     expect(page.get_by_role("button", name=re.compile("退出"))).to_have_count(0)
 
 
-def _assert_fits_phone_with_large_targets(page: Page) -> None:
-    width = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
-    assert width[1] == 390, f"the phone viewport was widened to {width[1]}px (content too wide?)"
-    assert width[0] <= width[1], f"page scrolls sideways: {width[0]}px wide on a {width[1]}px screen"
+PHONE_WIDTH = 390
+
+
+def assert_no_sideways_scrolling(page: Page) -> None:
+    """The page fits the phone's width (a mobile browser widens its viewport to fit content)."""
+    scroll_width, inner_width = page.evaluate(
+        "() => [document.documentElement.scrollWidth, window.innerWidth]")
+    assert inner_width == PHONE_WIDTH, f"the phone viewport was widened to {inner_width}px by content"
+    assert scroll_width <= inner_width, f"page scrolls sideways: {scroll_width}px on {inner_width}px"
+
+
+def assert_large_touch_targets(page: Page) -> None:
+    """Every link and button is at least 40px high (elderly users, shaky fingers)."""
     small = page.evaluate("""() => [...document.querySelectorAll(
             'a, button, input[type=submit], input[type=button], [role=button]')]
         .map(el => [el.outerHTML.slice(0, 80), el.getBoundingClientRect().height])
@@ -134,8 +143,20 @@ def _assert_fits_phone_with_large_targets(page: Page) -> None:
 
 
 @pytest.mark.parametrize("viewport", ["phone"], indirect=True)
-@pytest.mark.parametrize("path", ["/", "/login"])
+@pytest.mark.parametrize("path", ["/", "/login"], ids=["landing", "login"])
 def test_public_pages_fit_a_phone_with_large_touch_targets(page, live_server, path):
     page.goto(path)
     expect(page.get_by_role("link", name="政务服务“好差评”")).to_be_visible()
-    _assert_fits_phone_with_large_targets(page)
+    assert_no_sideways_scrolling(page)
+    assert_large_touch_targets(page)
+
+
+@pytest.mark.parametrize("viewport", ["phone"], indirect=True)
+def test_import_page_with_its_wide_format_table_fits_a_phone(page, live_server, db, make_user):
+    make_user("admin", username="boss")
+    db.session.commit()
+
+    log_in(page, "boss")
+    page.goto("/admin/directory/import")
+    expect(page.get_by_role("heading", name="文件格式")).to_be_visible()
+    assert_no_sideways_scrolling(page)

@@ -1,0 +1,119 @@
+"""Service records, evaluations, terminals and idempotency keys."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, SmallInteger, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from feedback.clock import utcnow
+from feedback.db_types import UTCDateTime
+from feedback.directory.models import Department, Hall, ServiceItem, Staff, Window
+from feedback.extensions import db
+
+
+class ServiceRecord(db.Model):
+    """办件: one completed handling of a service item for one citizen or company."""
+
+    __tablename__ = "service_records"
+    __table_args__ = (Index("ix_service_records_window_completed", "window_id", "completed_at"),
+                      Index("ix_service_records_phone_completed", "citizen_phone", "completed_at"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    record_number: Mapped[str] = mapped_column(String(64), unique=True)
+    service_item_id: Mapped[int] = mapped_column(ForeignKey("service_items.id"))
+    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"), index=True)
+    hall_id: Mapped[int | None] = mapped_column(ForeignKey("halls.id"))
+    window_id: Mapped[int | None] = mapped_column(ForeignKey("windows.id"))
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    completed_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    citizen_phone: Mapped[str | None] = mapped_column(String(20))
+    citizen_name: Mapped[str | None] = mapped_column(String(100))
+    citizen_kind: Mapped[str] = mapped_column(String(10), default="person")  # person | company
+    source: Mapped[str] = mapped_column(String(20), default="api")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    contact_erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    service_item: Mapped[ServiceItem] = relationship()
+    department: Mapped[Department] = relationship()
+    hall: Mapped[Hall | None] = relationship()
+    window: Mapped[Window | None] = relationship()
+    staff: Mapped[Staff | None] = relationship()
+    evaluation: Mapped["Evaluation | None"] = relationship(back_populates="record", uselist=False)
+
+
+class Evaluation(db.Model):
+    """评价: one rating of one service record (or an anonymous walk-in rating at a terminal).
+
+    Directory columns are copied from the record so statistics never join through it.
+    """
+
+    __tablename__ = "evaluations"
+    __table_args__ = (Index("ix_evaluations_dept_rated", "department_id", "rated_at"),
+                      Index("ix_evaluations_window_rated", "window_id", "rated_at"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    service_record_id: Mapped[int | None] = mapped_column(ForeignKey("service_records.id"), unique=True)
+    level: Mapped[int] = mapped_column(SmallInteger)
+    channel: Mapped[str] = mapped_column(String(20))
+    reasons: Mapped[list] = mapped_column(JSON, default=list)
+    comment: Mapped[str] = mapped_column(Text, default="")
+    rated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"))
+    hall_id: Mapped[int | None] = mapped_column(ForeignKey("halls.id"))
+    window_id: Mapped[int | None] = mapped_column(ForeignKey("windows.id"))
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"), index=True)
+    service_item_id: Mapped[int | None] = mapped_column(ForeignKey("service_items.id"))
+    is_active_rating: Mapped[bool] = mapped_column(Boolean, default=True)  # 主动评价 (not default)
+    real_name: Mapped[bool] = mapped_column(Boolean, default=False)  # has a contact phone
+    terminal_id: Mapped[int | None] = mapped_column(ForeignKey("terminals.id"))
+    api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id"))
+    invalid: Mapped[bool] = mapped_column(Boolean, default=False)
+    invalidated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    flagged: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    flag_reason: Mapped[str | None] = mapped_column(String(200))
+
+    record: Mapped[ServiceRecord | None] = relationship(back_populates="evaluation")
+    department: Mapped[Department] = relationship()
+    window: Mapped[Window | None] = relationship()
+    staff: Mapped[Staff | None] = relationship()
+    service_item: Mapped[ServiceItem | None] = relationship()
+
+    @property
+    def is_bad(self) -> bool:
+        return self.level <= 2
+
+
+class Terminal(db.Model):
+    """评价终端: a counter tablet paired to one window by an admin-issued secret."""
+
+    __tablename__ = "terminals"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    window_id: Mapped[int] = mapped_column(ForeignKey("windows.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100), default="")
+    pairing_code_hash: Mapped[str | None] = mapped_column(String(128))
+    pairing_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    secret_hash: Mapped[str | None] = mapped_column(String(128))
+    paired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    window: Mapped[Window] = relationship()
+
+
+class IdempotencyKey(db.Model):
+    """A write already answered: replays with the same key get the same answer."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (UniqueConstraint("scope", "key", name="uq_idempotency_keys_scope_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    scope: Mapped[str] = mapped_column(String(64))  # api key id, terminal id …
+    key: Mapped[str] = mapped_column(String(128))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status: Mapped[int] = mapped_column(Integer)
+    body: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

@@ -1,0 +1,356 @@
+"""Rating rules: one rating per record, the rating window, reasons of the level, anti-fraud.
+
+Every function validates with a specific, typed error (its ``code`` becomes the
+problem+json ``type`` in the API and its message is shown in forms), flushes and never
+commits. A bad rating opens its ticket in the same transaction.
+"""
+from __future__ import annotations
+
+import re
+import secrets
+import hashlib
+from datetime import datetime, timedelta
+from typing import Any
+
+import phonenumbers
+from flask import current_app
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from feedback.audit import service as audit
+from feedback.clock import as_utc, utcnow
+from feedback.directory.models import ServiceItem, Staff, Window
+from feedback.errors import ConflictError, DomainError, NotFoundError, ValidationError
+from feedback.evaluations.levels import CHANNELS, LEVELS, REASONS, from_scheme, reason_level
+from feedback.evaluations.models import Evaluation, ServiceRecord, Terminal
+from feedback.extensions import db
+
+CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u2028-\u202e\ufeff]")
+CLOCK_SKEW = timedelta(minutes=5)
+TERMINAL_BURST = (10, timedelta(minutes=1))  # more than 10 ratings a minute from one tablet
+NUMBER_BURST = (5, timedelta(days=1))  # one number rating more than 5 records a day
+
+
+class AlreadyRatedError(ConflictError):
+    code = "already-rated"
+
+
+class RatingWindowClosedError(DomainError):
+    code = "rating-window-closed"
+    status = 422
+
+
+class ReasonMismatchError(ValidationError):
+    code = "reason-not-for-level"
+
+
+class UnknownReferenceError(ValidationError):
+    code = "unknown-reference"
+
+
+class InvalidTimestampError(ValidationError):
+    code = "invalid-timestamp"
+
+
+class InvalidPhoneError(ValidationError):
+    code = "invalid-phone"
+
+
+class RecordExistsError(ConflictError):
+    code = "record-exists"
+
+
+def clean_text(text: str | None, limit: int, field: str = "评价内容") -> str:
+    """Strip control characters and surrounding space; refuse over-long text."""
+    cleaned = CONTROL_RE.sub("", text or "").strip()
+    if len(cleaned) > limit:
+        raise ValidationError(f"{field}不能超过 {limit} 个字", field=field, limit=limit)
+    return cleaned
+
+
+def normalise_phone(raw: str | None) -> str | None:
+    """A Chinese or international number as E.164 (+8613800138000); None when empty."""
+    if raw is None or not str(raw).strip():
+        return None
+    text = re.sub(r"[\s\-()（）]", "", str(raw).translate(str.maketrans("０１２３４５６７８９＋", "0123456789+")))
+    try:
+        number = phonenumbers.parse(text, "CN")
+    except phonenumbers.NumberParseException:
+        raise InvalidPhoneError(f"手机号码“{raw}”无法识别", phone=str(raw)[:40])
+    if not phonenumbers.is_valid_number(number):
+        raise InvalidPhoneError(f"手机号码“{raw}”无效", phone=str(raw)[:40])
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def mask_phone(e164: str | None) -> str:
+    """138****8000: how a phone number is shown to anyone but the handlers who call back."""
+    if not e164:
+        return ""
+    digits = e164[3:] if e164.startswith("+86") else e164.lstrip("+")
+    if len(digits) < 7:
+        return "*" * len(digits)
+    return digits[:3] + "****" + digits[-4:]
+
+
+# ---------------------------------------------------------------- service records
+
+def create_record(*, record_number: str, service_item_code: str, window_code: str | None,
+                  staff_number: str | None, completed_at: datetime, citizen_phone: str | None = None,
+                  citizen_name: str | None = None, citizen_kind: str = "person", source: str = "api",
+                  now: datetime | None = None) -> ServiceRecord:
+    """Register a completed service record (办件) from a window system or the 办结 page.
+
+    Unknown codes are named in the error; the completion time may not lie in the future.
+    """
+    now = now or utcnow()
+    record_number = clean_text(record_number, 64, "办件编号")
+    if not record_number:
+        raise ValidationError("办件编号不能为空", field="record_number")
+    item = db.session.scalar(select(ServiceItem).where(ServiceItem.code == service_item_code))
+    if item is None:
+        raise UnknownReferenceError(f"服务事项编码 {service_item_code} 不存在", field="service_item_code",
+                                    value=service_item_code)
+    window = None
+    if window_code:
+        window = db.session.scalar(select(Window).where(Window.code == window_code))
+        if window is None:
+            raise UnknownReferenceError(f"窗口编码 {window_code} 不存在", field="window_code", value=window_code)
+    staff = None
+    if staff_number:
+        staff = db.session.scalar(select(Staff).where(Staff.staff_number == staff_number))
+        if staff is None:
+            raise UnknownReferenceError(f"工号 {staff_number} 不存在", field="staff_number", value=staff_number)
+    completed_at = as_utc(completed_at)
+    if completed_at > now + CLOCK_SKEW:
+        raise InvalidTimestampError("办结时间不能晚于当前时间", field="completed_at")
+    if citizen_kind not in ("person", "company"):
+        raise ValidationError("办事人类型只能是 person（个人）或 company（企业）", field="citizen_kind")
+    if db.session.scalar(select(ServiceRecord.id).where(ServiceRecord.record_number == record_number)):
+        raise RecordExistsError(f"办件编号 {record_number} 已存在", field="record_number")
+    record = ServiceRecord(
+        record_number=record_number, service_item=item,
+        department_id=window.department_id if window else item.department_id,
+        hall_id=window.hall_id if window else None, window=window, staff=staff,
+        completed_at=completed_at, citizen_phone=normalise_phone(citizen_phone),
+        citizen_name=clean_text(citizen_name, 100, "姓名") or None, citizen_kind=citizen_kind, source=source)
+    db.session.add(record)
+    db.session.flush()
+    return record
+
+
+def new_record_number(now: datetime | None = None) -> str:
+    """A record number for the 办结 page when the window system gives none."""
+    now = now or utcnow()
+    return f"BJ{now:%Y%m%d%H%M%S}{secrets.randbelow(10**4):04d}"
+
+
+# ---------------------------------------------------------------- ratings
+
+def rating_deadline(record: ServiceRecord) -> datetime:
+    """The last moment a record may be rated (completion + RATING_WINDOW_DAYS natural days)."""
+    return record.completed_at + timedelta(days=current_app.config["RATING_WINDOW_DAYS"])
+
+
+def rate(*, record: ServiceRecord | None, level: int, channel: str, reasons: list[int] | None = None,
+         comment: str | None = None, rated_at: datetime | None = None, window: Window | None = None,
+         terminal: Terminal | None = None, api_key_id: int | None = None,
+         now: datetime | None = None) -> Evaluation:
+    """Record one rating and, for a bad one, open its ticket — in the caller's transaction.
+
+    ``record`` None means an anonymous walk-in rating at ``window`` (terminal only).
+    Raises AlreadyRatedError (never overwrites), RatingWindowClosedError,
+    ReasonMismatchError, InvalidTimestampError or ValidationError.
+    """
+    now = now or utcnow()
+    if level not in LEVELS:
+        raise ValidationError("评价等级必须是 1–5", field="level")
+    if channel not in CHANNELS:
+        raise ValidationError(f"未知的评价渠道 {channel}", field="channel")
+    reasons = sorted(set(int(r) for r in (reasons or [])))
+    for code in reasons:
+        if code not in REASONS:
+            raise ReasonMismatchError(f"评价指标 {code} 不存在", field="reasons", value=code)
+        if reason_level(code) != level:
+            raise ReasonMismatchError(f"评价指标 {code}（{REASONS[code]}）不属于“{LEVELS[level].label}”",
+                                      field="reasons", value=code)
+    comment = clean_text(comment, current_app.config["COMMENT_MAX_LENGTH"])
+    rated_at = as_utc(rated_at) if rated_at else now
+    if rated_at > now + CLOCK_SKEW:
+        raise InvalidTimestampError("评价时间不能晚于当前时间", field="rated_at")
+    if record is not None:
+        if record.evaluation is not None or db.session.scalar(
+                select(Evaluation.id).where(Evaluation.service_record_id == record.id)):
+            raise AlreadyRatedError("该办件已评价，每个办件只能评价一次", record_number=record.record_number)
+        if rated_at < record.completed_at - CLOCK_SKEW:
+            raise InvalidTimestampError("评价时间不能早于办结时间", field="rated_at")
+        if channel != "default" and rated_at > rating_deadline(record):
+            raise RatingWindowClosedError(
+                f"办件已超过 {current_app.config['RATING_WINDOW_DAYS']} 天评价期限", record_number=record.record_number)
+        window = record.window
+    elif window is None:
+        raise ValidationError("匿名评价需要指明窗口", field="window")
+    evaluation = Evaluation(
+        record=record, level=level, channel=channel, reasons=reasons, comment=comment, rated_at=rated_at,
+        department_id=record.department_id if record else window.department_id,
+        hall_id=record.hall_id if record else window.hall_id,
+        window_id=window.id if window else None,
+        staff_id=record.staff_id if record else None,
+        service_item_id=record.service_item_id if record else None,
+        is_active_rating=channel != "default",
+        real_name=bool(record and record.citizen_phone),
+        terminal_id=terminal.id if terminal else None, api_key_id=api_key_id)
+    db.session.add(evaluation)
+    try:
+        with db.session.begin_nested():
+            db.session.flush()
+    except IntegrityError:
+        # Two submissions raced: the unique record id lets exactly one win.
+        raise AlreadyRatedError("该办件已评价，每个办件只能评价一次",
+                                record_number=record.record_number if record else None)
+    _flag_bursts(evaluation, record, now)
+    if evaluation.is_bad:
+        from feedback.tickets import service as tickets
+
+        tickets.open_for_evaluation(evaluation, now=now)
+    return evaluation
+
+
+def _flag_bursts(evaluation: Evaluation, record: ServiceRecord | None, now: datetime) -> None:
+    """防刷评: flag (never drop) ratings that arrive in suspicious bursts."""
+    reasons = []
+    if evaluation.terminal_id:
+        limit, span = TERMINAL_BURST
+        n = db.session.scalar(select(func.count(Evaluation.id)).where(
+            Evaluation.terminal_id == evaluation.terminal_id, Evaluation.created_at >= now - span))
+        if n > limit:
+            reasons.append(f"同一终端 1 分钟内评价 {n} 次")
+    if record is not None and record.citizen_phone:
+        limit, span = NUMBER_BURST
+        n = db.session.scalar(select(func.count(Evaluation.id)).join(ServiceRecord).where(
+            ServiceRecord.citizen_phone == record.citizen_phone, Evaluation.created_at >= now - span))
+        if n > limit:
+            reasons.append(f"同一号码 1 天内评价 {n} 个办件")
+    if reasons:
+        evaluation.flagged = True
+        evaluation.flag_reason = "；".join(reasons)[:200]
+
+
+def level_from_input(value: Any, scheme: str | None) -> int:
+    """Parse a level given as a number in an explicit scheme, or as a name (English or Chinese)."""
+    from feedback.evaluations.levels import BY_NAME
+
+    if isinstance(value, str) and not value.strip().isdigit():
+        level = BY_NAME.get(value.strip())
+        if level is None:
+            raise ValidationError(f"无法识别的评价等级“{value}”", field="level")
+        return level.value
+    if scheme not in ("score", "gbt39046"):
+        raise ValidationError("以数字给出评价等级时必须指明 level_scheme：score（5=非常满意）或 gbt39046（1=非常满意）",
+                              field="level_scheme")
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise ValidationError("评价等级必须是 1–5", field="level")
+    if number not in range(1, 6):
+        raise ValidationError("评价等级必须是 1–5", field="level")
+    return from_scheme(number, scheme)
+
+
+# ---------------------------------------------------------------- links and terminals
+
+def _link_serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="rate-link")
+
+
+def link_token(record: ServiceRecord) -> str:
+    """A signed, single-record token for /e/<token> (expiry enforced on use)."""
+    return _link_serializer().dumps({"r": record.id})
+
+
+def record_from_token(token: str) -> ServiceRecord:
+    """The record a link token names; NotFoundError if forged, RatingWindowClosedError if expired."""
+    max_age = current_app.config["RATING_WINDOW_DAYS"] * 86400 + 86400
+    try:
+        data = _link_serializer().loads(token, max_age=max_age)
+    except SignatureExpired:
+        raise RatingWindowClosedError("评价链接已过期")
+    except BadSignature:
+        raise NotFoundError("评价链接无效")
+    record = db.session.get(ServiceRecord, data.get("r"))
+    if record is None:
+        raise NotFoundError("评价链接无效")
+    return record
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def issue_pairing_code(window: Window, *, actor: Any, name: str = "", now: datetime | None = None) -> tuple[Terminal, str]:
+    """Create a terminal for a window with a one-time pairing code valid for 24 hours."""
+    now = now or utcnow()
+    code = f"{secrets.randbelow(10**8):08d}"
+    terminal = Terminal(window=window, name=name or f"{window.code} 评价器",
+                        pairing_code_hash=_digest(f"{window.id}:{code}"), pairing_expires_at=now + timedelta(hours=24))
+    db.session.add(terminal)
+    db.session.flush()
+    audit.record("terminal.issue", actor=actor, obj=terminal, window=window.code)
+    return terminal, code
+
+
+def pair_terminal(window: Window, code: str, now: datetime | None = None) -> tuple[Terminal, str] | None:
+    """Exchange a pairing code for a long-lived terminal secret (the code works once)."""
+    now = now or utcnow()
+    digest = _digest(f"{window.id}:{code.strip()}")
+    terminal = db.session.scalar(select(Terminal).where(
+        Terminal.window_id == window.id, Terminal.pairing_code_hash == digest, Terminal.revoked_at.is_(None)))
+    if terminal is None or terminal.pairing_expires_at is None or terminal.pairing_expires_at < now:
+        return None
+    secret = secrets.token_urlsafe(32)
+    terminal.secret_hash = _digest(secret)
+    terminal.pairing_code_hash = None
+    terminal.paired_at = now
+    audit.record("terminal.pair", obj=terminal, window=window.code)
+    return terminal, secret
+
+
+def terminal_for(window: Window, terminal_id: int | None, secret: str | None) -> Terminal | None:
+    """The paired, unrevoked terminal of a window presenting ``secret``; else None."""
+    if not terminal_id or not secret:
+        return None
+    terminal = db.session.get(Terminal, terminal_id)
+    if (terminal is None or terminal.window_id != window.id or terminal.revoked_at is not None
+            or not terminal.secret_hash or not secrets.compare_digest(terminal.secret_hash, _digest(secret))):
+        return None
+    return terminal
+
+
+def revoke_terminal(terminal: Terminal, actor: Any, now: datetime | None = None) -> None:
+    """Unpair a tablet at once; it shows nothing of the hall afterwards."""
+    terminal.revoked_at = now or utcnow()
+    audit.record("terminal.revoke", actor=actor, obj=terminal)
+
+
+def pending_record(window: Window, now: datetime | None = None, within: timedelta = timedelta(minutes=15)) -> ServiceRecord | None:
+    """The latest record completed at a window in the last minutes and not yet rated."""
+    now = now or utcnow()
+    return db.session.scalar(
+        select(ServiceRecord).outerjoin(Evaluation, Evaluation.service_record_id == ServiceRecord.id)
+        .where(ServiceRecord.window_id == window.id, ServiceRecord.completed_at >= now - within,
+               ServiceRecord.completed_at <= now + CLOCK_SKEW, Evaluation.id.is_(None))
+        .order_by(ServiceRecord.completed_at.desc(), ServiceRecord.id.desc()).limit(1))
+
+
+def staff_on_duty(window: Window, now: datetime | None = None) -> Staff | None:
+    """Who serves at the window: the staff of its latest record today, else its first assigned staff."""
+    now = now or utcnow()
+    staff_id = db.session.scalar(
+        select(ServiceRecord.staff_id).where(ServiceRecord.window_id == window.id,
+                                             ServiceRecord.completed_at >= now - timedelta(hours=12),
+                                             ServiceRecord.staff_id.is_not(None))
+        .order_by(ServiceRecord.completed_at.desc()).limit(1))
+    if staff_id:
+        return db.session.get(Staff, staff_id)
+    active = [s for s in window.staff if s.active]
+    return active[0] if active else None

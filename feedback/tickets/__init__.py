@@ -1,0 +1,1 @@
+"""Tickets (工单) for bad reviews and complaints."""
