@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import hmac
 import secrets
 from datetime import timedelta
@@ -109,7 +110,7 @@ def authenticate(username: str, password: str, ip: str | None = None) -> User:
         raise LoginError("用户名或密码错误")
     if user.locked_until and user.locked_until > now:
         audit.record("login.locked", actor=user, obj=user, ip=ip)
-        minutes = max(1, int((user.locked_until - now).total_seconds() // 60) + 1)
+        minutes = max(1, math.ceil((user.locked_until - now).total_seconds() / 60))
         raise LoginError(f"登录失败次数过多，账户已临时锁定，请 {minutes} 分钟后再试或联系管理员")
     if not _safe_verify(user.password_hash, password):
         user.failed_logins += 1

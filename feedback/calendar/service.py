@@ -519,7 +519,6 @@ class ImportResult:
 
 @dataclass
 class _Row:
-    where: ImportIssue  # location template for messages about this row
     date: date
     kind: str
     name: str
@@ -619,7 +618,7 @@ def _validate_row(where: ImportIssue, raw_date: Any, raw_kind: Any, raw_name: An
         ok = False
     if not ok:
         return None
-    return _Row(where, d, kind, name, source or default_source)
+    return _Row(d, kind, name, source or default_source)
 
 
 def _read_csv(content: bytes, filename: str) -> tuple[list[_Row], list[int], str]:
@@ -633,9 +632,11 @@ def _read_csv(content: bytes, filename: str) -> tuple[list[_Row], list[int], str
     header = [HEADER_ALIASES.get(h, h.lower()) for h in raw_header]
     errors: list[ImportIssue] = []
     for i, h in enumerate(header):
+        if not h:
+            continue  # spreadsheets add empty trailing columns
         if h not in COLUMNS:
             errors.append(ImportIssue("未知的列名，允许的列为：date、kind、name、source", row=header_no,
-                                      column=raw_header[i] or "（空）", letter=_letter(i)))
+                                      column=raw_header[i], letter=_letter(i)))
         elif header.count(h) > 1 and header.index(h) != i:
             errors.append(ImportIssue("列名重复", row=header_no, column=raw_header[i], letter=_letter(i)))
     for col in REQUIRED_COLUMNS:
@@ -643,7 +644,7 @@ def _read_csv(content: bytes, filename: str) -> tuple[list[_Row], list[int], str
             errors.append(ImportIssue("缺少必需的列", row=header_no, column=col))
     if errors:
         raise CalendarImportFailed(errors)
-    columns = {h: (raw_header[i], _letter(i)) for i, h in enumerate(header)}
+    columns = {h: (raw_header[i], _letter(i)) for i, h in enumerate(header) if h}
     default_source = filename.rsplit("/", 1)[-1][:SOURCE_MAX] or "导入文件"
     rows: list[_Row] = []
     seen: dict[date, int] = {}
@@ -652,7 +653,7 @@ def _read_csv(content: bytes, filename: str) -> tuple[list[_Row], list[int], str
             errors.append(ImportIssue("该行的列数多于表头", row=number, column="（多余）",
                                       letter=_letter(len(header))))
             continue
-        values = {header[i]: (cells[i].strip() if i < len(cells) else "") for i in range(len(header))}
+        values = {h: (cells[i].strip() if i < len(cells) else "") for i, h in enumerate(header) if h}
         row = _validate_row(ImportIssue("", row=number), values["date"], values["kind"], values["name"],
                             values.get("source", ""), default_source, errors, columns)
         if row is None:

@@ -139,3 +139,8 @@ def test_an_import_is_audited_with_its_counts(app, db):
     event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "calendar.import"))
     assert event.detail["years"] == [2027] and event.detail["created"] == 4
     assert event.detail["filename"] == "2027.csv"
+
+
+def test_empty_trailing_columns_from_a_spreadsheet_are_ignored(app, db):
+    content = "\ufeffdate,kind,name,,\r\n2027-01-01,holiday,元旦,,\r\n".encode()
+    assert service.import_arrangement("2027.csv", content).created == 1
