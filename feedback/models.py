@@ -6,3 +6,4 @@ from feedback.operations.models import JobRun  # noqa: F401
 from feedback.calendar.models import CalendarDay, CalendarYear  # noqa: F401
 from feedback.evaluations.models import Evaluation, IdempotencyKey, ServiceRecord, Terminal  # noqa: F401
 from feedback.tickets.models import Ticket, TicketEvent  # noqa: F401
+from feedback.sms.models import OutboundSms, SmsOptOut  # noqa: F401

@@ -23,8 +23,14 @@ def init_app(app: Flask) -> None:
     from feedback.calendar.views import bp as calendar_bp
     from feedback.api.views import bp as api_bp
     from feedback.evaluations.views import bp as rating_bp
+    from feedback.terminal.views import bp as terminal_bp
+    from feedback.tickets.views import bp as tickets_bp
+    from feedback.complaints.views import bp as complaints_bp
+    from feedback.sms.views import bp as sms_bp
+    from feedback.public.views import bp as public_bp
 
-    for bp in (core_bp, accounts_bp, admin_bp, directory_bp, console_bp, api_bp, rating_bp, calendar_bp):
+    for bp in (core_bp, accounts_bp, admin_bp, directory_bp, console_bp, api_bp, rating_bp, calendar_bp,
+               terminal_bp, tickets_bp, complaints_bp, sms_bp, public_bp):
         app.register_blueprint(bp)
 
     login_manager.login_view = "accounts.login"

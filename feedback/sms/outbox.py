@@ -1,0 +1,43 @@
+"""Writing to the SMS outbox. Sending happens in the job process (feedback.sms.sender)."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask import current_app
+from sqlalchemy import select
+
+from feedback.clock import utcnow
+from feedback.extensions import db
+from feedback.sms.models import OutboundSms, SmsOptOut
+
+# Purposes that an opted-out number never receives (DOMAIN.md: opt-out stops invitations).
+OPT_OUT_BLOCKS = {"invitation"}
+
+
+def is_opted_out(phone: str) -> bool:
+    return db.session.scalar(select(SmsOptOut.id).where(SmsOptOut.phone == phone)) is not None
+
+
+def enqueue(to_phone: str, text: str, *, purpose: str, dedupe_key: str | None = None,
+            ticket_id: int | None = None, service_record_id: int | None = None,
+            now: datetime | None = None, sign: bool = True) -> OutboundSms:
+    """Queue one text in the caller's transaction; the same ``dedupe_key`` returns the first row.
+
+    The body starts with the configured 【signature】 unless ``sign`` is False. An
+    invitation to an opted-out number is stored as cancelled (kept for the record).
+    """
+    if dedupe_key is not None:
+        existing = db.session.scalar(select(OutboundSms).where(OutboundSms.dedupe_key == dedupe_key))
+        if existing is not None:
+            return existing
+    now = now or utcnow()
+    signature = current_app.config["SMS_SIGNATURE"]
+    body = text if not sign or text.startswith(signature) else signature + text
+    msg = OutboundSms(to_phone=to_phone, body=body, purpose=purpose, dedupe_key=dedupe_key, state="queued",
+                      next_attempt_at=now, created_at=now, ticket_id=ticket_id,
+                      service_record_id=service_record_id)
+    if purpose in OPT_OUT_BLOCKS and is_opted_out(to_phone):
+        msg.state, msg.error_code, msg.error_message = "cancelled", "opted-out", "号码已退订"
+    db.session.add(msg)
+    db.session.flush()
+    return msg
