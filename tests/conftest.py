@@ -43,7 +43,7 @@ def migrate_to_head(url: str) -> None:
 
     app = create_app(make_config(url))
     with app.app_context():
-        upgrade()
+        upgrade(revision="heads")
         from feedback.extensions import db
         db.engine.dispose()
 

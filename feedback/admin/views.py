@@ -168,3 +168,25 @@ def audit_log():
     before = request.args.get("before", type=int)
     events = audit.search(action=action, actor=actor, before_id=before, limit=100)
     return render_template("admin/audit.html", events=events, action=action or "", actor=actor or "")
+
+
+# ---------------------------------------------------------------- scheduled jobs
+
+@bp.get("/jobs")
+def jobs():
+    """Every scheduled job: interval, last run, duration, what it did and its error."""
+    from feedback.operations.service import latest_runs
+    from jobs.scheduler import _load_jobs
+
+    specs = sorted(_load_jobs().values(), key=lambda s: s.name)
+    return render_template("admin/jobs.html", specs=specs, latest=latest_runs())
+
+
+@bp.get("/jobs/<name>")
+def job_runs(name: str):
+    """The recent runs of one job, newest first."""
+    from feedback.operations.service import recent_runs
+    from jobs.scheduler import _load_jobs
+
+    spec = _load_jobs().get(name) or abort(404)
+    return render_template("admin/job_runs.html", spec=spec, runs=recent_runs(name, limit=50))

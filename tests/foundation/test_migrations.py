@@ -24,6 +24,6 @@ def test_upgrade_then_downgrade_base_then_upgrade_again(db_url):
         downgrade(revision="base")
         remaining = set(sa.inspect(db.engine).get_table_names()) - {"alembic_version"}
         assert remaining == set()
-        upgrade()
+        upgrade(revision="heads")
         assert {"departments", "users", "audit_events"} <= set(sa.inspect(db.engine).get_table_names())
         db.engine.dispose()
