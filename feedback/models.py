@@ -7,3 +7,5 @@ from feedback.calendar.models import CalendarDay, CalendarYear  # noqa: F401
 from feedback.evaluations.models import Evaluation, IdempotencyKey, ServiceRecord, Terminal  # noqa: F401
 from feedback.tickets.models import Ticket, TicketEvent  # noqa: F401
 from feedback.sms.models import OutboundSms, SmsOptOut  # noqa: F401
+from feedback.statistics.models import StatDirtyMonth, StatMonthly, StatState  # noqa: F401
+import feedback.statistics.service  # noqa: F401,E402  (registers the dirty-month flush listener)

@@ -17,3 +17,12 @@ def calendar_year_check(now: datetime) -> dict:
     if missing is not None:
         audit.record("calendar.year_missing_warning", year=missing)
     return {"missing_year": missing}
+
+
+@job("statistics_refresh", seconds=60,
+     description="recompute the monthly statistics of every month changed since the last run")
+def statistics_refresh(now: datetime) -> dict:
+    """Bring the pre-aggregated statistics up to date (public pages read only those)."""
+    from feedback.statistics import service as stats
+
+    return stats.refresh(now)

@@ -1,0 +1,89 @@
+"""Pre-aggregated monthly statistics, so public pages never scan the ratings."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from feedback.db_types import UTCDateTime
+from feedback.extensions import db
+
+# Every counter of StatMonthly; the rates of DOMAIN.md are ratios of these.
+COUNTERS = (
+    "records", "ratings", "good", "bad", "level1", "level2", "level3", "level4", "level5", "score_sum",
+    "active", "active_good", "bad_replied", "realname_bad", "realname_bad_rectified",
+    "tickets", "tickets_closed", "tickets_on_time", "handling_rated", "handling_satisfied",
+)
+UNIT_KINDS = ("all", "department", "hall", "window", "staff", "service_item")
+
+
+class StatMonthly(db.Model):
+    """统计: the counts of one unit (department, hall, window, staff, service item or all) in one month.
+
+    The month is the Asia/Shanghai calendar month of the rating (ratings), of the
+    completion (service records) and of the ticket's opening (ticket counters), so each
+    ticket counts in the month of the review that caused it. Invalid ratings are excluded.
+    """
+
+    __tablename__ = "stat_monthly"
+    __table_args__ = (UniqueConstraint("unit_kind", "unit_id", "month", name="uq_stat_monthly_unit_month"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    unit_kind: Mapped[str] = mapped_column(String(20))
+    unit_id: Mapped[int] = mapped_column(Integer)  # 0 for "all"
+    month: Mapped[str] = mapped_column(String(7), index=True)  # YYYY-MM, local
+    records: Mapped[int] = mapped_column(Integer, default=0)
+    ratings: Mapped[int] = mapped_column(Integer, default=0)
+    good: Mapped[int] = mapped_column(Integer, default=0)
+    bad: Mapped[int] = mapped_column(Integer, default=0)
+    level1: Mapped[int] = mapped_column(Integer, default=0)
+    level2: Mapped[int] = mapped_column(Integer, default=0)
+    level3: Mapped[int] = mapped_column(Integer, default=0)
+    level4: Mapped[int] = mapped_column(Integer, default=0)
+    level5: Mapped[int] = mapped_column(Integer, default=0)
+    score_sum: Mapped[int] = mapped_column(BigInteger, default=0)
+    active: Mapped[int] = mapped_column(Integer, default=0)
+    active_good: Mapped[int] = mapped_column(Integer, default=0)
+    bad_replied: Mapped[int] = mapped_column(Integer, default=0)
+    realname_bad: Mapped[int] = mapped_column(Integer, default=0)
+    realname_bad_rectified: Mapped[int] = mapped_column(Integer, default=0)
+    tickets: Mapped[int] = mapped_column(Integer, default=0)
+    tickets_closed: Mapped[int] = mapped_column(Integer, default=0)
+    tickets_on_time: Mapped[int] = mapped_column(Integer, default=0)
+    handling_rated: Mapped[int] = mapped_column(Integer, default=0)
+    handling_satisfied: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class StatState(db.Model):
+    """The refresh watermark: changes after ``refreshed_until`` are not yet in StatMonthly."""
+
+    __tablename__ = "stat_state"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    refreshed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    full_recompute_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class StatDirtyMonth(db.Model):
+    """A month whose statistics changed in some transaction and await the refresh job.
+
+    Written by a flush listener in the same transaction as the change (a rating, an
+    invalidation, a ticket step), so no change can be missed; the refresh removes the
+    markers it has processed.
+    """
+
+    __tablename__ = "stat_dirty_months"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    month: Mapped[str] = mapped_column(String(7))
+
+
+# Indexes the monthly GROUP BYs need on other areas' tables (time-range scans).
+from sqlalchemy import Index  # noqa: E402
+
+from feedback.evaluations.models import Evaluation  # noqa: E402
+from feedback.tickets.models import Ticket  # noqa: E402
+
+Index("ix_stat_evaluations_rated_at", Evaluation.rated_at)
+Index("ix_stat_tickets_created_at", Ticket.created_at)
