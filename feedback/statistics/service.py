@@ -176,12 +176,21 @@ def _ticket_rows(month: str) -> Iterable[tuple[str, int, dict]]:
 
 
 def _ticket_counter_columns() -> dict:
+    """Ticket counters. The reply to the citizen stops the clock (see tickets/workflow.py): a
+    closed ticket is on time when it was answered (or, for an upheld appeal, closed) by the
+    deadline in force."""
     t, e = Ticket, Evaluation
-    due = func.coalesce(t.extended_due_at, t.reply_due_at)
+    closed = t.closed_at.is_not(None)
+    from_rating = t.evaluation_id.is_not(None)
     return {
         "tickets": func.count(t.id),
-        "tickets_closed": _count_if(t.closed_at.is_not(None)),
-        "tickets_on_time": _count_if(t.closed_at.is_not(None) & (t.closed_at <= due)),
+        "tickets_closed": _count_if(closed),
+        "tickets_on_time": _count_if(closed & (func.coalesce(t.replied_at, t.closed_at) <= t.due_at)),
+        "bad_replied": _count_if(from_rating & t.replied_at.is_not(None)),
+        "realname_bad_rectified": _count_if(from_rating & e.real_name.is_(True) & t.verified_at.is_not(None)
+                                            & t.rectified_at.is_not(None)),
+        "handling_rated": _count_if(t.handling_rating.is_not(None)),
+        "handling_satisfied": _count_if(t.handling_rating.in_(("satisfied", "basically_satisfied"))),
     }
 
 
