@@ -1,7 +1,7 @@
 """statistics
 
 Revision ID: 0007_statistics
-Revises: 0005_tickets
+Revises: 0006_sms
 Create Date: 2026-11-23 11:21:05.964520
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0007_statistics'
-down_revision = '0005_tickets'
+down_revision = '0006_sms'
 branch_labels = None
 depends_on = None
 
