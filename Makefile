@@ -44,5 +44,15 @@ test: install-test
 		$(PY) -m pytest $(PYTEST_ARGS); \
 	fi
 
+$(VENV)/.installed-bench: setup.cfg pyproject.toml $(VENV)/.installed
+	$(PY) -m pip install -q -e '.[bench]'
+	touch $@
+
+## make bench: benchmarks on a throwaway PostgreSQL (not part of `make test`); report in bench-results/.
+## Options go to the runner, e.g. make bench BENCH_ARGS="--quick" or BENCH_ARGS="--ratings 200000 --profile".
+bench: $(VENV)/.installed-bench
+	@bash tests/support/ensure_bench.sh
+	$(PY) -m tests.bench.run $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) instance/*.sqlite3 .pytest_cache test-artifacts

@@ -1,0 +1,253 @@
+"""Issue 3's benchmark: rating submissions per second beside a bare insert, same stack, same run.
+
+    python -m tests.bench.run [--quick] [--ratings N] [--duration S] …     (or `make bench`)
+
+1. starts a throwaway PostgreSQL (tests/support/pg.sh), migrates it with `flask db upgrade`;
+2. bulk-generates the province (tests/bench/datagen.py; 1,000,000 ratings by default);
+3. creates an API key with `flask apikeys create`, and the bench_pings table;
+4. starts gunicorn on tests.bench.bench_wsgi:app (the real app + POST /bench/ping) with
+   FEEDBACK_ENV=production and rate limiting off;
+5. warms both endpoints up, then runs wrk for the same duration at the bare endpoint and
+   at POST /api/v1/evaluations, back to back, with identical request bodies and headers;
+6. checks in the database that every 2xx was a new row (ratings, their tickets, pings);
+7. writes bench-results/report.md and results.json and prints the table.
+
+Worker model (see README "Benchmarks"): gunicorn sync workers, 2 × cores of them (4 on the
+2-core machine): each worker is one process with one request at a time, so no GIL contention,
+and while one waits on PostgreSQL another runs Python. wrk keeps 2 × workers connections
+open so every worker is busy all the time; gunicorn's listen backlog queues the rest,
+and that queueing is part of the latencies reported.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import platform
+import shlex
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import psycopg
+
+from tests.bench import datagen, loadgen, stack
+from tests.bench.pings import ensure_ping_table
+from tests.bench.report import Figure, Report
+
+RESULTS = stack.ROOT / "bench-results"
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description="rating submissions/s beside a bare insert (issue 3)")
+    p.add_argument("--quick", action="store_true", help="small data and short runs (a smoke test of the bench)")
+    p.add_argument("--ratings", type=int, help="existing ratings to generate (default 1,000,000; quick 50,000)")
+    p.add_argument("--pool", type=int, help="unrated records for the load (default 200,000; quick 40,000)")
+    p.add_argument("--duration", type=int, help="seconds per measured run (default 20; quick 5)")
+    p.add_argument("--warmup", type=int, help="seconds of warm-up per endpoint (default 5; quick 2)")
+    p.add_argument("--rounds", type=int, default=1, help="bare-then-rating rounds; figures are the medians")
+    p.add_argument("--workers", type=int, default=2 * (os.cpu_count() or 1), help="gunicorn workers (2 × cores)")
+    p.add_argument("--worker-class", default="sync", choices=["sync", "gthread"])
+    p.add_argument("--threads", type=int, default=1, help="threads per gthread worker")
+    p.add_argument("--connections", type=int, help="wrk connections (default 2 × workers)")
+    p.add_argument("--wrk-threads", type=int, default=2)
+    p.add_argument("--database-url", help="use this PostgreSQL server instead of a throwaway cluster "
+                                          "(a database feedback_bench is recreated on it)")
+    p.add_argument("--profile", action="store_true", help="py-spy one worker during the rating run")
+    p.add_argument("--out", type=Path, default=RESULTS)
+    args = p.parse_args(argv)
+    q = args.quick
+    args.ratings = args.ratings if args.ratings is not None else (50_000 if q else 1_000_000)
+    args.pool = args.pool if args.pool is not None else (40_000 if q else 200_000)
+    args.duration = args.duration or (5 if q else 20)
+    args.warmup = args.warmup if args.warmup is not None else (2 if q else 5)
+    args.connections = args.connections or 2 * args.workers
+    return args
+
+
+def _count(url: str, sql: str, *params) -> int:
+    with psycopg.connect(datagen.psycopg_url(url)) as conn:
+        return conn.execute(sql, params).fetchone()[0]
+
+
+def _rating_counts(url: str, key_id: int) -> tuple[int, int]:
+    """(ratings by the bench key, tickets of bad ones)."""
+    return (_count(url, "SELECT count(*) FROM evaluations WHERE api_key_id = %s", key_id),
+            _count(url, "SELECT count(*) FROM tickets t JOIN evaluations e ON e.id = t.evaluation_id "
+                        "WHERE e.api_key_id = %s", key_id))
+
+
+def _profile(pid: int, seconds: int, out: Path) -> subprocess.Popen | None:
+    """Start py-spy on one worker (raw collapsed stacks); None when py-spy is missing."""
+    exe = Path(sys.executable).parent / "py-spy"
+    if not exe.exists():
+        print("py-spy not installed (pip install -e '.[bench]'); no profile", file=sys.stderr)
+        return None
+    return subprocess.Popen([str(exe), "record", "--pid", str(pid), "--duration", str(seconds), "--rate", "200",
+                             "--format", "raw", "--output", str(out), "--nonblocking", "--idle"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def summarise_profile(raw: Path, top: int = 25) -> str:
+    """Inclusive share of samples per function of our code and of the main libraries."""
+    totals: dict[str, int] = {}
+    samples = 0
+    for line in raw.read_text(errors="replace").splitlines():
+        stack_text, _, count = line.rpartition(" ")
+        if not count.isdigit():
+            continue
+        n = int(count)
+        samples += n
+        seen = set()
+        for frame in stack_text.split(";"):
+            name = frame.split(" (", 1)[0] + " (" + frame.split(" (", 1)[1].split(":", 1)[0].rsplit("/", 1)[-1] \
+                if " (" in frame else frame
+            if name not in seen:
+                seen.add(name)
+                totals[name] = totals.get(name, 0) + n
+    if not samples:
+        return "(no samples)"
+    rows = sorted(totals.items(), key=lambda kv: -kv[1])[:top]
+    return "\n".join(f"{100 * n / samples:5.1f}%  {name}" for name, n in rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    command = "python -m tests.bench.run " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    loadgen.wrk_path()  # fail early when wrk is missing
+    args.out.mkdir(parents=True, exist_ok=True)
+    log = args.out / "gunicorn.log"
+    log.write_text("")
+    started = time.perf_counter()
+    figures: list[Figure] = []
+    data: dict = {"command": command, "started_at": datetime.now(timezone.utc).isoformat(),
+                  "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
+                              "loadavg_before": os.getloadavg()}}
+    with stack.postgres(args.database_url) as url:
+        env = stack.production_env(url)
+        print(f"migrating {url} …", file=sys.stderr)
+        stack.migrate(env)
+        print(f"generating {args.ratings:,} ratings …", file=sys.stderr)
+        gen = datagen.generate(url, ratings=args.ratings, pool=args.pool)
+        print(gen.summary(), file=sys.stderr)
+        data["generation"] = gen.__dict__
+        key_id, token = stack.create_api_key(env)
+        ensure_ping_table(url)
+
+        server = stack.Gunicorn(env, workers=args.workers, worker_class=args.worker_class, threads=args.threads,
+                                log_path=log)
+        # Each wrk run at the rating endpoint gets its own slice of the pool (0: warm-up).
+        block = args.pool // (args.rounds + 1)
+        wrk_opts = dict(threads=args.wrk_threads, connections=args.connections)
+
+        def rating_args(n: int) -> list[str]:
+            return [token, gen.pool_prefix, str(n * block), str(block), str(args.wrk_threads)]
+
+        rounds = []
+        with server:
+            print(f"gunicorn {' '.join(server.command[1:])} at {server.url}", file=sys.stderr)
+            if args.warmup:
+                loadgen.run_wrk("warm-up bare", server.url + "/bench/ping", "rate.lua", rating_args(0),
+                                duration_s=args.warmup, **wrk_opts)
+                loadgen.run_wrk("warm-up rating", server.url + "/api/v1/evaluations", "rate.lua", rating_args(0),
+                                duration_s=args.warmup, **wrk_opts)
+            for n in range(1, args.rounds + 1):
+                pings_before = _count(url, "SELECT count(*) FROM bench_pings")
+                bare = loadgen.run_wrk("bare insert", server.url + "/bench/ping", "rate.lua", rating_args(n),
+                                       duration_s=args.duration, **wrk_opts)
+                time.sleep(1)  # requests in flight at wrk's deadline still commit
+                pings_after = _count(url, "SELECT count(*) FROM bench_pings")
+                ratings_before, tickets_before = _rating_counts(url, key_id)
+                profiler = None
+                if args.profile and n == 1 and server.workers():
+                    profiler = _profile(server.workers()[0], args.duration, args.out / "profile-rating.txt")
+                rating = loadgen.run_wrk("rating", server.url + "/api/v1/evaluations", "rate.lua", rating_args(n),
+                                         duration_s=args.duration, **wrk_opts)
+                if profiler:
+                    profiler.wait(timeout=60)
+                time.sleep(1)
+                ratings_after, tickets_after = _rating_counts(url, key_id)
+                print(f"round {n}: bare {bare.ok_per_s:.0f}/s, rating {rating.ok_per_s:.0f}/s", file=sys.stderr)
+                rounds.append(dict(bare=bare, rating=rating, new_pings=pings_after - pings_before,
+                                   new_ratings=ratings_after - ratings_before,
+                                   new_tickets=tickets_after - tickets_before))
+            time.sleep(1)
+            late = _rating_counts(url, key_id)[0] - ratings_after
+        data["loadavg_after"] = os.getloadavg()
+
+    checks = []
+    for n, r in enumerate(rounds, 1):
+        for label, res, rows in (("bare insert", r["bare"], r["new_pings"]), ("rating", r["rating"], r["new_ratings"])):
+            # wrk stops counting at the deadline; requests still in flight may commit afterwards.
+            extra = rows - res.ok
+            ok = 0 <= extra <= args.connections and res.failures == 0
+            checks.append((f"{label} (round {n})", res.ok, rows, extra, res.failures, ok))
+    all_ok = all(c[-1] for c in checks) and late == 0
+
+    def med(kind: str, attr: str) -> float:
+        return statistics.median(getattr(r[kind], attr) for r in rounds)
+
+    bare_rps, rating_rps = med("bare", "ok_per_s"), med("rating", "ok_per_s")
+    of_rounds = f" (median of {len(rounds)} rounds)" if len(rounds) > 1 else ""
+    figures += [
+        Figure("rating submissions/s (POST /api/v1/evaluations)", rating_rps, "req/s",
+               "bare insert (POST /bench/ping)", bare_rps, note=f"{args.ratings:,} existing ratings{of_rounds}"),
+        Figure("rating latency p50", med("rating", "p50_ms"), "ms", "bare insert p50", med("bare", "p50_ms"),
+               higher_is_better=False),
+        Figure("rating latency p99", med("rating", "p99_ms"), "ms", "bare insert p99", med("bare", "p99_ms"),
+               higher_is_better=False),
+        Figure("bare inserts/s (practical ceiling)", bare_rps, "req/s"),
+        Figure(f"generation of {args.ratings:,} ratings (COPY)", gen.seconds, "s",
+               note=", ".join(f"{k} {v:.1f}s" for k, v in gen.phases.items())),
+    ]
+    checks_md = ["| endpoint | 2xx seen by wrk | new rows in the database | rows − 2xx (in flight at the end) "
+                 "| non-2xx + socket errors | ok |", "|---|---:|---:|---:|---:|---|"]
+    checks_md += [f"| {label} | {seen:,} | {rows:,} | {extra} | {fail} | {'yes' if ok else '**NO**'} |"
+                  for label, seen, rows, extra, fail, ok in checks]
+    checks_md.append("")
+    checks_md.append(f"Tickets opened by the measured bad ratings: {sum(r['new_tickets'] for r in rounds)} "
+                     f"(every bad rating opens one in the same transaction). Ratings committed after the last "
+                     f"count: {late}.")
+    samples = [s for r in rounds for res in (r["bare"], r["rating"]) for s in res.error_samples]
+    if samples:
+        checks_md += ["", "Error samples:", "", *[f"- `{s[:200]}`" for s in samples]]
+    setup = (
+        f"- command: `{command}` ({time.perf_counter() - started:.0f} s in all)\n"
+        f"- data: {gen.summary()}\n"
+        f"- server: `gunicorn {' '.join(server.command[1:])}`, FEEDBACK_ENV=production, rate limiting off, "
+        f"PostgreSQL from tests/support/pg.sh (fsync=off, synchronous_commit=off: commits cost no disk flush, "
+        f"for both endpoints alike)\n"
+        f"- load: `wrk -t{args.wrk_threads} -c{args.connections} -d{args.duration}s --latency -s tests/bench/lua/rate.lua` "
+        f"after {args.warmup} s of warm-up per endpoint; {args.rounds} round(s) of the bare run then the rating run; identical bodies "
+        f"and headers (bearer key, unique Idempotency-Key, a distinct unrated record each, 0.5 % bad ratings)\n"
+        f"- machine: {os.cpu_count()} cores shared with whatever else runs (load average before "
+        f"{data['machine']['loadavg_before'][0]:.1f}, after {data['loadavg_after'][0]:.1f}); wrk and PostgreSQL "
+        f"run on the same cores as gunicorn. Absolute figures are noisy; the ratio, measured minutes apart on "
+        f"the same stack, is the figure to watch.")
+    per_round = ["| round | bare req/s | bare p50 / p99 ms | rating req/s | rating p50 / p99 ms | ratio |",
+                 "|---:|---:|---:|---:|---:|---:|"]
+    per_round += [f"| {n} | {r['bare'].ok_per_s:.0f} | {r['bare'].p50_ms:.1f} / {r['bare'].p99_ms:.1f} | "
+                  f"{r['rating'].ok_per_s:.0f} | {r['rating'].p50_ms:.1f} / {r['rating'].p99_ms:.1f} | "
+                  f"{r['bare'].ok_per_s / max(r['rating'].ok_per_s, 1e-9):.2f}× |" for n, r in enumerate(rounds, 1)]
+    report = Report("Benchmark: rating submissions (issue 3)", figures,
+                    [("Setup", setup), ("Rounds", "\n".join(per_round)),
+                     ("Verification in the database", "\n".join(checks_md))],
+                    data | {"rounds": [{"bare": r["bare"].as_dict(), "rating": r["rating"].as_dict()} for r in rounds],
+                            "checks_ok": all_ok})
+    if args.profile and (args.out / "profile-rating.txt").exists():
+        summary = summarise_profile(args.out / "profile-rating.txt")
+        report.sections.append(("Profile of one worker during the rating run (py-spy, inclusive)",
+                                "```\n" + summary + "\n```"))
+    path = report.write(args.out)
+    for n, r in enumerate(rounds, 1):
+        (args.out / f"wrk-bare-{n}.txt").write_text(r["bare"].raw)
+        (args.out / f"wrk-rating-{n}.txt").write_text(r["rating"].raw)
+    print(report.markdown())
+    print(f"written {path}", file=sys.stderr)
+    return 0 if all_ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
