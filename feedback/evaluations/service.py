@@ -220,9 +220,13 @@ def _flag_bursts(evaluation: Evaluation, record: ServiceRecord | None, now: date
     """防刷评: flag (never drop) ratings that arrive in suspicious bursts."""
     reasons = []
     if evaluation.terminal_id:
+        # Counted by the moment of the tap (in the minute centred on this one), not of
+        # arrival: a tablet's offline queue delivered at once after an outage is not a
+        # burst of citizens, and queued ratings may arrive out of order.
         limit, span = TERMINAL_BURST
         n = db.session.scalar(select(func.count(Evaluation.id)).where(
-            Evaluation.terminal_id == evaluation.terminal_id, Evaluation.created_at >= now - span))
+            Evaluation.terminal_id == evaluation.terminal_id, Evaluation.rated_at >= evaluation.rated_at - span / 2,
+            Evaluation.rated_at <= evaluation.rated_at + span / 2))
         if n > limit:
             reasons.append(f"同一终端 1 分钟内评价 {n} 次")
     if record is not None and record.citizen_phone:
@@ -234,6 +238,43 @@ def _flag_bursts(evaluation: Evaluation, record: ServiceRecord | None, now: date
     if reasons:
         evaluation.flagged = True
         evaluation.flag_reason = "；".join(reasons)[:200]
+
+
+class FlagDecidedError(ConflictError):
+    code = "flag-decided"
+
+
+def flagged_evaluations(limit: int = 200) -> list[Evaluation]:
+    """Flagged ratings awaiting a person's decision (they still count meanwhile), oldest first."""
+    return list(db.session.scalars(select(Evaluation).where(Evaluation.flagged.is_(True),
+                                                            Evaluation.invalid.is_(False))
+                                   .order_by(Evaluation.rated_at, Evaluation.id).limit(limit)))
+
+
+def decide_flag(evaluation: Evaluation, decision: str, *, actor: Any, reason: str = "",
+                now: datetime | None = None) -> None:
+    """A supervisor's decision on a flagged rating (防刷评): ``keep`` clears the flag;
+    ``invalidate`` marks the evaluation invalid (kept, excluded from statistics) with a
+    reason. Both are audited; nothing is deleted.
+    """
+    now = now or utcnow()
+    if not evaluation.flagged or evaluation.invalid:
+        raise FlagDecidedError("该评价已处理")
+    reason = clean_text(reason, 200, "理由")
+    if decision == "keep":
+        evaluation.flagged = False
+        audit.record("evaluation.flag_keep", actor=actor, obj=evaluation, flag_reason=evaluation.flag_reason,
+                     reason=reason)
+    elif decision == "invalidate":
+        if not reason:
+            raise ValidationError("认定无效必须填写理由", field="reason")
+        evaluation.invalid = True
+        evaluation.invalidated_at = now
+        audit.record("evaluation.invalidate", actor=actor, obj=evaluation, flag_reason=evaluation.flag_reason,
+                     reason=reason, level=evaluation.level)
+    else:
+        raise ValidationError("未知的处理决定", field="decision")
+    db.session.flush()
 
 
 def level_from_input(value: Any, scheme: str | None) -> int:

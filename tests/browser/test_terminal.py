@@ -1,0 +1,264 @@
+"""The counter tablet in Chromium: pairing, a record appearing within 2 s, rating with
+reasons, anonymous rating, outages (nothing lost, nothing twice) and the QR link on a phone."""
+from __future__ import annotations
+
+import re
+import time
+from datetime import timedelta
+
+import pytest
+from playwright.sync_api import Page, Route, expect
+from sqlalchemy import func, select
+
+from tests.browser.conftest import log_in, on_all_backends
+
+pytestmark = pytest.mark.browser
+
+FAST = {"TERMINAL_LOCKOUT_MS": 150, "TERMINAL_THANKS_MS": 800, "TERMINAL_RETRY_BASE_MS": 200,
+        "TERMINAL_RETRY_MAX_MS": 800}
+
+
+@pytest.fixture
+def hall(live_server, db, make_department, make_hall, make_window, make_staff, make_item):
+    """Window GA-01 (市公安局, staff 张三 GA0001, item 户口迁入登记), fast kiosk timings."""
+    live_server.app.config.update(FAST)
+    ga = make_department(code="GA", name="市公安局")
+    h = make_hall(code="SMZX", name="市民中心")
+    window = make_window(code="GA-01", name="1 号窗口", hall=h, department=ga)
+    staff = make_staff(staff_number="GA0001", name="张三", department=ga, windows=[window])
+    make_item(code="I-GA", name="户口迁入登记", department=ga)
+    db.session.commit()
+    return {"window": window, "staff": staff, "department": ga}
+
+
+def pair(page: Page, db, window, make_user) -> None:
+    """Issue a pairing code as an admin would and enter it on the tablet."""
+    from feedback.evaluations import service as ratings
+
+    admin = make_user("admin", username="root")
+    _, code = ratings.issue_pairing_code(window, actor=admin)
+    db.session.commit()
+    page.goto(f"/terminal/{window.code}")
+    expect(page.get_by_role("heading", name="本设备尚未配对")).to_be_visible()
+    page.get_by_role("link", name="输入配对码").click()
+    page.get_by_label("窗口编码").fill(window.code)
+    page.get_by_label("配对码").fill(code)
+    page.get_by_role("button", name="配对").click()
+    expect(page).to_have_url(re.compile(f"/terminal/{window.code}$"))
+    expect(page.get_by_role("heading", name="欢迎办事")).to_be_visible()
+
+
+def complete_record(db, clock, number: str, **kw):
+    """A record completed now at GA-01, as a window system would register it."""
+    from feedback.evaluations import service as ratings
+
+    record = ratings.create_record(record_number=number, service_item_code="I-GA", window_code="GA-01",
+                                   staff_number="GA0001", completed_at=clock.now, **kw)
+    db.session.commit()
+    return record
+
+
+def evaluations(db):
+    from feedback.evaluations.models import Evaluation
+
+    db.session.rollback()  # see what the server committed since
+    return db.session.scalars(select(Evaluation).order_by(Evaluation.id)).all()
+
+
+def wait_for(page: Page, predicate, timeout: float = 10.0):
+    """Poll ``predicate`` while letting Playwright run (route handlers only run inside its calls)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        page.wait_for_timeout(100)
+    raise AssertionError("condition not met in time")
+
+
+def queue_length(page: Page) -> int:
+    return page.evaluate("() => JSON.parse(localStorage.getItem('fbTerminal.queue.GA-01') || '[]').length")
+
+
+# ---------------------------------------------------------------- the flows
+
+def test_record_completed_on_the_counter_page_appears_on_the_tablet_within_two_seconds(
+        page, open_page, live_server, db, hall, make_user):
+    pair(page, db, hall["window"], make_user)
+    expect(page.locator("#k-staff-name")).to_have_text("张三")
+    expect(page.locator("#k-staff-number")).to_have_text("GA0001")
+    expect(page.locator("#k-department")).to_have_text("市公安局")
+
+    user = make_user("window_staff", departments=[hall["department"]], username="staff_ga")
+    user.staff = hall["staff"]
+    db.session.commit()
+    desk = open_page()
+    log_in(desk, "staff_ga")
+    desk.goto("/counter")
+    desk.get_by_label("服务事项").select_option(label="户口迁入登记（I-GA）")
+    desk.get_by_label("联系电话（选填，用于短信邀评）").fill("13800138000")
+    desk.get_by_role("button", name="办结").click()
+    expect(desk.locator("#done")).to_be_visible()
+    completed = time.monotonic()
+
+    expect(page.get_by_role("heading", name="请您对本次服务进行评价")).to_be_visible(timeout=2000)
+    assert time.monotonic() - completed < 2.0
+    expect(page.locator("#rate-subject")).to_have_text("办理事项：户口迁入登记")
+    # Five equal buttons, none preselected.
+    buttons = page.locator(".level5")
+    expect(buttons).to_have_text(["非常满意", "满意", "基本满意", "不满意", "非常不满意"])
+    sizes = {(round(b["width"]), round(b["height"])) for b in
+             (buttons.nth(i).bounding_box() for i in range(5))}
+    assert len(sizes) == 1
+    assert page.locator(".level5[aria-pressed=true], .level5.selected").count() == 0
+
+    # The printable QR of the record opens from the counter page.
+    with desk.context.expect_page() as opened:
+        desk.get_by_role("link", name="打印评价二维码").click()
+    qr_page = opened.value
+    expect(qr_page.locator("#qr-sheet svg")).to_be_visible()
+
+
+def test_bad_rating_with_reasons_stores_the_rating_and_its_ticket(page, live_server, db, hall, clock, make_user):
+    from feedback.accounts import service as accounts
+    from feedback.tickets.models import Ticket
+
+    pair(page, db, hall["window"], make_user)
+    _, key = accounts.create_api_key("窗口系统", ["records:write"])
+    db.session.commit()
+    resp = page.request.post("/api/v1/service-records", headers={"Authorization": f"Bearer {key}"}, data={
+        "record_number": "API-1", "service_item_code": "I-GA", "window_code": "GA-01", "staff_number": "GA0001",
+        "completed_at": clock.now.isoformat(), "citizen_phone": "13800138000"})
+    assert resp.status == 201, resp.text()
+
+    expect(page.get_by_role("heading", name="请您对本次服务进行评价")).to_be_visible(timeout=2000)
+    page.get_by_role("button", name="非常不满意").click()
+    expect(page.get_by_role("heading", name="您选择了“非常不满意”")).to_be_visible()
+    expect(page.locator(".k-reasons:visible .k-reason")).to_have_count(8)  # the reasons of level 1 only
+    page.get_by_label("多头跑窗口和部门").check()
+    page.get_by_label("服务态度差效率低").check()
+    page.get_by_label("补充说明（选填，500 字以内）").fill("材料清单前后不一致")
+    page.get_by_role("button", name="提交评价").click()
+    expect(page.get_by_role("heading", name="感谢您的评价！")).to_be_visible()
+    expect(page.locator("#thanks-bad")).to_be_visible()
+
+    ev = wait_for(page, lambda: evaluations(db))[0]
+    assert (ev.level, ev.reasons, ev.comment, ev.channel) == (1, [113, 115], "材料清单前后不一致", "hall_tablet")
+    assert ev.record.record_number == "API-1" and ev.real_name
+    assert db.session.scalar(select(Ticket).where(Ticket.evaluation_id == ev.id)) is not None
+    # Back to idle after the thanks, and the rated record is not asked for again.
+    expect(page.get_by_role("heading", name="欢迎办事")).to_be_visible()
+    page.wait_for_timeout(1200)
+    expect(page.get_by_role("heading", name="欢迎办事")).to_be_visible()
+
+
+def test_anonymous_walk_in_rating(page, live_server, db, hall, make_user):
+    pair(page, db, hall["window"], make_user)
+    page.get_by_role("button", name="评价本窗口服务").click()
+    expect(page.locator("#rate-subject")).to_have_text("本窗口服务")
+    expect(page.get_by_role("button", name="稍后用手机扫码评价")).to_be_hidden()
+    page.get_by_role("button", name="满意", exact=True).click()
+    expect(page.get_by_role("heading", name="感谢您的评价！")).to_be_visible()
+    ev = wait_for(page, lambda: evaluations(db))[0]
+    assert ev.service_record_id is None and ev.level == 4 and ev.window_id == hall["window"].id
+
+
+def test_outage_of_ten_minutes_loses_nothing_and_duplicates_nothing(page, live_server, db, hall, clock, make_user):
+    page.clock.install()
+    pair(page, db, hall["window"], make_user)
+    complete_record(db, clock, "R-1")
+    expect(page.get_by_role("heading", name="请您对本次服务进行评价")).to_be_visible(timeout=3000)
+    tapped = clock.now
+
+    # The hall's network goes down: every request of the tablet fails.
+    page.route("**/terminal/GA-01/**", lambda route: route.abort("internetdisconnected"))
+    page.get_by_role("button", name="不满意", exact=True).click()
+    page.get_by_label("服务态度生硬").check()
+    page.get_by_role("button", name="提交评价").click()
+    expect(page.get_by_role("heading", name="感谢您的评价！")).to_be_visible()
+    expect(page.get_by_role("heading", name="欢迎办事")).to_be_visible()
+    page.get_by_role("button", name="评价本窗口服务").click()
+    page.get_by_role("button", name="非常满意").click()
+    expect(page.get_by_role("heading", name="感谢您的评价！")).to_be_visible()
+    expect(page.locator("#net-status")).to_contain_text("待上传 2 条")
+    assert queue_length(page) == 2
+
+    # Ten minutes pass for the tablet and the server; the tablet keeps retrying.
+    page.clock.fast_forward("10:00")
+    clock.set(clock.now + timedelta(minutes=10))
+    page.wait_for_timeout(500)
+    assert evaluations(db) == []
+
+    page.unroute("**/terminal/GA-01/**")
+    rows = wait_for(page, lambda: len(evaluations(db)) >= 2 and evaluations(db))
+    page.wait_for_timeout(1500)  # any duplicate would arrive now
+    rows = evaluations(db)
+    assert sorted((e.level, e.service_record_id is None) for e in rows) == [(2, False), (5, True)]
+    bad = next(e for e in rows if e.level == 2)
+    assert bad.reasons == [214]
+    assert abs(bad.rated_at - tapped) < timedelta(seconds=30)  # the tap, not the arrival
+    assert wait_for(page, lambda: queue_length(page) == 0)
+    expect(page.locator("#net-status")).to_have_text("")
+
+
+@on_all_backends
+def test_lost_response_after_the_server_stored_the_rating_is_still_stored_once(
+        page, live_server, db, hall, clock, make_user):
+    from feedback.evaluations.models import IdempotencyKey
+
+    pair(page, db, hall["window"], make_user)
+    complete_record(db, clock, "R-2")
+    seen_keys: list[str] = []
+
+    def lose_first_response(route: Route):
+        seen_keys.append(route.request.headers["idempotency-key"])
+        if len(seen_keys) == 1:
+            response = route.fetch()  # the server stores the rating ...
+            assert response.status == 201
+            route.abort("connectionreset")  # ... and its answer never reaches the tablet
+        else:
+            route.continue_()
+
+    page.route("**/terminal/GA-01/ratings", lose_first_response)
+    expect(page.get_by_role("heading", name="请您对本次服务进行评价")).to_be_visible(timeout=3000)
+    page.get_by_role("button", name="基本满意").click()
+    expect(page.get_by_role("heading", name="感谢您的评价！")).to_be_visible()
+
+    wait_for(page, lambda: len(seen_keys) >= 2 and queue_length(page) == 0)
+    assert len(set(seen_keys)) == 1, "a retry reuses the idempotency key"
+    rows = evaluations(db)
+    assert len(rows) == 1 and rows[0].level == 3 and rows[0].record.record_number == "R-2"
+    assert db.session.scalar(select(func.count()).select_from(IdempotencyKey)) == 1
+
+
+def test_revoked_tablet_goes_blank(page, live_server, db, hall, make_user):
+    from feedback.evaluations import service as ratings
+    from feedback.evaluations.models import Terminal
+
+    pair(page, db, hall["window"], make_user)
+    terminal = db.session.scalar(select(Terminal))
+    ratings.revoke_terminal(terminal, actor=None)
+    db.session.commit()
+    expect(page.get_by_role("heading", name="本设备尚未配对")).to_be_visible(timeout=3000)
+    expect(page.get_by_text("张三")).to_have_count(0)
+
+
+def test_rate_later_shows_a_qr_that_a_phone_uses_to_rate(page, open_page, live_server, db, hall, clock, make_user):
+    pair(page, db, hall["window"], make_user)
+    record = complete_record(db, clock, "R-3")
+    expect(page.get_by_role("heading", name="请您对本次服务进行评价")).to_be_visible(timeout=3000)
+    page.get_by_role("button", name="稍后用手机扫码评价").click()
+    expect(page.locator("#qr-img")).to_have_attribute("src", re.compile("^data:image/svg"))
+    page.get_by_role("button", name="完成").click()
+    expect(page.get_by_role("heading", name="欢迎办事")).to_be_visible()
+
+    from feedback.terminal import service
+
+    with live_server.app.test_request_context():
+        path = re.sub(r"^https?://[^/]+", "", service.rating_url(record))
+    phone = open_page(viewport="phone")
+    phone.goto(path)
+    phone.get_by_role("button", name="非常满意").click()
+    expect(phone.get_by_role("heading", name="感谢您的评价！")).to_be_visible()
+    ev = evaluations(db)[0]
+    assert (ev.channel, ev.level, ev.service_record_id) == ("qr", 5, record.id)
