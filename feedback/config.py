@@ -36,6 +36,10 @@ class Config:
     TWILIO_MESSAGING_SERVICE_SID: str | None = None
     TWILIO_API_BASE_URL: str | None = None  # tests point the real client at a fake
     TWILIO_TIMEOUT_SECONDS: float = 10.0
+    SMS_MAX_ATTEMPTS: int = 6  # transient failures retried with exponential backoff, then failed
+    SMS_RETRY_BASE_SECONDS: int = 60  # first retry after this, doubling, at most an hour
+    SMS_SENDING_LEASE_SECONDS: int = 300  # a row left in 'sending' longer (crash) is sent again
+    SMS_FOLLOW_UP_HOURS: int = 24  # after a bad rating by SMS, the next text within this is its comment
     RATELIMIT_STORAGE_URI: str = "memory://"
     RATELIMIT_ENABLED: bool = True
     WTF_CSRF_ENABLED: bool = True
@@ -64,8 +68,16 @@ class Config:
     QUIET_HOURS_END: int = 8  # ... until here
     COMMENT_MAX_LENGTH: int = 500
     TERMINAL_ANONYMOUS_RATING: bool = True
+    TERMINAL_RATE_LIMIT: str = "30 per minute"  # ratings per tablet
+    TERMINAL_POLL_MS: int = 1000  # how often the tablet asks for a pending record
+    TERMINAL_IDLE_MS: int = 60000  # back to idle after this long without a tap
+    TERMINAL_LOCKOUT_MS: int = 1200  # buttons ignore taps this long after a press
+    TERMINAL_THANKS_MS: int = 6000  # the thanks screen stays this long
+    TERMINAL_RETRY_BASE_MS: int = 2000  # offline queue: first retry, doubled each time ...
+    TERMINAL_RETRY_MAX_MS: int = 60000  # ... up to this
     RANKING_MIN_RATINGS: int = 30
     PUBLISH_STAFF_STATS: bool = False
+    PUBLISH_STAFF_NAMES: bool = False  # with PUBLISH_STAFF_STATS: names beside staff numbers
     DEMO_DATA: bool = False
     # Tests inject a clock here: a callable returning an aware UTC datetime.
     CLOCK: Any = None

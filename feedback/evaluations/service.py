@@ -179,22 +179,22 @@ def rate(*, record: ServiceRecord | None, level: int, channel: str, reasons: lis
     if rated_at > now + CLOCK_SKEW:
         raise InvalidTimestampError("评价时间不能晚于当前时间", field="rated_at")
     if record is not None:
-        if record.evaluation is not None or db.session.scalar(
-                select(Evaluation.id).where(Evaluation.service_record_id == record.id)):
+        # One indexed lookup (not the lazy relationship as well); the unique index below
+        # still settles a race between two submissions.
+        if db.session.scalar(select(Evaluation.id).where(Evaluation.service_record_id == record.id)):
             raise AlreadyRatedError("该办件已评价，每个办件只能评价一次", record_number=record.record_number)
         if rated_at < record.completed_at - CLOCK_SKEW:
             raise InvalidTimestampError("评价时间不能早于办结时间", field="rated_at")
         if channel != "default" and rated_at > rating_deadline(record):
             raise RatingWindowClosedError(
                 f"办件已超过 {current_app.config['RATING_WINDOW_DAYS']} 天评价期限", record_number=record.record_number)
-        window = record.window
     elif window is None:
         raise ValidationError("匿名评价需要指明窗口", field="window")
     evaluation = Evaluation(
         record=record, level=level, channel=channel, reasons=reasons, comment=comment, rated_at=rated_at,
         department_id=record.department_id if record else window.department_id,
         hall_id=record.hall_id if record else window.hall_id,
-        window_id=window.id if window else None,
+        window_id=record.window_id if record else window.id,
         staff_id=record.staff_id if record else None,
         service_item_id=record.service_item_id if record else None,
         is_active_rating=channel != "default",
