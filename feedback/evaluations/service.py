@@ -200,9 +200,11 @@ def rate(*, record: ServiceRecord | None, level: int, channel: str, reasons: lis
         is_active_rating=channel != "default",
         real_name=bool(record and record.citizen_phone),
         terminal_id=terminal.id if terminal else None, api_key_id=api_key_id)
-    db.session.add(evaluation)
     try:
+        # Added inside the savepoint: begin_nested() flushes what is pending first, and a
+        # duplicate caught there would abort the caller's whole transaction.
         with db.session.begin_nested():
+            db.session.add(evaluation)
             db.session.flush()
     except IntegrityError:
         # Two submissions raced: the unique record id lets exactly one win.

@@ -4,7 +4,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
 
 from feedback.clock import utcnow
 from feedback.extensions import db
@@ -15,7 +16,35 @@ OPT_OUT_BLOCKS = {"invitation"}
 
 
 def is_opted_out(phone: str) -> bool:
+    """Whether ``phone`` replied TD/退订/STOP (or Twilio answered 21610) and did not opt back in."""
     return db.session.scalar(select(SmsOptOut.id).where(SmsOptOut.phone == phone)) is not None
+
+
+def record_opt_out(phone: str, *, source: str = "sms", now: datetime | None = None) -> bool:
+    """Add ``phone`` to the opt-out list and cancel its queued invitations; False if already there.
+
+    Safe against a concurrent opt-out of the same number (the UNIQUE phone decides).
+    """
+    now = now or utcnow()
+    created = False
+    if not is_opted_out(phone):
+        try:
+            with db.session.begin_nested():
+                db.session.add(SmsOptOut(phone=phone, opted_out_at=now, source=source[:40]))
+                db.session.flush()
+            created = True
+        except IntegrityError:
+            created = False
+    db.session.execute(update(OutboundSms).where(
+        OutboundSms.to_phone == phone, OutboundSms.state == "queued",
+        OutboundSms.purpose.in_(OPT_OUT_BLOCKS)).values(
+        state="cancelled", error_code="opted-out", error_message="号码已退订"))
+    return created
+
+
+def opt_in(phone: str) -> bool:
+    """Take ``phone`` off the opt-out list (it replied 订阅/START); False if it was not on it."""
+    return bool(db.session.execute(delete(SmsOptOut).where(SmsOptOut.phone == phone)).rowcount)
 
 
 def enqueue(to_phone: str, text: str, *, purpose: str, dedupe_key: str | None = None,

@@ -1,0 +1,90 @@
+"""Fixtures of the SMS tests: Twilio credentials, a fake Twilio, records and signed posts."""
+from __future__ import annotations
+
+import itertools
+from datetime import timedelta
+
+import pytest
+from twilio.request_validator import RequestValidator
+
+from tests.sms.fake_twilio import FakeTwilio
+
+AUTH_TOKEN = "test-twilio-auth-token"
+ACCOUNT_SID = "AC" + "a1" * 16
+FROM_NUMBER = "+15005550006"
+PUBLIC_URL = "https://feedback.example.gov.cn"  # tests/conftest.make_config
+CITIZEN = "+8613800138000"
+
+
+@pytest.fixture
+def app_config(app_config):
+    app_config.TWILIO_AUTH_TOKEN = AUTH_TOKEN
+    app_config.TWILIO_ACCOUNT_SID = ACCOUNT_SID
+    app_config.TWILIO_FROM_NUMBER = FROM_NUMBER
+    return app_config
+
+
+@pytest.fixture
+def fake_twilio():
+    with FakeTwilio() as fake:
+        yield fake
+
+
+@pytest.fixture
+def twilio_app(app, fake_twilio):
+    """The app with the twilio backend pointed at the local fake, 0.5 s client timeout."""
+    app.config.update(SMS_BACKEND="twilio", TWILIO_API_BASE_URL=fake_twilio.url, TWILIO_TIMEOUT_SECONDS=0.5)
+    return app
+
+
+@pytest.fixture
+def make_record(db, make_item, make_window, clock):
+    n = itertools.count(1)
+
+    def make(phone: str | None = CITIZEN, *, completed_at=None, item_name="居民身份证换领", **kw):
+        from feedback.evaluations.models import ServiceRecord
+
+        window = make_window()
+        item = make_item(department=window.department, name=item_name)
+        record = ServiceRecord(record_number=kw.pop("record_number", f"R{next(n):05d}"), service_item=item,
+                               department_id=window.department_id, hall_id=window.hall_id, window=window,
+                               completed_at=completed_at or clock.now - timedelta(minutes=30),
+                               citizen_phone=phone, **kw)
+        db.session.add(record)
+        db.session.flush()
+        return record
+    return make
+
+
+@pytest.fixture
+def make_invited(db, make_record, clock):
+    """A record completed 30 minutes ago whose invitation has been queued (committed)."""
+    def make(phone: str = CITIZEN, **kw):
+        from feedback.sms import service
+
+        record = make_record(phone, **kw)
+        assert service.invite(record, clock.now) is not None
+        db.session.commit()
+        return record
+    return make
+
+
+def sign(url: str, params: dict, token: str = AUTH_TOKEN) -> str:
+    return RequestValidator(token).compute_signature(url, params)
+
+
+_sids = itertools.count(1)
+
+
+def inbound_params(body: str, phone: str = CITIZEN, sid: str | None = None) -> dict:
+    sid = sid or f"SM{next(_sids):032x}"
+    return {"MessageSid": sid, "SmsMessageSid": sid, "SmsSid": sid, "AccountSid": ACCOUNT_SID, "From": phone,
+            "To": FROM_NUMBER, "Body": body, "NumMedia": "0", "NumSegments": "1", "SmsStatus": "received",
+            "ApiVersion": "2010-04-01"}
+
+
+def post_inbound(client, body: str, phone: str = CITIZEN, *, sid: str | None = None, **kw):
+    """POST /sms/inbound signed as Twilio signs it (over FEEDBACK_PUBLIC_URL)."""
+    params = inbound_params(body, phone, sid)
+    return client.post("/sms/inbound", data=params,
+                       headers={"X-Twilio-Signature": sign(PUBLIC_URL + "/sms/inbound", params)}, **kw)
