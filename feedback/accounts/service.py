@@ -30,6 +30,7 @@ API_SCOPES = {
     "ratings:write": "提交评价",
     "ratings:read": "读取评价",
     "complaints:write": "提交投诉",
+    "complaints:read": "读取投诉",
     "tickets:read": "读取工单",
 }
 

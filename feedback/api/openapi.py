@@ -25,7 +25,10 @@ def document() -> dict:
         {"name": "since", "in": "query", "schema": {"type": "string", "format": "date-time"}},
         {"name": "until", "in": "query", "schema": {"type": "string", "format": "date-time"}},
     ]
-    return {
+    from feedback.complaints.api import openapi_paths
+
+    complaint_paths, complaint_schemas = openapi_paths()
+    doc = {
         "openapi": "3.0.3",
         "info": {"title": "好差评 API", "version": "1.0.0",
                  "description": "Service records and ratings. Levels inside the product: 5 = 非常满意 … 1 = 非常不满意 "
@@ -125,3 +128,6 @@ def document() -> dict:
             },
         },
     }
+    doc["paths"].update(complaint_paths)
+    doc["components"]["schemas"].update(complaint_schemas)
+    return doc

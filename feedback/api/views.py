@@ -251,3 +251,7 @@ def openapi():
 def problem_doc(code: str):
     """Human-readable description of a problem type."""
     return jsonify({"type": f"/api/v1/problems/{code}", "see": "/api/v1/openapi.json"})
+
+
+# Complaints live in their own area; their routes hang on this blueprint.
+from feedback.complaints import api as _complaints_api  # noqa: E402,F401

@@ -25,9 +25,14 @@ def scope() -> set[int] | None:
 
 @bp.get("/")
 def home():
-    """The user's departments and shortcuts to their work."""
+    """The user's departments, ticket counts (handlers, supervisors) and shortcuts to their work."""
+    summary = None
+    if current_user.has_role(Role.HANDLER, Role.SUPERVISOR):
+        from feedback.tickets import service as tickets
+
+        summary = tickets.summary(current_user)
     return render_template("console/home.html", departments=current_user.departments,
-                           all_departments=scope() is None)
+                           all_departments=scope() is None, summary=summary)
 
 
 @bp.get("/directory/<kind>/")

@@ -3,12 +3,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, SmallInteger, String, Text, event
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, SmallInteger, String, Text, event, text
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from feedback.clock import utcnow
+from feedback.complaints.models import Complaint
 from feedback.db_types import UTCDateTime
-from feedback.directory.models import Department
+from feedback.directory.models import Department, Hall, Staff, Window
 from feedback.extensions import db
 
 
@@ -16,31 +17,93 @@ class Ticket(db.Model):
     """工单: the work item opened for every bad review and every complaint.
 
     Deadlines are stored as columns (computed in working days when the ticket opens) so
-    the scheduler's sweeps are index scans on what is due.
+    the scheduler's sweeps are index scans on what is due. ``due_at`` is the deadline in
+    force (``extended_due_at`` once extended, else ``reply_due_at``) and ``is_open`` is
+    False once closed: the queue reads ``WHERE is_open ORDER BY due_at`` from one index.
+    Moving a ticket to another department never changes a deadline (see workflow.py).
     """
 
     __tablename__ = "tickets"
     __table_args__ = (Index("ix_tickets_state_reply_due", "state", "reply_due_at"),
-                      Index("ix_tickets_dept_state", "department_id", "state"))
+                      Index("ix_tickets_dept_state", "department_id", "state"),
+                      Index("ix_tickets_open_due", "is_open", "due_at"),
+                      Index("ix_tickets_dept_open_due", "department_id", "is_open", "due_at"),
+                      Index("ix_tickets_assignee_open_due", "assignee_id", "is_open", "due_at"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     source: Mapped[str] = mapped_column(String(20))  # evaluation | complaint
     evaluation_id: Mapped[int | None] = mapped_column(ForeignKey("evaluations.id"), unique=True)
+    complaint_id: Mapped[int | None] = mapped_column(ForeignKey("complaints.id"), unique=True)
     department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))
+    # Copied from the rating/complaint so the queue filters without joins, and so a
+    # rated staff member's own tickets can be kept from them.
+    hall_id: Mapped[int | None] = mapped_column(ForeignKey("halls.id"))
+    window_id: Mapped[int | None] = mapped_column(ForeignKey("windows.id"))
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     state: Mapped[str] = mapped_column(String(20), default="new")
+    is_open: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     verify_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     reply_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     extended_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     due_provisional: Mapped[bool] = mapped_column(Boolean, default=False)
     escalation_level: Mapped[int] = mapped_column(SmallInteger, default=0)
     outcome: Mapped[str | None] = mapped_column(String(20))
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # 签收
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # 回访核实: when the citizen was called, whom, reached or not, what was found
+    verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    callback_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    callback_contact: Mapped[str | None] = mapped_column(String(100))
+    callback_reached: Mapped[bool | None] = mapped_column(Boolean)
+    findings: Mapped[str | None] = mapped_column(Text)
+    # 整改
+    rectified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    measures: Mapped[str | None] = mapped_column(Text)
+    # 答复 (stops the clock)
+    replied_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reply_text: Mapped[str | None] = mapped_column(Text)
+    reply_count: Mapped[int] = mapped_column(SmallInteger, default=0, server_default=text("0"))
+    # The citizen's rating of the handling (满意 / 基本满意 / 不满意)
+    handling_rating: Mapped[str | None] = mapped_column(String(30))
+    handling_rated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    handling_rating_channel: Mapped[str | None] = mapped_column(String(20))
+    reopened_count: Mapped[int] = mapped_column(SmallInteger, default=0, server_default=text("0"))
+    # Extension (once, by a supervisor)
+    extended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    extension_reason: Mapped[str | None] = mapped_column(Text)
+    extended_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # Appeal (申诉): pending | upheld | rejected
+    appeal_state: Mapped[str | None] = mapped_column(String(20))
+    appeal_reason: Mapped[str | None] = mapped_column(Text)
+    appeal_filed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    appeal_decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    appeal_decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    appeal_decision_note: Mapped[str | None] = mapped_column(Text)
+    state_before_appeal: Mapped[str | None] = mapped_column(String(20))
+    moved_count: Mapped[int] = mapped_column(SmallInteger, default=0, server_default=text("0"))
+    # The next moment the deadline sweep must look at this ticket (feedback/deadlines); kept
+    # current by a flush listener there. Index (is_open, next_deadline_check_at) in that area.
+    next_deadline_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     department: Mapped[Department | None] = relationship()
+    hall: Mapped[Hall | None] = relationship()
+    window: Mapped[Window | None] = relationship()
+    staff: Mapped[Staff | None] = relationship()
+    assignee = relationship("User", foreign_keys=[assignee_id])
     evaluation = relationship("Evaluation")
+    complaint: Mapped[Complaint | None] = relationship()
     events: Mapped[list["TicketEvent"]] = relationship(order_by="TicketEvent.id", back_populates="ticket")
+
+    @property
+    def on_time(self) -> bool | None:
+        """Answered by the deadline in force (None while unanswered)."""
+        if self.replied_at is None or self.due_at is None:
+            return None
+        return self.replied_at <= self.due_at
 
 
 class TicketEvent(db.Model):

@@ -1,14 +1,39 @@
-"""Ticket rules: opening tickets with working-day deadlines, the timeline."""
+"""Ticket rules: opening tickets with working-day deadlines, every transition, the queue.
+
+Every transition goes through ``workflow.check`` (state and role), writes one
+TicketEvent, flushes and never commits. See workflow.py for the state machine, the
+rule for moving tickets between departments and what stops the clock.
+"""
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import joinedload, selectinload
 
-from feedback.clock import utcnow
+from feedback.accounts.models import Role, User
+from feedback.audit import service as audit
+from feedback.clock import as_utc, local_zone, utcnow
+from feedback.errors import NotFoundError, ValidationError
 from feedback.extensions import db
+from feedback.tickets import workflow
 from feedback.tickets.models import Ticket, TicketEvent
+from feedback.tickets.workflow import HANDLER_OUTCOMES, HANDLING_RATINGS, OUTCOMES, WORK_STATES
+
+TEXT_MAX = 1000
+HANDLING_LINK_DAYS = 30
+
+
+class AppealWindowClosedError(ValidationError):
+    code = "appeal-window-closed"
+
+
+class AlreadyExtendedError(ValidationError):
+    code = "already-extended"
 
 
 def add_event(ticket: Ticket, kind: str, *, actor: Any = None, note: str = "", at: datetime | None = None,
@@ -21,6 +46,33 @@ def add_event(ticket: Ticket, kind: str, *, actor: Any = None, note: str = "", a
     return event
 
 
+def _text(value: str | None, field: str, label: str, *, required: bool = True, limit: int = TEXT_MAX) -> str:
+    from feedback.evaluations.service import CONTROL_RE
+
+    cleaned = CONTROL_RE.sub("", value or "").strip()
+    if required and not cleaned:
+        raise ValidationError(f"请填写{label}", field=field)
+    if len(cleaned) > limit:
+        raise ValidationError(f"{label}不能超过 {limit} 个字", field=field)
+    return cleaned
+
+
+def _set_deadlines(ticket: Ticket, now: datetime, *, verify: bool) -> None:
+    from feedback.calendar import service as calendar
+
+    cfg = current_app.config
+    reply = calendar.add_working_days(now, cfg["REPLY_DUE_WORKING_DAYS"])
+    ticket.reply_due_at = reply.due_at
+    ticket.due_at = reply.due_at
+    ticket.due_provisional = reply.provisional
+    if verify:
+        check = calendar.add_working_days(now, cfg["VERIFY_DUE_WORKING_DAYS"])
+        ticket.verify_due_at = check.due_at
+        ticket.due_provisional = ticket.due_provisional or check.provisional
+
+
+# ---------------------------------------------------------------- opening
+
 def open_for_evaluation(evaluation, *, now: datetime | None = None) -> Ticket:
     """Open the ticket of a bad review for the department that served, with its deadlines.
 
@@ -28,19 +80,582 @@ def open_for_evaluation(evaluation, *, now: datetime | None = None) -> Ticket:
     verified (called back) within VERIFY_DUE_WORKING_DAYS. A deadline computed without
     official calendar data for its year is marked provisional.
     """
-    from feedback.calendar import service as calendar
-
     now = now or utcnow()
-    cfg = current_app.config
-    reply = calendar.add_working_days(now, cfg["REPLY_DUE_WORKING_DAYS"])
     ticket = Ticket(source="evaluation", evaluation_id=evaluation.id, department_id=evaluation.department_id,
-                    state="new", created_at=now, reply_due_at=reply.due_at, due_provisional=reply.provisional)
-    if evaluation.real_name:
-        verify = calendar.add_working_days(now, cfg["VERIFY_DUE_WORKING_DAYS"])
-        ticket.verify_due_at = verify.due_at
-        ticket.due_provisional = ticket.due_provisional or verify.provisional
+                    hall_id=evaluation.hall_id, window_id=evaluation.window_id, staff_id=evaluation.staff_id,
+                    state="new", is_open=True, created_at=now)
+    _set_deadlines(ticket, now, verify=bool(evaluation.real_name))
     db.session.add(ticket)
     add_event(ticket, "opened", at=now, note="差评自动生成工单", level=evaluation.level,
               channel=evaluation.channel)
     db.session.flush()
     return ticket
+
+
+def open_for_complaint(complaint, *, now: datetime | None = None) -> Ticket:
+    """Open the ticket of a complaint; without a department it waits in the triage queue.
+
+    The deadlines run from the complaint's arrival whatever department ends up with it.
+    """
+    now = now or utcnow()
+    window = complaint.window
+    ticket = Ticket(source="complaint", complaint=complaint, department_id=complaint.department_id,
+                    hall_id=complaint.hall_id or (window.hall_id if window else None),
+                    window_id=complaint.window_id, state="new", is_open=True, created_at=now)
+    _set_deadlines(ticket, now, verify=bool(complaint.contact_phone))
+    db.session.add(ticket)
+    add_event(ticket, "opened", at=now,
+              note="群众投诉生成工单" + ("" if complaint.department_id else "，部门不确定，待督查分办"),
+              source=complaint.source, case_number=complaint.case_number)
+    db.session.flush()
+    return ticket
+
+
+# ---------------------------------------------------------------- the citizen
+
+def citizen_phone(ticket: Ticket) -> str | None:
+    """The citizen's E.164 number (rating record or complaint contact), or None."""
+    if ticket.source == "complaint" and ticket.complaint is not None:
+        return ticket.complaint.contact_phone
+    evaluation = ticket.evaluation
+    if evaluation is not None and evaluation.record is not None:
+        return evaluation.record.citizen_phone
+    return None
+
+
+def can_reveal_phone(ticket: Ticket, user: User) -> bool:
+    """Only the assigned handler and supervisors may see the full number (and only if any)."""
+    if citizen_phone(ticket) is None:
+        return False
+    if user.has_role(Role.SUPERVISOR):
+        return True
+    return user.has_role(Role.HANDLER) and ticket.assignee_id == user.id
+
+
+def reveal_phone(ticket: Ticket, actor: User, *, ip: str | None = None, now: datetime | None = None) -> str:
+    """Return the full number for a callback; every reveal is audited and on the timeline."""
+    if not can_reveal_phone(ticket, actor):
+        raise workflow.ActionNotAllowedError("只有承办人和督查人员可以查看完整号码")
+    audit.record("ticket.phone_reveal", actor=actor, obj=ticket, ip=ip)
+    add_event(ticket, "phone_revealed", actor=actor, at=now)
+    db.session.flush()
+    return citizen_phone(ticket) or ""
+
+
+def _handling_serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="handling-rate")
+
+
+def handling_token(ticket: Ticket) -> str:
+    """A signed token for /h/<token>, the citizen's rating of the handling of one ticket."""
+    return _handling_serializer().dumps({"t": ticket.id})
+
+
+def handling_url(ticket: Ticket) -> str:
+    return current_app.config["PUBLIC_URL"].rstrip("/") + "/h/" + handling_token(ticket)
+
+
+def ticket_from_handling_token(token: str) -> Ticket:
+    """The ticket a handling token names; NotFoundError if forged or expired."""
+    try:
+        data = _handling_serializer().loads(token, max_age=HANDLING_LINK_DAYS * 86400)
+    except (SignatureExpired, BadSignature):
+        raise NotFoundError("链接无效或已过期")
+    ticket = db.session.get(Ticket, data.get("t"))
+    if ticket is None:
+        raise NotFoundError("链接无效或已过期")
+    return ticket
+
+
+def parse_handling_verdict(value: str | None) -> str:
+    """'satisfied' | 'basically_satisfied' | 'dissatisfied' from a code or a Chinese label.
+
+    "不满意" contains "满意": the longest label is matched first.
+    """
+    text = (value or "").strip()
+    if text in HANDLING_RATINGS:
+        return text
+    for code, label in sorted(HANDLING_RATINGS.items(), key=lambda kv: -len(kv[1])):
+        if label in text:
+            return code
+    raise ValidationError("请选择 满意、基本满意 或 不满意", field="verdict")
+
+
+def rate_handling(ticket: Ticket, verdict: str, channel: str, *, now: datetime | None = None) -> Ticket:
+    """The citizen rates the handling (满意 / 基本满意 / 不满意) after the reply.
+
+    满意 and 基本满意 close the ticket. The first 不满意 reopens it for a supervisor's review;
+    a 不满意 after that closes it (reopened once only). Called by the /h/ page, the complaint
+    lookup page and, later, SMS replies (``channel`` 'link' | 'lookup' | 'sms').
+    """
+    now = now or utcnow()
+    verdict = parse_handling_verdict(verdict)
+    workflow.check(ticket, "rate_handling")
+    ticket.handling_rating = verdict
+    ticket.handling_rated_at = now
+    ticket.handling_rating_channel = channel
+    add_event(ticket, "handling_rated", at=now, note=HANDLING_RATINGS[verdict], verdict=verdict, channel=channel)
+    if verdict == "dissatisfied" and ticket.reopened_count == 0:
+        ticket.reopened_count += 1
+        ticket.state = "reopened"
+        add_event(ticket, "reopened", at=now, note="群众对办理结果不满意，工单重新打开，待督查人员复核")
+    else:
+        _close(ticket, now)
+    db.session.flush()
+    return ticket
+
+
+def _close(ticket: Ticket, now: datetime) -> None:
+    ticket.state = "closed"
+    ticket.is_open = False
+    ticket.closed_at = now
+
+
+# ---------------------------------------------------------------- handler steps
+
+def accept(ticket: Ticket, actor: User, *, note: str = "", now: datetime | None = None) -> Ticket:
+    """签收: the department takes the ticket; an unassigned ticket goes to whoever accepts it."""
+    now = now or utcnow()
+    workflow.check(ticket, "accept", actor)
+    ticket.state = "accepted"
+    ticket.accepted_at = now
+    if ticket.assignee_id is None and actor.has_role(Role.HANDLER):
+        ticket.assignee_id = actor.id
+    add_event(ticket, "accept", actor=actor, at=now, note=_text(note, "note", "备注", required=False))
+    db.session.flush()
+    return ticket
+
+
+def verify(ticket: Ticket, actor: User, *, callback_at: datetime | None, contact: str, reached: bool,
+           findings: str, now: datetime | None = None) -> Ticket:
+    """回访核实: when the citizen was called, whom, whether they were reached, what was found."""
+    now = now or utcnow()
+    workflow.check(ticket, "verify", actor)
+    findings = _text(findings, "findings", "核实情况")
+    contact = _text(contact, "contact", "回访对象", limit=100)
+    callback_at = as_utc(callback_at) if callback_at else now
+    if callback_at > now + timedelta(minutes=5):
+        raise ValidationError("回访时间不能晚于当前时间", field="callback_at")
+    if callback_at < ticket.created_at - timedelta(minutes=5):
+        raise ValidationError("回访时间不能早于工单生成时间", field="callback_at")
+    ticket.state = "verified"
+    ticket.verified_at = now
+    ticket.callback_at = callback_at
+    ticket.callback_contact = contact
+    ticket.callback_reached = bool(reached)
+    ticket.findings = findings
+    add_event(ticket, "verify", actor=actor, at=now, note=findings, contact=contact, reached=bool(reached),
+              callback_at=callback_at.isoformat(),
+              on_time=None if ticket.verify_due_at is None else now <= ticket.verify_due_at)
+    db.session.flush()
+    return ticket
+
+
+def rectify(ticket: Ticket, actor: User, *, outcome: str, measures: str, now: datetime | None = None) -> Ticket:
+    """整改: what the department changed (or why nothing can change) and the outcome chosen."""
+    now = now or utcnow()
+    workflow.check(ticket, "rectify", actor)
+    if outcome not in HANDLER_OUTCOMES:
+        raise ValidationError("请选择处理结果：立行立改、限期整改或解释说明", field="outcome")
+    ticket.measures = _text(measures, "measures", "整改措施")
+    ticket.outcome = outcome
+    ticket.state = "rectifying"
+    ticket.rectified_at = now
+    add_event(ticket, "rectify", actor=actor, at=now, note=ticket.measures, outcome=outcome)
+    db.session.flush()
+    return ticket
+
+
+def reply_sms_text(ticket: Ticket) -> str:
+    """The reply SMS: the department's answer and the link to rate the handling."""
+    ref = ticket.complaint.case_number if ticket.complaint is not None else f"工单{ticket.id}"
+    return (f"您反映的问题（{ref}）已办理：{ticket.reply_text} "
+            f"请对办理结果评价（满意/基本满意/不满意）：{handling_url(ticket)}")
+
+
+def reply(ticket: Ticket, actor: User, *, text: str, now: datetime | None = None) -> Ticket:
+    """答复: the answer to the citizen, sent by SMS through the outbox; it stops the clock."""
+    from feedback.sms import outbox
+
+    now = now or utcnow()
+    workflow.check(ticket, "reply", actor)
+    ticket.reply_text = _text(text, "text", "答复内容", limit=500)
+    ticket.state = "replied"
+    ticket.replied_at = now
+    ticket.reply_count += 1
+    phone = citizen_phone(ticket)
+    add_event(ticket, "reply", actor=actor, at=now, note=ticket.reply_text, n=ticket.reply_count,
+              on_time=ticket.on_time)
+    db.session.flush()
+    if phone:
+        msg = outbox.enqueue(phone, reply_sms_text(ticket), purpose="ticket_reply",
+                             dedupe_key=f"ticket-reply:{ticket.id}:{ticket.reply_count}", ticket_id=ticket.id,
+                             now=now)
+        add_event(ticket, "sms_queued", at=now, note="答复短信已排队发送", sms_id=msg.id)
+    else:
+        add_event(ticket, "sms_queued", at=now, note="无联系电话，未发送短信")
+    db.session.flush()
+    return ticket
+
+
+def close(ticket: Ticket, actor: User, *, note: str, now: datetime | None = None) -> Ticket:
+    """办结 without the citizen's rating (no answer, no phone): a supervisor's decision, with a note."""
+    now = now or utcnow()
+    workflow.check(ticket, "close", actor)
+    note = _text(note, "note", "办结说明")
+    _close(ticket, now)
+    add_event(ticket, "close", actor=actor, at=now, note=note)
+    db.session.flush()
+    return ticket
+
+
+def review(ticket: Ticket, actor: User, *, decision: str, note: str, now: datetime | None = None) -> Ticket:
+    """督查复核 of a reopened ticket: 'rework' sends it back to rectification, 'close' ends it."""
+    now = now or utcnow()
+    workflow.check(ticket, "review", actor)
+    if decision not in ("rework", "close"):
+        raise ValidationError("请选择复核结论：重新整改 或 维持并办结", field="decision")
+    note = _text(note, "note", "复核意见")
+    if decision == "rework":
+        ticket.state = "rectifying"
+    else:
+        _close(ticket, now)
+    add_event(ticket, "review", actor=actor, at=now, note=note, decision=decision)
+    db.session.flush()
+    return ticket
+
+
+# ---------------------------------------------------------------- supervisor steps
+
+def extend(ticket: Ticket, actor: User, *, reason: str, now: datetime | None = None) -> Ticket:
+    """延期: once, by a supervisor, with a reason: the reply is due EXTENDED_DUE_WORKING_DAYS
+    working days after the ticket opened (not after the extension)."""
+    from feedback.calendar import service as calendar
+
+    now = now or utcnow()
+    workflow.check(ticket, "extend", actor)
+    if ticket.extended_at is not None:
+        raise AlreadyExtendedError("该工单已延期过一次，不能再次延期")
+    reason = _text(reason, "reason", "延期理由")
+    deadline = calendar.add_working_days(ticket.created_at, current_app.config["EXTENDED_DUE_WORKING_DAYS"])
+    before = ticket.due_at
+    ticket.extended_due_at = deadline.due_at
+    ticket.due_at = deadline.due_at
+    ticket.due_provisional = ticket.due_provisional or deadline.provisional
+    ticket.extended_at = now
+    ticket.extended_by_id = actor.id
+    ticket.extension_reason = reason
+    add_event(ticket, "extend", actor=actor, at=now, note=reason,
+              before=before.isoformat() if before else None, after=deadline.due_at.isoformat())
+    db.session.flush()
+    return ticket
+
+
+def appeal_deadline(ticket: Ticket) -> datetime:
+    """The last moment the department may appeal: APPEAL_WINDOW_WORKING_DAYS after opening."""
+    from feedback.calendar import service as calendar
+
+    return calendar.add_working_days(ticket.created_at, current_app.config["APPEAL_WINDOW_WORKING_DAYS"]).due_at
+
+
+def can_appeal(ticket: Ticket, now: datetime | None = None) -> bool:
+    now = now or utcnow()
+    return (ticket.source == "evaluation" and ticket.appeal_state is None
+            and ticket.state in workflow.TRANSITIONS["appeal"].sources and now <= appeal_deadline(ticket))
+
+
+def appeal(ticket: Ticket, actor: User, *, reason: str, now: datetime | None = None) -> Ticket:
+    """申诉: the department claims the bad review is mistaken, malicious or not its business.
+
+    Only for bad reviews, once, within APPEAL_WINDOW_WORKING_DAYS working days of opening.
+    """
+    now = now or utcnow()
+    workflow.check(ticket, "appeal", actor)
+    if ticket.source != "evaluation":
+        raise workflow.InvalidTransitionError("只有差评工单可以申诉；投诉请核实后答复")
+    if ticket.appeal_state is not None:
+        raise workflow.InvalidTransitionError("该工单已申诉过，不能再次申诉")
+    deadline = appeal_deadline(ticket)
+    if now > deadline:
+        from feedback.clock import format_local
+
+        raise AppealWindowClosedError(
+            f"申诉期限为工单生成后 {current_app.config['APPEAL_WINDOW_WORKING_DAYS']} 个工作日"
+            f"（截至 {format_local(deadline)}），已过期")
+    reason = _text(reason, "reason", "申诉理由")
+    ticket.state_before_appeal = ticket.state
+    ticket.state = "appealed"
+    ticket.appeal_state = "pending"
+    ticket.appeal_reason = reason
+    ticket.appeal_filed_at = now
+    add_event(ticket, "appeal", actor=actor, at=now, note=reason)
+    db.session.flush()
+    return ticket
+
+
+def decide_appeal(ticket: Ticket, actor: User, *, upheld: bool, note: str, now: datetime | None = None) -> Ticket:
+    """A supervisor decides an appeal. Upheld: the evaluation is marked invalid (kept, audited,
+    excluded from statistics), the outcome is 申诉成立 and the ticket closes. Rejected: the
+    ticket returns to the state it was in, its deadlines unchanged."""
+    now = now or utcnow()
+    workflow.check(ticket, "decide_appeal", actor)
+    note = _text(note, "note", "审核意见")
+    ticket.appeal_decided_at = now
+    ticket.appeal_decided_by_id = actor.id
+    ticket.appeal_decision_note = note
+    if upheld:
+        ticket.appeal_state = "upheld"
+        ticket.outcome = "appeal_upheld"
+        evaluation = ticket.evaluation
+        if evaluation is not None:
+            evaluation.invalid = True
+            evaluation.invalidated_at = now
+            audit.record("evaluation.invalidate", actor=actor, obj=evaluation, ticket_id=ticket.id, reason=note)
+        _close(ticket, now)
+    else:
+        ticket.appeal_state = "rejected"
+        ticket.state = ticket.state_before_appeal or "new"
+    add_event(ticket, "decide_appeal", actor=actor, at=now, note=note, upheld=upheld)
+    db.session.flush()
+    return ticket
+
+
+# ---------------------------------------------------------------- assignment and moves
+
+def assignable_users(ticket: Ticket) -> list[User]:
+    """Active handlers whose department scope covers the ticket's department."""
+    from feedback.accounts import service as accounts
+
+    if ticket.department_id is None:
+        return []
+    handlers = db.session.scalars(select(User).where(User.role == Role.HANDLER.value, User.active.is_(True))
+                                  .options(selectinload(User.departments)).order_by(User.display_name))
+    return [u for u in handlers if ticket.department_id in (accounts.department_scope(u) or set())
+            and not (ticket.staff_id and u.staff_id == ticket.staff_id)]
+
+
+def assign(ticket: Ticket, actor: User, assignee: User | None, *, now: datetime | None = None) -> Ticket:
+    """指派 the ticket to a handler of its department (None: unassign)."""
+    now = now or utcnow()
+    workflow.check(ticket, "assign", actor)
+    if assignee is not None and assignee not in assignable_users(ticket):
+        raise ValidationError("只能指派给负责该部门的办理人员", field="assignee")
+    ticket.assignee_id = assignee.id if assignee else None
+    add_event(ticket, "assign", actor=actor, at=now, note=assignee.display_name if assignee else "取消指派",
+              assignee_id=ticket.assignee_id)
+    db.session.flush()
+    return ticket
+
+
+def move(ticket: Ticket, actor: User, department, *, note: str, now: datetime | None = None) -> Ticket:
+    """转办 to another department (or route a complaint out of triage).
+
+    Recomputes nothing: the deadlines stay as they are, the assignee is cleared (the new
+    department assigns its own), and the move is an event on the timeline.
+    """
+    now = now or utcnow()
+    workflow.check(ticket, "move", actor)
+    if department is None or not department.active:
+        raise ValidationError("请选择一个启用中的部门", field="department")
+    if department.id == ticket.department_id:
+        raise ValidationError("工单已在该部门", field="department")
+    note = _text(note, "note", "转办说明")
+    before = ticket.department
+    ticket.department_id = department.id
+    ticket.department = department
+    ticket.assignee_id = None
+    ticket.moved_count += 1
+    complaint = ticket.complaint
+    if complaint is not None and complaint.triage_state == "pending":
+        complaint.triage_state = "triaged"
+        complaint.department_id = department.id
+    add_event(ticket, "move", actor=actor, at=now, note=note,
+              from_department=before.name if before else "待分办", to_department=department.name,
+              due_at=ticket.due_at.isoformat() if ticket.due_at else None)
+    db.session.flush()
+    return ticket
+
+
+def add_note(ticket: Ticket, actor: User, *, note: str, now: datetime | None = None) -> Ticket:
+    """备注: a free note on the timeline (calls that did not get through, internal remarks)."""
+    workflow.check(ticket, "note", actor)
+    add_event(ticket, "note", actor=actor, at=now, note=_text(note, "note", "备注"))
+    db.session.flush()
+    return ticket
+
+
+# ---------------------------------------------------------------- reading: scope, queue, countdown
+
+def scope_filter(user: User):
+    """WHERE clauses limiting tickets to what ``user`` may see.
+
+    Supervisors see everything (including the triage queue of complaints without a
+    department); handlers their departments' subtree; nobody sees a ticket about
+    themselves (a handler who is also the rated staff member).
+    """
+    from feedback.accounts import service as accounts
+
+    clauses = []
+    scope = accounts.department_scope(user)
+    if not user.has_role(Role.SUPERVISOR):
+        clauses.append(Ticket.department_id.in_(scope or {-1}) if scope is not None
+                       else Ticket.department_id.is_not(None))
+    if user.staff_id:
+        clauses.append(or_(Ticket.staff_id.is_(None), Ticket.staff_id != user.staff_id))
+    return clauses
+
+
+def get_for_user(ticket_id: int, user: User) -> Ticket | None:
+    """The ticket if ``user`` may see it, else None (the view answers 404)."""
+    stmt = select(Ticket).where(Ticket.id == ticket_id, *scope_filter(user))
+    return db.session.scalar(stmt)
+
+
+@dataclass
+class QueueFilters:
+    """The queue's filters, as given in the query string."""
+
+    state: str = ""  # "" = open, "all", or a state code
+    department: str = ""  # department id, or "none" (triage)
+    source: str = ""
+    level: str = ""
+    due: str = ""  # today | overdue
+    mine: bool = False
+
+    @classmethod
+    def from_args(cls, args) -> "QueueFilters":
+        return cls(state=args.get("state", "").strip(), department=args.get("department", "").strip(),
+                   source=args.get("source", "").strip(), level=args.get("level", "").strip(),
+                   due=args.get("due", "").strip(), mine=args.get("mine") in ("1", "on", "true"))
+
+    def as_args(self) -> dict[str, str]:
+        out = {"state": self.state, "department": self.department, "source": self.source,
+               "level": self.level, "due": self.due, "mine": "1" if self.mine else ""}
+        return {k: v for k, v in out.items() if v}
+
+
+def queue_statement(filters: QueueFilters, user: User, now: datetime | None = None):
+    """SELECT of the tickets ``user`` may see matching ``filters``, soonest deadline first."""
+    now = now or utcnow()
+    stmt = select(Ticket).where(*scope_filter(user))
+    if filters.state == "all":
+        pass
+    elif filters.state in workflow.STATES:
+        stmt = stmt.where(Ticket.state == filters.state)
+        if filters.state != "closed":
+            stmt = stmt.where(Ticket.is_open.is_(True))
+    else:
+        stmt = stmt.where(Ticket.is_open.is_(True))
+    if filters.department == "none":
+        stmt = stmt.where(Ticket.department_id.is_(None))
+    elif filters.department.isdigit():
+        from feedback.directory import service as directory
+
+        stmt = stmt.where(Ticket.department_id.in_(directory.subtree_ids([int(filters.department)])))
+    if filters.source in workflow.SOURCES:
+        stmt = stmt.where(Ticket.source == filters.source)
+    if filters.level.isdigit():
+        stmt = stmt.where(Ticket.escalation_level == int(filters.level))
+    if filters.due == "overdue":
+        stmt = stmt.where(Ticket.state.in_(WORK_STATES), Ticket.due_at < now)
+    elif filters.due == "today":
+        local_now = now.astimezone(local_zone())
+        end = local_now.replace(hour=23, minute=59, second=59, microsecond=999999)
+        stmt = stmt.where(Ticket.state.in_(WORK_STATES), Ticket.due_at >= now, Ticket.due_at <= end)
+    if filters.mine:
+        stmt = stmt.where(Ticket.assignee_id == user.id)
+    return stmt.order_by(Ticket.due_at.asc().nulls_last(), Ticket.id.asc())
+
+
+QUEUE_COUNT_CAP = 10_000
+
+
+def queue_page(filters: QueueFilters, user: User, *, page: int = 1, per_page: int = 50,
+               now: datetime | None = None) -> tuple[list[Ticket], int, bool]:
+    """One page of the queue with its eager-loaded relations, the count (capped) and whether
+    the cap was hit. The count never scans more than QUEUE_COUNT_CAP + 1 rows."""
+    stmt = queue_statement(filters, user, now)
+    rows = list(db.session.scalars(
+        stmt.options(joinedload(Ticket.department), joinedload(Ticket.assignee), joinedload(Ticket.window),
+                     selectinload(Ticket.evaluation), selectinload(Ticket.complaint))
+        .limit(per_page).offset((page - 1) * per_page)).unique())
+    capped = stmt.order_by(None).with_only_columns(Ticket.id).limit(QUEUE_COUNT_CAP + 1).subquery()
+    total = db.session.scalar(select(func.count()).select_from(capped))
+    return rows, min(total, QUEUE_COUNT_CAP), total > QUEUE_COUNT_CAP
+
+
+def export_rows(filters: QueueFilters, user: User, *, limit: int = 50_000, now: datetime | None = None):
+    """The filtered queue as dicts for CSV/XLSX, phones masked, streamed in chunks."""
+    from feedback.clock import format_local
+    from feedback.evaluations.levels import LEVELS
+    from feedback.evaluations.service import mask_phone
+
+    stmt = queue_statement(filters, user, now).limit(limit).options(
+        joinedload(Ticket.department), joinedload(Ticket.assignee), joinedload(Ticket.window),
+        joinedload(Ticket.evaluation), joinedload(Ticket.complaint))
+    for t in db.session.scalars(stmt.execution_options(yield_per=1000)):
+        ev = t.evaluation
+        yield {
+            "工单号": t.id,
+            "来源": workflow.SOURCES.get(t.source, t.source),
+            "投诉编号": t.complaint.case_number if t.complaint else "",
+            "评价等级": LEVELS[ev.level].label if ev else "",
+            "部门": t.department.name if t.department else "待分办",
+            "窗口": t.window.name if t.window else "",
+            "状态": workflow.state_label(t.state),
+            "预警级别": t.escalation_level,
+            "承办人": t.assignee.display_name if t.assignee else "",
+            "生成时间": format_local(t.created_at),
+            "答复期限": format_local(t.due_at),
+            "已延期": "是" if t.extended_at else "否",
+            "答复时间": format_local(t.replied_at),
+            "按时": "" if t.on_time is None else ("是" if t.on_time else "否"),
+            "处理结果": OUTCOMES.get(t.outcome or "", ""),
+            "群众评价": HANDLING_RATINGS.get(t.handling_rating or "", ""),
+            "联系电话": mask_phone(citizen_phone(t)),
+        }
+
+
+@dataclass
+class Countdown:
+    """What the queue's badge says about a deadline."""
+
+    text: str
+    tone: str  # red | warn | green | grey
+    working_days: int | None = None
+    hours: int | None = None
+
+
+def countdown(ticket: Ticket, now: datetime, calendar=None) -> Countdown:
+    """"剩 N 个工作日 · H 小时", "今日到期", "已超期 N 个工作日"; 已答复/已办结 when the clock stopped."""
+    if ticket.state not in WORK_STATES:
+        if ticket.replied_at is not None:
+            return Countdown("按时答复" if ticket.on_time else "超期答复", "green" if ticket.on_time else "red")
+        return Countdown(workflow.state_label(ticket.state), "grey")
+    if ticket.due_at is None:
+        return Countdown("无期限", "grey")
+    if calendar is None:
+        from feedback.calendar.service import WorkingCalendar
+
+        calendar = WorkingCalendar()
+    days = calendar.working_days_between(now, ticket.due_at)
+    hours = int((ticket.due_at - now).total_seconds() // 3600)
+    if now > ticket.due_at:
+        late = max(1, -days) if days <= 0 else 1
+        return Countdown(f"已超期 {late} 个工作日", "red", -late, hours)
+    if days == 0:
+        return Countdown(f"今日到期 · 剩 {max(hours, 0)} 小时", "red", 0, hours)
+    return Countdown(f"剩 {days} 个工作日 · {hours} 小时", "warn" if days <= 1 else "green", days, hours)
+
+
+def summary(user: User, now: datetime | None = None) -> dict[str, int | None]:
+    """Counts for the console home (each capped like the queue's count)."""
+    now = now or utcnow()
+
+    def count(**kw) -> int:
+        stmt = queue_statement(QueueFilters(**kw), user, now).order_by(None).with_only_columns(Ticket.id)
+        return db.session.scalar(select(func.count()).select_from(stmt.limit(QUEUE_COUNT_CAP + 1).subquery()))
+
+    return {"open": count(), "overdue": count(due="overdue"), "today": count(due="today"),
+            "mine": count(mine=True),
+            "triage": count(department="none") if user.has_role(Role.SUPERVISOR) else None}
