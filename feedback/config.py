@@ -49,6 +49,9 @@ class Config:
     REMEMBER_COOKIE_SECURE: bool = True
     REMEMBER_COOKIE_HTTPONLY: bool = True
     MAX_CONTENT_LENGTH: int = 12 * 1024 * 1024
+    UPLOAD_DIR: str = ""  # complaint photos; empty = instance/uploads
+    COMPLAINT_PHOTO_MAX_COUNT: int = 3
+    COMPLAINT_PHOTO_MAX_BYTES: int = 3 * 1024 * 1024
     # Accounts
     LOGIN_MAX_FAILURES: int = 5
     LOGIN_LOCKOUT_MINUTES: int = 15
@@ -66,6 +69,15 @@ class Config:
     SMS_DAILY_LIMIT_PER_NUMBER: int = 5
     QUIET_HOURS_START: int = 21  # local hour, citizens get no SMS from here ...
     QUIET_HOURS_END: int = 8  # ... until here
+    # Deadline enforcement (feedback/deadlines): staff notifications wait for working hours
+    # (working days from the calendar, these local hours); SMS to staff only for these roles
+    # ('head' = department heads, 'handler', 'supervisor'), comma-separated.
+    WORK_HOURS_START: int = 9
+    WORK_HOURS_END: int = 17
+    NOTIFY_SMS_ROLES: str = "head,supervisor"
+    DEADLINE_SWEEP_BATCH: int = 500
+    # Periodic jobs re-read this much before their watermark (late-arriving rows).
+    WATERMARK_OVERLAP_MINUTES: int = 60
     COMMENT_MAX_LENGTH: int = 500
     TERMINAL_ANONYMOUS_RATING: bool = True
     TERMINAL_RATE_LIMIT: str = "30 per minute"  # ratings per tablet

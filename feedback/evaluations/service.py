@@ -17,6 +17,7 @@ from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.attributes import set_committed_value
 
 from feedback.audit import service as audit
 from feedback.clock import as_utc, utcnow
@@ -191,7 +192,7 @@ def rate(*, record: ServiceRecord | None, level: int, channel: str, reasons: lis
     elif window is None:
         raise ValidationError("匿名评价需要指明窗口", field="window")
     evaluation = Evaluation(
-        record=record, level=level, channel=channel, reasons=reasons, comment=comment, rated_at=rated_at,
+        service_record_id=record.id if record else None, level=level, channel=channel, reasons=reasons, comment=comment, rated_at=rated_at,
         department_id=record.department_id if record else window.department_id,
         hall_id=record.hall_id if record else window.hall_id,
         window_id=record.window_id if record else window.id,
@@ -206,6 +207,9 @@ def rate(*, record: ServiceRecord | None, level: int, channel: str, reasons: lis
         with db.session.begin_nested():
             db.session.add(evaluation)
             db.session.flush()
+        if record is not None:
+            set_committed_value(record, "evaluation", evaluation)
+            set_committed_value(evaluation, "record", record)
     except IntegrityError:
         # Two submissions raced: the unique record id lets exactly one win.
         raise AlreadyRatedError("该办件已评价，每个办件只能评价一次",
