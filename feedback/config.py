@@ -40,8 +40,14 @@ class Config:
     SMS_RETRY_BASE_SECONDS: int = 60  # first retry after this, doubling, at most an hour
     SMS_SENDING_LEASE_SECONDS: int = 300  # a row left in 'sending' longer (crash) is sent again
     SMS_FOLLOW_UP_HOURS: int = 24  # after a bad rating by SMS, the next text within this is its comment
+    SMS_INBOUND_LIMIT_PER_HOUR: int = 20  # texts from one number acted on per hour; more are logged only
+    # memory:// counts per worker process: with several gunicorn workers (or servers) use a
+    # shared store, e.g. redis://host:6379/0 (pip install redis) or memcached://host:11211.
     RATELIMIT_STORAGE_URI: str = "memory://"
     RATELIMIT_ENABLED: bool = True
+    # Reverse proxies in front of the app that set X-Forwarded-For/-Proto (0: none). Without
+    # it behind a proxy every citizen has the proxy's address and shares one rate limit.
+    TRUSTED_PROXIES: int = 0
     WTF_CSRF_ENABLED: bool = True
     SESSION_COOKIE_SECURE: bool = True
     SESSION_COOKIE_HTTPONLY: bool = True

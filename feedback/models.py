@@ -6,6 +6,10 @@ from feedback.operations.models import JobRun  # noqa: F401
 from feedback.calendar.models import CalendarDay, CalendarYear  # noqa: F401
 from feedback.evaluations.models import Evaluation, IdempotencyKey, ServiceRecord, Terminal  # noqa: F401
 from feedback.tickets.models import Ticket, TicketEvent  # noqa: F401
-from feedback.sms.models import OutboundSms, SmsOptOut  # noqa: F401
+from feedback.sms.models import InboundSms, OutboundSms, SmsFollowUp, SmsInvitation, SmsOptOut  # noqa: F401
 from feedback.statistics.models import StatDirtyMonth, StatMonthly, StatState  # noqa: F401
+from feedback.publications.models import Publication  # noqa: F401
+from feedback.notifications.models import DepartmentHead, Notification  # noqa: F401
+from feedback.deadlines.models import JobWatermark, TicketDeadlineStep  # noqa: F401
+import feedback.deadlines.service  # noqa: F401,E402  (keeps tickets' next deadline check current)
 import feedback.statistics.service  # noqa: F401,E402  (registers the dirty-month flush listener)

@@ -28,9 +28,11 @@ def init_app(app: Flask) -> None:
     from feedback.complaints.views import bp as complaints_bp
     from feedback.sms.views import bp as sms_bp
     from feedback.public.views import bp as public_bp
+    from feedback.publications.views import bp as publications_bp
+    from feedback.notifications.views import bp as notifications_bp
 
     for bp in (core_bp, accounts_bp, admin_bp, directory_bp, console_bp, api_bp, rating_bp, calendar_bp,
-               terminal_bp, tickets_bp, complaints_bp, sms_bp, public_bp):
+               terminal_bp, tickets_bp, complaints_bp, sms_bp, public_bp, publications_bp, notifications_bp):
         app.register_blueprint(bp)
 
     login_manager.login_view = "accounts.login"

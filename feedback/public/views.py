@@ -1,7 +1,288 @@
-"""Routes of the public area."""
+"""Routes of the public area (/public/…): no login, Chinese, phone-friendly, large-text mode.
+
+Pages read published records and pre-aggregated statistics only (see service.py).
+Large-text mode: ``?text=large`` (or ``?text=normal``) sets a cookie, so the choice works
+without JavaScript and sticks across pages.
+"""
 from __future__ import annotations
 
-from flask import Blueprint
+import csv
+import io
+import json
+from xml.etree import ElementTree as ET
 
-bp = Blueprint("public", __name__)
+from flask import Blueprint, Response, abort, current_app, g, render_template, request, url_for
+
+from feedback.clock import format_local, to_local, utcnow
+from feedback.directory.models import Department
+from feedback.evaluations.levels import LEVELS, REASONS
+from feedback.extensions import db
+from feedback.public import charts
+from feedback.public import service as public
+from feedback.tickets.workflow import HANDLING_RATINGS, OUTCOMES
+
+bp = Blueprint("public", __name__, url_prefix="/public")
 bp.access = "public"  # type: ignore[attr-defined]
+
+TEXT_COOKIE = "text_size"
+PER_PAGE = 20
+ATOM = "http://www.w3.org/2005/Atom"
+
+
+@bp.before_request
+def text_size():
+    choice = request.args.get("text")
+    if choice in ("large", "normal"):
+        g.set_text_size = choice
+        g.large_text = choice == "large"
+    else:
+        g.large_text = request.cookies.get(TEXT_COOKIE) == "large"
+
+
+@bp.after_request
+def remember_text_size(response):
+    choice = g.get("set_text_size")
+    if choice == "large":
+        response.set_cookie(TEXT_COOKIE, "large", max_age=365 * 86400, samesite="Lax", httponly=True,
+                            secure=current_app.config.get("SESSION_COOKIE_SECURE", True))
+    elif choice == "normal":
+        response.delete_cookie(TEXT_COOKIE)
+    response.headers.setdefault("Vary", "Cookie")
+    return response
+
+
+def pct(value) -> str:
+    return "—" if value is None else f"{value * 100:.1f}%"
+
+
+def score(value) -> str:
+    return "—" if value is None else f"{value:.2f}"
+
+
+def toggle_url(size: str) -> str:
+    args = dict(request.args)
+    args["text"] = size
+    return url_for(request.endpoint, **dict(request.view_args or {}, **args))
+
+
+@bp.context_processor
+def helpers():
+    return {"pct": pct, "score": score, "RATES": public.RATES, "LEVELS": LEVELS, "REASONS": REASONS,
+            "OUTCOMES": OUTCOMES, "HANDLING_RATINGS": HANDLING_RATINGS, "large_text": g.get("large_text", False),
+            "toggle_url": toggle_url, "level_label": public.level_label, "KIND_LABELS": public.KIND_LABELS}
+
+
+# ---------------------------------------------------------------- pages
+
+@bp.get("/")
+def index():
+    """The disclosure front page: this month's city figures and the newest results."""
+    month = public.current_month()
+    latest, total = public.results_page(public.ResultFilters(), 1, 5)
+    return render_template("public/index.html", month=month, city=public.city_totals([month]),
+                           previous=public.city_totals([public.shift_month(month, -1)]),
+                           latest=latest, total=total, names=public.names_for(latest),
+                           overdue=sum(public.overdue_now().values()))
+
+
+@bp.get("/results")
+def results():
+    """Rectification results with search, filters and pagination."""
+    filters = public.ResultFilters.from_args(request.args)
+    page = max(1, request.args.get("page", 1, type=int))
+    rows, total = public.results_page(filters, page, PER_PAGE)
+    return render_template("public/results.html", rows=rows, total=total, page=page, per_page=PER_PAGE,
+                           filters=filters, names=public.names_for(rows),
+                           departments=public.choices("department"), halls=public.choices("hall"),
+                           items=public.published_item_choices())
+
+
+@bp.get("/results/<int:pub_id>")
+def result(pub_id: int):
+    """One rectification result with its short timeline (a withdrawn one shows only 已撤回)."""
+    pub = public.public_record(pub_id)
+    if pub is None:
+        abort(404)
+    return render_template("public/result.html", pub=pub, names=public.names_for([pub]),
+                           steps=public.timeline(pub))
+
+
+@bp.get("/stats")
+def stats():
+    """Statistics for a month range: every rate per department, hall, window (and staff when
+    allowed), the monthly trend and level distribution charts, and overdue tickets now."""
+    months = public.month_range(request.args.get("from"), request.args.get("to"))
+    unit = request.args.get("department", "").strip()
+    department = db.session.get(Department, int(unit)) if unit.isdigit() else None
+    kind, unit_id = ("department", department.id) if department else ("all", 0)
+    unit_name = department.name if department else "全市"
+    selected = public.stats.totals(kind, months, [unit_id]).get(unit_id) or public.stats.Rates(
+        dict.fromkeys(public.COUNTERS, 0))
+    trend = public.stats.trend(kind, unit_id, public.trend_months(months[-1]))
+    distribution = public.level_distribution(selected)
+    trend_chart = charts.line_chart(
+        "trend-chart", f"{unit_name}好评率月度走势", "截至 " + months[-1] + " 的近 12 个月好评率，下方表格列出各月数值。",
+        [(m, r.good_rate) for m, r in trend])
+    level_chart = charts.bar_chart(
+        "level-chart", f"{unit_name}评价等级分布", f"{months[0]} 至 {months[-1]} 各评价等级的数量，下方表格列出数值。",
+        [{"label": d["label"], "value": d["count"], "level": d["level"]} for d in distribution])
+    overdue = public.overdue_now()
+    departments = public.unit_table("department", months)
+    for row in departments:
+        row.overdue = overdue.get(row.unit_id, 0)
+    overdue_names = public.unit_names("department", [d for d in overdue if d])
+    overdue_rows = sorted(((overdue_names.get(d, {}).get("name", "待分办") if d else "待分办", n)
+                           for d, n in overdue.items()), key=lambda x: -x[1])
+    return render_template(
+        "public/stats.html", months=months, first=months[0], last=months[-1], city=public.city_totals(months),
+        selected=selected, unit_name=unit_name, department=department, trend=trend, distribution=distribution,
+        trend_chart=trend_chart, level_chart=level_chart, departments=departments,
+        halls=public.unit_table("hall", months), windows=public.unit_table("window", months),
+        staff=public.unit_table("staff", months) if public.staff_published() else None,
+        overdue_rows=overdue_rows, all_departments=public.choices("department"),
+        now_label=public.local_now_label())
+
+
+@bp.get("/rankings")
+def rankings():
+    """The month's 红黑榜: units below the minimum sample are shown as 样本不足, not ranked."""
+    month = min(public.parse_month(request.args.get("month"), public.current_month()), public.current_month())
+    kind = request.args.get("kind", "department")
+    if kind not in ("department", "hall", "window"):
+        kind = "department"
+    board = public.ranking(kind, month)
+    return render_template("public/rankings.html", board=board, month=month, kind=kind,
+                           previous=public.shift_month(month, -1), following=public.shift_month(month, 1),
+                           this_month=public.current_month())
+
+
+@bp.get("/data")
+def data():
+    """Open data: what can be downloaded, in which formats, with the level code directions."""
+    months = public.month_range(request.args.get("from") or public.shift_month(public.current_month(), -11),
+                                request.args.get("to"))
+    return render_template("public/data.html", months=months, level_note=public.LEVEL_NOTE,
+                           staff=public.staff_published())
+
+
+# ---------------------------------------------------------------- downloads and feed
+
+def _base_url() -> str:
+    return current_app.config["PUBLIC_URL"].rstrip("/")
+
+
+def _csv_response(rows: list[dict], columns: list[str], filename: str) -> Response:
+    out = io.StringIO()
+    out.write("\ufeff")  # Excel reads UTF-8 only with a BOM
+    out.write("# " + public.LEVEL_NOTE + "\n")
+    writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: ("" if v is None else (1 if v is True else 0 if v is False else v))
+                         for k, v in row.items()})
+    resp = Response(out.getvalue(), mimetype="text/csv")
+    resp.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return resp
+
+
+def _json_response(kind: str, rows: list[dict], **meta) -> Response:
+    body = {"meta": {"dataset": kind, "generated_at": utcnow().isoformat(), "level_directions": {
+        "level_score": "1–5, 5 = 非常满意 … 1 = 非常不满意",
+        "level_gbt39046": "GB/T 39046 满意度代码, 1 = 非常满意 … 5 = 非常不满意",
+        "score_points": "10 / 8 / 6 / 3 / 0",
+    }, "note": public.LEVEL_NOTE, **meta}, "data": rows}
+    return Response(json.dumps(body, ensure_ascii=False, indent=1), mimetype="application/json")
+
+
+@bp.get("/data/results.<fmt>")
+def results_data(fmt: str):
+    """Published (and withdrawn, without text) rectification records as CSV or JSON."""
+    if fmt not in ("csv", "json"):
+        abort(404)
+    pubs = public.results_for_export()
+    names = public.names_for(pubs)
+    rows = [public.record_dict(p, names, _base_url()) for p in pubs]
+    if fmt == "json":
+        return _json_response("results", rows)
+    columns = list(rows[0]) if rows else list(public.record_dict(_EMPTY_PUB, {}, "").keys())
+    return _csv_response(rows, columns, "results.csv")
+
+
+@bp.get("/data/stats.<fmt>")
+def stats_data(fmt: str):
+    """Monthly statistics per unit (pre-aggregated rows) as CSV or JSON; ``from``/``to`` months."""
+    if fmt not in ("csv", "json"):
+        abort(404)
+    months = public.month_range(request.args.get("from") or public.shift_month(public.current_month(), -11),
+                                request.args.get("to"))
+    rows = public.stats_rows(months)
+    if fmt == "json":
+        return _json_response("stats", rows, months=months)
+    columns = (["month", "unit_kind", "unit_code", "unit_name", "records", "ratings", "good", "bad"]
+               + [c for _, c in public.LEVEL_COLUMNS]
+               + ["score_sum", "active", "active_good", "bad_replied", "realname_bad", "realname_bad_rectified",
+                  "tickets", "tickets_closed", "tickets_on_time", "handling_rated", "handling_satisfied"]
+               + [attr for attr, _, _ in public.RATES])
+    return _csv_response(rows, columns, "stats.csv")
+
+
+@bp.get("/feed.atom")
+def feed():
+    """An Atom feed of new rectification results (a withdrawal updates the entry)."""
+    base = _base_url()
+    entries = public.feed_entries()
+    names = public.names_for(entries)
+    ET.register_namespace("", ATOM)
+
+    def sub(parent, tag, text=None, **attrs):
+        el = ET.SubElement(parent, f"{{{ATOM}}}{tag}", attrs)
+        if text is not None:
+            el.text = text
+        return el
+
+    root = ET.Element(f"{{{ATOM}}}feed", {"{http://www.w3.org/XML/1998/namespace}lang": "zh-CN"})
+    sub(root, "id", f"{base}/public/feed.atom")
+    sub(root, "title", "政务服务“好差评”整改结果公示")
+    sub(root, "link", href=f"{base}/public/feed.atom", rel="self", type="application/atom+xml")
+    sub(root, "link", href=f"{base}/public/results", rel="alternate", type="text/html")
+    times = [p.withdrawn_at or p.published_at for p in entries]
+    sub(root, "updated", _iso(max(times) if times else utcnow()))
+    author = sub(root, "author")
+    sub(author, "name", "政务服务“好差评”平台")
+    for pub in entries:
+        entry = sub(root, "entry")
+        item = public.record_dict(pub, names, base)
+        sub(entry, "id", item["url"])
+        title = f"{item['department'] or '部门'} · {item['service_item'] or public.level_label(pub.level)}整改结果"
+        if pub.state == "withdrawn":
+            title = "【已撤回】" + title
+        sub(entry, "title", title)
+        sub(entry, "link", href=item["url"], rel="alternate", type="text/html")
+        sub(entry, "published", _iso(pub.published_at))
+        sub(entry, "updated", _iso(pub.withdrawn_at or pub.published_at))
+        if pub.state == "withdrawn":
+            sub(entry, "summary", f"本条公示已于 {format_local(pub.withdrawn_at, '%Y-%m-%d')} 撤回。")
+        else:
+            lines = [f"评价：{public.level_label(pub.level)}", f"处理结果：{item['outcome']}",
+                     f"是否按时：{'是' if pub.on_time else '否' if pub.on_time is False else '—'}",
+                     f"群众评价办理结果：{item['handling_rating'] or '—'}", pub.public_text]
+            sub(entry, "content", "\n".join(lines), type="text")
+    body = ET.tostring(root, encoding="unicode", xml_declaration=False)
+    return Response('<?xml version="1.0" encoding="utf-8"?>\n' + body, mimetype="application/atom+xml")
+
+
+def _iso(moment) -> str:
+    local = to_local(moment)
+    return local.isoformat(timespec="seconds") if local else ""
+
+
+class _Empty:
+    """A publication-shaped object with nothing in it (the CSV header of an empty export)."""
+
+    id = department_id = hall_id = window_id = service_item_id = level = on_time = None
+    published_at = withdrawn_at = rectified_at = replied_at = None
+    state = month = source = outcome = handling_rating = public_text = ""
+    reasons: list = []
+
+
+_EMPTY_PUB = _Empty()

@@ -38,7 +38,7 @@ def test_a_reply_typed_in_the_simulator_rates_the_record_and_the_sms_log_shows_i
     expect(result).to_contain_text("BJ20261123001：5 非常满意")
     expect(result.locator(".reply")).to_contain_text(["感谢您的评价（非常满意）"])
 
-    page.get_by_role("link", name="短信记录").click()
+    page.get_by_role("link", name="查看收到的短信").click()
     inbound = page.locator("#sms-inbound tbody tr").first
     expect(inbound).to_contain_text("５分，谢谢")
     expect(inbound).to_contain_text("已评价")

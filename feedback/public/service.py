@@ -1,0 +1,404 @@
+"""What the public pages read: published records, pre-aggregated statistics, rankings, open data.
+
+Every query here reads either the publications table (whose public columns were copied
+when a supervisor approved them) or the pre-aggregated ``stat_monthly`` rows, plus the
+directory's names; the only live query is the count of overdue tickets, an index range
+scan on (is_open, due_at). Nothing here touches ratings, records or complaints, so no
+personal data can reach a public page, download or feed through this module.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Iterable
+
+from flask import current_app
+from sqlalchemy import func, select
+
+from feedback.clock import format_local, local_zone, utcnow
+from feedback.directory.models import Department, Hall, ServiceItem, Staff, Window
+from feedback.evaluations.levels import LEVELS, REASONS
+from feedback.extensions import db
+from feedback.publications.models import PUBLIC_STATES, Publication
+from feedback.statistics import service as stats
+from feedback.statistics.models import COUNTERS, StatMonthly
+from feedback.tickets.models import Ticket
+from feedback.tickets.workflow import HANDLING_RATINGS, OUTCOMES, WORK_STATES
+
+MONTH_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+MAX_MONTHS = 36
+TREND_MONTHS = 12
+RANKING_SIZE = 5
+RATES = (  # (attribute of stats.Rates, Chinese name, kind of value)
+    ("good_rate", "好评率", "pct"),
+    ("bad_rate", "差评率", "pct"),
+    ("active_rate", "主动评价率", "pct"),
+    ("active_good_rate", "主动评价好评率", "pct"),
+    ("bad_reply_rate", "差评回复率", "pct"),
+    ("rectify_rate", "回访整改率", "pct"),
+    ("on_time_rate", "按时整改率", "pct"),
+    ("handling_satisfaction_rate", "回访整改满意率", "pct"),
+    ("average_score", "平均分", "score"),
+)
+KIND_LABELS = {"all": "全市", "department": "部门", "hall": "大厅", "window": "窗口", "staff": "工作人员",
+               "service_item": "服务事项"}
+_MODELS = {"department": Department, "hall": Hall, "window": Window, "staff": Staff, "service_item": ServiceItem}
+
+
+# ---------------------------------------------------------------- months
+
+def current_month(now: datetime | None = None) -> str:
+    return stats.month_of(now or utcnow())
+
+
+def shift_month(month: str, delta: int) -> str:
+    y, m = (int(p) for p in month.split("-"))
+    index = y * 12 + (m - 1) + delta
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+
+def parse_month(value: str | None, default: str) -> str:
+    value = (value or "").strip()
+    return value if MONTH_RE.match(value) else default
+
+
+def month_range(first: str | None, last: str | None, now: datetime | None = None) -> list[str]:
+    """The months from ``first`` to ``last`` (YYYY-MM, either order), default the current month,
+    never more than MAX_MONTHS and never after the current month."""
+    this = current_month(now)
+    last = min(parse_month(last, this), this)
+    first = min(parse_month(first, last), this)
+    if first > last:
+        first, last = last, first
+    months = stats.months_between(first, last)
+    return months[-MAX_MONTHS:]
+
+
+# ---------------------------------------------------------------- settings
+
+def staff_published() -> bool:
+    return bool(current_app.config.get("PUBLISH_STAFF_STATS"))
+
+
+def staff_names_published() -> bool:
+    return staff_published() and bool(current_app.config.get("PUBLISH_STAFF_NAMES"))
+
+
+def min_ratings() -> int:
+    return int(current_app.config.get("RANKING_MIN_RATINGS", 30))
+
+
+# ---------------------------------------------------------------- names
+
+def unit_names(kind: str, ids: Iterable[int]) -> dict[int, dict[str, str]]:
+    """Public code and name of each unit; staff by staff number (names only if the setting allows)."""
+    ids = sorted(set(ids))
+    if kind == "all":
+        return {0: {"code": "all", "name": "全市"}}
+    model = _MODELS[kind]
+    if not ids:
+        return {}
+    out = {}
+    for obj in db.session.scalars(select(model).where(model.id.in_(ids))):
+        if kind == "staff":
+            name = f"{obj.name}（工号 {obj.staff_number}）" if staff_names_published() else f"工号 {obj.staff_number}"
+            out[obj.id] = {"code": obj.staff_number, "name": name}
+        elif kind == "window":
+            out[obj.id] = {"code": obj.code, "name": f"{obj.hall.name} · {obj.name}" if obj.hall else obj.name}
+        else:
+            out[obj.id] = {"code": obj.code, "name": obj.name}
+    return out
+
+
+def choices(kind: str) -> list[tuple[int, str]]:
+    """Active units of one kind for the filter menus."""
+    model = _MODELS[kind]
+    return [(o.id, o.name) for o in db.session.scalars(select(model).where(model.active.is_(True))
+                                                       .order_by(model.code))]
+
+
+def published_item_choices() -> list[tuple[int, str]]:
+    """Service items that have public results (a province catalogues thousands: list only these)."""
+    ids = db.session.scalars(select(Publication.service_item_id).distinct()
+                             .where(Publication.state.in_(PUBLIC_STATES), Publication.service_item_id.is_not(None)))
+    names = unit_names("service_item", list(ids))
+    return sorted(((i, n["name"]) for i, n in names.items()), key=lambda x: x[1])
+
+
+# ---------------------------------------------------------------- statistics
+
+@dataclass
+class UnitRow:
+    kind: str
+    unit_id: int
+    code: str
+    name: str
+    rates: stats.Rates
+    overdue: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def unit_table(kind: str, months: list[str], unit_ids: Iterable[int] | None = None) -> list[UnitRow]:
+    """Every unit of ``kind`` with activity in ``months``: summed counters and rates, by code."""
+    totals = stats.totals(kind, months, unit_ids)
+    names = unit_names(kind, totals)
+    rows = [UnitRow(kind, uid, names.get(uid, {}).get("code", str(uid)), names.get(uid, {}).get("name", f"#{uid}"),
+                    rates) for uid, rates in totals.items()]
+    return sorted(rows, key=lambda r: r.code)
+
+
+def city_totals(months: list[str]) -> stats.Rates:
+    return stats.totals("all", months).get(0) or stats.Rates(dict.fromkeys(COUNTERS, 0))
+
+
+def overdue_now(now: datetime | None = None) -> dict[int | None, int]:
+    """Tickets overdue right now per department: open, still owing work, past their deadline."""
+    now = now or utcnow()
+    stmt = (select(Ticket.department_id, func.count(Ticket.id))
+            .where(Ticket.is_open.is_(True), Ticket.due_at < now, Ticket.state.in_(WORK_STATES))
+            .group_by(Ticket.department_id))
+    return {dept: int(n) for dept, n in db.session.execute(stmt)}
+
+
+def trend_months(last: str) -> list[str]:
+    return [shift_month(last, -i) for i in range(TREND_MONTHS - 1, -1, -1)]
+
+
+def level_distribution(rates: stats.Rates) -> list[dict[str, Any]]:
+    """Counts per level, best first, with both code directions."""
+    total = rates.counts.get("ratings", 0)
+    return [{"level": v, "label": lv.label, "gbt39046": lv.gbt39046, "score": lv.score,
+             "count": rates.counts.get(f"level{v}", 0),
+             "share": (rates.counts.get(f"level{v}", 0) / total) if total else None}
+            for v, lv in sorted(LEVELS.items(), reverse=True)]
+
+
+# ---------------------------------------------------------------- rankings (红黑榜)
+
+@dataclass
+class Ranking:
+    month: str
+    kind: str
+    ranked: list[UnitRow]  # enough ratings, best first
+    too_few: list[UnitRow]  # 样本不足: shown, not ranked
+    red: list[UnitRow]
+    black: list[UnitRow]
+    min_ratings: int
+
+
+def _rank(kind: str, month: str, minimum: int) -> tuple[list[UnitRow], list[UnitRow]]:
+    rows = unit_table(kind, [month])
+    rows = [r for r in rows if r.rates.counts.get("ratings", 0) > 0]
+    ranked = [r for r in rows if r.rates.counts["ratings"] >= minimum]
+    too_few = [r for r in rows if r.rates.counts["ratings"] < minimum]
+    ranked.sort(key=lambda r: (-(r.rates.good_rate or 0), -(r.rates.average_score or 0), r.code))
+    for i, row in enumerate(ranked, start=1):
+        row.extra["rank"] = i
+    return ranked, too_few
+
+
+def _boards(ranked: list[UnitRow]) -> tuple[list[UnitRow], list[UnitRow]]:
+    """红榜: the best RANKING_SIZE; 黑榜: the worst RANKING_SIZE that had at least one bad review.
+
+    Each board takes at most half of the ranked units, so no unit is on both.
+    """
+    size = min(RANKING_SIZE, len(ranked) // 2)
+    if size == 0:
+        return [], []
+    red = ranked[:size]
+    black = [r for r in ranked[-size:] if r.rates.counts.get("bad", 0) > 0]
+    black.reverse()  # worst first
+    return red, black
+
+
+def ranking(kind: str, month: str) -> Ranking:
+    """The month's 红黑榜 for departments, halls or windows, with units on the 黑榜 two months in a row flagged."""
+    minimum = min_ratings()
+    ranked, too_few = _rank(kind, month, minimum)
+    red, black = _boards(ranked)
+    previous_black = {r.unit_id for r in _boards(_rank(kind, shift_month(month, -1), minimum)[0])[1]}
+    for row in black:
+        row.extra["two_in_a_row"] = row.unit_id in previous_black
+    return Ranking(month, kind, ranked, too_few, red, black, minimum)
+
+
+# ---------------------------------------------------------------- published records
+
+@dataclass
+class ResultFilters:
+    q: str = ""
+    department: int | None = None
+    hall: int | None = None
+    service_item: int | None = None
+    month: str = ""
+    outcome: str = ""
+
+    @classmethod
+    def from_args(cls, args) -> "ResultFilters":
+        def num(name):
+            value = (args.get(name) or "").strip()
+            return int(value) if value.isdigit() else None
+
+        month = (args.get("month") or "").strip()
+        outcome = (args.get("outcome") or "").strip()
+        return cls(q=(args.get("q") or "").strip()[:50], department=num("department"), hall=num("hall"),
+                   service_item=num("service_item"), month=month if MONTH_RE.match(month) else "",
+                   outcome=outcome if outcome in OUTCOMES else "")
+
+    def as_args(self) -> dict[str, str]:
+        out = {"q": self.q, "department": self.department, "hall": self.hall, "service_item": self.service_item,
+               "month": self.month, "outcome": self.outcome}
+        return {k: str(v) for k, v in out.items() if v}
+
+
+def results_statement(filters: ResultFilters | None = None):
+    """Published and withdrawn records matching ``filters``, newest first."""
+    f = filters or ResultFilters()
+    stmt = select(Publication).where(Publication.state.in_(PUBLIC_STATES))
+    if f.department:
+        stmt = stmt.where(Publication.department_id == f.department)
+    if f.hall:
+        stmt = stmt.where(Publication.hall_id == f.hall)
+    if f.service_item:
+        stmt = stmt.where(Publication.service_item_id == f.service_item)
+    if f.month:
+        stmt = stmt.where(Publication.month == f.month)
+    if f.outcome:
+        stmt = stmt.where(Publication.outcome == f.outcome)
+    if f.q:
+        escaped = f.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        stmt = stmt.where(Publication.state == "published",
+                          Publication.public_text.ilike(f"%{escaped}%", escape="\\"))
+    return stmt.order_by(Publication.published_at.desc(), Publication.id.desc())
+
+
+def results_page(filters: ResultFilters, page: int, per_page: int = 20) -> tuple[list[Publication], int]:
+    stmt = results_statement(filters)
+    rows = list(db.session.scalars(stmt.limit(per_page).offset((page - 1) * per_page)))
+    total = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+    return rows, total
+
+
+def public_record(pub_id: int) -> Publication | None:
+    pub = db.session.get(Publication, pub_id)
+    return pub if pub is not None and pub.state in PUBLIC_STATES else None
+
+
+def level_label(level: int | None) -> str:
+    return LEVELS[level].label if level in LEVELS else "投诉"
+
+
+def timeline(pub: Publication) -> list[dict[str, Any]]:
+    """The public steps: rated/complained → verified → rectified → replied → the citizen's verdict."""
+    steps = [
+        ("occurred", "群众评价" if pub.source == "evaluation" else "群众投诉", pub.occurred_at,
+         level_label(pub.level) if pub.source == "evaluation" else ""),
+        ("verified", "回访核实", pub.verified_at, ""),
+        ("rectified", "整改", pub.rectified_at, OUTCOMES.get(pub.outcome or "", "")),
+        ("replied", "答复群众", pub.replied_at,
+         "" if pub.on_time is None else ("按时" if pub.on_time else "超期")),
+        ("verdict", "群众评价办理结果", pub.handling_rated_at, HANDLING_RATINGS.get(pub.handling_rating or "", "")),
+    ]
+    return [{"key": k, "label": label, "at": at, "note": note} for k, label, at, note in steps if at is not None]
+
+
+def record_dict(pub: Publication, names: dict[str, dict[int, dict[str, str]]], base_url: str) -> dict[str, Any]:
+    """One public record as open data (withdrawn records keep their place, without text)."""
+    level = LEVELS.get(pub.level) if pub.level else None
+    withdrawn = pub.state == "withdrawn"
+
+    def name(kind, uid):
+        return names.get(kind, {}).get(uid, {}).get("name", "") if uid else ""
+
+    return {
+        "id": pub.id,
+        "url": f"{base_url}/public/results/{pub.id}",
+        "status": pub.state,
+        "published_at": format_local(pub.published_at, "%Y-%m-%dT%H:%M:%S%z"),
+        "withdrawn_at": format_local(pub.withdrawn_at, "%Y-%m-%dT%H:%M:%S%z"),
+        "month": pub.month or "",
+        "source": pub.source or "",
+        "department": name("department", pub.department_id),
+        "hall": name("hall", pub.hall_id),
+        "window": name("window", pub.window_id),
+        "service_item": name("service_item", pub.service_item_id),
+        "level_score": level.value if level else None,
+        "level_gbt39046": level.gbt39046 if level else None,
+        "level_label": level.label if level else "",
+        "score_points": level.score if level else None,
+        "reasons": "" if withdrawn else "；".join(f"{c} {REASONS.get(c, '')}".strip() for c in pub.reasons or []),
+        "outcome": "" if withdrawn else OUTCOMES.get(pub.outcome or "", ""),
+        "on_time": None if withdrawn else pub.on_time,
+        "handling_rating": "" if withdrawn else HANDLING_RATINGS.get(pub.handling_rating or "", ""),
+        "rectified_at": "" if withdrawn else format_local(pub.rectified_at, "%Y-%m-%d"),
+        "replied_at": "" if withdrawn else format_local(pub.replied_at, "%Y-%m-%d"),
+        "public_text": "" if withdrawn else pub.public_text,
+    }
+
+
+def names_for(pubs: list[Publication]) -> dict[str, dict[int, dict[str, str]]]:
+    return {
+        "department": unit_names("department", [p.department_id for p in pubs if p.department_id]),
+        "hall": unit_names("hall", [p.hall_id for p in pubs if p.hall_id]),
+        "window": unit_names("window", [p.window_id for p in pubs if p.window_id]),
+        "service_item": unit_names("service_item", [p.service_item_id for p in pubs if p.service_item_id]),
+    }
+
+
+def results_for_export(limit: int = 100_000) -> list[Publication]:
+    return list(db.session.scalars(results_statement().limit(limit)))
+
+
+def feed_entries(limit: int = 50) -> list[Publication]:
+    """The newest records for the Atom feed (a withdrawal updates its entry)."""
+    updated = func.coalesce(Publication.withdrawn_at, Publication.published_at)
+    return list(db.session.scalars(select(Publication).where(Publication.state.in_(PUBLIC_STATES))
+                                   .order_by(updated.desc(), Publication.id.desc()).limit(limit)))
+
+
+# ---------------------------------------------------------------- open statistics
+
+LEVEL_COLUMNS = [(f"level{v}", f"n_score{v}_gbt{LEVELS[v].gbt39046}") for v in sorted(LEVELS, reverse=True)]
+STAT_KINDS = ("all", "department", "hall", "window", "service_item")
+
+
+def stat_kinds() -> tuple[str, ...]:
+    return STAT_KINDS + (("staff",) if staff_published() else ())
+
+
+def stats_rows(months: list[str]) -> list[dict[str, Any]]:
+    """Every unit-month row of ``months`` as open data: counts (levels in both directions) and rates."""
+    out = []
+    kinds = stat_kinds()
+    rows = list(db.session.scalars(select(StatMonthly).where(StatMonthly.month.in_(months),
+                                                             StatMonthly.unit_kind.in_(kinds))
+                                   .order_by(StatMonthly.month, StatMonthly.unit_kind, StatMonthly.unit_id)))
+    names = {kind: unit_names(kind, [r.unit_id for r in rows if r.unit_kind == kind]) for kind in kinds}
+    for r in rows:
+        counts = {c: getattr(r, c) for c in COUNTERS}
+        rates = stats.Rates(counts)
+        unit = names[r.unit_kind].get(r.unit_id, {"code": str(r.unit_id), "name": ""})
+        item: dict[str, Any] = {"month": r.month, "unit_kind": r.unit_kind, "unit_code": unit["code"],
+                                "unit_name": unit["name"]}
+        for c in ("records", "ratings", "good", "bad"):
+            item[c] = counts[c]
+        for counter, column in LEVEL_COLUMNS:
+            item[column] = counts[counter]
+        for c in ("score_sum", "active", "active_good", "bad_replied", "realname_bad", "realname_bad_rectified",
+                  "tickets", "tickets_closed", "tickets_on_time", "handling_rated", "handling_satisfied"):
+            item[c] = counts[c]
+        for attr, _, kind in RATES:
+            value = getattr(rates, attr)
+            item[attr] = None if value is None else round(value, 4)
+        out.append(item)
+    return out
+
+
+LEVEL_NOTE = ("level_score: 1–5, 5 = 非常满意 … 1 = 非常不满意 (this product's and most vendors' direction); "
+              "level_gbt39046: GB/T 39046 满意度代码, 1 = 非常满意 … 5 = 非常不满意; "
+              "score_points: 10/8/6/3/0; n_scoreX_gbtY: number of ratings at level X (score) = Y (GB/T 39046)")
+
+
+def local_now_label(now: datetime | None = None) -> str:
+    return (now or utcnow()).astimezone(local_zone()).strftime("%Y-%m-%d %H:%M")
