@@ -141,7 +141,9 @@ demo_cli = AppGroup("demo", help="演示数据 (demo data).")
 
 @demo_cli.command("load")
 @click.option("--if-empty", is_flag=True, help="only when the database has no data yet")
-def demo_load(if_empty):
+@click.option("--activity/--no-activity", default=True,
+              help="also create two months of records, ratings, tickets and published results")
+def demo_load(if_empty, activity):
     """Load the demo city and print the demo accounts (development only)."""
     from feedback.demo import service
 
@@ -154,6 +156,13 @@ def demo_load(if_empty):
         _fail("database is not empty; demo not loaded")
     passwords = service.load()
     db.session.commit()
+    if activity:
+        from feedback.demo.activity import load_activity
+
+        counts = load_activity()
+        db.session.commit()
+        click.echo("demo activity: {records} records, {ratings} ratings, {tickets} tickets, "
+                   "{published} published results".format(**counts))
     click.echo("demo data loaded. Demo accounts (development only):")
     for username, password in passwords.items():
         click.echo(f"  {username:<14} {password}")
