@@ -17,6 +17,7 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(apikeys_cli)
     app.cli.add_command(directory_cli)
     app.cli.add_command(demo_cli)
+    app.cli.add_command(statistics_cli)
 
     from feedback.calendar.cli import calendar_cli
 
@@ -166,3 +167,16 @@ def demo_load(if_empty, activity):
     click.echo("demo data loaded. Demo accounts (development only):")
     for username, password in passwords.items():
         click.echo(f"  {username:<14} {password}")
+
+
+statistics_cli = AppGroup("statistics", help="统计 (pre-aggregated statistics).")
+
+
+@statistics_cli.command("recompute")
+def statistics_recompute():
+    """Rebuild every month's statistics from the source tables (after a bulk load)."""
+    from feedback.statistics import service as stats
+
+    result = stats.recompute_all()
+    db.session.commit()
+    click.echo(f"statistics rebuilt: {result['months']} months, {result['rows']} unit rows")

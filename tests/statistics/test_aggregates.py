@@ -119,3 +119,13 @@ def test_the_refresh_job_runs_from_the_command_line(app, db, clock, units):
     result = app.test_cli_runner().invoke(args=["jobs", "run", "statistics_refresh"])
     assert result.exit_code == 0 and "2026-11" in result.output, result.output
     assert stats.totals("department", ["2026-11"])[windows[1].department_id].counts["records"] == 1
+
+
+def test_statistics_recompute_command_rebuilds_from_scratch(app, db, clock, units):
+    windows, staff, items = units
+    ratings.create_record(record_number="C1", service_item_code=items[0].code, window_code=windows[0].code,
+                          staff_number=None, completed_at=clock.now - timedelta(minutes=3))
+    db.session.commit()
+    result = app.test_cli_runner().invoke(args=["statistics", "recompute"])
+    assert result.exit_code == 0 and "statistics rebuilt" in result.output, result.output
+    assert stats.totals("all", ["2026-11"])[0].counts["records"] == 1
