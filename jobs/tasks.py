@@ -26,3 +26,57 @@ def statistics_refresh(now: datetime) -> dict:
     from feedback.statistics import service as stats
 
     return stats.refresh(now)
+
+
+@job("sms_send", seconds=15,
+     description="send the due texts of the SMS outbox (retries, quiet hours, daily limit per number)")
+def sms_send(now: datetime) -> dict:
+    """Claim and send queued texts whose time has come (each claim and result commits)."""
+    from feedback.sms import sender
+
+    return sender.send_due(now)
+
+
+@job("sms_invitations", seconds=60,
+     description="queue one SMS rating invitation for each completed, unrated record with a phone")
+def sms_invitations(now: datetime) -> dict:
+    """Invite records completed SMS_INVITE_DELAY_MINUTES ago and not yet rated."""
+    from feedback.sms import service as sms
+
+    return sms.send_invitations(now)
+
+
+@job("deadline_sweep", seconds=60,
+     description="reminders, overdue marks and escalations (预警/督办) of ticket deadlines, each once")
+def deadline_sweep(now: datetime) -> dict:
+    """Do every deadline step that has fallen due (see feedback/deadlines/service.py)."""
+    from feedback.deadlines import service as deadlines
+
+    return deadlines.sweep(now)
+
+
+@job("auto_rating", seconds=300,
+     description="automatic 基本满意 (channel default) for records whose rating window closed unrated")
+def auto_rating(now: datetime) -> dict:
+    """Rate records left unrated after RATING_WINDOW_DAYS (AUTO_RATING_ENABLED)."""
+    from feedback.deadlines import upkeep
+
+    return upkeep.auto_rate(now)
+
+
+@job("contact_erasure", seconds=3600,
+     description="erase citizens' contact data CONTACT_RETENTION_DAYS after their ticket closed")
+def contact_erasure(now: datetime) -> dict:
+    """Blank phone numbers and names past the retention period (statistics kept)."""
+    from feedback.deadlines import upkeep
+
+    return upkeep.erase_contacts(now)
+
+
+@job("provisional_deadlines", seconds=600,
+     description="recompute provisional deadlines once their year's working-day arrangement is entered")
+def provisional_deadlines(now: datetime) -> dict:
+    """Replace deadlines computed without official calendar data (recorded on the timeline)."""
+    from feedback.deadlines import upkeep
+
+    return upkeep.recompute_provisional(now)

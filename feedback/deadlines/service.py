@@ -1,0 +1,387 @@
+"""Deadline enforcement (预警/督办): reminders, overdue marks and escalations, exactly once.
+
+Each open ticket has up to two deadlines: the verification (回访核实, ``verify_due_at``,
+until ``verified_at``) and the reply (``due_at``, the deadline in force, until
+``replied_at`` — the reply stops the clock, see tickets/workflow.py). Each deadline has
+three steps:
+
+- reminder (提醒): at the start of the last working day, i.e. when 1 working day is left,
+  to the assignee (or, unassigned, the handlers of the department);
+- overdue (超期, escalation level 1): when the deadline has passed, to the department
+  head(s) and the handlers;
+- level 2 (督办): ESCALATION_LEVEL2_AFTER_WORKING_DAYS working days after the deadline, to
+  the supervisors (营商环境监督局).
+
+``tickets.next_deadline_check_at`` is the next moment a step of the ticket falls due; a
+flush listener below keeps it current whenever a deadline, the reply, the verification or
+``is_open`` changes (the ticket service does not need to know). The sweep reads
+``WHERE is_open AND next_deadline_check_at <= now ORDER BY next_deadline_check_at LIMIT n``
+(an index range scan: its cost is the due work, not the open tickets), claims each due step
+by inserting it into ``ticket_deadline_steps`` (UNIQUE ticket/step/deadline: one inserter
+wins, whatever runs concurrently), and in the same transaction writes the timeline event,
+the console notifications, the outbox texts and the next check moment. It commits per
+batch: a crash leaves claimed steps complete and unclaimed steps for the next run. On
+PostgreSQL the batch is selected ``FOR UPDATE SKIP LOCKED`` so two sweeps split the work
+instead of queueing on each other.
+
+After downtime the first sweep catches up: every escalation that fell due is done (with its
+notifications); a reminder whose deadline has meanwhile passed is recorded as skipped and
+not sent (nobody needs "1 day left" about a ticket already overdue).
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+
+from flask import current_app
+from sqlalchemy import bindparam, case, event, inspect, select, update
+from sqlalchemy.orm import Session
+
+from feedback.clock import as_utc, format_local, local_zone
+from feedback.deadlines.models import STEPS, TicketDeadlineStep
+from feedback.extensions import db
+from feedback.notifications.models import DepartmentHead, Notification
+from feedback.sms.models import OutboundSms
+from feedback.tickets import workflow
+from feedback.tickets.models import Ticket, TicketEvent
+
+# Timeline labels of the events written here (the ticket page reads workflow.EVENT_LABELS).
+EVENT_KINDS = {"deadline_reminder": "期限提醒", "overdue": "超期预警", "supervised": "督办",
+               "deadline_recomputed": "期限重算"}
+for _kind, _label in EVENT_KINDS.items():
+    workflow.EVENT_LABELS.setdefault(_kind, _label)
+
+PATH_LABELS = {"verify": "回访核实期限", "reply": "答复期限"}
+SECOND = timedelta(seconds=1)
+# The columns that decide a ticket's deadline steps.
+WATCHED = ("due_at", "verify_due_at", "verified_at", "replied_at", "is_open")
+
+
+@dataclass(frozen=True)
+class PlannedStep:
+    """One step of one deadline: its code, the deadline it belongs to, when it falls due."""
+
+    step: str
+    due_at: datetime
+    step_at: datetime
+
+    @property
+    def path(self) -> str:
+        return STEPS[self.step][0]
+
+    @property
+    def level(self) -> int:
+        return STEPS[self.step][1]
+
+
+def reminder_moment(due_at: datetime) -> datetime:
+    """The start (00:00 local) of the deadline's day: 1 working day is left from then on.
+
+    A deadline always ends on a working day (23:59:59 local), so its own day is the last
+    working day.
+    """
+    local = as_utc(due_at).astimezone(local_zone())
+    return as_utc(datetime.combine(local.date(), time(0), tzinfo=local_zone()))
+
+
+def _active_deadlines(t) -> list[tuple[str, datetime]]:
+    """(path, deadline) pairs whose clock still runs for ticket-like ``t``."""
+    if t.is_open is not None and not t.is_open:  # None: a new ticket before its column default
+        return []
+    out = []
+    if t.verify_due_at is not None and t.verified_at is None:
+        out.append(("verify", as_utc(t.verify_due_at)))
+    if t.due_at is not None and t.replied_at is None:
+        out.append(("reply", as_utc(t.due_at)))
+    return out
+
+
+def first_check_at(t) -> datetime | None:
+    """The earliest step moment of ``t``'s running deadlines (its reminders), or None."""
+    moments = [reminder_moment(due) for _, due in _active_deadlines(t)]
+    return min(moments) if moments else None
+
+
+def plan(t, calendar) -> list[PlannedStep]:
+    """Every step of ``t``'s running deadlines, in time order per deadline."""
+    level2_days = int(current_app.config["ESCALATION_LEVEL2_AFTER_WORKING_DAYS"])
+    out = []
+    for path, due in _active_deadlines(t):
+        prefix = "verify_" if path == "verify" else ""
+        level2 = calendar.add_working_days(due, level2_days).due_at + SECOND
+        out += [PlannedStep(prefix + "reminder", due, reminder_moment(due)),
+                PlannedStep(prefix + "overdue", due, due + SECOND),
+                PlannedStep(prefix + "level2", due, level2)]
+    return out
+
+
+@event.listens_for(Session, "before_flush")
+def _schedule_deadline_checks(session: Session, flush_context, instances) -> None:
+    """Keep ``next_deadline_check_at`` current whenever a ticket's deadlines or clock change."""
+    for obj in list(session.new) + list(session.dirty):
+        if not isinstance(obj, Ticket):
+            continue
+        if obj not in session.new:
+            state = inspect(obj)
+            if not any(state.attrs[name].history.has_changes() for name in WATCHED):
+                continue
+        obj.next_deadline_check_at = first_check_at(obj)
+
+
+# ---------------------------------------------------------------- who is told
+
+class Recipients:
+    """Who gets told, read once per sweep and only when there is something to tell.
+
+    The department's handlers are those assigned directly to the ticket's department, or
+    if none, to its nearest ancestor that has some; heads likewise (DepartmentHead).
+    """
+
+    def __init__(self) -> None:
+        self._loaded = False
+        self.deliver_after: dict[datetime, datetime] = {}  # sweep moment → next working-hours moment
+
+    def _load(self) -> None:
+        from feedback.accounts.models import Role, User, user_departments
+        from feedback.directory.models import Department
+
+        self.parents = dict(db.session.execute(select(Department.id, Department.parent_id)).all())
+        self.users: dict[int, tuple[str, str | None]] = {}
+        for uid, role, phone in db.session.execute(select(User.id, User.role, User.phone)
+                                                   .where(User.active.is_(True))):
+            self.users[uid] = (role, phone)
+        self.handlers: dict[int, list[int]] = {}
+        for uid, dept in db.session.execute(
+                select(user_departments.c.user_id, user_departments.c.department_id)
+                .join(User, User.id == user_departments.c.user_id)
+                .where(User.active.is_(True), User.role == Role.HANDLER.value)
+                .order_by(user_departments.c.user_id)):
+            self.handlers.setdefault(dept, []).append(uid)
+        self.heads: dict[int, list[int]] = {}
+        for uid, dept in db.session.execute(select(DepartmentHead.user_id, DepartmentHead.department_id)
+                                            .order_by(DepartmentHead.user_id)):
+            if uid in self.users:
+                self.heads.setdefault(dept, []).append(uid)
+        self.supervisors = sorted(uid for uid, (role, _) in self.users.items() if role == Role.SUPERVISOR.value)
+        self._loaded = True
+
+    def _nearest(self, mapping: dict[int, list[int]], dept_id: int | None) -> list[int]:
+        seen = set()
+        while dept_id is not None and dept_id not in seen:
+            seen.add(dept_id)
+            if mapping.get(dept_id):
+                return mapping[dept_id]
+            dept_id = self.parents.get(dept_id)
+        return []
+
+    def for_step(self, t, level: int) -> list[tuple[int, str]]:
+        """(user id, capacity) pairs for a step of ``level``; capacity is 'head', 'handler' or 'supervisor'."""
+        if not self._loaded:
+            self._load()
+        if level == 2 or t.department_id is None:
+            # Level 2 is the supervision bureau's; a complaint still in triage is the supervisors' too.
+            return [(uid, "supervisor") for uid in self.supervisors]
+        workers: list[int]
+        if t.assignee_id is not None and t.assignee_id in self.users:
+            workers = [t.assignee_id]
+        else:
+            workers = self._nearest(self.handlers, t.department_id)
+        out = []
+        if level == 1:
+            out += [(uid, "head") for uid in self._nearest(self.heads, t.department_id)]
+        taken = {uid for uid, _ in out}
+        out += [(uid, "handler") for uid in workers if uid not in taken]
+        return out
+
+    def phone(self, uid: int) -> str | None:
+        return self.users.get(uid, (None, None))[1]
+
+
+# ---------------------------------------------------------------- the sweep
+
+def due_statement(now: datetime, batch: int):
+    """The claim query: open tickets whose next check is due, oldest first, locked (PostgreSQL)."""
+    return (select(Ticket.id)
+            .where(Ticket.is_open == True, Ticket.next_deadline_check_at <= now)  # noqa: E712 (index on is_open)
+            .order_by(Ticket.next_deadline_check_at)  # index order: the scan stops after `batch` rows
+            .limit(batch)
+            .with_for_update(skip_locked=True))
+
+
+def sweep(now: datetime, batch: int | None = None, *, max_batches: int | None = None) -> dict:
+    """Do every deadline step due at ``now``, batch by batch, committing each batch.
+
+    Returns counts: tickets looked at, steps done and skipped by kind, notifications and
+    texts written, and batches. Safe to run concurrently and to re-run: each step happens
+    once (see the module docstring).
+    """
+    from feedback.calendar.service import WorkingCalendar
+
+    now = as_utc(now)
+    batch = batch or int(current_app.config["DEADLINE_SWEEP_BATCH"])
+    calendar = WorkingCalendar()
+    people = Recipients()
+    summary: Counter = Counter()
+    seen: set[int] = set()
+    while max_batches is None or summary["batches"] < max_batches:
+        ids = [i for i in db.session.scalars(due_statement(now, batch)).all()]
+        fresh = [i for i in ids if i not in seen]
+        if not fresh:
+            db.session.rollback()  # release the row locks of an empty or repeated batch
+            break
+        seen.update(fresh)
+        _process_batch(fresh, now, calendar, people, summary)
+        db.session.commit()
+        summary["batches"] += 1
+        if len(ids) < batch:
+            break
+    return dict(sorted(summary.items()))
+
+
+_TICKET_COLUMNS = (Ticket.id, Ticket.is_open, Ticket.due_at, Ticket.verify_due_at, Ticket.verified_at,
+                   Ticket.replied_at, Ticket.due_provisional, Ticket.department_id, Ticket.assignee_id,
+                   Ticket.escalation_level, Ticket.next_deadline_check_at)
+
+
+def _insert_ignoring_conflicts(table, rows: list[dict], returning=None):
+    """INSERT … ON CONFLICT DO NOTHING on PostgreSQL and SQLite (optionally RETURNING)."""
+    if db.engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    stmt = insert(table).values(rows).on_conflict_do_nothing()
+    if returning is not None:
+        stmt = stmt.returning(*returning)
+        return db.session.execute(stmt).all()
+    db.session.execute(stmt)
+    return None
+
+
+def _process_batch(ids: list[int], now: datetime, calendar, people: Recipients, summary: Counter) -> None:
+    tickets = {t.id: t for t in db.session.execute(select(*_TICKET_COLUMNS).where(Ticket.id.in_(ids)))}
+    candidates: list[dict] = []
+    planned: dict[tuple[int, str], PlannedStep] = {}
+    ticket_updates: list[dict] = []
+    for tid in ids:
+        t = tickets.get(tid)
+        if t is None:
+            continue
+        summary["tickets"] += 1
+        steps = plan(t, calendar)
+        # Steps before the check moment were claimed by the sweep that set it (or the ticket
+        # changed and the listener moved it back to its first step); the unique key stays
+        # the guarantee, this only saves re-inserting them.
+        since = t.next_deadline_check_at
+        due = [s for s in steps if s.step_at <= now and (since is None or s.step_at >= since)]
+        later = [s.step_at for s in steps if s.step_at > now]
+        paths_escalated = {s.path for s in due if s.level >= 1}
+        for s in due:
+            skipped = s.level == 0 and s.path in paths_escalated
+            candidates.append({"ticket_id": tid, "step": s.step, "due_at": s.due_at, "step_at": s.step_at,
+                               "done_at": now, "outcome": "skipped" if skipped else "done"})
+            planned[(tid, s.step)] = s
+        ticket_updates.append({"tid": tid, "nxt": min(later) if later else None,
+                               "lvl": max([s.level for s in due if s.level >= 1], default=0)})
+    claimed: list[tuple[int, str, str]] = []
+    table = TicketDeadlineStep.__table__
+    for i in range(0, len(candidates), 1000):
+        rows = _insert_ignoring_conflicts(table, candidates[i:i + 1000],
+                                          returning=(table.c.ticket_id, table.c.step, table.c.outcome))
+        claimed += [(r.ticket_id, r.step, r.outcome) for r in rows]
+    summary["already_done"] += len(candidates) - len(claimed)
+
+    events: list[dict] = []
+    notes: list[dict] = []
+    texts: list[dict] = []
+    levels: dict[int, int] = {}
+    for tid, step, outcome in claimed:
+        s, t = planned[(tid, step)], tickets[tid]
+        summary[f"{step}_{outcome}"] += 1
+        if outcome == "skipped":
+            continue
+        if s.level:
+            levels[tid] = max(levels.get(tid, 0), s.level)
+        events.append(_event_row(t, s, now))
+        step_notes, step_texts = _notifications(t, s, now, calendar, people)
+        notes += step_notes
+        texts += step_texts
+    for i in range(0, len(events), 1000):
+        db.session.execute(TicketEvent.__table__.insert(), events[i:i + 1000])
+    for i in range(0, len(notes), 1000):
+        _insert_ignoring_conflicts(Notification.__table__, notes[i:i + 1000])
+    for i in range(0, len(texts), 1000):
+        _insert_ignoring_conflicts(OutboundSms.__table__, texts[i:i + 1000])
+    summary["notifications"] += len(notes)
+    summary["sms"] += len(texts)
+    for row in ticket_updates:
+        # Raise the level only for steps this run claimed (another run did the rest).
+        row["lvl"] = levels.get(row["tid"], 0)
+    tt = Ticket.__table__
+    level_type = tt.c.escalation_level.type
+    if ticket_updates:
+        db.session.execute(
+            update(tt).where(tt.c.id == bindparam("tid")).values(
+                next_deadline_check_at=bindparam("nxt", type_=tt.c.next_deadline_check_at.type),
+                escalation_level=case((tt.c.escalation_level < bindparam("lvl", type_=level_type),
+                                       bindparam("lvl", type_=level_type)),
+                                      else_=tt.c.escalation_level)),
+            ticket_updates)
+
+
+def _texts(t, s: PlannedStep) -> tuple[str, str, str]:
+    """(event kind, timeline note, notification title) of a step."""
+    what = PATH_LABELS[s.path]
+    due = format_local(s.due_at, "%Y-%m-%d %H:%M")
+    if s.level == 0:
+        return ("deadline_reminder", f"{what}仅剩 1 个工作日（截至 {due}），已提醒承办人",
+                f"工单 #{t.id} {what}仅剩 1 个工作日")
+    if s.level == 1:
+        return ("overdue", f"已超过{what}（{due}），一级预警：已通知部门负责人",
+                f"工单 #{t.id} 已超过{what}，一级预警")
+    days = current_app.config["ESCALATION_LEVEL2_AFTER_WORKING_DAYS"]
+    return ("supervised", f"超过{what} {days} 个工作日仍未办理，二级预警：已提交营商环境监督局督办",
+            f"工单 #{t.id} 超期 {days} 个工作日，督办")
+
+
+def _event_row(t, s: PlannedStep, now: datetime) -> dict:
+    kind, note, _ = _texts(t, s)
+    return {"ticket_id": t.id, "at": now, "actor_id": None, "actor_label": "系统", "kind": kind, "note": note,
+            "data": {"step": s.step, "path": s.path, "level": s.level, "due_at": s.due_at.isoformat(),
+                     "provisional": bool(t.due_provisional)}}
+
+
+def _notifications(t, s: PlannedStep, now: datetime, calendar, people: Recipients
+                   ) -> tuple[list[dict], list[dict]]:
+    """Console notification rows and outbox rows (SMS copies for NOTIFY_SMS_ROLES) of a claimed step.
+
+    Both are plain rows for a bulk INSERT … ON CONFLICT DO NOTHING on their UNIQUE dedupe
+    keys: the step's claim already makes them once; the keys make sure of it.
+    """
+    from feedback.notifications.service import next_working_moment, sms_roles
+
+    _, note, title = _texts(t, s)
+    body = note + "。请登录工作台处理。"
+    if t.due_provisional:
+        title += "（期限为临时计算）"
+        body += "该期限所在年份的节假日安排尚未公布，期限为临时计算，公布后将重新计算。"
+    deliver_after = people.deliver_after.get(now)
+    if deliver_after is None:
+        deliver_after = people.deliver_after[now] = next_working_moment(now, calendar)
+    due_key = s.due_at.strftime("%Y%m%dT%H%M%S")
+    texters = sms_roles()
+    signature = current_app.config["SMS_SIGNATURE"]
+    rows, texts = [], []
+    for uid, capacity in people.for_step(t, s.level):
+        key = f"{s.step}:{t.id}:{due_key}:{uid}"
+        rows.append({"user_id": uid, "ticket_id": t.id, "kind": s.step, "title": title[:200], "body": body,
+                     "provisional": bool(t.due_provisional), "created_at": now, "deliver_after": deliver_after,
+                     "read_at": None, "dedupe_key": key})
+        phone = people.phone(uid)
+        if capacity in texters and phone:
+            # Staff texts carry no citizen data: the ticket number and what is due, nothing else.
+            # Sent by the outbox worker (sms_send) from the next working-hours moment on.
+            texts.append({"to_phone": phone, "body": f"{signature}{title}，请登录工作台处理。",
+                          "purpose": "staff_notice", "dedupe_key": f"esc:{key}"[:120], "state": "queued",
+                          "attempts": 0, "next_attempt_at": deliver_after, "created_at": now, "ticket_id": t.id})
+    return rows, texts

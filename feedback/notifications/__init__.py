@@ -1,0 +1,1 @@
+"""Notifications (通知): console messages to staff, delivered in working hours."""

@@ -1,0 +1,110 @@
+"""The other periodic work: automatic 基本满意, contact erasure, provisional deadlines recomputed."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import sqlalchemy as sa
+
+from feedback.audit.models import AuditEvent
+from feedback.complaints.models import Complaint
+from feedback.deadlines import service as deadlines
+from feedback.deadlines import upkeep
+from feedback.deadlines.models import TicketDeadlineStep
+from feedback.evaluations import service as ratings
+from feedback.evaluations.models import Evaluation, ServiceRecord
+from feedback.tickets import service as t
+from feedback.tickets.models import Ticket, TicketEvent
+from tests.calendar.helpers import ARRANGEMENT_2027_CSV
+from tests.scheduler.conftest import bj
+from tests.tickets.conftest import walk_to
+
+
+def _record(city, number, completed_at, phone="13800138000"):
+    return ratings.create_record(record_number=number, service_item_code=city.item.code, window_code=city.window.code,
+                                 staff_number=city.staff.staff_number, completed_at=completed_at,
+                                 citizen_phone=phone, now=completed_at)
+
+
+def test_records_left_unrated_get_basically_satisfied_on_channel_default_once(app, db, clock, city):
+    clock.set(bj(2026, 11, 23, 10))
+    late = _record(city, "A1", bj(2026, 11, 23, 10))
+    rated = _record(city, "A2", bj(2026, 11, 23, 10))
+    recent = _record(city, "A3", bj(2026, 11, 26, 10))
+    ratings.rate(record=rated, level=5, channel="hall_tablet", now=clock.now)
+    db.session.commit()
+    assert upkeep.auto_rate(bj(2026, 11, 30, 9)) == {"complete": 1}  # the window closes at 10:00
+    summary = upkeep.auto_rate(bj(2026, 11, 30, 11))
+    assert summary == {"rated": 1, "complete": 1}
+    ev = db.session.scalar(sa.select(Evaluation).where(Evaluation.service_record_id == late.id))
+    assert (ev.level, ev.channel, ev.is_active_rating, ev.flagged) == (3, "default", False, False)
+    assert ev.rated_at == bj(2026, 11, 30, 10)
+    assert db.session.scalar(sa.select(Evaluation.level).where(Evaluation.service_record_id == rated.id)) == 5
+    assert db.session.scalar(sa.select(Evaluation.id).where(Evaluation.service_record_id == recent.id)) is None
+    assert upkeep.auto_rate(bj(2026, 11, 30, 11)) == {"complete": 1}
+    assert upkeep.auto_rate(bj(2026, 12, 3, 11))["rated"] == 1  # the recent one, in its turn
+    app.config["AUTO_RATING_ENABLED"] = False
+    _record(city, "A4", bj(2026, 11, 25, 10))
+    db.session.commit()
+    assert upkeep.auto_rate(bj(2026, 12, 31)) == {"enabled": False}
+
+
+def test_contact_data_is_erased_a_retention_period_after_closure_and_statistics_keep_real_name(
+        app, db, clock, city, make_bad_ticket, make_complaint_ticket):
+    clock.set(bj(2026, 1, 5, 10))
+    closed = make_bad_ticket(now=clock.now)
+    walk_to(closed, "replied", city.users, now=clock.now)
+    t.rate_handling(closed, "满意", "link", now=clock.now)
+    still_open = make_bad_ticket(now=clock.now)
+    good = _record(city, "G1", clock.now)
+    ratings.rate(record=good, level=5, channel="qr", now=clock.now)
+    complaint = make_complaint_ticket()
+    walk_to(complaint, "replied", city.users, now=clock.now)
+    t.rate_handling(complaint, "满意", "link", now=clock.now)
+    db.session.commit()
+
+    assert upkeep.erase_contacts(bj(2026, 7, 1))["records"] == 0  # 177 days: kept
+    summary = upkeep.erase_contacts(bj(2026, 7, 10))
+    assert (summary["records"], summary["complaints"]) == (2, 1)
+    db.session.expire_all()
+    erased = db.session.get(Ticket, closed.id).evaluation.record
+    assert erased.citizen_phone is None and erased.contact_erased_at == bj(2026, 7, 10)
+    assert db.session.get(Ticket, closed.id).evaluation.real_name is True  # statistics keep it
+    assert db.session.get(Ticket, closed.id).callback_contact is None
+    assert db.session.get(ServiceRecord, good.id).citizen_phone is None
+    assert db.session.get(Ticket, still_open.id).evaluation.record.citizen_phone == "+8613800138000"
+    c = db.session.get(Complaint, db.session.get(Ticket, complaint.id).complaint_id)
+    assert c.contact_phone is None and c.contact_erased_at is not None
+    audit = db.session.scalars(sa.select(AuditEvent).where(AuditEvent.action == "privacy.contact_erasure")).one()
+    assert audit.detail["records"] == 2
+    assert upkeep.erase_contacts(bj(2026, 7, 11))["records"] == 0
+
+
+def test_provisional_deadlines_are_recomputed_after_the_2027_arrangement_is_imported(
+        app, db, clock, city, make_bad_ticket, tmp_path):
+    clock.set(bj(2026, 12, 28, 10))
+    ticket = make_bad_ticket(now=clock.now)
+    tid = ticket.id
+    assert ticket.due_provisional and ticket.due_at == bj(2027, 1, 4, 23, 59, 59)
+    assert upkeep.recompute_provisional(clock.now) == {"still_provisional": 1}
+
+    path = tmp_path / "2027.csv"
+    path.write_bytes(ARRANGEMENT_2027_CSV)  # 2027-01-01..03 off
+    result = app.test_cli_runner().invoke(args=["calendar", "import", str(path)])
+    assert result.exit_code == 0, result.output
+    db.session.rollback()
+    result = app.test_cli_runner().invoke(args=["jobs", "run", "provisional_deadlines", "--now", "2026-12-28T11:00"])
+    assert result.exit_code == 0 and "'recomputed': 1" in result.output, result.output
+    db.session.expire_all()
+    ticket = db.session.get(Ticket, tid)
+    assert not ticket.due_provisional
+    assert ticket.due_at == ticket.reply_due_at == bj(2027, 1, 5, 23, 59, 59)  # New Year's Day no longer counts
+    event = db.session.scalars(sa.select(TicketEvent).where(TicketEvent.ticket_id == tid,
+                                                            TicketEvent.kind == "deadline_recomputed")).one()
+    assert "2027-01-04 23:59" in event.note and "2027-01-05 23:59" in event.note
+    # The sweep reminds on the new last working day, not the old one.
+    deadlines.sweep(bj(2027, 1, 4, 12))
+    assert db.session.scalar(sa.select(TicketDeadlineStep.id).where(TicketDeadlineStep.step == "reminder")) is None
+    deadlines.sweep(bj(2027, 1, 5, 1))
+    step = db.session.scalars(sa.select(TicketDeadlineStep).where(TicketDeadlineStep.step == "reminder")).one()
+    assert step.due_at == bj(2027, 1, 5, 23, 59, 59)
+    assert upkeep.recompute_provisional(bj(2027, 1, 5, 2)) == {}
