@@ -32,6 +32,13 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     if isinstance(config, Mapping):
         app.config.update(config)
     _check_config(app)
+    if app.config.get("TRUSTED_PROXIES"):
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        # The client's address (rate limits, audit) and scheme (HSTS, CSRF referrer check)
+        # as the trusted proxies saw them; never trust more hops than there are proxies.
+        hops = int(app.config["TRUSTED_PROXIES"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
 
     from feedback.extensions import csrf, db, limiter, login_manager, migrate
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from flask import Flask, render_template, request
 from markupsafe import Markup
+from werkzeug.routing import IntegerConverter
 
 from feedback import clock
 from feedback.extensions import login_manager
@@ -12,8 +13,18 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
        "form-action 'self'; object-src 'none'")
 
 
+class BoundedIntConverter(IntegerConverter):
+    """``<int:…>`` limited to what the id columns hold (PostgreSQL INTEGER): a larger id
+    names nothing (404) instead of overflowing in the database (500)."""
+
+    def __init__(self, map, *args, **kwargs):  # noqa: A002 - werkzeug's signature
+        kwargs.setdefault("max", 2**31 - 1)
+        super().__init__(map, *args, **kwargs)
+
+
 def init_app(app: Flask) -> None:
     """Register every blueprint and the cross-cutting request hooks."""
+    app.url_map.converters["int"] = BoundedIntConverter  # before any route is added
     from feedback.accounts import service as accounts
     from feedback.accounts.views import bp as accounts_bp
     from feedback.admin.views import bp as admin_bp
@@ -64,6 +75,20 @@ def init_app(app: Flask) -> None:
         (500, "系统繁忙", "服务器出现问题，请稍后重试。"),
     ):
         app.register_error_handler(code, _error_page(code, title, text))
+
+    from sqlalchemy.exc import DataError
+
+    bad_value = _error_page(400, "请求有误", "提交的内容含有无法保存的字符或数值，请修改后重试。")
+
+    @app.errorhandler(DataError)
+    def unstorable_value(error):
+        # The database refused a value from the request (a NUL character in text, which
+        # PostgreSQL cannot store; a number out of the column's range): the client's error.
+        from feedback.extensions import db
+
+        db.session.rollback()
+        app.logger.info("refused a value the database cannot store: %s", getattr(error, "orig", error))
+        return bad_value(error)
 
     from flask_wtf.csrf import CSRFError
 

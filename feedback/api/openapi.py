@@ -51,7 +51,7 @@ def document() -> dict:
             "/service-records/{record_number}": {
                 "get": {"summary": "One record", "parameters": [{"name": "record_number", "in": "path", "required": True, "schema": {"type": "string"}}],
                         "responses": {"200": {"description": "The record", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Record"}}}},
-                                      **_errors(401, 403, 404)}},
+                                      **_errors(400, 401, 403, 404)}},
             },
             "/evaluations": {
                 "post": {"summary": "Rate a record (one rating per record)", "parameters": [idem],
@@ -70,7 +70,7 @@ def document() -> dict:
             "/evaluations/{evaluation_id}": {
                 "get": {"summary": "One rating", "parameters": [{"name": "evaluation_id", "in": "path", "required": True, "schema": {"type": "integer"}}],
                         "responses": {"200": {"description": "The rating", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Evaluation"}}}},
-                                      **_errors(401, 403, 404)}},
+                                      **_errors(400, 401, 403, 404)}},
             },
         },
         "components": {

@@ -15,7 +15,7 @@ from feedback.directory import service as directory
 from feedback.directory.models import Department, Window
 from feedback.errors import DomainError
 from feedback.evaluations import service as ratings
-from feedback.evaluations.levels import LEVELS, REASONS
+from feedback.evaluations.levels import CHANNELS, LEVELS, REASONS
 from feedback.evaluations.models import Evaluation, ServiceRecord
 from feedback.extensions import csrf, db, limiter
 
@@ -83,6 +83,8 @@ def _str(data: dict, field: str, required: bool = False, max_len: int = 200) -> 
     value = str(value)
     if len(value) > max_len:
         raise ApiProblem(422, "validation-error", f"{field} 过长", field=field)
+    if "\x00" in value:  # PostgreSQL cannot store it; no code or name contains it
+        raise ApiProblem(422, "validation-error", f"{field} 含有不允许的控制字符", field=field)
     return value
 
 
@@ -149,10 +151,23 @@ def get_record(record_number: str):
     return jsonify(record_json(record))
 
 
+def _int_arg(name: str, default: int | None, low: int, high: int) -> int | None:
+    """An integer query parameter in [low, high]; anything else is a 400 (never silently
+    the default: ``limit=abc`` is a client's bug worth telling)."""
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = None
+    if value is None or not low <= value <= high:
+        raise ApiProblem(400, "invalid-parameter", f"{name} 必须是 {low}–{high} 之间的整数", parameter=name)
+    return value
+
+
 def _page(stmt, model, to_json):
-    limit = request.args.get("limit", 50, type=int)
-    if limit is None or not 1 <= limit <= 200:
-        raise ApiProblem(400, "invalid-parameter", "limit 必须在 1–200 之间", parameter="limit")
+    limit = _int_arg("limit", 50, 1, 200)
     after = decode_cursor(request.args.get("cursor"))
     if after is not None:
         stmt = stmt.where(model.id < after)
@@ -174,8 +189,11 @@ def _filters(stmt, model, time_column):
         window = db.session.scalar(select(Window).where(Window.code == args["window_code"]))
         stmt = stmt.where(model.window_id == (window.id if window else -1))
     for name, op in (("since", "__ge__"), ("until", "__lt__")):
-        if args.get(name):
-            moment = _parse_time(dict(args), name, False)
+        if name in args:
+            try:
+                moment = _parse_time(dict(args), name, True)
+            except ApiProblem as exc:
+                raise ApiProblem(400, "invalid-parameter", exc.title, parameter=name)
             stmt = stmt.where(getattr(time_column, op)(moment))
     return stmt
 
@@ -231,10 +249,12 @@ def get_evaluation(evaluation_id: int):
 @require_scope("ratings:read")
 def list_evaluations():
     stmt = _filters(select(Evaluation), Evaluation, Evaluation.rated_at)
-    level = request.args.get("level", type=int)
+    level = _int_arg("level", None, 1, 5)
     if level:
         stmt = stmt.where(Evaluation.level == level)
-    if request.args.get("channel"):
+    if "channel" in request.args:
+        if request.args["channel"] not in CHANNELS:
+            raise ApiProblem(400, "invalid-parameter", "channel 不是已知的评价渠道", parameter="channel")
         stmt = stmt.where(Evaluation.channel == request.args["channel"])
     return _page(stmt, Evaluation, evaluation_json)
 

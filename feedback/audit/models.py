@@ -37,3 +37,14 @@ def _refuse_audit_changes(session: Session, flush_context, instances) -> None:
     for obj in list(session.dirty) + list(session.deleted):
         if isinstance(obj, AuditEvent):
             raise AuditImmutableError("audit rows are append-only")
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _refuse_bulk_audit_changes(state) -> None:
+    # ``update(AuditEvent)``, ``delete(AuditEvent)`` and ``query(...).update()/.delete()`` skip
+    # the flush above; on PostgreSQL a trigger refuses them too, on SQLite only this does.
+    if state.is_update or state.is_delete:
+        table = getattr(state.statement, "table", None)
+        if table is not None and getattr(table, "name", None) == AuditEvent.__tablename__:
+            raise AuditImmutableError("audit rows are append-only")
+

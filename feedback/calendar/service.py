@@ -623,7 +623,11 @@ def _validate_row(where: ImportIssue, raw_date: Any, raw_kind: Any, raw_name: An
 
 def _read_csv(content: bytes, filename: str) -> tuple[list[_Row], list[int], str]:
     text = _decode(content)
-    table = [r for r in csv.reader(io.StringIO(text))]
+    reader = csv.reader(io.StringIO(text, newline=""))  # the csv module reads line ends itself
+    try:
+        table = list(reader)
+    except csv.Error as exc:
+        raise CalendarImportFailed([ImportIssue(f"CSV 格式错误：{exc}", row=reader.line_num)])
     numbered = [(i, r) for i, r in enumerate(table, start=1) if any(c.strip() for c in r)]
     if not numbered:
         raise CalendarImportFailed([ImportIssue("文件为空，第一行应为表头 date,kind,name")])

@@ -111,7 +111,7 @@ def openapi_paths() -> tuple[dict, dict]:
             "get": {"summary": "One complaint and the state of its ticket",
                     "parameters": [{"name": "case_number", "in": "path", "required": True, "schema": {"type": "string"}}],
                     "responses": {"200": {"description": "The complaint", **ref},
-                                  **{str(c): problem for c in (401, 403, 404)}}},
+                                  **{str(c): problem for c in (400, 401, 403, 404)}}},
         },
     }
     schemas = {

@@ -89,7 +89,11 @@ def read_tables(filename: str, content: bytes, kind: str | None = None) -> list[
                 text = content.decode("gb18030")
             except UnicodeDecodeError:
                 raise ImportFailed([ImportError_(1, "-", "文件编码无法识别，请保存为 UTF-8 或 GBK 编码的 CSV")])
-        rows = list(csv.reader(io.StringIO(text)))
+        reader = csv.reader(io.StringIO(text, newline=""))  # the csv module reads line ends itself
+        try:
+            rows = list(reader)
+        except csv.Error as exc:
+            raise ImportFailed([ImportError_(reader.line_num, "-", f"CSV 格式错误：{exc}")])
         return [_make_table(rows, kind, sheet="", filename=filename)]
     raise ImportFailed([ImportError_(0, "-", "只支持 .csv 和 .xlsx 文件")])
 

@@ -76,7 +76,7 @@ class InboundSms(db.Model):
     body: Mapped[str] = mapped_column(Text, default="")
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     # rated | comment | opted_out | opted_in | complaint | ambiguous | no_pending | already_rated
-    # | window_closed | empty | complaint_empty | invalid_sender | received
+    # | window_closed | empty | complaint_empty | invalid_sender | received | rate_limited
     outcome: Mapped[str] = mapped_column(String(30), default="received")
     detail: Mapped[str] = mapped_column(String(300), default="")
     evaluation_id: Mapped[int | None] = mapped_column(ForeignKey("evaluations.id"), index=True)

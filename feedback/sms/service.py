@@ -36,7 +36,7 @@ OUTCOME_LABELS = {
     "complaint": "已受理投诉", "complaint_empty": "投诉内容为空", "ambiguous": "无法识别，已请重发",
     "no_pending": "无待评价办件", "already_rated": "办件已评价", "window_closed": "已过评价期限",
     "empty": "空消息", "invalid_sender": "号码无法识别", "received": "已收到", "error": "处理失败",
-    "handling_rated": "已评价办理结果",
+    "handling_rated": "已评价办理结果", "rate_limited": "超过频率限制，未处理",
 }
 
 
@@ -211,7 +211,9 @@ def handle_inbound(message_sid: str, from_number: str, body: str | None, now: da
     record; otherwise a helpful reply. Nothing is rated from an ambiguous message.
     """
     now = now or utcnow()
-    body = (body or "")[:1600]
+    # NUL cannot be stored in PostgreSQL text and means nothing in a text message.
+    body = (body or "").replace("\x00", "")[:1600]
+    from_number = (from_number or "").replace("\x00", "")
     try:
         phone = evaluations.normalise_phone(from_number)
     except DomainError:
@@ -233,6 +235,11 @@ def handle_inbound(message_sid: str, from_number: str, body: str | None, now: da
         _done(inbound, "invalid_sender", f"无法识别的发送号码 {from_number!r}"[:300])
         return result
     reply = parse_reply(body)
+    if reply.kind not in ("opt_out", "opt_in") and _over_inbound_limit(phone, inbound.id, now):
+        # A scripted flood from one number (complaints, guesses at ratings): kept in the log,
+        # not acted on and not answered. Opt-out and opt-in are always honoured.
+        _done(inbound, "rate_limited", f"该号码一小时内的短信超过 {current_app.config['SMS_INBOUND_LIMIT_PER_HOUR']} 条，未处理")
+        return result
     try:
         with db.session.begin_nested():
             _act(result, phone, reply, now)
@@ -241,6 +248,21 @@ def handle_inbound(message_sid: str, from_number: str, body: str | None, now: da
         log.warning("inbound SMS %s: %s", message_sid, exc.message)
     db.session.flush()
     return result
+
+
+def _over_inbound_limit(phone: str, inbound_id: int, now: datetime) -> bool:
+    """Whether ``phone`` already sent SMS_INBOUND_LIMIT_PER_HOUR texts in the last hour.
+
+    Counted in the database (index on from_phone, received_at), so the limit holds across
+    web workers and servers without a shared cache.
+    """
+    limit = int(current_app.config.get("SMS_INBOUND_LIMIT_PER_HOUR", 20))
+    if limit <= 0:
+        return False
+    recent = db.session.scalar(select(func.count(InboundSms.id)).where(
+        InboundSms.from_phone == phone, InboundSms.received_at > now - timedelta(hours=1),
+        InboundSms.id != inbound_id))
+    return (recent or 0) >= limit
 
 
 def _done(inbound: InboundSms, outcome: str, detail: str = "", **links) -> None:

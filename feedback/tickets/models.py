@@ -28,7 +28,12 @@ class Ticket(db.Model):
                       Index("ix_tickets_dept_state", "department_id", "state"),
                       Index("ix_tickets_open_due", "is_open", "due_at"),
                       Index("ix_tickets_dept_open_due", "department_id", "is_open", "due_at"),
-                      Index("ix_tickets_assignee_open_due", "assignee_id", "is_open", "due_at"))
+                      Index("ix_tickets_assignee_open_due", "assignee_id", "is_open", "due_at"),
+                      # The open queue in deadline order with its filter columns (migration 0010).
+                      Index("ix_tickets_queue_open", "due_at", "id", postgresql_where=text("is_open"),
+                            sqlite_where=text("is_open"),
+                            postgresql_include=["state", "source", "escalation_level", "department_id",
+                                                "assignee_id", "staff_id"]))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     source: Mapped[str] = mapped_column(String(20))  # evaluation | complaint

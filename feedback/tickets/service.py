@@ -535,7 +535,11 @@ class QueueFilters:
 
 
 def queue_statement(filters: QueueFilters, user: User, now: datetime | None = None):
-    """SELECT of the tickets ``user`` may see matching ``filters``, soonest deadline first."""
+    """SELECT of the tickets ``user`` may see matching ``filters``, soonest deadline first.
+
+    Open tickets are ``WHERE is_open`` (not ``IS true``, which PostgreSQL cannot match to the
+    partial index ix_tickets_queue_open: the open queue in deadline order, with the filter
+    columns, so pages and capped counts read that small index, not the heap)."""
     now = now or utcnow()
     stmt = select(Ticket).where(*scope_filter(user))
     if filters.state == "all":
@@ -543,9 +547,9 @@ def queue_statement(filters: QueueFilters, user: User, now: datetime | None = No
     elif filters.state in workflow.STATES:
         stmt = stmt.where(Ticket.state == filters.state)
         if filters.state != "closed":
-            stmt = stmt.where(Ticket.is_open.is_(True))
+            stmt = stmt.where(Ticket.is_open)
     else:
-        stmt = stmt.where(Ticket.is_open.is_(True))
+        stmt = stmt.where(Ticket.is_open)
     if filters.department == "none":
         stmt = stmt.where(Ticket.department_id.is_(None))
     elif filters.department.isdigit():
@@ -585,14 +589,22 @@ def queue_page(filters: QueueFilters, user: User, *, page: int = 1, per_page: in
 
 
 def export_rows(filters: QueueFilters, user: User, *, limit: int = 50_000, now: datetime | None = None):
-    """The filtered queue as dicts for CSV/XLSX, phones masked, streamed in chunks."""
+    """The filtered queue as dicts for CSV/XLSX, phones masked, streamed in chunks.
+
+    The statement (with the user's department scope) is built now, not when the first row
+    is read: the CSV view streams after the request's session is gone, when ``user`` can no
+    longer lazy-load its departments."""
+    stmt = queue_statement(filters, user, now).limit(limit).options(
+        joinedload(Ticket.department), joinedload(Ticket.assignee), joinedload(Ticket.window),
+        joinedload(Ticket.evaluation), joinedload(Ticket.complaint))
+    return _export_dicts(stmt)
+
+
+def _export_dicts(stmt):
     from feedback.clock import format_local
     from feedback.evaluations.levels import LEVELS
     from feedback.evaluations.service import mask_phone
 
-    stmt = queue_statement(filters, user, now).limit(limit).options(
-        joinedload(Ticket.department), joinedload(Ticket.assignee), joinedload(Ticket.window),
-        joinedload(Ticket.evaluation), joinedload(Ticket.complaint))
     for t in db.session.scalars(stmt.execution_options(yield_per=1000)):
         ev = t.evaluation
         yield {
@@ -624,6 +636,32 @@ class Countdown:
     tone: str  # red | warn | green | grey
     working_days: int | None = None
     hours: int | None = None
+
+
+class CountdownCalendar:
+    """``working_days_between(now, deadline)`` for one ``now`` and many deadlines (a queue page of
+    badges): the days are walked once, outward from ``now``'s local day, and each count is a
+    look-up, instead of one walk per ticket (50 tickets a year overdue were 12,000 day look-ups
+    per page). Same answers as ``WorkingCalendar.working_days_between``; other starts go to it."""
+
+    def __init__(self, now: datetime, calendar=None):
+        from feedback.calendar.service import WorkingCalendar
+
+        self.calendar = calendar or WorkingCalendar()
+        self.start = self.calendar.local_date(now)
+        self._back = [0]  # _back[k]: working days in (start − k, start]
+        self._ahead = [0]  # _ahead[k]: working days in (start, start + k]
+
+    def working_days_between(self, start: datetime, end: datetime) -> int:
+        if self.calendar.local_date(start) != self.start:
+            return self.calendar.working_days_between(start, end)
+        k = (self.calendar.local_date(end) - self.start).days
+        counts, sign = (self._ahead, 1) if k >= 0 else (self._back, -1)
+        while len(counts) <= abs(k):
+            n = len(counts)
+            day = self.start + timedelta(days=n) if sign > 0 else self.start - timedelta(days=n - 1)
+            counts.append(counts[-1] + (1 if self.calendar.day_status(day).is_workday else 0))
+        return sign * counts[abs(k)]
 
 
 def countdown(ticket: Ticket, now: datetime, calendar=None) -> Countdown:

@@ -55,13 +55,11 @@ def _department_filter_choices() -> list[tuple[str, str]]:
 @bp.get("")
 def queue():
     """The queue: filters, soonest deadline first, countdown badges, exports of the same filters."""
-    from feedback.calendar.service import WorkingCalendar
-
     filters = tickets.QueueFilters.from_args(request.args)
     page = max(1, request.args.get("page", 1, type=int) or 1)
     now = utcnow()
     rows, total, capped = tickets.queue_page(filters, current_user, page=page, per_page=PER_PAGE, now=now)
-    cal = WorkingCalendar()
+    cal = tickets.CountdownCalendar(now)
     return render_template("tickets/queue.html", rows=rows, total=total, capped=capped, page=page,
                            per_page=PER_PAGE, filters=filters, now=now,
                            badges={t.id: tickets.countdown(t, now, cal) for t in rows},
@@ -94,13 +92,15 @@ def _export_filename(ext: str) -> str:
 def export_csv():
     """The filtered queue as CSV (UTF-8 with BOM, so Excel opens it), phones masked."""
     filters = tickets.QueueFilters.from_args(request.args)
-    user = current_user._get_current_object()
+    # Built now: the body streams after the request's session is gone, when the user's
+    # departments (the handler's scope) can no longer be loaded.
+    rows = tickets.export_rows(filters, current_user._get_current_object())
 
     def generate():
         buf = io.StringIO()
         writer = None
         yield "\ufeff"
-        for row in tickets.export_rows(filters, user):
+        for row in rows:
             if writer is None:
                 writer = csv.DictWriter(buf, fieldnames=list(row))
                 writer.writeheader()

@@ -16,6 +16,18 @@ then N rated service records spread over 3 years with the real shapes:
 - a pool of completed, unrated records (``BP00000000`` …, completed in the last two days)
   for the load test to rate.
 
+Rows are written in time order (each chunk covers the next slice of the three years), so
+ids and physical order follow time, as they do in production; month-range scans then
+read one slice of a table, not all of it.
+
+``--tickets N`` makes the number of tickets independent of the natural 0.5 % bad share
+(issue 4's queue at 1,000,000 tickets): about 85 % of N come from bad ratings (the bad
+share among the ratings is raised to match, still clustered on the problem windows) and
+the rest are complaints (with their ``complaints`` rows: routed, a few waiting for triage
+without a department, contacts erased after retention); a backlog stays open (about 3 %
+of old tickets, more of recent ones: 5–10 % open in all, most of them overdue, some
+extended), and the timeline is one ``opened`` event per ticket.
+
 Everything runs in one transaction on one connection: the big tables' secondary indexes
 and foreign keys are dropped first and rebuilt (and validated) at the end, so a crash
 leaves the database as it was. Ids are assigned here (after the current maximum, so a
@@ -29,7 +41,9 @@ that this file does not know is filled from the SQLAlchemy model's Python-side d
 from __future__ import annotations
 
 import argparse
+import bisect
 import json
+import math
 import random
 import sys
 import time
@@ -43,8 +57,8 @@ CHUNK = 20_000
 DAY = 86_400
 LOCAL_OFFSET = 8 * 3600  # Asia/Shanghai has no DST
 HISTORY_DAYS = 3 * 365
-BULK_TABLES = ("service_records", "evaluations", "tickets", "ticket_events")
-RESET_TABLES = ("ticket_events", "tickets", "evaluations", "idempotency_keys", "service_records", "staff_windows",
+BULK_TABLES = ("service_records", "evaluations", "complaints", "tickets", "ticket_events")
+RESET_TABLES = ("ticket_events", "tickets", "complaints", "evaluations", "idempotency_keys", "service_records", "staff_windows",
                 "staff", "windows", "halls", "service_items", "departments")
 
 # Ticket vocabulary of feedback/tickets/workflow.py (checked against it in generate()).
@@ -86,6 +100,16 @@ PHONE_SHARE = 0.65
 APPEAL_SHARE = 0.10  # of bad ratings
 APPEAL_UPHELD_SHARE = 0.40
 CONTACT_RETENTION_DAYS = 180
+# --tickets mode: the share of tickets that are complaints, and the open backlog: a ticket
+# stays open (stuck before its reply) with probability BACKLOG_FLOOR + BACKLOG_RECENT·e^(−age/BACKLOG_DAYS).
+COMPLAINT_TICKET_SHARE = 0.15
+BACKLOG_FLOOR, BACKLOG_RECENT, BACKLOG_DAYS = 0.03, 0.30, 90
+EXTENDED_SHARE = 0.10  # of backlog tickets: extended once by a supervisor (due 15 working days ≈ 21 days)
+TRIAGE_PENDING_OF_NEW = 0.3  # of complaints still untouched (new): no department named, waiting for triage
+COMPLAINT_SOURCES = (("web", 70), ("api", 20), ("sms", 10))
+COMPLAINT_TEXTS = ["窗口工作人员中午提前离岗，等候一个多小时无人办理", "网上预约成功到现场却被告知系统无号",
+                   "同一材料被要求反复提交三次", "办事指南写的材料和窗口要求不一致", "咨询电话长期无人接听",
+                   "大厅自助机故障多日未修", "工作人员态度恶劣，推诿不办"]
 
 
 def psycopg_url(url: str) -> str:
@@ -327,7 +351,10 @@ TICKET_COLUMNS = ("id", "source", "evaluation_id", "complaint_id", "department_i
                   "measures", "replied_at", "reply_text", "reply_count", "handling_rating", "handling_rated_at",
                   "handling_rating_channel", "reopened_count", "extended_at", "extension_reason", "appeal_state",
                   "appeal_reason", "appeal_filed_at", "appeal_decided_at", "appeal_decision_note",
-                  "state_before_appeal", "moved_count")
+                  "state_before_appeal", "moved_count", "next_deadline_check_at")
+COMPLAINT_COLUMNS = ("id", "case_number", "lookup_secret_hash", "description", "department_id", "hall_id", "window_id",
+                     "location_text", "occurred_at", "contact_phone", "contact_name", "source", "triage_state",
+                     "api_key_id", "created_at", "contact_erased_at")
 EVENT_COLUMNS = ("id", "ticket_id", "at", "actor_id", "actor_label", "kind", "note", "data")
 
 
@@ -362,21 +389,40 @@ MEASURES = ["已对窗口人员进行业务培训", "已补充材料样本并在
 REPLIES = ["您好，您反映的问题已核实并整改，感谢监督。", "您好，经核实，已向您说明相关政策依据。"]
 
 
-def _ticket(rng: random.Random, now_ts: int, ticket_id: int, evaluation_id: int, win: "WindowInfo", staff_id: int,
-            created: int, level: int, channel: str, real_name: bool) -> tuple[dict, list[dict], int | None]:
-    """A bad rating's ticket with a plausible history for its age, its timeline events, and
-    when the record's contact data was erased (None: not yet)."""
+def _ticket(rng: random.Random, now_ts: int, ticket_id: int, evaluation_id: int | None, win: "WindowInfo | None",
+            staff_id: int | None, created: int, level: int, channel: str, real_name: bool, *,
+            complaint: dict | None = None, backlog: bool = False) -> tuple[dict, list[dict], int | None]:
+    """A bad rating's (or, with ``complaint``, a complaint's) ticket with a plausible history
+    for its age, its timeline events, and when the citizen's contact data was erased (None:
+    not yet). With ``backlog`` some tickets stall before their reply and stay open."""
+    t, events, erase = _ticket_history(rng, now_ts, ticket_id, evaluation_id, win, staff_id, created, level, channel,
+                                       real_name, complaint, backlog)
+    if t["is_open"]:  # the deadline sweep's next look (feedback/deadlines)
+        t["next_deadline_check_at"] = t["due_at"] if t["due_at"] > now_ts else now_ts + int(rng.random() * DAY)
+    return t, events, erase
+
+
+def _ticket_history(rng, now_ts, ticket_id, evaluation_id, win, staff_id, created, level, channel, real_name,
+                    complaint, backlog):
     rand = rng.random
     reply_due = created + 7 * DAY  # 5 working days, near enough for volume
     t: dict[str, Any] = {
-        "id": ticket_id, "source": "evaluation", "evaluation_id": evaluation_id, "department_id": win.department_id,
-        "hall_id": win.hall_id, "window_id": win.id, "staff_id": staff_id, "created_at": created,
+        "id": ticket_id, "source": "evaluation", "evaluation_id": evaluation_id,
+        "department_id": win.department_id if win else None, "hall_id": win.hall_id if win else None,
+        "window_id": win.id if win else None, "staff_id": staff_id, "created_at": created,
         "verify_due_at": created + DAY + DAY // 2 if real_name else None, "reply_due_at": reply_due,
         "due_at": reply_due, "due_provisional": False, "escalation_level": 0, "reply_count": 0,
         "reopened_count": 0, "moved_count": 0, "is_open": True, "state": "new"}
-    events = [{"ticket_id": ticket_id, "at": created, "actor_label": "系统", "kind": "opened",
-               "note": "差评自动生成工单", "data": {"level": level, "channel": channel}}]
-    age = now_ts - created
+    if complaint is not None:
+        t.update(source="complaint", evaluation_id=None, complaint_id=complaint["id"],
+                 department_id=complaint["department_id"], hall_id=complaint["hall_id"],
+                 window_id=complaint["window_id"])
+        events = [{"ticket_id": ticket_id, "at": created, "actor_label": "系统", "kind": "opened",
+                   "note": "群众投诉生成工单", "data": {"source": complaint["source"],
+                                                     "case_number": complaint["case_number"]}}]
+    else:
+        events = [{"ticket_id": ticket_id, "at": created, "actor_label": "系统", "kind": "opened",
+                   "note": "差评自动生成工单", "data": {"level": level, "channel": channel}}]
     # Each step happens some hours after the previous; a recent ticket has not got far yet.
     steps = []
     moment = created
@@ -385,7 +431,16 @@ def _ticket(rng: random.Random, now_ts: int, ticket_id: int, evaluation_id: int,
         steps.append((kind, moment))
     if rand() < 0.04:  # late: escalated
         steps = [(k, m + 6 * DAY) if k in ("reply", "close") else (k, m) for k, m in steps]
-    appealed = rand() < APPEAL_SHARE
+    age_days = (now_ts - created) / DAY
+    stuck = backlog and rand() < BACKLOG_FLOOR + BACKLOG_RECENT * math.exp(-age_days / BACKLOG_DAYS)
+    if stuck:  # the backlog: stalled before the reply, still open
+        steps = steps[:rng.choice((0, 0, 1, 1, 2, 3))]
+        if rand() < EXTENDED_SHARE:
+            extended_at = created + int((1 + rand() * 3) * DAY)
+            if extended_at <= now_ts:
+                t.update(extended_at=extended_at, extended_due_at=created + 21 * DAY, due_at=created + 21 * DAY,
+                         extension_reason="需协调多个部门核实")
+    appealed = complaint is None and not stuck and rand() < APPEAL_SHARE
     upheld = appealed and rand() < APPEAL_UPHELD_SHARE
     if appealed:
         filed = created + int((0.5 + rand() * 2) * DAY)
@@ -421,8 +476,8 @@ def _ticket(rng: random.Random, now_ts: int, ticket_id: int, evaluation_id: int,
             state = "rectifying"
         elif kind == "reply":
             t.update(replied_at=at, reply_text=rng.choice(REPLIES), reply_count=1)
-            if at > reply_due:
-                t["escalation_level"] = 1 if at - reply_due < 3 * DAY else 2
+            if at > t["due_at"]:
+                t["escalation_level"] = 1 if at - t["due_at"] < 3 * DAY else 2
             state = "replied"
             if rand() < 0.7:
                 rating = rng.choices(("satisfied", "basically_satisfied", "dissatisfied"), weights=(75, 20, 5))[0]
@@ -432,9 +487,33 @@ def _ticket(rng: random.Random, now_ts: int, ticket_id: int, evaluation_id: int,
             t.update(closed_at=at, is_open=False)
             state = "closed"
     t["state"] = state
-    if state != "closed" and now_ts > reply_due and not t.get("replied_at"):
-        t["escalation_level"] = 1 if now_ts - reply_due < 3 * DAY else 2
+    if state != "closed" and now_ts > t["due_at"] and not t.get("replied_at"):
+        t["escalation_level"] = 1 if now_ts - t["due_at"] < 3 * DAY else 2
     return t, events, _erasure(now_ts, t.get("closed_at"), real_name)
+
+
+def _complaint(rng: random.Random, now_ts: int, complaint_id: int, ticket_id: int, win: "WindowInfo", created: int,
+               fmt: "_UtcFormatter", backlog: bool) -> tuple[dict, dict, list[dict]]:
+    """A complaint about ``win``'s hall (often naming the window) and its ticket, with events."""
+    rand = rng.random
+    phone = f"+861{rng.choice('3589')}{int(rand() * 10**9):09d}" if rand() < 0.8 else None
+    day = fmt(created + LOCAL_OFFSET)[:10].replace("-", "")
+    c = {"id": complaint_id, "case_number": f"TS{day}{complaint_id:06d}",
+         "lookup_secret_hash": f"bench{complaint_id:x}$" + "0" * 64, "description": rng.choice(COMPLAINT_TEXTS),
+         "department_id": win.department_id, "hall_id": win.hall_id, "window_id": win.id if rand() < 0.6 else None,
+         "location_text": "", "occurred_at": created - int(rand() * 3 * DAY), "contact_phone": phone,
+         "contact_name": _person_name(rng) if phone and rand() < 0.5 else None,
+         "source": rng.choices([s for s, _ in COMPLAINT_SOURCES], weights=[w for _, w in COMPLAINT_SOURCES])[0],
+         "triage_state": "routed", "created_at": created}
+    t, events, erase = _ticket(rng, now_ts, ticket_id, None, None, None, created, 0, "", phone is not None,
+                               complaint=c, backlog=backlog)
+    if t["state"] == "new" and t["is_open"] and rand() < TRIAGE_PENDING_OF_NEW:
+        # "不确定": nobody named a department; waits in the supervisors' triage queue.
+        c.update(department_id=None, window_id=None, triage_state="pending")
+        t.update(department_id=None, window_id=None)
+    if erase is not None:
+        c.update(contact_phone=None, contact_name=None, contact_erased_at=erase)
+    return c, t, events
 
 
 def _erasure(now_ts: int, closed: int | None, real_name: bool) -> int | None:
@@ -453,16 +532,24 @@ class GenerationResult:
     windows: int
     seconds: float
     phases: dict[str, float]
+    complaints: int = 0
+    open_tickets: int = 0
 
     def summary(self) -> str:
         phases = ", ".join(f"{k} {v:.1f}s" for k, v in self.phases.items())
-        return (f"generated {self.ratings:,} ratings ({self.bad_ratings:,} bad, {self.tickets:,} tickets), "
+        tickets = f"{self.tickets:,} tickets"
+        if self.complaints or self.open_tickets:
+            tickets += f" of which {self.complaints:,} complaints and {self.open_tickets:,} open"
+        return (f"generated {self.ratings:,} ratings ({self.bad_ratings:,} bad, {tickets}), "
                 f"{self.windows:,} windows, pool of {self.pool:,} unrated records in {self.seconds:.1f}s ({phases})")
 
 
 def generate(url: str, *, ratings: int, pool: int = 200_000, windows: int = 2000, seed: int = 20260101,
-             reset: bool = False, now: datetime | None = None) -> GenerationResult:
-    """Generate the province into the database at ``url`` (already migrated); see the module docstring."""
+             reset: bool = False, now: datetime | None = None, tickets: int | None = None) -> GenerationResult:
+    """Generate the province into the database at ``url`` (already migrated); see the module docstring.
+
+    ``tickets``: None for the natural mix (one ticket per bad rating, 0.5 % bad); a number
+    for that many tickets whatever ``ratings`` is (see the module docstring)."""
     from feedback.tickets import workflow
 
     unknown = ({o for o, _ in TICKET_OUTCOMES} | {APPEAL_UPHELD_OUTCOME}) - set(workflow.OUTCOMES)
@@ -487,9 +574,10 @@ def generate(url: str, *, ratings: int, pool: int = 200_000, windows: int = 2000
         rebuild = _drop_secondary(cur, BULK_TABLES)
         rec_w = prepare_writer(cur, "service_records", RECORD_COLUMNS, now)
         ev_w = prepare_writer(cur, "evaluations", EVALUATION_COLUMNS, now)
+        cp_w = prepare_writer(cur, "complaints", COMPLAINT_COLUMNS, now)
         tk_w = prepare_writer(cur, "tickets", TICKET_COLUMNS, now)
         evt_w = prepare_writer(cur, "ticket_events", EVENT_COLUMNS, now)
-        rec_id, ev_id, tk_id, evt_id = (_next_id(cur, t) for t in BULK_TABLES)
+        rec_id, ev_id, cp_id, tk_id, evt_id = (_next_id(cur, t) for t in BULK_TABLES)
         cur.execute("SELECT count(*) FROM service_records WHERE record_number LIKE 'BP%%'")
         earlier_pools = cur.fetchone()[0]
         pool_prefix = f"BP{earlier_pools:x}-" if earlier_pools else "BP"  # a second run appends a new pool
@@ -500,8 +588,13 @@ def generate(url: str, *, ratings: int, pool: int = 200_000, windows: int = 2000
         total_load = window_cum[-1]
         problem = set(rng.sample(range(len(infos)), max(1, int(len(infos) * PROBLEM_WINDOW_SHARE))))
         problem_load = sum(load[i] for i in problem) / total_load
-        p_bad_problem = min(0.5, PROBLEM_BAD_SHARE * BAD_SHARE / problem_load)
-        p_bad_other = (1 - PROBLEM_BAD_SHARE) * BAD_SHARE / (1 - problem_load)
+        backlog = tickets is not None
+        bad_share = BAD_SHARE
+        if backlog:  # the bad share that gives the evaluation part of the tickets
+            complaint_target = round(tickets * COMPLAINT_TICKET_SHARE) if ratings else tickets
+            bad_share = min(0.5, (tickets - complaint_target) / ratings) if ratings else 0.0
+        p_bad_problem = min(0.5, PROBLEM_BAD_SHARE * bad_share / problem_load)
+        p_bad_other = max(0.0, (bad_share - p_bad_problem * problem_load) / (1 - problem_load))
         p_bad = [p_bad_problem if i in problem else p_bad_other for i in range(len(infos))]
 
         # Days: three years up to yesterday (local), growing, mostly working days.
@@ -522,18 +615,37 @@ def generate(url: str, *, ratings: int, pool: int = 200_000, windows: int = 2000
                                              213, 214, 309, 314, 411, 510, 517) if c // 100 == lv] for lv in range(1, 6)}
         reasons_by_level[5] = [510, 517]
         reasons_by_level[4] = [411]
-        bad_count = tickets = 0
+        bad_count = n_tickets = n_complaints = n_open = 0
         rand = rng.random
-        done = 0
-        while done < ratings:
-            n = min(CHUNK, ratings - done)
+        day_total = day_cum[-1]
+
+        def moments(k: int, c: int, chunks: int) -> list[int]:
+            """``k`` sorted moments in the ``c``-th of ``chunks`` equal slices of the rating history."""
+            days = [bisect.bisect_left(day_cum, (c + rand()) / chunks * day_total) for _ in range(k)]
+            slots = rng.choices(slot_secs, cum_weights=slot_cum, k=k)
+            return sorted((first_day + min(d, HISTORY_DAYS - 1)) * DAY - LOCAL_OFFSET + s + int(rand() * 900)
+                          for d, s in zip(days, slots))
+
+        def add_ticket(ticket: dict, events: list[dict], tks: list[str], evts: list[str]) -> None:
+            nonlocal evt_id, n_tickets, n_open
+            tks.append(tk_w.line(ticket, fmt))
+            for event in (events[:1] if backlog else events):  # --tickets: the "opened" event only
+                event["id"] = evt_id
+                evts.append(evt_w.line(event, fmt))
+                evt_id += 1
+            n_tickets += 1
+            n_open += ticket["is_open"]
+
+        # Time order: chunk c holds the c-th slice of the three years (ids follow time).
+        chunks = max(1, -(-ratings // CHUNK), -(-(tickets or 0) // CHUNK))
+        for c in range(chunks):
+            n = ratings * (c + 1) // chunks - ratings * c // chunks
             w_idx = rng.choices(range(len(infos)), cum_weights=window_cum, k=n)
-            days = rng.choices(range(HISTORY_DAYS), cum_weights=day_cum, k=n)
-            slots = rng.choices(slot_secs, cum_weights=slot_cum, k=n)
-            recs, evs, tks, evts = [], [], [], []
+            rated_at = moments(n, c, chunks)
+            recs, evs, cps, tks, evts = [], [], [], [], []
             for i in range(n):
                 win = infos[w_idx[i]]
-                rated = (first_day + days[i]) * DAY - LOCAL_OFFSET + slots[i] + int(rand() * 900)
+                rated = rated_at[i]
                 bad = rand() < p_bad[w_idx[i]]
                 auto = not bad and rand() < AUTO_RATING_SHARE
                 if auto:
@@ -561,18 +673,13 @@ def generate(url: str, *, ratings: int, pool: int = 200_000, windows: int = 2000
                     reasons = json.dumps(sorted(codes))
                     comment = rng.choice(BAD_COMMENTS)
                     ticket, events, erase_after = _ticket(rng, now_ts, tk_id, ev_id, win, staff, rated, level,
-                                                          channel, real_name=phone is not None)
+                                                          channel, real_name=phone is not None, backlog=backlog)
                     if ticket.get("outcome") == APPEAL_UPHELD_OUTCOME:
                         invalid, invalidated = "t", fmt(ticket["appeal_decided_at"])
                     if erase_after is not None:
                         erased = erase_after
-                    tks.append(tk_w.line(ticket, fmt))
-                    for event in events:
-                        event["id"] = evt_id
-                        evts.append(evt_w.line(event, fmt))
-                        evt_id += 1
+                    add_ticket(ticket, events, tks, evts)
                     tk_id += 1
-                    tickets += 1
                 elif rand() < 0.25 and reasons_by_level.get(level):
                     reasons = f"[{rng.choice(reasons_by_level[level])}]"
                     if rand() < 0.1:
@@ -587,13 +694,24 @@ def generate(url: str, *, ratings: int, pool: int = 200_000, windows: int = 2000
                            f"f\t\\N\n")
                 rec_id += 1
                 ev_id += 1
+            if backlog:  # complaints fill the tickets up to the target, slice by slice
+                k = max(0, tickets * (c + 1) // chunks - n_tickets)
+                for created, w in zip(moments(k, c, chunks), rng.choices(range(len(infos)), cum_weights=window_cum,
+                                                                          k=k)):
+                    complaint, ticket, events = _complaint(rng, now_ts, cp_id, tk_id, infos[w], created, fmt, backlog)
+                    cps.append(cp_w.line(complaint, fmt))
+                    add_ticket(ticket, events, tks, evts)
+                    cp_id += 1
+                    tk_id += 1
+                    n_complaints += 1
             rec_w.write(cur, recs)
             ev_w.write(cur, evs)
+            cp_w.write(cur, cps)
             tk_w.write(cur, tks)
             evt_w.write(cur, evts)
-            done += n
-            if done % (CHUNK * 25) == 0 or done == ratings:
-                print(f"  ratings: {done:,}/{ratings:,} ({time.perf_counter() - mark:.0f}s)", file=sys.stderr)
+            if (c + 1) % 25 == 0 or c + 1 == chunks:
+                print(f"  ratings: {ratings * (c + 1) // chunks:,}/{ratings:,}, tickets {n_tickets:,} "
+                      f"({time.perf_counter() - mark:.0f}s)", file=sys.stderr)
 
         # The pool: completed in the last two days, not rated yet.
         n_done = 0
@@ -626,8 +744,9 @@ def generate(url: str, *, ratings: int, pool: int = 200_000, windows: int = 2000
         for table in ("departments", "halls", "windows", "staff", "staff_windows", "service_items", *BULK_TABLES):
             cur.execute(f'VACUUM (ANALYZE) "{table}"')
         phases["vacuum+analyze"] = time.perf_counter() - mark
-    return GenerationResult(ratings=ratings, bad_ratings=bad_count, tickets=tickets, pool=pool, pool_prefix=pool_prefix,
-                            windows=len(infos), seconds=time.perf_counter() - started, phases=phases)
+    return GenerationResult(ratings=ratings, bad_ratings=bad_count, tickets=n_tickets, pool=pool, pool_prefix=pool_prefix,
+                            windows=len(infos), seconds=time.perf_counter() - started, phases=phases,
+                            complaints=n_complaints, open_tickets=n_open)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -635,12 +754,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--database-url", required=True, help="postgresql+psycopg://… (already migrated)")
     parser.add_argument("--ratings", type=int, default=1_000_000)
     parser.add_argument("--pool", type=int, default=200_000, help="completed, unrated records for the load test")
+    parser.add_argument("--tickets", type=int, default=None,
+                        help="this many tickets whatever --ratings is (default: one per bad rating, 0.5 %% bad)")
     parser.add_argument("--windows", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=20260101)
     parser.add_argument("--reset", action="store_true", help="truncate the generated tables first")
     args = parser.parse_args(argv)
     result = generate(args.database_url, ratings=args.ratings, pool=args.pool, windows=args.windows, seed=args.seed,
-                      reset=args.reset)
+                      reset=args.reset, tickets=args.tickets)
     print(result.summary())
     return 0
 

@@ -60,10 +60,15 @@ def wrk_path() -> str:
 
 
 def run_wrk(label: str, url: str, script: str, script_args: list[str], *, duration_s: int, threads: int,
-            connections: int, timeout_s: int = 10) -> WrkResult:
-    """Run wrk against ``url`` for ``duration_s`` seconds and parse the script's WRK_JSON line."""
+            connections: int, timeout_s: int = 10, headers: dict[str, str] | None = None) -> WrkResult:
+    """Run wrk against ``url`` for ``duration_s`` seconds and parse the script's WRK_JSON line.
+
+    ``headers`` go to wrk as ``-H "Name: value"`` (a session cookie, for instance)."""
     cmd = [wrk_path(), f"-t{threads}", f"-c{connections}", f"-d{duration_s}s", f"--timeout={timeout_s}s",
-           "--latency", "-s", str(LUA_DIR / script), url, "--", *script_args]
+           "--latency", "-s", str(LUA_DIR / script)]
+    for name, value in (headers or {}).items():
+        cmd += ["-H", f"{name}: {value}"]
+    cmd += [url, "--", *script_args]
     proc = subprocess.run(cmd, capture_output=True, timeout=duration_s + timeout_s + 60)
     out = proc.stdout.decode("utf-8", "replace")
     if proc.returncode != 0:

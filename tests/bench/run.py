@@ -1,8 +1,13 @@
-"""Issue 3's benchmark: rating submissions per second beside a bare insert, same stack, same run.
+"""`make bench`: every benchmark, one PostgreSQL cluster, one report (bench-results/report.md).
 
-    python -m tests.bench.run [--quick] [--ratings N] [--duration S] …     (or `make bench`)
+    python -m tests.bench.run [--quick] [--only ratings|pages] [--ratings N] [--scale X] …   (or `make bench`)
 
-1. starts a throwaway PostgreSQL (tests/support/pg.sh), migrates it with `flask db upgrade`;
+Issue 3 (this file): rating submissions per second beside a bare insert, same stack, same run.
+Issues 4 and 7 (tests/bench/bench_pages.py, run afterwards on the same cluster): the ticket
+queue at 1,000,000 tickets beside 1,000, the statistics and rankings pages at 10,000,000
+ratings beside 10,000. Every figure of both goes into one table.
+
+1. starts a throwaway PostgreSQL (tests/support/pg.sh), migrates a database with `flask db upgrade`;
 2. bulk-generates the province (tests/bench/datagen.py; 1,000,000 ratings by default);
 3. creates an API key with `flask apikeys create`, and the bench_pings table;
 4. starts gunicorn on tests.bench.bench_wsgi:app (the real app + POST /bench/ping) with
@@ -33,7 +38,7 @@ from pathlib import Path
 
 import psycopg
 
-from tests.bench import datagen, loadgen, stack
+from tests.bench import bench_pages, datagen, loadgen, stack
 from tests.bench.pings import ensure_ping_table
 from tests.bench.report import Figure, Report
 
@@ -41,8 +46,11 @@ RESULTS = stack.ROOT / "bench-results"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description="rating submissions/s beside a bare insert (issue 3)")
+    p = argparse.ArgumentParser(description="rating submissions/s beside a bare insert (issue 3); the queue, "
+                                            "statistics and rankings pages at scale beside small (issues 4, 7)")
     p.add_argument("--quick", action="store_true", help="small data and short runs (a smoke test of the bench)")
+    p.add_argument("--only", choices=["all", "ratings", "pages"], default="all",
+                   help="run only the rating benchmark (issue 3) or only the page benchmarks (issues 4, 7)")
     p.add_argument("--ratings", type=int, help="existing ratings to generate (default 1,000,000; quick 50,000)")
     p.add_argument("--pool", type=int, help="unrated records for the load (default 200,000; quick 40,000)")
     p.add_argument("--duration", type=int, help="seconds per measured run (default 20; quick 5)")
@@ -57,6 +65,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                                           "(a database feedback_bench is recreated on it)")
     p.add_argument("--profile", action="store_true", help="py-spy one worker during the rating run")
     p.add_argument("--out", type=Path, default=RESULTS)
+    bench_pages.add_options(p)
     args = p.parse_args(argv)
     q = args.quick
     args.ratings = args.ratings if args.ratings is not None else (50_000 if q else 1_000_000)
@@ -113,19 +122,14 @@ def summarise_profile(raw: Path, top: int = 25) -> str:
     return "\n".join(f"{100 * n / samples:5.1f}%  {name}" for name, n in rows)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    command = "python -m tests.bench.run " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
-    loadgen.wrk_path()  # fail early when wrk is missing
-    args.out.mkdir(parents=True, exist_ok=True)
+def rating_bench(args: argparse.Namespace, pg_server: str) -> tuple[list[Figure], list[tuple[str, str]], dict, bool]:
+    """Issue 3 on the PostgreSQL server ``pg_server``: figures, report sections, data, checks passed."""
     log = args.out / "gunicorn.log"
     log.write_text("")
     started = time.perf_counter()
     figures: list[Figure] = []
-    data: dict = {"command": command, "started_at": datetime.now(timezone.utc).isoformat(),
-                  "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
-                              "loadavg_before": os.getloadavg()}}
-    with stack.postgres(args.database_url) as url:
+    data: dict = {}
+    with stack.postgres(pg_server) as url:
         env = stack.production_env(url)
         print(f"migrating {url} …", file=sys.stderr)
         stack.migrate(env)
@@ -175,7 +179,6 @@ def main(argv: list[str] | None = None) -> int:
                                    new_tickets=tickets_after - tickets_before))
             time.sleep(1)
             late = _rating_counts(url, key_id)[0] - ratings_after
-        data["loadavg_after"] = os.getloadavg()
 
     checks = []
     for n, r in enumerate(rounds, 1):
@@ -192,14 +195,14 @@ def main(argv: list[str] | None = None) -> int:
     bare_rps, rating_rps = med("bare", "ok_per_s"), med("rating", "ok_per_s")
     of_rounds = f" (median of {len(rounds)} rounds)" if len(rounds) > 1 else ""
     figures += [
-        Figure("rating submissions/s (POST /api/v1/evaluations)", rating_rps, "req/s",
+        Figure("#3 rating submissions/s (POST /api/v1/evaluations)", rating_rps, "req/s",
                "bare insert (POST /bench/ping)", bare_rps, note=f"{args.ratings:,} existing ratings{of_rounds}"),
-        Figure("rating latency p50", med("rating", "p50_ms"), "ms", "bare insert p50", med("bare", "p50_ms"),
+        Figure("#3 rating latency p50", med("rating", "p50_ms"), "ms", "bare insert p50", med("bare", "p50_ms"),
                higher_is_better=False),
-        Figure("rating latency p99", med("rating", "p99_ms"), "ms", "bare insert p99", med("bare", "p99_ms"),
+        Figure("#3 rating latency p99", med("rating", "p99_ms"), "ms", "bare insert p99", med("bare", "p99_ms"),
                higher_is_better=False),
-        Figure("bare inserts/s (practical ceiling)", bare_rps, "req/s"),
-        Figure(f"generation of {args.ratings:,} ratings (COPY)", gen.seconds, "s",
+        Figure("#3 bare inserts/s (practical ceiling)", bare_rps, "req/s"),
+        Figure(f"#3 generation of {args.ratings:,} ratings (COPY)", gen.seconds, "s",
                note=", ".join(f"{k} {v:.1f}s" for k, v in gen.phases.items())),
     ]
     checks_md = ["| endpoint | 2xx seen by wrk | new rows in the database | rows − 2xx (in flight at the end) "
@@ -214,7 +217,6 @@ def main(argv: list[str] | None = None) -> int:
     if samples:
         checks_md += ["", "Error samples:", "", *[f"- `{s[:200]}`" for s in samples]]
     setup = (
-        f"- command: `{command}` ({time.perf_counter() - started:.0f} s in all)\n"
         f"- data: {gen.summary()}\n"
         f"- server: `gunicorn {' '.join(server.command[1:])}`, FEEDBACK_ENV=production, rate limiting off, "
         f"PostgreSQL from tests/support/pg.sh (fsync=off, synchronous_commit=off: commits cost no disk flush, "
@@ -222,31 +224,65 @@ def main(argv: list[str] | None = None) -> int:
         f"- load: `wrk -t{args.wrk_threads} -c{args.connections} -d{args.duration}s --latency -s tests/bench/lua/rate.lua` "
         f"after {args.warmup} s of warm-up per endpoint; {args.rounds} round(s) of the bare run then the rating run; identical bodies "
         f"and headers (bearer key, unique Idempotency-Key, a distinct unrated record each, 0.5 % bad ratings)\n"
-        f"- machine: {os.cpu_count()} cores shared with whatever else runs (load average before "
-        f"{data['machine']['loadavg_before'][0]:.1f}, after {data['loadavg_after'][0]:.1f}); wrk and PostgreSQL "
-        f"run on the same cores as gunicorn. Absolute figures are noisy; the ratio, measured minutes apart on "
-        f"the same stack, is the figure to watch.")
+        f"- took {time.perf_counter() - started:.0f} s")
     per_round = ["| round | bare req/s | bare p50 / p99 ms | rating req/s | rating p50 / p99 ms | ratio |",
                  "|---:|---:|---:|---:|---:|---:|"]
     per_round += [f"| {n} | {r['bare'].ok_per_s:.0f} | {r['bare'].p50_ms:.1f} / {r['bare'].p99_ms:.1f} | "
                   f"{r['rating'].ok_per_s:.0f} | {r['rating'].p50_ms:.1f} / {r['rating'].p99_ms:.1f} | "
                   f"{r['bare'].ok_per_s / max(r['rating'].ok_per_s, 1e-9):.2f}× |" for n, r in enumerate(rounds, 1)]
-    report = Report("Benchmark: rating submissions (issue 3)", figures,
-                    [("Setup", setup), ("Rounds", "\n".join(per_round)),
-                     ("Verification in the database", "\n".join(checks_md))],
-                    data | {"rounds": [{"bare": r["bare"].as_dict(), "rating": r["rating"].as_dict()} for r in rounds],
-                            "checks_ok": all_ok})
+    sections = [("Ratings (issue 3): setup", setup), ("Ratings: rounds", "\n".join(per_round)),
+                ("Ratings: verification in the database", "\n".join(checks_md))]
     if args.profile and (args.out / "profile-rating.txt").exists():
         summary = summarise_profile(args.out / "profile-rating.txt")
-        report.sections.append(("Profile of one worker during the rating run (py-spy, inclusive)",
-                                "```\n" + summary + "\n```"))
-    path = report.write(args.out)
+        sections.append(("Profile of one worker during the rating run (py-spy, inclusive)",
+                         "```\n" + summary + "\n```"))
     for n, r in enumerate(rounds, 1):
         (args.out / f"wrk-bare-{n}.txt").write_text(r["bare"].raw)
         (args.out / f"wrk-rating-{n}.txt").write_text(r["rating"].raw)
+    data |= {"rounds": [{"bare": r["bare"].as_dict(), "rating": r["rating"].as_dict()} for r in rounds],
+             "ratings_checks_ok": all_ok}
+    return figures, sections, data, all_ok
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    command = "python -m tests.bench.run " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    loadgen.wrk_path()  # fail early when wrk is missing
+    args.out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    figures: list[Figure] = []
+    sections: list[tuple[str, str]] = []
+    data: dict = {"command": command, "started_at": datetime.now(timezone.utc).isoformat(),
+                  "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
+                              "loadavg_before": os.getloadavg()}}
+    ok = True
+    with stack.cluster(args.database_url) as server:
+        if args.only in ("all", "ratings"):
+            r_figures, r_sections, r_data, r_ok = rating_bench(args, server)
+            figures += r_figures
+            sections += r_sections
+            data |= r_data
+            ok &= r_ok
+        if args.only in ("all", "pages"):
+            p_figures, p_sections, p_data = bench_pages.run_pages(server, bench_pages.page_options(args), args.out)
+            figures += p_figures
+            sections += p_sections
+            data |= p_data
+            ok &= p_data["pages_ok"]
+    data["loadavg_after"] = os.getloadavg()
+    total = time.perf_counter() - started
+    data["seconds"] = total
+    machine = (f"- command: `{command}` ({total / 60:.1f} min in all)\n"
+               f"- machine: {os.cpu_count()} cores shared with whatever else runs (load average before "
+               f"{data['machine']['loadavg_before'][0]:.1f}, after {data['loadavg_after'][0]:.1f}); wrk, the "
+               f"client and PostgreSQL run on the same cores as gunicorn. Absolute figures are noisy; each figure "
+               f"is measured beside its reference in the same run, so read the ratio.")
+    report = Report("Benchmarks: rating submissions (issue 3), ticket queue (issue 4), statistics pages (issue 7)",
+                    figures, [("Run", machine), *sections], data | {"checks_ok": ok})
+    path = report.write(args.out)
     print(report.markdown())
     print(f"written {path}", file=sys.stderr)
-    return 0 if all_ok else 1
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

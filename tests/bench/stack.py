@@ -35,6 +35,22 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
+def cluster(url: str | None = None) -> Iterator[str]:
+    """Yield the URL of a PostgreSQL server's ``postgres`` database: ``url`` itself, or a
+    throwaway cluster started with tests/support/pg.sh and removed afterwards. Several
+    benchmarks then share one server with :func:`postgres` (one database each)."""
+    if url is not None:
+        yield url
+        return
+    pgdir = tempfile.mkdtemp(prefix="feedback-pgbench.")
+    try:
+        yield subprocess.run(["bash", str(PG_SH), "start", pgdir], check=True, capture_output=True,
+                             text=True).stdout.strip()
+    finally:
+        subprocess.run(["bash", str(PG_SH), "stop", pgdir], capture_output=True)
+
+
+@contextlib.contextmanager
 def postgres(url: str | None = None, database: str = "feedback_bench") -> Iterator[str]:
     """Yield the URL of a fresh, empty database.
 
