@@ -48,8 +48,10 @@ $(VENV)/.installed-bench: setup.cfg pyproject.toml $(VENV)/.installed
 	$(PY) -m pip install -q -e '.[bench]'
 	touch $@
 
-## make bench: benchmarks on a throwaway PostgreSQL (not part of `make test`); report in bench-results/.
-## Options go to the runner, e.g. make bench BENCH_ARGS="--quick" or BENCH_ARGS="--ratings 200000 --profile".
+## make bench: benchmarks on a throwaway PostgreSQL (not part of `make test`; 15–20 min): rating submissions
+## (issue 3), the ticket queue at 1M tickets and the statistics pages at 10M ratings beside small (issues 4, 7);
+## one table in bench-results/report.md. Options go to the runner, e.g. BENCH_ARGS="--quick",
+## BENCH_ARGS="--only pages --scale 0.1" or BENCH_ARGS="--only ratings --ratings 200000 --profile".
 bench: $(VENV)/.installed-bench
 	@bash tests/support/ensure_bench.sh
 	$(PY) -m tests.bench.run $(BENCH_ARGS)

@@ -593,10 +593,13 @@ def export_rows(filters: QueueFilters, user: User, *, limit: int = 50_000, now: 
 
     The statement (with the user's department scope) is built now, not when the first row
     is read: the CSV view streams after the request's session is gone, when ``user`` can no
-    longer lazy-load its departments."""
+    longer lazy-load its departments. The rating's service record (the citizen's phone, masked)
+    is loaded in the same query: one lazy load per row made a 2,000-row export take 1.5 s."""
+    from feedback.evaluations.models import Evaluation
+
     stmt = queue_statement(filters, user, now).limit(limit).options(
         joinedload(Ticket.department), joinedload(Ticket.assignee), joinedload(Ticket.window),
-        joinedload(Ticket.evaluation), joinedload(Ticket.complaint))
+        joinedload(Ticket.evaluation).joinedload(Evaluation.record), joinedload(Ticket.complaint))
     return _export_dicts(stmt)
 
 

@@ -106,6 +106,7 @@ class Timing:
     samples_ms: list[float]
     bytes: int
     info: str = ""
+    dropped: list[str] = field(default_factory=list)  # connections closed without a response
 
     def pct(self, q: float) -> float:
         """Nearest-rank percentile (q in 0..100)."""
@@ -195,11 +196,17 @@ def time_page(targets: dict[str, tuple[str, str]], page: Page, n: int, warmup: i
     """Time ``page`` on every target (label → (base URL, cookie)), one request each in turn, so
     that load from elsewhere on the machine falls on all of them alike."""
     samples: dict[str, list[float]] = {label: [] for label in targets}
+    dropped: dict[str, list[str]] = {label: [] for label in targets}
     last: dict[str, bytes] = {}
     for i in range(warmup + n):
         for label, (base, cookie) in targets.items():
             start = time.perf_counter()
-            status, _, body, _ = fetch(base, page.path, cookie)
+            try:
+                status, _, body, _ = fetch(base, page.path, cookie)
+            except (http.client.HTTPException, ConnectionError) as exc:
+                # A worker died mid-request (see the SIGSEGV count): a failure, not a timing.
+                dropped[label].append(f"{type(exc).__name__}: {exc}")
+                continue
             elapsed = (time.perf_counter() - start) * 1000
             problem = check(page, status, body)
             if problem:
@@ -207,7 +214,8 @@ def time_page(targets: dict[str, tuple[str, str]], page: Page, n: int, warmup: i
             if i >= warmup:
                 samples[label].append(elapsed)
                 last[label] = body
-    return {label: Timing(samples[label], len(last[label]), describe(page, last[label])) for label in targets}
+    return {label: Timing(samples[label], len(last[label]), describe(page, last[label]), dropped[label])
+            for label in targets}
 
 
 # ---------------------------------------------------------------- preparing a database
@@ -303,22 +311,30 @@ def run_pages(server: str, opts: PageOptions, out: Path) -> tuple[list[Figure], 
                 (out / f"wrk-page-{page.key}-{ds.label}.txt").write_text(res.raw)
                 print(f"[pages] {page.label:45s} {ds.label:5s} {res.ok_per_s:8.1f} req/s ({res.failures} failed)",
                       file=sys.stderr)
+        crashes = {ds.label: (out / f"gunicorn-pages-{ds.label}.log").read_text(errors="replace").count(
+            "was sent SIGSEGV") for ds in both}
         plans = {}
         for ds in both:
             print(f"[pages/{ds.label}] EXPLAIN (ANALYZE, BUFFERS) of the queue's SQL …", file=sys.stderr)
             plans[ds.label] = task(ds.env, "explain", str(out / f"queue-plans-{ds.label}.txt"))
-    return _figures(small, large, the_pages, results, plans, opts)
+    return _figures(small, large, the_pages, results, plans, opts, crashes)
 
 
 def _figures(small: Dataset, large: Dataset, the_pages: list[Page], results: dict, plans: dict,
-             opts: PageOptions) -> tuple[list[Figure], list[tuple[str, str]], dict]:
+             opts: PageOptions, crashes: dict[str, int]) -> tuple[list[Figure], list[tuple[str, str]], dict]:
     figures: list[Figure] = []
     scale_note = f"{large.ratings:,} ratings / {large.tickets:,} tickets beside {small.ratings:,} / {small.tickets:,}"
-    failures = []
+    failures = [f"{n} gunicorn worker(s) of the {label} server died of SIGSEGV (stacks in "
+                f"bench-results/gunicorn-pages-{label}.log); their requests failed and the master started new ones"
+                for label, n in crashes.items() if n]
     for page in the_pages:
         r = results[page.key]
         ts, tl = r["small"]["timing"], r["large"]["timing"]
         ws, wl = r["small"]["wrk"], r["large"]["wrk"]
+        for label, t in (("small", ts), ("large", tl)):
+            if t.dropped:
+                failures.append(f"{page.label} ({label}): {len(t.dropped)} of the timed requests got no response "
+                                f"({t.dropped[0]})")
         for label, w in (("small", ws), ("large", wl)):
             if w.failures or not w.ok:
                 failures.append(f"{page.label} ({label}): {w.failures} failed of {w.requests} requests"
@@ -384,7 +400,7 @@ def _figures(small: Dataset, large: Dataset, the_pages: list[Page], results: dic
             "datasets": {ds.label: {"generation": ds.gen.__dict__, "recompute": ds.recompute,
                                     "open_tickets": ds.open_tickets, "handler_department": ds.handler_department,
                                     "handler_open": ds.handler_open} for ds in (small, large)},
-            "queue_sql": plans, "pages_ok": not failures}
+            "queue_sql": plans, "worker_crashes": crashes, "pages_ok": not failures}
     return figures, sections, data
 
 
