@@ -325,8 +325,8 @@ def _figures(small: Dataset, large: Dataset, the_pages: list[Page], results: dic
     figures: list[Figure] = []
     scale_note = f"{large.ratings:,} ratings / {large.tickets:,} tickets beside {small.ratings:,} / {small.tickets:,}"
     failures = [f"{n} gunicorn worker(s) of the {label} server died of SIGSEGV (stacks in "
-                f"bench-results/gunicorn-pages-{label}.log); their requests failed and the master started new ones"
-                for label, n in crashes.items() if n]
+                f"bench-results/gunicorn-pages-{label}.log; diagnosis in bench-results/worker-crash.md): their "
+                f"requests failed and the master started new workers" for label, n in crashes.items() if n]
     for page in the_pages:
         r = results[page.key]
         ts, tl = r["small"]["timing"], r["large"]["timing"]
