@@ -80,18 +80,25 @@ def subtree_ids(root_ids: Iterable[int]) -> set[int]:
 
 
 def department_choices(scope: set[int] | None = None, include_inactive: bool = False) -> list[tuple[int, str]]:
-    """(id, indented name) pairs in tree order, for select boxes."""
-    depts = list(db.session.scalars(select(Department).order_by(Department.code)))
-    by_parent: dict[int | None, list[Department]] = {}
-    for d in depts:
-        by_parent.setdefault(d.parent_id, []).append(d)
+    """(id, indented name) pairs in tree order, for select boxes.
+
+    Plain columns, not ORM objects: a province has over a thousand departments, and loading
+    them as instances on every queue page put thousands of short-lived ORM states in the
+    cyclic garbage collector per request, which crashed gunicorn workers under load (a double
+    free inside CPython 3.11.7 when the GC runs SQLAlchemy's weakref callbacks mid-attribute-store).
+    """
+    rows = db.session.execute(
+        select(Department.id, Department.parent_id, Department.name, Department.active).order_by(Department.code))
+    by_parent: dict[int | None, list[tuple[int, str, bool]]] = {}
+    for dept_id, parent_id, name, active in rows:
+        by_parent.setdefault(parent_id, []).append((dept_id, name, active))
     out: list[tuple[int, str]] = []
 
     def walk(parent: int | None, depth: int) -> None:
-        for d in by_parent.get(parent, []):
-            if (include_inactive or d.active) and (scope is None or d.id in scope):
-                out.append((d.id, "　" * depth + d.name + ("（已停用）" if not d.active else "")))
-            walk(d.id, depth + 1)
+        for dept_id, name, active in by_parent.get(parent, []):
+            if (include_inactive or active) and (scope is None or dept_id in scope):
+                out.append((dept_id, "　" * depth + name + ("（已停用）" if not active else "")))
+            walk(dept_id, depth + 1)
 
     walk(None, 0)
     return out

@@ -1,9 +1,10 @@
 """What the public pages read: published records, pre-aggregated statistics, rankings, open data.
 
 Every query here reads either the publications table (whose public columns were copied
-when a supervisor approved them) or the pre-aggregated ``stat_monthly`` rows, plus the
-directory's names; the only live query is the count of overdue tickets, an index range
-scan on (is_open, due_at). Nothing here touches ratings, records or complaints, so no
+when a supervisor approved them) or the pre-aggregated ``stat_monthly`` rows and the
+overdue snapshot (``stat_overdue``, taken each minute), plus the directory's names; the only
+live query, when that snapshot is stale, is the count of overdue tickets, an index range
+scan of the open tickets. Nothing here touches ratings, records or complaints, so no
 personal data can reach a public page, download or feed through this module.
 """
 from __future__ import annotations
@@ -23,8 +24,7 @@ from feedback.extensions import db
 from feedback.publications.models import PUBLIC_STATES, Publication
 from feedback.statistics import service as stats
 from feedback.statistics.models import COUNTERS, StatMonthly
-from feedback.tickets.models import Ticket
-from feedback.tickets.workflow import HANDLING_RATINGS, OUTCOMES, WORK_STATES
+from feedback.tickets.workflow import HANDLING_RATINGS, OUTCOMES
 
 MONTH_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 MAX_MONTHS = 36
@@ -92,7 +92,11 @@ def min_ratings() -> int:
 # ---------------------------------------------------------------- names
 
 def unit_names(kind: str, ids: Iterable[int]) -> dict[int, dict[str, str]]:
-    """Public code and name of each unit; staff by staff number (names only if the setting allows)."""
+    """Public code and name of each unit; staff by staff number (names only if the setting allows).
+
+    Plain columns (one query, windows joined to their hall), not ORM objects: a statistics
+    page names up to a page of units per table on every request.
+    """
     ids = sorted(set(ids))
     if kind == "all":
         return {0: {"code": "all", "name": "全市"}}
@@ -100,22 +104,27 @@ def unit_names(kind: str, ids: Iterable[int]) -> dict[int, dict[str, str]]:
     if not ids:
         return {}
     out = {}
-    for obj in db.session.scalars(select(model).where(model.id.in_(ids))):
-        if kind == "staff":
-            name = f"{obj.name}（工号 {obj.staff_number}）" if staff_names_published() else f"工号 {obj.staff_number}"
-            out[obj.id] = {"code": obj.staff_number, "name": name}
-        elif kind == "window":
-            out[obj.id] = {"code": obj.code, "name": f"{obj.hall.name} · {obj.name}" if obj.hall else obj.name}
-        else:
-            out[obj.id] = {"code": obj.code, "name": obj.name}
+    if kind == "staff":
+        with_names = staff_names_published()
+        for uid, number, name in db.session.execute(
+                select(Staff.id, Staff.staff_number, Staff.name).where(Staff.id.in_(ids))):
+            out[uid] = {"code": number, "name": f"{name}（工号 {number}）" if with_names else f"工号 {number}"}
+    elif kind == "window":
+        for uid, code, name, hall in db.session.execute(
+                select(Window.id, Window.code, Window.name, Hall.name).outerjoin(Hall, Hall.id == Window.hall_id)
+                .where(Window.id.in_(ids))):
+            out[uid] = {"code": code, "name": f"{hall} · {name}" if hall else name}
+    else:
+        for uid, code, name in db.session.execute(select(model.id, model.code, model.name).where(model.id.in_(ids))):
+            out[uid] = {"code": code, "name": name}
     return out
 
 
 def choices(kind: str) -> list[tuple[int, str]]:
     """Active units of one kind for the filter menus."""
     model = _MODELS[kind]
-    return [(o.id, o.name) for o in db.session.scalars(select(model).where(model.active.is_(True))
-                                                       .order_by(model.code))]
+    return [(uid, name) for uid, name in db.session.execute(
+        select(model.id, model.name).where(model.active.is_(True)).order_by(model.code))]
 
 
 def published_item_choices() -> list[tuple[int, str]]:
@@ -139,26 +148,112 @@ class UnitRow:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def unit_table(kind: str, months: list[str], unit_ids: Iterable[int] | None = None) -> list[UnitRow]:
-    """Every unit of ``kind`` with activity in ``months``: summed counters and rates, by code."""
-    totals = stats.totals(kind, months, unit_ids)
-    names = unit_names(kind, totals)
+def table_kinds() -> tuple[str, ...]:
+    """The unit tables of the statistics page (staff only when the setting allows)."""
+    return ("department", "hall", "window") + (("staff",) if staff_published() else ())
+
+
+UNIT_SORTS = {  # ?sort= key: Chinese label
+    "code": "按编码",
+    "good_desc": "好评率从高到低",
+    "good_asc": "好评率从低到高",
+    "ratings": "评价数从多到少",
+    "bad": "差评数从多到少",
+}
+TABLE_ROWS = 20  # rows of each unit table on the statistics page; the rest on /public/stats/<kind>
+UNIT_PAGE_SIZE = 50
+
+
+@dataclass
+class UnitPage:
+    kind: str
+    rows: list[UnitRow]
+    total: int  # units of this kind with activity in the months (after the name filter)
+    page: int
+    per_page: int
+    sort: str
+    q: str = ""
+
+
+def unit_page(kind: str, months: list[str], page: int = 1, per_page: int = UNIT_PAGE_SIZE, sort: str = "code",
+              q: str = "") -> UnitPage:
+    """One page of the units of ``kind`` with activity in ``months``, summed and sorted in SQL.
+
+    The work is one GROUP BY over the pre-aggregated rows of those months (a row per unit and
+    month, however many ratings) with LIMIT/OFFSET, then the names of the page's units: the
+    cost follows the number of units, never the number of ratings.
+    """
+    s = StatMonthly
+    model = _MODELS[kind]
+    code = model.staff_number if kind == "staff" else model.code
+    sums = {c: func.sum(getattr(s, c)) for c in COUNTERS}
+    where = [s.unit_kind == kind, s.month.in_(months)]
+    if q:
+        escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        pattern = f"%{escaped}%"
+        by_name = kind != "staff" or staff_names_published()  # no probing for unpublished staff names
+        match = code.ilike(pattern, escape="\\")
+        where.append(match | model.name.ilike(pattern, escape="\\") if by_name else match)
+    base = select(s.unit_id).join(model, model.id == s.unit_id).where(*where).group_by(s.unit_id, code)
+    total = db.session.scalar(select(func.count()).select_from(base.subquery())) or 0
+    good_rate = func.sum(s.good) * 1.0 / func.nullif(func.sum(s.ratings), 0)
+    order = {
+        "code": [code],
+        "good_desc": [good_rate.desc().nulls_last(), code],
+        "good_asc": [good_rate.asc().nulls_last(), code],
+        "ratings": [sums["ratings"].desc(), code],
+        "bad": [sums["bad"].desc(), code],
+    }.get(sort)
+    if order is None:
+        sort, order = "code", [code]
+    stmt = (select(s.unit_id, *[v.label(c) for c, v in sums.items()]).join(model, model.id == s.unit_id)
+            .where(*where).group_by(s.unit_id, code).order_by(*order, s.unit_id)
+            .limit(per_page).offset((page - 1) * per_page))
+    found = [(row.unit_id, stats.Rates({c: int(getattr(row, c) or 0) for c in COUNTERS}))
+             for row in db.session.execute(stmt)]
+    names = unit_names(kind, [uid for uid, _ in found])
     rows = [UnitRow(kind, uid, names.get(uid, {}).get("code", str(uid)), names.get(uid, {}).get("name", f"#{uid}"),
-                    rates) for uid, rates in totals.items()]
-    return sorted(rows, key=lambda r: r.code)
+                    rates) for uid, rates in found]
+    return UnitPage(kind, rows, total, page, per_page, sort, q)
+
+
+@dataclass
+class FirstRows:
+    kind: str
+    rows: list[UnitRow]
+    more: bool  # more units of this kind have activity in the months
+    per_page: int
+
+
+def first_units(kind: str, months: list[str], n: int = TABLE_ROWS) -> FirstRows:
+    """The first ``n`` units of ``kind`` by code that have activity in ``months``, summed.
+
+    Walks the directory in code order and probes the (unit_kind, unit_id, month) index of the
+    pre-aggregated rows for each unit until ``n + 1`` are found, then sums just those: the
+    statistics page costs the same with 10 thousand or 10 million ratings, and with one month
+    or three years (the full, sortable list is ``unit_page``).
+    """
+    s = StatMonthly
+    model = _MODELS[kind]
+    code = model.staff_number if kind == "staff" else model.code
+    active = select(s.id).where(s.unit_kind == kind, s.unit_id == model.id, s.month.in_(months)).exists()
+    ids = list(db.session.scalars(select(model.id).where(active).order_by(code, model.id).limit(n + 1)))
+    shown = ids[:n]
+    totals = stats.totals(kind, months, shown) if shown else {}
+    names = unit_names(kind, shown)
+    rows = [UnitRow(kind, uid, names.get(uid, {}).get("code", str(uid)), names.get(uid, {}).get("name", f"#{uid}"),
+                    totals.get(uid) or stats.Rates(dict.fromkeys(COUNTERS, 0))) for uid in shown]
+    return FirstRows(kind, rows, len(ids) > n, n)
 
 
 def city_totals(months: list[str]) -> stats.Rates:
     return stats.totals("all", months).get(0) or stats.Rates(dict.fromkeys(COUNTERS, 0))
 
 
-def overdue_now(now: datetime | None = None) -> dict[int | None, int]:
-    """Tickets overdue right now per department: open, still owing work, past their deadline."""
-    now = now or utcnow()
-    stmt = (select(Ticket.department_id, func.count(Ticket.id))
-            .where(Ticket.is_open.is_(True), Ticket.due_at < now, Ticket.state.in_(WORK_STATES))
-            .group_by(Ticket.department_id))
-    return {dept: int(n) for dept, n in db.session.execute(stmt)}
+def overdue_now(now: datetime | None = None) -> tuple[dict[int | None, int], datetime]:
+    """Tickets overdue right now per department (open, still owing work, past their deadline),
+    from the snapshot the statistics refresh takes each minute, and the moment it was taken."""
+    return stats.overdue(now)
 
 
 def trend_months(last: str) -> list[str]:
@@ -180,47 +275,95 @@ def level_distribution(rates: stats.Rates) -> list[dict[str, Any]]:
 class Ranking:
     month: str
     kind: str
-    ranked: list[UnitRow]  # enough ratings, best first
-    too_few: list[UnitRow]  # 样本不足: shown, not ranked
+    ranked: list[UnitRow]  # this page of the ranked units (enough ratings), best first
+    too_few: list[UnitRow]  # this page of the 样本不足 units: shown after the ranked ones, not ranked
     red: list[UnitRow]
     black: list[UnitRow]
     min_ratings: int
+    ranked_total: int = 0
+    too_few_total: int = 0
+    page: int = 1
+    per_page: int = UNIT_PAGE_SIZE
+
+    @property
+    def total(self) -> int:
+        return self.ranked_total + self.too_few_total
 
 
-def _rank(kind: str, month: str, minimum: int) -> tuple[list[UnitRow], list[UnitRow]]:
-    rows = unit_table(kind, [month])
-    rows = [r for r in rows if r.rates.counts.get("ratings", 0) > 0]
-    ranked = [r for r in rows if r.rates.counts["ratings"] >= minimum]
-    too_few = [r for r in rows if r.rates.counts["ratings"] < minimum]
-    ranked.sort(key=lambda r: (-(r.rates.good_rate or 0), -(r.rates.average_score or 0), r.code))
-    for i, row in enumerate(ranked, start=1):
-        row.extra["rank"] = i
-    return ranked, too_few
+class _MonthBoard:
+    """SQL over one month's pre-aggregated rows of one unit kind: a row per unit, whatever the
+    number of ratings, so each query is an index range scan of at most a few thousand rows."""
+
+    def __init__(self, kind: str, month: str, minimum: int):
+        s = StatMonthly
+        self.kind, self.minimum = kind, minimum
+        model = _MODELS[kind]
+        self.code = model.code
+        self.base = (select(s.unit_id, *[getattr(s, c) for c in COUNTERS]).join(model, model.id == s.unit_id)
+                     .where(s.unit_kind == kind, s.month == month, s.ratings > 0))
+        good_rate = s.good * 1.0 / s.ratings
+        average = s.score_sum * 1.0 / s.ratings
+        self.best_first = [good_rate.desc(), average.desc(), model.code.asc()]
+        self.worst_first = [good_rate.asc(), average.asc(), model.code.desc()]
+
+    def count(self, ranked: bool) -> int:
+        cond = StatMonthly.ratings >= self.minimum if ranked else StatMonthly.ratings < self.minimum
+        return db.session.scalar(select(func.count()).select_from(self.base.where(cond).subquery())) or 0
+
+    def rows(self, ranked: bool, order: list, limit: int, offset: int = 0) -> list[tuple[int, stats.Rates]]:
+        if limit <= 0:
+            return []
+        cond = StatMonthly.ratings >= self.minimum if ranked else StatMonthly.ratings < self.minimum
+        stmt = self.base.where(cond).order_by(*order).limit(limit).offset(offset)
+        return [(row.unit_id, stats.Rates({c: int(getattr(row, c) or 0) for c in COUNTERS}))
+                for row in db.session.execute(stmt)]
+
+    def boards(self, ranked_total: int) -> tuple[list[tuple[int, int, stats.Rates]], list[tuple[int, int, stats.Rates]]]:
+        """红榜: the best RANKING_SIZE; 黑榜: the worst RANKING_SIZE that had at least one bad review,
+        worst first, as (rank, unit, rates). Each board takes at most half of the ranked units,
+        so no unit is on both."""
+        size = min(RANKING_SIZE, ranked_total // 2)
+        if size == 0:
+            return [], []
+        red = [(i, uid, r) for i, (uid, r) in enumerate(self.rows(True, self.best_first, size), start=1)]
+        worst = self.rows(True, self.worst_first, size)
+        black = [(ranked_total - i, uid, r) for i, (uid, r) in enumerate(worst) if r.counts.get("bad", 0) > 0]
+        return red, black
 
 
-def _boards(ranked: list[UnitRow]) -> tuple[list[UnitRow], list[UnitRow]]:
-    """红榜: the best RANKING_SIZE; 黑榜: the worst RANKING_SIZE that had at least one bad review.
-
-    Each board takes at most half of the ranked units, so no unit is on both.
-    """
-    size = min(RANKING_SIZE, len(ranked) // 2)
-    if size == 0:
-        return [], []
-    red = ranked[:size]
-    black = [r for r in ranked[-size:] if r.rates.counts.get("bad", 0) > 0]
-    black.reverse()  # worst first
-    return red, black
-
-
-def ranking(kind: str, month: str) -> Ranking:
-    """The month's 红黑榜 for departments, halls or windows, with units on the 黑榜 two months in a row flagged."""
+def ranking(kind: str, month: str, page: int = 1, per_page: int = UNIT_PAGE_SIZE) -> Ranking:
+    """The month's 红黑榜 for departments, halls or windows (one page of the full table), with
+    units on the 黑榜 two months in a row flagged. Ranked by 好评率, then 平均分, then code;
+    units below the minimum sample are listed after the ranked ones as 样本不足."""
     minimum = min_ratings()
-    ranked, too_few = _rank(kind, month, minimum)
-    red, black = _boards(ranked)
-    previous_black = {r.unit_id for r in _boards(_rank(kind, shift_month(month, -1), minimum)[0])[1]}
-    for row in black:
+    board = _MonthBoard(kind, month, minimum)
+    ranked_total, too_few_total = board.count(True), board.count(False)
+    red, black = board.boards(ranked_total)
+    previous = _MonthBoard(kind, shift_month(month, -1), minimum)
+    previous_black = {uid for _, uid, _ in previous.boards(previous.count(True))[1]}
+    offset = (page - 1) * per_page
+    ranked = [(offset + i, uid, r) for i, (uid, r) in
+              enumerate(board.rows(True, board.best_first, min(per_page, ranked_total - offset), offset), start=1)]
+    too_few_offset = max(0, offset - ranked_total)
+    too_few = [(None, uid, r) for uid, r in
+               board.rows(False, [board.code], per_page - len(ranked), too_few_offset)] if ranked_total - offset < per_page else []
+    names = unit_names(kind, [uid for group in (red, black, ranked, too_few) for _, uid, _ in group])
+
+    def unit_rows(group) -> list[UnitRow]:
+        out = []
+        for rank, uid, rates in group:
+            name = names.get(uid, {})
+            row = UnitRow(kind, uid, name.get("code", str(uid)), name.get("name", f"#{uid}"), rates)
+            if rank is not None:
+                row.extra["rank"] = rank
+            out.append(row)
+        return out
+
+    black_rows = unit_rows(black)
+    for row in black_rows:
         row.extra["two_in_a_row"] = row.unit_id in previous_black
-    return Ranking(month, kind, ranked, too_few, red, black, minimum)
+    return Ranking(month, kind, unit_rows(ranked), unit_rows(too_few), unit_rows(red), black_rows, minimum,
+                   ranked_total, too_few_total, page, per_page)
 
 
 # ---------------------------------------------------------------- published records

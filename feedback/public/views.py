@@ -26,6 +26,7 @@ bp.access = "public"  # type: ignore[attr-defined]
 
 TEXT_COOKIE = "text_size"
 PER_PAGE = 20
+OVERDUE_ROWS = 10  # departments listed under 当前超期工单 (every department has the count in its table row)
 ATOM = "http://www.w3.org/2005/Atom"
 
 
@@ -82,7 +83,7 @@ def index():
     return render_template("public/index.html", month=month, city=public.city_totals([month]),
                            previous=public.city_totals([public.shift_month(month, -1)]),
                            latest=latest, total=total, names=public.names_for(latest),
-                           overdue=sum(public.overdue_now().values()))
+                           overdue=sum(public.overdue_now()[0].values()))
 
 
 @bp.get("/results")
@@ -126,21 +127,37 @@ def stats():
     level_chart = charts.bar_chart(
         "level-chart", f"{unit_name}评价等级分布", f"{months[0]} 至 {months[-1]} 各评价等级的数量，下方表格列出数值。",
         [{"label": d["label"], "value": d["count"], "level": d["level"]} for d in distribution])
-    overdue = public.overdue_now()
-    departments = public.unit_table("department", months)
-    for row in departments:
+    overdue, overdue_at = public.overdue_now()
+    tables = {kind: public.first_units(kind, months) for kind in public.table_kinds()}
+    for row in tables["department"].rows:
         row.overdue = overdue.get(row.unit_id, 0)
-    overdue_names = public.unit_names("department", [d for d in overdue if d])
-    overdue_rows = sorted(((overdue_names.get(d, {}).get("name", "待分办") if d else "待分办", n)
-                           for d, n in overdue.items()), key=lambda x: -x[1])
+    top_overdue = sorted(overdue.items(), key=lambda x: (-x[1], x[0] or 0))[:OVERDUE_ROWS]
+    overdue_names = public.unit_names("department", [d for d, _ in top_overdue if d])
+    overdue_rows = [(overdue_names.get(d, {}).get("name", "待分办") if d else "待分办", n) for d, n in top_overdue]
     return render_template(
         "public/stats.html", months=months, first=months[0], last=months[-1], city=public.city_totals(months),
         selected=selected, unit_name=unit_name, department=department, trend=trend, distribution=distribution,
-        trend_chart=trend_chart, level_chart=level_chart, departments=departments,
-        halls=public.unit_table("hall", months), windows=public.unit_table("window", months),
-        staff=public.unit_table("staff", months) if public.staff_published() else None,
-        overdue_rows=overdue_rows, all_departments=public.choices("department"),
-        now_label=public.local_now_label())
+        trend_chart=trend_chart, level_chart=level_chart, tables=tables, overdue_rows=overdue_rows,
+        overdue_total=sum(overdue.values()), overdue_units=len(overdue),
+        all_departments=public.choices("department"), now_label=public.local_now_label(overdue_at))
+
+
+@bp.get("/stats/<kind>")
+def stats_units(kind: str):
+    """Every unit of one kind for a month range, paged, sortable and searchable by name or code."""
+    if kind not in public.table_kinds():
+        abort(404)
+    months = public.month_range(request.args.get("from"), request.args.get("to"))
+    page = max(1, request.args.get("page", 1, type=int))
+    sort = request.args.get("sort", "code")
+    q = (request.args.get("q") or "").strip()[:50]
+    table = public.unit_page(kind, months, page=page, sort=sort, q=q)
+    if kind == "department":
+        overdue = public.overdue_now()[0]
+        for row in table.rows:
+            row.overdue = overdue.get(row.unit_id, 0)
+    return render_template("public/stats_units.html", months=months, first=months[0], last=months[-1],
+                           kind=kind, table=table, sorts=public.UNIT_SORTS)
 
 
 @bp.get("/rankings")
@@ -150,7 +167,8 @@ def rankings():
     kind = request.args.get("kind", "department")
     if kind not in ("department", "hall", "window"):
         kind = "department"
-    board = public.ranking(kind, month)
+    page = max(1, request.args.get("page", 1, type=int))
+    board = public.ranking(kind, month, page=page)
     return render_template("public/rankings.html", board=board, month=month, kind=kind,
                            previous=public.shift_month(month, -1), following=public.shift_month(month, 1),
                            this_month=public.current_month())

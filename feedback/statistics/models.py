@@ -63,6 +63,21 @@ class StatState(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     refreshed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     full_recompute_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    overdue_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # when StatOverdue was taken
+
+
+class StatOverdue(db.Model):
+    """当前超期工单: open tickets past their deadline per department, as of StatState.overdue_at.
+
+    Taken by every statistics refresh (each minute), so the public pages read at most one row
+    per department instead of counting open tickets live, however many there are.
+    """
+
+    __tablename__ = "stat_overdue"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    department_id: Mapped[int | None] = mapped_column(Integer)  # None: not yet assigned (待分办)
+    count: Mapped[int] = mapped_column(Integer)
 
 
 class StatDirtyMonth(db.Model):

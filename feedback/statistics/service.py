@@ -21,8 +21,9 @@ from feedback.clock import as_utc, local_zone, utcnow
 from feedback.evaluations.levels import LEVELS
 from feedback.evaluations.models import Evaluation, ServiceRecord
 from feedback.extensions import db
-from feedback.statistics.models import COUNTERS, UNIT_KINDS, StatDirtyMonth, StatMonthly, StatState
+from feedback.statistics.models import COUNTERS, UNIT_KINDS, StatDirtyMonth, StatMonthly, StatOverdue, StatState
 from feedback.tickets.models import Ticket
+from feedback.tickets.workflow import WORK_STATES
 
 # The column naming each unit kind, per source table (None: the kind does not apply).
 _UNIT_COLUMNS = {
@@ -218,17 +219,52 @@ def _state() -> StatState:
 
 
 def refresh(now: datetime | None = None) -> dict:
-    """Recompute every month marked dirty since the last refresh, then drop those markers."""
+    """Recompute every month marked dirty since the last refresh, drop those markers, and take
+    the snapshot of overdue tickets per department."""
     now = now or utcnow()
     marks = db.session.execute(select(StatDirtyMonth.id, StatDirtyMonth.month)).all()
-    if not marks:
-        return {"months": []}
     months = sorted({m for _, m in marks})
     for month in months:
         recompute_month(month)
-    db.session.execute(delete(StatDirtyMonth).where(StatDirtyMonth.id <= max(i for i, _ in marks)))
-    _state().refreshed_until = now
-    return {"months": months}
+    if marks:
+        db.session.execute(delete(StatDirtyMonth).where(StatDirtyMonth.id <= max(i for i, _ in marks)))
+        _state().refreshed_until = now
+    overdue = snapshot_overdue(now)
+    return {"months": months, "overdue": sum(overdue.values())}
+
+
+# ---------------------------------------------------------------- overdue tickets right now
+
+OVERDUE_SNAPSHOT_MAX_AGE = 300  # seconds; an older snapshot (scheduler stopped) is not shown
+
+
+def count_overdue(now: datetime) -> dict[int | None, int]:
+    """Open tickets that still owe work and are past their deadline, per department (live)."""
+    stmt = (select(Ticket.department_id, func.count(Ticket.id))
+            .where(Ticket.is_open.is_(True), Ticket.due_at < now, Ticket.state.in_(WORK_STATES))
+            .group_by(Ticket.department_id))
+    return {dept: int(n) for dept, n in db.session.execute(stmt)}
+
+
+def snapshot_overdue(now: datetime) -> dict[int | None, int]:
+    """Replace the overdue snapshot with a live count as of ``now``."""
+    counts = count_overdue(now)
+    db.session.execute(delete(StatOverdue))
+    if counts:
+        db.session.execute(insert(StatOverdue), [{"department_id": d, "count": n} for d, n in counts.items()])
+    _state().overdue_at = now
+    return counts
+
+
+def overdue(now: datetime | None = None) -> tuple[dict[int | None, int], datetime]:
+    """Overdue tickets per department and the moment they were counted: the refresh job's
+    snapshot when it is recent, else a live count (the scheduler is stopped or has not run)."""
+    now = now or utcnow()
+    state = db.session.get(StatState, 1)
+    taken = as_utc(state.overdue_at) if state is not None and state.overdue_at is not None else None
+    if taken is not None and 0 <= (now - taken).total_seconds() <= OVERDUE_SNAPSHOT_MAX_AGE:
+        return {d: n for d, n in db.session.execute(select(StatOverdue.department_id, StatOverdue.count))}, taken
+    return count_overdue(now), now
 
 
 def recompute_all(now: datetime | None = None) -> dict:

@@ -2,7 +2,7 @@
 
     gunicorn tests.bench.bench_wsgi:app
 
-``POST /bench/ping`` is the practical ceiling of the stack: it parses the JSON body and
+``POST /bench/ping`` is the practical ceiling of the stack: it parses the JSON (or form) body and
 inserts one row into ``bench_pings`` through the same Flask app, the same request hooks
 and the same SQLAlchemy session and pool as ``POST /api/v1/evaluations``, then commits.
 Anything a rating costs beyond that is the rating path's own work. The table lives
@@ -19,10 +19,13 @@ from tests.bench.pings import bench_pings
 
 
 def ping():
-    """Insert one row and commit: the least a write request can do on this stack."""
-    data = request.get_json(silent=True) or {}
+    """Insert one row and commit: the least a write request can do on this stack.
+
+    The body is JSON (the rating bench) or a form (the SMS bench sends Twilio's form here)."""
+    data = request.get_json(silent=True) or request.form
+    payload = data.get("record_number", "") if "record_number" in data else data.get("MessageSid", "")
     row_id = db.session.execute(
-        insert(bench_pings).values(payload=str(data.get("record_number", ""))[:200]).returning(bench_pings.c.id)
+        insert(bench_pings).values(payload=str(payload)[:200]).returning(bench_pings.c.id)
     ).scalar_one()
     db.session.commit()
     return jsonify({"id": row_id}), 201

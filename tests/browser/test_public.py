@@ -148,3 +148,14 @@ def test_every_public_page_with_charts_and_large_text(page, seeded, viewport, db
     expect(page.get_by_role("link", name="results.csv")).to_be_visible()
     no_personal_data(page)
     shoot(page, f"public-data-{viewport}")
+
+    page.goto("/public/stats/window?from=2026-10&to=2026-11")
+    expect(page.locator("#window-table tbody tr")).to_have_count(2)
+    page.get_by_label("排序").select_option("good_asc")
+    page.get_by_role("button", name="查看").click()
+    expect(page).to_have_url(re.compile(r"sort=good_asc"))
+    # 1 号窗口 (4 of 5 good, 80.0%) comes before 2 号窗口 (8 of 9, 88.9%).
+    expect(page.locator("#window-table tbody tr").first).to_contain_text("1 号窗口")
+    expect(page.locator("#window-table tbody tr").first).to_contain_text("80.0%")
+    no_personal_data(page)
+    shoot(page, f"public-stats-windows-{viewport}")

@@ -140,6 +140,7 @@ RULES: dict[str, Rule] = {
     "public.results": Rule(public(200)),
     "public.result": Rule(public(200)),
     "public.stats": Rule(public(200)),
+    "public.stats_units": Rule(public(200), args={"kind": "window"}),
     "public.rankings": Rule(public(200)),
     "public.data": Rule(public(200)),
     "public.results_data": Rule(public(200)),

@@ -1,0 +1,38 @@
+"""overdue snapshot: 当前超期工单 per department, taken by each statistics refresh
+
+Revision ID: 0011_overdue_snapshot
+Revises: 0010_bench_indexes
+Create Date: 2026-11-23 16:10:00
+
+The public statistics page counted open overdue tickets live on every request: an index
+scan over every overdue ticket (tens of thousands at province scale). The refresh job now
+stores the count per department each minute; the page reads at most one row per department.
+"""
+from alembic import op
+import sqlalchemy as sa
+
+
+
+# revision identifiers, used by Alembic.
+revision = '0011_overdue_snapshot'
+down_revision = '0010_bench_indexes'
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    op.create_table(
+        'stat_overdue',
+        sa.Column('id', sa.Integer(), nullable=False),
+        sa.Column('department_id', sa.Integer(), nullable=True),
+        sa.Column('count', sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint('id', name=op.f('pk_stat_overdue')),
+    )
+    with op.batch_alter_table('stat_state', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('overdue_at', sa.DateTime(timezone=True), nullable=True))
+
+
+def downgrade():
+    with op.batch_alter_table('stat_state', schema=None) as batch_op:
+        batch_op.drop_column('overdue_at')
+    op.drop_table('stat_overdue')

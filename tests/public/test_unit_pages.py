@@ -1,0 +1,93 @@
+"""A province has thousands of units: the statistics page shows the first rows of each table and
+links to a paged, sortable, searchable list; the 红黑榜 table is paged too, ranks continuing
+across pages and 样本不足 units after the ranked ones."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from feedback.statistics.models import COUNTERS, StatMonthly
+
+MONTH = "2026-11"  # the test clock's month
+
+
+def stat_row(db, kind: str, unit_id: int, ratings: int, good: int, month: str = MONTH):
+    counts = dict.fromkeys(COUNTERS, 0)
+    counts.update(ratings=ratings, good=good, bad=ratings - good, records=ratings, score_sum=good * 8)
+    db.session.add(StatMonthly(unit_kind=kind, unit_id=unit_id, month=month, **counts))
+
+
+@pytest.fixture
+def many(db, clock, make_department, make_staff):
+    """55 departments D01…D55: D{i} has 40 + i ratings of which 40 + i − (i mod 7) are good,
+    except D50…D55, which have 10 ratings (below the minimum of 30)."""
+    depts = [make_department(code=f"D{i:02d}", name=f"第{i}局") for i in range(1, 56)]
+    staff = make_staff(staff_number="S001", name="钱七七", department=depts[0])
+    db.session.flush()
+    for i, d in enumerate(depts, start=1):
+        ratings = 10 if i >= 50 else 40 + i
+        stat_row(db, "department", d.id, ratings, ratings - (i % 7))
+    stat_row(db, "staff", staff.id, 5, 5)
+    db.session.commit()
+    return depts
+
+
+def units(html: str, kind: str = "department") -> list[int]:
+    return [int(u) for u in re.findall(rf'<tr data-unit="{kind}-(\d+)">', html)]
+
+
+def test_the_statistics_page_shows_the_first_rows_and_links_to_the_paged_list(client, many):
+    html = client.get(f"/public/stats?from={MONTH}&to={MONTH}").get_data(as_text=True)
+    assert units(html) == [d.id for d in many[:20]]  # by code
+    assert "查看全部部门" in html
+    assert 'href="/public/stats/department?from=2026-11&amp;to=2026-11"' in html
+
+    page3 = client.get(f"/public/stats/department?from={MONTH}&to={MONTH}&page=2").get_data(as_text=True)
+    assert units(page3) == [d.id for d in many[50:55]]
+    assert "第 2 / 2 页，共 55 条" in page3
+
+
+def test_the_unit_list_sorts_and_searches(client, many):
+    html = client.get(f"/public/stats/department?from={MONTH}&to={MONTH}&sort=good_asc").get_data(as_text=True)
+    shown = units(html)
+    rates = {d.id: ((40 + i if i < 50 else 10) - i % 7) / (40 + i if i < 50 else 10) for i, d in enumerate(many, 1)}
+    expected = sorted(rates, key=lambda u: (rates[u], next(d.code for d in many if d.id == u)))[:50]
+    assert shown == expected
+    assert client.get("/public/stats/department?sort=ratings").status_code == 200
+
+    found = client.get(f"/public/stats/department?from={MONTH}&to={MONTH}&q=第12").get_data(as_text=True)
+    assert units(found) == [many[11].id]
+    by_code = client.get(f"/public/stats/department?from={MONTH}&to={MONTH}&q=d3").get_data(as_text=True)
+    assert units(by_code) == [d.id for d in many if d.code.startswith("D3")]
+    odd = client.get(f"/public/stats/department?from={MONTH}&to={MONTH}&q=%25_x").get_data(as_text=True)
+    assert units(odd) == [] and "所选期间暂无数据" in odd
+
+
+def test_staff_lists_are_published_only_when_allowed_and_never_searchable_by_unpublished_names(app, client, many):
+    assert client.get("/public/stats/staff").status_code == 404
+    assert client.get("/public/stats/nonsense").status_code == 404
+    app.config["PUBLISH_STAFF_STATS"] = True
+    assert len(units(client.get(f"/public/stats/staff?from={MONTH}&q=S001").get_data(as_text=True), "staff")) == 1
+    assert units(client.get(f"/public/stats/staff?from={MONTH}&q=钱七七").get_data(as_text=True), "staff") == []
+    app.config["PUBLISH_STAFF_NAMES"] = True
+    assert len(units(client.get(f"/public/stats/staff?from={MONTH}&q=钱七七").get_data(as_text=True), "staff")) == 1
+
+
+def test_the_ranking_table_is_paged_with_ranks_continuing_and_too_few_after_the_ranked(client, many):
+    html = client.get(f"/public/rankings?month={MONTH}").get_data(as_text=True)
+    ranks = re.findall(r'<tr data-unit="department-(\d+)"><td class="num">(\d+)</td>', html)
+    assert [int(r) for _, r in ranks] == list(range(1, 50))  # 49 ranked, then 1 of the 6 too few
+    assert len(re.findall(r'<tr class="too-few"', html)) == 1
+    assert "参与排名 49 个，样本不足 6 个" in html and "第 1 / 2 页，共 55 条" in html
+    # Order: 好评率 desc, then 平均分 (same for equal rates here), then code.
+    rates = {d.id: ((40 + i) - i % 7) / (40 + i) for i, d in enumerate(many[:49], 1)}
+    codes = {d.id: d.code for d in many}
+    assert [int(u) for u, _ in ranks] == sorted(rates, key=lambda u: (-rates[u], codes[u]))
+
+    page2 = client.get(f"/public/rankings?month={MONTH}&page=2").get_data(as_text=True)
+    too_few = [int(u) for u in re.findall(r'<tr class="too-few" data-unit="department-(\d+)">', page2)]
+    assert too_few == [d.id for d in many[50:55]]
+    # The boards are the same on every page: the best five and the worst five with a bad review.
+    assert re.search(r'<ol id="red-board">(.*?)</ol>', html, re.S).group(1) == \
+        re.search(r'<ol id="red-board">(.*?)</ol>', page2, re.S).group(1)
