@@ -10,6 +10,8 @@ personal data can reach a public page, download or feed through this module.
 from __future__ import annotations
 
 import re
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Iterable
@@ -23,7 +25,7 @@ from feedback.evaluations.levels import LEVELS, REASONS
 from feedback.extensions import db
 from feedback.publications.models import PUBLIC_STATES, Publication
 from feedback.statistics import service as stats
-from feedback.statistics.models import COUNTERS, StatMonthly
+from feedback.statistics.models import COUNTERS, StatMonthly, StatState
 from feedback.tickets.workflow import HANDLING_RATINGS, OUTCOMES
 
 MONTH_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
@@ -331,11 +333,33 @@ class _MonthBoard:
         return red, black
 
 
-def ranking(kind: str, month: str, page: int = 1, per_page: int = UNIT_PAGE_SIZE) -> Ranking:
-    """The month's 红黑榜 for departments, halls or windows (one page of the full table), with
-    units on the 黑榜 two months in a row flagged. Ranked by 好评率, then 平均分, then code;
-    units below the minimum sample are listed after the ranked ones as 样本不足."""
-    minimum = min_ratings()
+_CACHE_SIZE = 256
+_cache_lock = threading.Lock()
+
+
+def _cached_by_watermark(key: tuple, compute):
+    """``compute()`` once per ``key`` and statistics watermark, per process.
+
+    The pre-aggregated rows change only when the refresh job (or a full recompute) stores
+    them, and both increment ``StatState.version``; so a result read from them stays true
+    until the version moves. A bounded LRU, per application instance.
+    """
+    watermark = db.session.scalar(select(StatState.version).where(StatState.id == 1))
+    cache: OrderedDict = current_app.extensions.setdefault("public_stat_cache", OrderedDict())
+    full_key = (key, watermark)
+    with _cache_lock:
+        if full_key in cache:
+            cache.move_to_end(full_key)
+            return cache[full_key]
+    value = compute()
+    with _cache_lock:
+        cache[full_key] = value
+        while len(cache) > _CACHE_SIZE:
+            cache.popitem(last=False)
+    return value
+
+
+def _ranking_rows(kind: str, month: str, minimum: int, page: int, per_page: int):
     board = _MonthBoard(kind, month, minimum)
     ranked_total, too_few_total = board.count(True), board.count(False)
     red, black = board.boards(ranked_total)
@@ -344,9 +368,21 @@ def ranking(kind: str, month: str, page: int = 1, per_page: int = UNIT_PAGE_SIZE
     offset = (page - 1) * per_page
     ranked = [(offset + i, uid, r) for i, (uid, r) in
               enumerate(board.rows(True, board.best_first, min(per_page, ranked_total - offset), offset), start=1)]
-    too_few_offset = max(0, offset - ranked_total)
-    too_few = [(None, uid, r) for uid, r in
-               board.rows(False, [board.code], per_page - len(ranked), too_few_offset)] if ranked_total - offset < per_page else []
+    too_few: list = []
+    if ranked_total - offset < per_page:
+        too_few = [(None, uid, r) for uid, r in
+                   board.rows(False, [board.code], per_page - len(ranked), max(0, offset - ranked_total))]
+    return ranked_total, too_few_total, red, black, previous_black, ranked, too_few
+
+
+def ranking(kind: str, month: str, page: int = 1, per_page: int = UNIT_PAGE_SIZE) -> Ranking:
+    """The month's 红黑榜 for departments, halls or windows (one page of the full table), with
+    units on the 黑榜 two months in a row flagged. Ranked by 好评率, then 平均分, then code;
+    units below the minimum sample are listed after the ranked ones as 样本不足. The ranks are
+    computed once per statistics refresh (they cannot change in between); names are read live."""
+    minimum = min_ratings()
+    ranked_total, too_few_total, red, black, previous_black, ranked, too_few = _cached_by_watermark(
+        ("ranking", kind, month, minimum, page, per_page), lambda: _ranking_rows(kind, month, minimum, page, per_page))
     names = unit_names(kind, [uid for group in (red, black, ranked, too_few) for _, uid, _ in group])
 
     def unit_rows(group) -> list[UnitRow]:

@@ -64,6 +64,7 @@ class StatState(db.Model):
     refreshed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     full_recompute_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     overdue_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # when StatOverdue was taken
+    version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # +1 whenever StatMonthly changes
 
 
 class StatOverdue(db.Model):

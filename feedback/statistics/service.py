@@ -228,7 +228,9 @@ def refresh(now: datetime | None = None) -> dict:
         recompute_month(month)
     if marks:
         db.session.execute(delete(StatDirtyMonth).where(StatDirtyMonth.id <= max(i for i, _ in marks)))
-        _state().refreshed_until = now
+        state = _state()
+        state.refreshed_until = now
+        state.version = (state.version or 0) + 1
     overdue = snapshot_overdue(now)
     return {"months": months, "overdue": sum(overdue.values())}
 
@@ -279,6 +281,7 @@ def recompute_all(now: datetime | None = None) -> dict:
     rows = sum(recompute_month(m) for m in months)
     state = _state()
     state.refreshed_until = state.full_recompute_at = now
+    state.version = (state.version or 0) + 1
     return {"months": len(months), "rows": rows}
 
 

@@ -1,4 +1,4 @@
-"""overdue snapshot: 当前超期工单 per department, taken by each statistics refresh
+"""overdue snapshot: 当前超期工单 per department, taken by each statistics refresh; statistics version
 
 Revision ID: 0011_overdue_snapshot
 Revises: 0010_bench_indexes
@@ -7,6 +7,8 @@ Create Date: 2026-11-23 16:10:00
 The public statistics page counted open overdue tickets live on every request: an index
 scan over every overdue ticket (tens of thousands at province scale). The refresh job now
 stores the count per department each minute; the page reads at most one row per department.
+``stat_state.version`` moves whenever the monthly rows change, so what is read from them
+(the 红黑榜 ranks) can be kept until it moves.
 """
 from alembic import op
 import sqlalchemy as sa
@@ -30,9 +32,11 @@ def upgrade():
     )
     with op.batch_alter_table('stat_state', schema=None) as batch_op:
         batch_op.add_column(sa.Column('overdue_at', sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('version', sa.Integer(), server_default='0', nullable=False))
 
 
 def downgrade():
     with op.batch_alter_table('stat_state', schema=None) as batch_op:
+        batch_op.drop_column('version')
         batch_op.drop_column('overdue_at')
     op.drop_table('stat_overdue')

@@ -24,15 +24,16 @@ directory, so Django settings never mix with the Flask app of the other benches.
    the threshold; 30 % escalated once before, last escalated 1.5 to 3 days before it), the rest
    not due yet (70 % created after the threshold + 1.5 days; 30 % older but escalated after it).
    Every ticket is open (status 1 or 2), not on hold, priority 2..5 (2 + id % 4), has a
-   submitter e-mail and is assigned to its city's handler. Due tickets have the lowest ids, as
-   old tickets do; the margins of 1.5 days keep the due set exact even if the UTC date changes
+   submitter e-mail and is assigned to its city's handler. Due tickets have the lowest ids (as
+   in bench_sweep); the margins of 1.5 days keep the due set exact even if the UTC date changes
    between load and run;
 3. times one ``call_command("escalate_tickets")`` in each database (a worker each; e-mail goes
    to Django's locmem backend, so every message is rendered and built but none leaves), counting
-   its SQL statements and the messages;
-4. checks with SQL that exactly the due tickets were escalated once (priority one higher, a
-   "Ticket Escalated" follow-up, a Priority change, last_escalation set) and no other, and
-   writes bench-results/helpdesk.md.
+   and timing its SQL statements (the per-queue selection apart) and counting the messages; then
+   EXPLAINs (ANALYZE, BUFFERS) the first queue's selection;
+4. checks with SQL that exactly the due tickets were escalated once (priority number one lower,
+   a "Ticket Escalated" follow-up, a Priority change, last_escalation set) and no other, and
+   writes bench-results/helpdesk.md (and helpdesk.json).
 
 Call it from another bench with ``helpdesk_bench(server_url)``, where ``server_url`` is the
 URL of a server's ``postgres`` database (stack.cluster() yields one).
@@ -196,29 +197,53 @@ def _threshold(escalate_days: int) -> datetime:
     return timezone.now() - timedelta(days=days)
 
 
+def _is_selection(sql: str) -> bool:
+    """The command's per-queue query: open, not held, not top priority tickets last escalated (or
+    created) before the queue's threshold."""
+    return sql.startswith("SELECT") and 'FROM "helpdesk_ticket"' in sql and "last_escalation" in sql.split("WHERE", 1)[-1]
+
+
 def _worker_escalate() -> dict:
-    """One timed ``escalate_tickets``; its SQL statements and e-mails counted."""
+    """One timed ``escalate_tickets``: SQL statements counted and timed (the selection apart), e-mails
+    counted; afterwards the EXPLAIN (ANALYZE, BUFFERS) of one queue's selection (now matching nothing,
+    but reading what it read)."""
     from django.core import mail
     from django.core.management import call_command
     from django.db import connection
 
-    statements = 0
+    stats = {"statements": 0, "sql_s": 0.0, "selections": 0, "selection_s": 0.0}
+    first_selection: list = []
 
-    def count(execute, sql, params, many, context):
-        nonlocal statements
-        statements += 1
-        return execute(sql, params, many, context)
+    def timed(execute, sql, params, many, context):
+        t = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            spent = time.perf_counter() - t
+            stats["statements"] += 1
+            stats["sql_s"] += spent
+            if _is_selection(sql):
+                stats["selections"] += 1
+                stats["selection_s"] += spent
+                if not first_selection:
+                    first_selection.append((sql, params))
 
     connection.ensure_connection()  # connect before the clock starts
     mail.outbox = []
     started = datetime.now(timezone.utc)
-    with connection.execute_wrapper(count):
+    with connection.execute_wrapper(timed):
         t0 = time.perf_counter()
         call_command("escalate_tickets")
         elapsed = time.perf_counter() - t0
+    plan = ""
+    if first_selection:
+        sql, params = first_selection[0]
+        with connection.cursor() as cur:
+            cur.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)
+            plan = "\n".join(row[0] for row in cur.fetchall())
     recipients = sum(len(m.to) for m in mail.outbox)
-    return {"elapsed": elapsed, "statements": statements, "emails": len(mail.outbox), "recipients": recipients,
-            "started": started.isoformat()}
+    return {"elapsed": elapsed, **stats, "emails": len(mail.outbox), "recipients": recipients,
+            "started": started.isoformat(), "plan": plan}
 
 
 def _versions() -> dict:
@@ -235,6 +260,19 @@ def worker(step: str) -> None:
     result = {"prepare": _worker_prepare, "escalate": _worker_escalate}[step]()
     result["versions"] = _versions()
     print(json.dumps(result))
+
+
+def require_helpdesk() -> None:
+    """Stop with a hint unless the pinned django-helpdesk is installed (checked without importing Django)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        found = version("django-helpdesk")
+    except PackageNotFoundError:
+        found = None
+    if found != HELPDESK_VERSION:
+        raise SystemExit(f"bench_helpdesk needs django-helpdesk=={HELPDESK_VERSION} (found {found}): "
+                         "pip install -e '.[bench]'")
 
 
 def _run_worker(project: Path, settings_module: str, step: str) -> dict:
@@ -346,6 +384,7 @@ def helpdesk_bench(server: str, *, open_tickets: int = 1_000_000, due: int = 10_
     """Load both databases on ``server`` (the URL of its ``postgres`` database), time one
     ``escalate_tickets`` in each, check both. Returns ``{"big": …, "small": …, "versions": …, "ok": bool}``;
     each side has ``info`` (counts, load_s, migrate_s), ``run`` (elapsed, statements, emails) and ``check``."""
+    require_helpdesk()
     results: dict = {"params": {"open": open_tickets, "due": due, "small_open": small_open}}
     sizes = {"big": open_tickets, "small": small_open}
     with tempfile.TemporaryDirectory(prefix="helpdesk-bench.") as tmp, \
@@ -385,17 +424,28 @@ def report(results: dict, command: str | None = None) -> str:
         f"{big['info']['queues']} queues (escalate_days {'/'.join(map(str, ESCALATE_DAYS))}, weekends excluded); "
         "every ticket open, assigned, with a submitter e-mail; due tickets 70 % never escalated, 30 % escalated before.",
         "",
-        "| database | open tickets | due | load | escalate_tickets | per due ticket | SQL statements | e-mails |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| database | open tickets | due | load | escalate_tickets | per due ticket | SQL statements | time in SQL "
+        "| of which selection | e-mails |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for label, r in (("big", big), ("small", small)):
         run, info = r["run"], r["info"]
         lines.append(f"| {label} | {info['open']:,} | {info['due']:,} | {info['load_s']:.0f} s | {run['elapsed']:.2f} s | "
-                     f"{run['elapsed'] / max(info['due'], 1) * 1000:.2f} ms | {run['statements']:,} | {run['emails']:,} |")
+                     f"{run['elapsed'] / max(info['due'], 1) * 1000:.2f} ms | {run['statements']:,} | "
+                     f"{run['sql_s']:.2f} s | {run['selection_s']:.2f} s ({run['selections']} queries) | "
+                     f"{run['emails']:,} |")
     lines += ["", f"Ratio big/small: {big['run']['elapsed'] / small['run']['elapsed']:.2f}", "",
+              "Per escalated ticket the command runs 9 statements, each in its own transaction (autocommit): "
+              "UPDATE of the whole ticket row, an open-dependency check, the three e-mail templates and the "
+              "assignee (one SELECT each), a second whole-row UPDATE (FollowUp.save touches the ticket), "
+              "INSERT follow-up, INSERT ticket change; and it compiles and renders 9 templates from strings "
+              "(subject, text, HTML per e-mail) for its 3 e-mails (submitter, queue CC, assignee).", "",
               "Checks (after the run): " + "; ".join(f"{k}: {v}" for k, v in big["check"].items()) + " (big), "
               + "; ".join(f"{k}: {v}" for k, v in small["check"].items()) + " (small) — "
               + ("all as expected" if results["ok"] else "NOT as expected"), ""]
+    for label in ("big", "small"):
+        lines += [f"## Selection plan ({label}, first queue processed, after the run)", "", "```", results[label]["run"]["plan"],
+                  "```", ""]
     return "\n".join(lines)
 
 

@@ -82,6 +82,9 @@ def pages(now: datetime | None = None) -> list[Page]:
         Page("stats_12m", "statistics page, 12 months", f"/public/stats?{urlencode({'from': year_ago})}", None, "7"),
         Page("rankings", "rankings page (departments)", "/public/rankings", None, "7"),
         Page("rankings_window", "rankings page (windows)", "/public/rankings?kind=window", None, "7"),
+        Page("units_window", "all windows, this month, by code", "/public/stats/window", None, "7"),
+        Page("units_window_12m", "all windows, 12 months, worst 好评率 first",
+             f"/public/stats/window?{urlencode({'from': year_ago, 'sort': 'good_asc'})}", None, "7"),
     ]
 
 
@@ -264,6 +267,7 @@ class PageOptions:
     wrk_seconds: int = 8
     workers: int = 2 * (os.cpu_count() or 1)
     wrk_threads: int = 2
+    scheduler_seconds: int = 240
 
     @property
     def large_ratings(self) -> int:
@@ -317,11 +321,37 @@ def run_pages(server: str, opts: PageOptions, out: Path) -> tuple[list[Figure], 
         for ds in both:
             print(f"[pages/{ds.label}] EXPLAIN (ANALYZE, BUFFERS) of the queue's SQL …", file=sys.stderr)
             plans[ds.label] = task(ds.env, "explain", str(out / f"queue-plans-{ds.label}.txt"))
-    return _figures(small, large, the_pages, results, plans, opts, crashes)
+        memory = _memory(both, out, opts)
+    return _figures(small, large, the_pages, results, plans, opts, crashes, memory)
+
+
+def _memory(both: tuple[Dataset, ...], out: Path, opts: PageOptions) -> dict:
+    """RSS of the web workers after the page run, and of the scheduler process after every job
+    has run once on each dataset (the two schedulers run side by side, one per database)."""
+    memory: dict = {}
+    for ds in both:
+        workers = [stack.memory_mb(pid) for pid in ds.server.workers()]
+        memory[ds.label] = {"web_rss_mb": max((w["rss"] for w in workers), default=0.0),
+                            "web_peak_mb": max((w["peak"] for w in workers), default=0.0)}
+    jobs = len(task(both[0].env, "jobs")["jobs"])
+    with contextlib.ExitStack() as exits:
+        scheds = {ds.label: exits.enter_context(stack.Scheduler(ds.env, out / f"scheduler-{ds.label}.log"))
+                  for ds in both}
+        for ds in both:
+            print(f"[pages/{ds.label}] scheduler: waiting for each of {jobs} jobs to run once …", file=sys.stderr)
+            runs, seconds = scheds[ds.label].wait_for_every_job(ds.url, jobs, opts.scheduler_seconds)
+            mem = stack.memory_mb(scheds[ds.label].proc.pid)
+            memory[ds.label] |= {"scheduler_rss_mb": mem["rss"], "scheduler_peak_mb": mem["peak"],
+                                 "scheduler_jobs_run": len(runs), "scheduler_jobs": jobs,
+                                 "scheduler_seconds": seconds}
+            print(f"[pages/{ds.label}] scheduler: {len(runs)}/{jobs} jobs ran in {seconds:.0f} s; "
+                  f"RSS {mem['rss']:.0f} MiB (peak {mem['peak']:.0f})", file=sys.stderr)
+    return memory
 
 
 def _figures(small: Dataset, large: Dataset, the_pages: list[Page], results: dict, plans: dict,
-             opts: PageOptions, crashes: dict[str, int]) -> tuple[list[Figure], list[tuple[str, str]], dict]:
+             opts: PageOptions, crashes: dict[str, int], memory: dict
+             ) -> tuple[list[Figure], list[tuple[str, str]], dict]:
     figures: list[Figure] = []
     scale_note = f"{large.ratings:,} ratings / {large.tickets:,} tickets beside {small.ratings:,} / {small.tickets:,}"
     failures = [f"{n} gunicorn worker(s) of the {label} server died of SIGSEGV (stacks in "
@@ -352,6 +382,20 @@ def _figures(small: Dataset, large: Dataset, the_pages: list[Page], results: dic
                           large.recompute["month_seconds"], "s", f"at {small.ratings:,}",
                           small.recompute["month_seconds"], higher_is_better=False,
                           note="recompute_month: what statistics_refresh does each minute while ratings arrive"))
+    ms, ml = memory["small"], memory["large"]
+    figures.append(Figure("#9 RSS of a web worker after the page run (largest of the workers)", ml["web_rss_mb"],
+                          "MiB", "at small", ms["web_rss_mb"], higher_is_better=False,
+                          note=f"peak {ml['web_peak_mb']:.0f} vs {ms['web_peak_mb']:.0f} MiB"))
+    figures.append(Figure("#9 RSS of the scheduler after each job ran once", ml["scheduler_rss_mb"], "MiB", "at small",
+                          ms["scheduler_rss_mb"], higher_is_better=False,
+                          note=f"peak {ml['scheduler_peak_mb']:.0f} vs {ms['scheduler_peak_mb']:.0f} MiB; jobs run "
+                               f"{ml['scheduler_jobs_run']}/{ml['scheduler_jobs']} (large) in "
+                               f"{ml['scheduler_seconds']:.0f} s, {ms['scheduler_jobs_run']}/{ms['scheduler_jobs']} "
+                               f"(small)"))
+    for label, m in memory.items():
+        if m["scheduler_jobs_run"] < m["scheduler_jobs"]:
+            failures.append(f"scheduler ({label}): only {m['scheduler_jobs_run']} of {m['scheduler_jobs']} jobs "
+                            f"finished a run within {m['scheduler_seconds']:.0f} s (bench-results/scheduler-{label}.log)")
     figures.append(Figure(f"generation of {large.ratings:,} ratings + {large.tickets:,} tickets (COPY)",
                           large.gen.seconds, "s", note=", ".join(f"{k} {v:.0f}s" for k, v in large.gen.phases.items())))
 
@@ -400,7 +444,7 @@ def _figures(small: Dataset, large: Dataset, the_pages: list[Page], results: dic
             "datasets": {ds.label: {"generation": ds.gen.__dict__, "recompute": ds.recompute,
                                     "open_tickets": ds.open_tickets, "handler_department": ds.handler_department,
                                     "handler_open": ds.handler_open} for ds in (small, large)},
-            "queue_sql": plans, "worker_crashes": crashes, "pages_ok": not failures}
+            "queue_sql": plans, "worker_crashes": crashes, "memory": memory, "pages_ok": not failures}
     return figures, sections, data
 
 
@@ -483,7 +527,12 @@ def _run_task(name: str, args: list[str]) -> int:
 
     app = create_app()
     with app.app_context():
-        result = _task_recompute() if name == "recompute" else _task_explain(*args)
+        if name == "jobs":
+            from jobs.scheduler import _load_jobs
+
+            result = {"jobs": sorted(_load_jobs())}
+        else:
+            result = _task_recompute() if name == "recompute" else _task_explain(*args)
     print("TASK_JSON " + json.dumps(result, ensure_ascii=False, default=str))
     return 0
 
@@ -496,6 +545,8 @@ def add_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--page-requests", type=int, help="timed sequential requests per page and database "
                                                      "(default 30; quick 10)")
     p.add_argument("--page-wrk-seconds", type=int, help="wrk seconds per page and database (default 8; quick 3)")
+    p.add_argument("--scheduler-seconds", type=int, default=240,
+                   help="longest wait for every job of the scheduler to run once, per dataset (default 240)")
 
 
 def page_options(args: argparse.Namespace) -> PageOptions:
@@ -503,7 +554,8 @@ def page_options(args: argparse.Namespace) -> PageOptions:
     return PageOptions(scale=args.scale if args.scale is not None else (0.02 if q else 1.0),
                        requests=args.page_requests or (10 if q else 30),
                        warmup=2 if q else 3, wrk_seconds=args.page_wrk_seconds or (3 if q else 8),
-                       workers=getattr(args, "workers", None) or 2 * (os.cpu_count() or 1))
+                       workers=getattr(args, "workers", None) or 2 * (os.cpu_count() or 1),
+                       scheduler_seconds=getattr(args, "scheduler_seconds", 240))
 
 
 def main(argv: list[str] | None = None) -> int:

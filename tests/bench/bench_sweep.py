@@ -198,39 +198,59 @@ def check(url: str, due: int) -> dict:
         }
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    RESULTS.mkdir(exist_ok=True)
-    results = {}
-    with stack.postgres(args.database_url, database="feedback_bench_sweep_big") as big_url:
-        server = big_url.rsplit("/", 1)[0] + "/postgres"
-        with stack.postgres(server, database="feedback_bench_sweep_small") as small_url:
-            for label, url, n in (("big", big_url, args.open), ("small", small_url, args.due)):
-                print(f"[{label}] migrating and loading {n:,} open tickets ({args.due:,} due)…", file=sys.stderr)
+def run_sweep(server: str | None, *, open_tickets: int, due: int, batch: int) -> dict:
+    """Load both databases on the PostgreSQL server ``server`` (None: a throwaway cluster), sweep each once."""
+    results: dict = {}
+    with stack.postgres(server, database="feedback_bench_sweep_big") as big_url:
+        pg_server = big_url.rsplit("/", 1)[0] + "/postgres"
+        with stack.postgres(pg_server, database="feedback_bench_sweep_small") as small_url:
+            for label, url, n in (("big", big_url, open_tickets), ("small", small_url, due)):
+                print(f"[sweep/{label}] migrating and loading {n:,} open tickets ({due:,} due)…", file=sys.stderr)
                 stack.migrate(stack.production_env(url))
-                info = load(url, open_tickets=n, due=args.due)
-                print(f"[{label}] loaded in {info['load_s']:.0f} s", file=sys.stderr)
+                info = load(url, open_tickets=n, due=due)
+                print(f"[sweep/{label}] loaded in {info['load_s']:.0f} s", file=sys.stderr)
                 results[label] = {"info": info}
             for label, url in (("big", big_url), ("small", small_url)):
                 app = _app(url)
-                results[label]["plan"] = explain(app, args.batch)
-                elapsed, summary = sweep(app, args.batch)
-                results[label].update(elapsed=elapsed, summary=summary, check=check(url, args.due))
-                print(f"[{label}] sweep {elapsed:.2f} s {summary}", file=sys.stderr)
+                results[label]["plan"] = explain(app, batch)
+                elapsed, summary = sweep(app, batch)
+                results[label].update(elapsed=elapsed, summary=summary, check=check(url, due))
+                print(f"[sweep/{label}] sweep {elapsed:.2f} s {summary}", file=sys.stderr)
+    return results
+
+
+def checks_ok(results: dict, due: int) -> bool:
+    """Every due ticket got exactly one new step, none is left due, no step twice."""
+    return all(r["check"]["due_left"] == 0 and r["check"]["duplicate_steps"] == 0
+               and r["check"]["tickets_with_new_step"] == due for r in results.values())
+
+
+def figures(results: dict, due: int) -> list:
+    from tests.bench.report import Figure
+
+    big, small = results["big"], results["small"]
+    return [Figure(f"#5 deadline sweep at {big['info']['open']:,} open tickets ({due:,} due)", big["elapsed"], "s",
+                   f"{small['info']['open']:,} open (all due)", small["elapsed"], higher_is_better=False,
+                   note=f"{big['elapsed'] / due * 1000:.2f} vs {small['elapsed'] / due * 1000:.2f} ms per due ticket; "
+                        f"load {big['info']['load_s']:.0f} s (COPY)")]
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    RESULTS.mkdir(exist_ok=True)
+    results = run_sweep(args.database_url, open_tickets=args.open, due=args.due, batch=args.batch)
     report = _report(results, args)
     (RESULTS / "sweep.md").write_text(report, encoding="utf-8")
     print(report)
-    ok = all(r["check"]["due_left"] == 0 and r["check"]["duplicate_steps"] == 0
-             and r["check"]["tickets_with_new_step"] == args.due for r in results.values())
-    return 0 if ok else 1
+    return 0 if checks_ok(results, args.due) else 1
 
 
-def _report(results: dict, args) -> str:
+def _report(results: dict, args, heading: bool = True) -> str:
     big, small = results["big"], results["small"]
     lines = [
-        "# Deadline sweep: cost of what is due, not of what exists",
-        "",
-        f"Command: `python -m tests.bench.bench_sweep --open {args.open} --due {args.due} --batch {args.batch}`",
+        *(["# Deadline sweep: cost of what is due, not of what exists", ""] if heading else []),
+        f"Command: `python -m tests.bench.bench_sweep --open {args.open} --due {args.due} --batch {args.batch}`"
+        + ("" if heading else " (here as part of `make bench`)"),
         f"As of {NOW.isoformat()} (Wednesday 10:00 Beijing); PostgreSQL from tests/support/pg.sh (fsync off).",
         "Due tickets: 70 % reminder, 20 % overdue (level 1), 10 % 督办 (level 2); one step each.",
         "",
@@ -246,7 +266,8 @@ def _report(results: dict, args) -> str:
               "Checks (after the sweep): " + "; ".join(f"{k}: {v}" for k, v in big["check"].items()) + " (big), "
               + "; ".join(f"{k}: {v}" for k, v in small["check"].items()) + " (small)", ""]
     for label in ("big", "small"):
-        lines += [f"## Claim query plan ({label}, first batch)", "", "```", results[label]["plan"], "```", ""]
+        lines += [f"{'##' if heading else '###'} Claim query plan ({label}, first batch)", "", "```",
+                  results[label]["plan"], "```", ""]
     return "\n".join(lines)
 
 

@@ -38,19 +38,25 @@ from pathlib import Path
 
 import psycopg
 
-from tests.bench import bench_pages, datagen, loadgen, stack
+from tests.bench import bench_pages, bench_sms, bench_sweep, datagen, loadgen, plots, stack
 from tests.bench.pings import ensure_ping_table
 from tests.bench.report import Figure, Report
 
 RESULTS = stack.ROOT / "bench-results"
 
 
+PARTS = ("ratings", "sms", "pages", "sweep", "helpdesk")
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="rating submissions/s beside a bare insert (issue 3); the queue, "
                                             "statistics and rankings pages at scale beside small (issues 4, 7)")
     p.add_argument("--quick", action="store_true", help="small data and short runs (a smoke test of the bench)")
-    p.add_argument("--only", choices=["all", "ratings", "pages"], default="all",
-                   help="run only the rating benchmark (issue 3) or only the page benchmarks (issues 4, 7)")
+    p.add_argument("--only", choices=["all", *PARTS], default="all", action="append",
+                   help="run only these parts (repeatable): ratings (issue 3), sms (issue 6), pages (issues 4, 7, "
+                        "memory), sweep (issue 5), helpdesk (the django-helpdesk peer)")
+    p.add_argument("--sweep-open", type=int, help="open tickets for the deadline sweep (default 1,000,000; quick 50,000)")
+    p.add_argument("--sweep-due", type=int, help="due tickets for the deadline sweep (default 10,000; quick 2,000)")
     p.add_argument("--ratings", type=int, help="existing ratings to generate (default 1,000,000; quick 50,000)")
     p.add_argument("--pool", type=int, help="unrated records for the load (default 200,000; quick 40,000)")
     p.add_argument("--duration", type=int, help="seconds per measured run (default 20; quick 5)")
@@ -73,6 +79,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.duration = args.duration or (5 if q else 20)
     args.warmup = args.warmup if args.warmup is not None else (2 if q else 5)
     args.connections = args.connections or 2 * args.workers
+    args.sweep_open = args.sweep_open or (50_000 if q else 1_000_000)
+    args.sweep_due = args.sweep_due or (2_000 if q else 10_000)
+    only = args.only if isinstance(args.only, list) else [args.only]
+    args.parts = set(PARTS) if "all" in only or not only else set(only)
     return args
 
 
@@ -244,6 +254,18 @@ def rating_bench(args: argparse.Namespace, pg_server: str) -> tuple[list[Figure]
     return figures, sections, data, all_ok
 
 
+def sweep_bench(args: argparse.Namespace, pg_server: str) -> tuple[list[Figure], list[tuple[str, str]], dict, bool]:
+    """Issue 5: one deadline sweep at ``--sweep-open`` open tickets (``--sweep-due`` due) beside as many open as due."""
+    results = bench_sweep.run_sweep(pg_server, open_tickets=args.sweep_open, due=args.sweep_due, batch=500)
+    ok = bench_sweep.checks_ok(results, args.sweep_due)
+    report_args = argparse.Namespace(open=args.sweep_open, due=args.sweep_due, batch=500)
+    sweep_md = bench_sweep._report(results, report_args, heading=False)
+    (args.out / "sweep.md").write_text(sweep_md, encoding="utf-8")
+    data = {"sweep": {k: {kk: vv for kk, vv in v.items() if kk != "plan"} for k, v in results.items()},
+            "sweep_checks_ok": ok}
+    return bench_sweep.figures(results, args.sweep_due), [("Deadline sweep (issue 5)", sweep_md)], data, ok
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     command = "python -m tests.bench.run " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
@@ -256,19 +278,25 @@ def main(argv: list[str] | None = None) -> int:
                   "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
                               "loadavg_before": os.getloadavg()}}
     ok = True
+    def add(part: tuple[list[Figure], list[tuple[str, str]], dict, bool]) -> None:
+        nonlocal ok
+        figures.extend(part[0])
+        sections.extend(part[1])
+        data.update(part[2])
+        ok &= part[3]
+
     with stack.cluster(args.database_url) as server:
-        if args.only in ("all", "ratings"):
-            r_figures, r_sections, r_data, r_ok = rating_bench(args, server)
-            figures += r_figures
-            sections += r_sections
-            data |= r_data
-            ok &= r_ok
-        if args.only in ("all", "pages"):
+        if "ratings" in args.parts:
+            add(rating_bench(args, server))
+        if "sms" in args.parts:
+            add(bench_sms.sms_bench(args, server))
+        if "sweep" in args.parts:
+            add(sweep_bench(args, server))
+        if "helpdesk" in args.parts:
+            add(helpdesk_bench(args, server, data.get("sweep")))
+        if "pages" in args.parts:
             p_figures, p_sections, p_data = bench_pages.run_pages(server, bench_pages.page_options(args), args.out)
-            figures += p_figures
-            sections += p_sections
-            data |= p_data
-            ok &= p_data["pages_ok"]
+            add((p_figures, p_sections, p_data, p_data["pages_ok"]))
     data["loadavg_after"] = os.getloadavg()
     total = time.perf_counter() - started
     data["seconds"] = total
@@ -277,7 +305,10 @@ def main(argv: list[str] | None = None) -> int:
                f"{data['machine']['loadavg_before'][0]:.1f}, after {data['loadavg_after'][0]:.1f}); wrk, the "
                f"client and PostgreSQL run on the same cores as gunicorn. Absolute figures are noisy; each figure "
                f"is measured beside its reference in the same run, so read the ratio.")
-    report = Report("Benchmarks: rating submissions (issue 3), ticket queue (issue 4), statistics pages (issue 7)",
+    pngs = plots.write_all(figures, data, args.out)
+    if pngs:
+        sections.append(("Plots", "\n".join(f"![{p.stem}]({p.name})" for p in pngs)))
+    report = Report("Benchmarks: `make bench` (issues 3–7 and 9), each figure beside its reference in the same run",
                     figures, [("Run", machine), *sections], data | {"checks_ok": ok})
     path = report.write(args.out)
     print(report.markdown())

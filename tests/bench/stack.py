@@ -110,6 +110,64 @@ def create_api_key(env: dict[str, str], name: str = "bench", scopes: tuple[str, 
     return key_id, lines[-1]
 
 
+def memory_mb(pid: int) -> dict[str, float]:
+    """Resident memory of a process now (``rss``) and at its peak (``peak``, VmHWM), in MiB."""
+    out = {"rss": 0.0, "peak": 0.0}
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                out["rss"] = int(line.split()[1]) / 1024
+            elif line.startswith("VmHWM:"):
+                out["peak"] = int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return out
+
+
+def job_runs(url: str) -> dict[str, int]:
+    """Finished runs per job name in the job_runs table."""
+    import psycopg
+
+    from tests.bench.datagen import psycopg_url
+
+    with psycopg.connect(psycopg_url(url)) as conn:
+        return dict(conn.execute("SELECT name, count(*) FROM job_runs WHERE finished_at IS NOT NULL GROUP BY name"))
+
+
+class Scheduler:
+    """`flask --app wsgi scheduler` (the job process, one per deployment) on ``env``'s database."""
+
+    def __init__(self, env: dict[str, str], log_path: Path | None = None):
+        self.env, self.log_path = env, log_path
+        self.proc: subprocess.Popen | None = None
+
+    def __enter__(self) -> "Scheduler":
+        log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
+        self.proc = subprocess.Popen([str(VENV_BIN / "flask"), "--app", "wsgi", "scheduler"], cwd=ROOT, env=self.env,
+                                     stdout=log, stderr=log)
+        return self
+
+    def wait_for_every_job(self, url: str, jobs: int, timeout_s: float) -> tuple[dict[str, int], float]:
+        """Wait until each of ``jobs`` jobs has finished a run (or the timeout); (runs per job, seconds)."""
+        started = time.monotonic()
+        runs: dict[str, int] = {}
+        while time.monotonic() - started < timeout_s and (self.proc is None or self.proc.poll() is None):
+            runs = job_runs(url)
+            if len(runs) >= jobs:
+                break
+            time.sleep(1)
+        return runs, time.monotonic() - started
+
+    def __exit__(self, *exc) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
 class Gunicorn:
     """gunicorn serving ``app`` on a free port; ``workers()`` lists the worker pids."""
 

@@ -91,3 +91,41 @@ def test_the_ranking_table_is_paged_with_ranks_continuing_and_too_few_after_the_
     # The boards are the same on every page: the best five and the worst five with a bad review.
     assert re.search(r'<ol id="red-board">(.*?)</ol>', html, re.S).group(1) == \
         re.search(r'<ol id="red-board">(.*?)</ol>', page2, re.S).group(1)
+
+
+def test_ranks_are_computed_once_per_statistics_refresh(app, db, client, many):
+    from sqlalchemy import event
+
+    from feedback.statistics import service as stats
+    from feedback.statistics.models import StatDirtyMonth
+
+    statements: list[str] = []
+
+    def capture(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement.lower())
+
+    def red_board() -> list[int]:
+        html = client.get(f"/public/rankings?month={MONTH}").get_data(as_text=True)
+        board = re.search(r'<ol id="red-board">(.*?)</ol>', html, re.S).group(1)
+        return [int(u) for u in re.findall(r'data-unit="department-(\d+)"', board)]
+
+    event.listen(db.engine, "before_cursor_execute", capture)
+    try:
+        first = red_board()
+        from_stats = sum("from stat_monthly" in s for s in statements)
+        statements.clear()
+        assert red_board() == first
+        assert from_stats >= 4 and not any("from stat_monthly" in s for s in statements)  # served from memory
+    finally:
+        event.remove(db.engine, "before_cursor_execute", capture)
+
+    # D40 becomes perfect (all 非常满意): not visible until a refresh stores rows (and moves the version).
+    row = db.session.query(StatMonthly).filter_by(unit_kind="department", unit_id=many[39].id, month=MONTH).one()
+    row.good, row.bad, row.score_sum = row.ratings, 0, row.ratings * 10
+    db.session.commit()
+    assert many[39].id not in red_board()
+    db.session.add(StatDirtyMonth(month="2026-01"))
+    db.session.commit()
+    stats.refresh()
+    db.session.commit()
+    assert red_board()[0] == many[39].id
