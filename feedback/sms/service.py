@@ -325,13 +325,13 @@ def _rate(result: InboundResult, invitation: SmsInvitation, phone: str, level: i
     # the first one's rating (AlreadyRatedError) instead of colliding on the UNIQUE
     # evaluation (rate() adds the evaluation before its savepoint, so a collision there
     # would abort our whole transaction, inbound row included). SQLite serialises writers.
-    db.session.execute(select(ServiceRecord.id).where(ServiceRecord.id == invitation.service_record_id)
-                       .with_for_update())
-    record = db.session.get(ServiceRecord, invitation.service_record_id)
+    # One statement locks and loads the record. No savepoint of our own around rate(): it
+    # raises these two errors before writing anything, or after rolling back its own.
+    record = db.session.scalars(select(ServiceRecord).where(ServiceRecord.id == invitation.service_record_id)
+                                .with_for_update().execution_options(populate_existing=True)).one()
     label = LEVELS[level].label
     try:
-        with db.session.begin_nested():
-            evaluation = evaluations.rate(record=record, level=level, channel="sms", now=now)
+        evaluation = evaluations.rate(record=record, level=level, channel="sms", now=now)
     except evaluations.AlreadyRatedError:
         _done(inbound, "already_rated", record.record_number, service_record_id=record.id)
         _reply(result, phone, "already_rated", now)
