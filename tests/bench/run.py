@@ -1,21 +1,24 @@
 """`make bench`: every benchmark, one PostgreSQL cluster, one report (bench-results/report.md).
 
-    python -m tests.bench.run [--quick] [--only ratings|pages] [--ratings N] [--scale X] …   (or `make bench`)
+    python -m tests.bench.run [--quick] [--only ratings|sms|sweep|helpdesk|pages …] [--ratings N] [--scale X] …
+    (or `make bench`, options in BENCH_ARGS)
 
-Issue 3 (this file): rating submissions per second beside a bare insert, same stack, same run.
-Issues 4 and 7 (tests/bench/bench_pages.py, run afterwards on the same cluster): the ticket
-queue at 1,000,000 tickets beside 1,000, the statistics and rankings pages at 10,000,000
-ratings beside 10,000. Every figure of both goes into one table.
+Each part measures a figure beside a reference in the same run, on the same machine:
 
-1. starts a throwaway PostgreSQL (tests/support/pg.sh), migrates a database with `flask db upgrade`;
-2. bulk-generates the province (tests/bench/datagen.py; 1,000,000 ratings by default);
-3. creates an API key with `flask apikeys create`, and the bench_pings table;
-4. starts gunicorn on tests.bench.bench_wsgi:app (the real app + POST /bench/ping) with
-   FEEDBACK_ENV=production and rate limiting off;
-5. warms both endpoints up, then runs wrk for the same duration at the bare endpoint and
-   at POST /api/v1/evaluations, back to back, with identical request bodies and headers;
-6. checks in the database that every 2xx was a new row (ratings, their tickets, pings);
-7. writes bench-results/report.md and results.json and prints the table.
+* ratings (issue 3, this file): POST /api/v1/evaluations per second through gunicorn with every
+  worker busy (wrk), beside POST /bench/ping, a bare Flask endpoint on the same stack that only
+  inserts one row; p50/p99; every 2xx checked to be one new row;
+* sms (issue 6, tests/bench/bench_sms.py): the Twilio webhook, signed requests, the same way;
+* sweep (issue 5, tests/bench/bench_sweep.py): one deadline sweep at 1,000,000 open tickets
+  (10,000 due) beside 10,000 open (all due);
+* helpdesk (tests/bench/bench_helpdesk.py): django-helpdesk's ``escalate_tickets`` over the same
+  shape in its own databases on the same PostgreSQL, the peer of the sweep;
+* pages (issues 4 and 7, tests/bench/bench_pages.py): the ticket queue, the statistics and the
+  rankings pages at 10,000,000 ratings / 1,000,000 tickets beside 10,000 / 1,000, then the RSS
+  of a web worker and of the scheduler process after every job ran once on each.
+
+Writes bench-results/report.md (every figure and ratio in one table), results.json and PNG
+plots (latency.png, pages.png, ratios.png), and prints the table.
 
 Worker model (see README "Benchmarks"): gunicorn sync workers, 2 × cores of them (4 on the
 2-core machine): each worker is one process with one request at a time, so no GIL contention,
@@ -38,7 +41,7 @@ from pathlib import Path
 
 import psycopg
 
-from tests.bench import bench_pages, bench_sms, bench_sweep, datagen, loadgen, plots, stack
+from tests.bench import bench_helpdesk, bench_pages, bench_sms, bench_sweep, datagen, loadgen, plots, stack
 from tests.bench.pings import ensure_ping_table
 from tests.bench.report import Figure, Report
 
@@ -264,6 +267,19 @@ def sweep_bench(args: argparse.Namespace, pg_server: str) -> tuple[list[Figure],
     data = {"sweep": {k: {kk: vv for kk, vv in v.items() if kk != "plan"} for k, v in results.items()},
             "sweep_checks_ok": ok}
     return bench_sweep.figures(results, args.sweep_due), [("Deadline sweep (issue 5)", sweep_md)], data, ok
+
+
+def helpdesk_bench(args: argparse.Namespace, pg_server: str, sweep: dict | None = None
+                   ) -> tuple[list[Figure], list[tuple[str, str]], dict, bool]:
+    """The peer: django-helpdesk's escalate_tickets over the sweep's shape, in its own databases."""
+    r = bench_helpdesk.helpdesk_bench(pg_server, open_tickets=args.sweep_open, due=args.sweep_due,
+                                      small_open=args.sweep_due)
+    md = bench_helpdesk.report(r, heading=False)
+    (args.out / "helpdesk.md").write_text(md, encoding="utf-8")
+    data = {"helpdesk": {k: ({**v, "run": {kk: vv for kk, vv in v["run"].items() if kk != "plan"}}
+                             if k in ("big", "small") else v) for k, v in r.items()},
+            "helpdesk_checks_ok": r["ok"]}
+    return bench_helpdesk.figures(r, sweep), [("django-helpdesk escalate_tickets, the peer (issue 9)", md)], data, r["ok"]
 
 
 def main(argv: list[str] | None = None) -> int:
