@@ -490,12 +490,12 @@ def sms_bench(args: argparse.Namespace, pg_server: str) -> tuple[list[Figure], l
     bare_rps, sms_rps = med("bare", "ok_per_s"), med("sms", "ok_per_s")
     of_rounds = f" (median of {len(rounds)} rounds)" if len(rounds) > 1 else ""
     figures = [
-        Figure("SMS webhook replies/s (POST /sms/inbound)", sms_rps, "req/s",
+        Figure("#6 SMS webhook replies/s (POST /sms/inbound)", sms_rps, "req/s",
                "bare insert (POST /bench/ping, same requests)", bare_rps,
                note=f"signed Twilio form, a distinct citizen's open invitation each{of_rounds}"),
-        Figure("SMS webhook latency p50", med("sms", "p50_ms"), "ms", "bare insert p50", med("bare", "p50_ms"),
+        Figure("#6 SMS webhook latency p50", med("sms", "p50_ms"), "ms", "bare insert p50", med("bare", "p50_ms"),
                higher_is_better=False),
-        Figure("SMS webhook latency p99", med("sms", "p99_ms"), "ms", "bare insert p99", med("bare", "p99_ms"),
+        Figure("#6 SMS webhook latency p99", med("sms", "p99_ms"), "ms", "bare insert p99", med("bare", "p99_ms"),
                higher_is_better=False),
     ]
     checks_md = ["| endpoint | 2xx seen by wrk | new rows in the database | rows − 2xx (in flight at the end) "

@@ -110,6 +110,17 @@ def create_api_key(env: dict[str, str], name: str = "bench", scopes: tuple[str, 
     return key_id, lines[-1]
 
 
+def stop(proc: subprocess.Popen | None, timeout_s: float = 30) -> None:
+    """SIGTERM a server process, then SIGKILL it if it has not exited within ``timeout_s``."""
+    if proc and proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def memory_mb(pid: int) -> dict[str, float]:
     """Resident memory of a process now (``rss``) and at its peak (``peak``, VmHWM), in MiB."""
     out = {"rss": 0.0, "peak": 0.0}
@@ -159,13 +170,7 @@ class Scheduler:
         return runs, time.monotonic() - started
 
     def __exit__(self, *exc) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop(self.proc)
 
 
 class Gunicorn:
@@ -216,10 +221,4 @@ class Gunicorn:
         return [int(pid) for pid in children]
 
     def __exit__(self, *exc) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop(self.proc)
