@@ -72,6 +72,7 @@ class Config:
     APPEAL_WINDOW_WORKING_DAYS: int = 3
     ESCALATION_LEVEL2_AFTER_WORKING_DAYS: int = 2
     CONTACT_RETENTION_DAYS: int = 180
+    IDEMPOTENCY_RETENTION_DAYS: int = 30  # answered writes kept for replays (API and counter tablets)
     SMS_DAILY_LIMIT_PER_NUMBER: int = 5
     QUIET_HOURS_START: int = 21  # local hour, citizens get no SMS from here ...
     QUIET_HOURS_END: int = 8  # ... until here

@@ -65,7 +65,7 @@ def auto_rating(now: datetime) -> dict:
 
 
 @job("contact_erasure", seconds=3600,
-     description="erase citizens' contact data CONTACT_RETENTION_DAYS after their ticket closed")
+     description="erase citizens' contact data (records, complaints, SMS log) CONTACT_RETENTION_DAYS after their ticket closed")
 def contact_erasure(now: datetime) -> dict:
     """Blank phone numbers and names past the retention period (statistics kept)."""
     from feedback.deadlines import upkeep
@@ -80,3 +80,12 @@ def provisional_deadlines(now: datetime) -> dict:
     from feedback.deadlines import upkeep
 
     return upkeep.recompute_provisional(now)
+
+
+@job("idempotency_prune", seconds=3600,
+     description="delete answered-write records (Idempotency-Key replays) older than IDEMPOTENCY_RETENTION_DAYS")
+def idempotency_prune(now: datetime) -> dict:
+    """Keep the idempotency table to the retry horizon of clients and tablets."""
+    from feedback.deadlines import upkeep
+
+    return upkeep.prune_idempotency_keys(now)

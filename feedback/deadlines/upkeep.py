@@ -12,7 +12,7 @@ from collections import Counter
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from feedback.clock import as_utc, format_local
@@ -196,11 +196,83 @@ def erase_contacts(now: datetime, batch: int = 1000, max_batches: int = 50) -> d
         set_watermark("contact_erasure_records", cutoff, now)
     elif last is not None:
         set_watermark("contact_erasure_records", as_utc(last), now)
-    if summary["records"] or summary["complaints"]:
+    # 3. The SMS log: numbers and texts of messages older than the cut-off (opt-outs are kept:
+    #    they must go on stopping invitations to that number).
+    from feedback.sms.models import InboundSms, OutboundSms, SmsFollowUp, SmsInvitation
+
+    summary["sms"] += _erase_before("contact_erasure_inbound_sms", InboundSms, InboundSms.received_at, cutoff, now,
+                                    {"from_phone": ERASED, "to_phone": None, "body": ERASED_TEXT},
+                                    batch=batch, max_batches=max_batches)
+    summary["sms"] += _erase_before("contact_erasure_outbound_sms", OutboundSms, OutboundSms.created_at, cutoff, now,
+                                    {"to_phone": ERASED, "body": ERASED_TEXT}, batch=batch, max_batches=max_batches,
+                                    where=(OutboundSms.state.not_in(("queued", "sending")),))
+    summary["sms"] += _erase_before("contact_erasure_sms_invitations", SmsInvitation, SmsInvitation.invited_at,
+                                    cutoff, now, {"phone": ERASED}, batch=batch, max_batches=max_batches)
+    summary["sms"] += _erase_before("contact_erasure_sms_follow_ups", SmsFollowUp, SmsFollowUp.asked_at, cutoff, now,
+                                    {"phone": ERASED}, batch=batch, max_batches=max_batches)
+    if summary["records"] or summary["complaints"] or summary["sms"]:
         audit.record("privacy.contact_erasure", records=summary["records"], complaints=summary["complaints"],
-                     cutoff=cutoff.isoformat())
+                     sms=summary["sms"], cutoff=cutoff.isoformat())
     db.session.commit()
-    return {"records": summary["records"], "complaints": summary["complaints"], "cutoff": cutoff.isoformat()}
+    return {"records": summary["records"], "complaints": summary["complaints"], "sms": summary["sms"],
+            "cutoff": cutoff.isoformat()}
+
+
+ERASED = "已清除"  # in place of a phone number (the columns are NOT NULL)
+ERASED_TEXT = "（短信内容已按保存期限清除）"
+
+
+def _erase_before(mark_name: str, model, time_col, cutoff: datetime, now: datetime, values: dict, *,
+                  batch: int, max_batches: int, where: tuple = ()) -> int:
+    """Overwrite ``values`` on rows of ``model`` whose ``time_col`` is before ``cutoff``, in
+    batches committed one by one, from where the last complete pass left off (watermark)."""
+    mark = get_watermark(mark_name)
+    total, done, last = 0, False, None
+    for _ in range(max_batches):
+        stmt = (select(model.id, time_col.label("at")).where(time_col < cutoff, *where)
+                .order_by(time_col, model.id).limit(batch))
+        if mark is not None:
+            stmt = stmt.where(time_col >= mark - _overlap())
+        if last is not None:
+            stmt = stmt.where(or_(time_col > last[0], and_(time_col == last[0], model.id > last[1])))
+        rows = db.session.execute(stmt).all()
+        if not rows:
+            done = True
+            break
+        last = (rows[-1].at, rows[-1].id)
+        total += db.session.execute(update(model).where(model.id.in_([r.id for r in rows])).values(**values)
+                                    .execution_options(synchronize_session=False)).rowcount or 0
+        db.session.commit()
+        if len(rows) < batch:
+            done = True
+            break
+    if done:
+        set_watermark(mark_name, cutoff, now)
+    elif last is not None:
+        set_watermark(mark_name, as_utc(last[0]), now)
+    return total
+
+
+# ---------------------------------------------------------------- idempotency keys
+
+def prune_idempotency_keys(now: datetime, batch: int = 5000, max_batches: int = 20) -> dict:
+    """Delete answered-write records older than IDEMPOTENCY_RETENTION_DAYS (a client retries
+    within minutes; a tablet's offline queue within days), in committed batches."""
+    from feedback.evaluations.models import IdempotencyKey
+
+    cutoff = as_utc(now) - timedelta(days=int(current_app.config["IDEMPOTENCY_RETENTION_DAYS"]))
+    deleted = 0
+    for _ in range(max_batches):
+        ids = list(db.session.scalars(select(IdempotencyKey.id).where(IdempotencyKey.created_at < cutoff)
+                                      .order_by(IdempotencyKey.created_at).limit(batch)))
+        if not ids:
+            break
+        deleted += db.session.execute(delete(IdempotencyKey).where(IdempotencyKey.id.in_(ids))
+                                      .execution_options(synchronize_session=False)).rowcount or 0
+        db.session.commit()
+        if len(ids) < batch:
+            break
+    return {"deleted": deleted, "cutoff": cutoff.isoformat()}
 
 
 # ---------------------------------------------------------------- provisional deadlines

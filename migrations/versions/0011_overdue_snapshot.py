@@ -7,6 +7,7 @@ Create Date: 2026-11-23 16:10:00
 The public statistics page counted open overdue tickets live on every request: an index
 scan over every overdue ticket (tens of thousands at province scale). The refresh job now
 stores the count per department each minute; the page reads at most one row per department.
+Indexes on the SMS log's times let the contact erasure job blank old numbers and texts.
 ``stat_state.version`` moves whenever the monthly rows change, so what is read from them
 (the 红黑榜 ranks) can be kept until it moves.
 """
@@ -23,6 +24,10 @@ depends_on = None
 
 
 def upgrade():
+    # The contact erasure job walks the SMS log by time (phone numbers and texts past retention).
+    op.create_index('ix_outbound_sms_created_at', 'outbound_sms', ['created_at'], unique=False)
+    op.create_index('ix_sms_invitations_invited_at', 'sms_invitations', ['invited_at'], unique=False)
+    op.create_index('ix_sms_follow_ups_asked_at', 'sms_follow_ups', ['asked_at'], unique=False)
     op.create_table(
         'stat_overdue',
         sa.Column('id', sa.Integer(), nullable=False),
@@ -36,6 +41,9 @@ def upgrade():
 
 
 def downgrade():
+    op.drop_index('ix_sms_follow_ups_asked_at', table_name='sms_follow_ups')
+    op.drop_index('ix_sms_invitations_invited_at', table_name='sms_invitations')
+    op.drop_index('ix_outbound_sms_created_at', table_name='outbound_sms')
     with op.batch_alter_table('stat_state', schema=None) as batch_op:
         batch_op.drop_column('version')
         batch_op.drop_column('overdue_at')

@@ -108,3 +108,44 @@ def test_provisional_deadlines_are_recomputed_after_the_2027_arrangement_is_impo
     step = db.session.scalars(sa.select(TicketDeadlineStep).where(TicketDeadlineStep.step == "reminder")).one()
     assert step.due_at == bj(2027, 1, 5, 23, 59, 59)
     assert upkeep.recompute_provisional(bj(2027, 1, 5, 2)) == {}
+
+
+def test_the_sms_log_loses_numbers_and_texts_after_the_retention_period_but_opt_outs_stay(app, db):
+    from feedback.sms.models import InboundSms, OutboundSms, SmsOptOut
+
+    old, recent = bj(2026, 1, 5, 10), bj(2026, 6, 20, 10)
+    for n, at in (("OLD", old), ("NEW", recent)):
+        db.session.add(InboundSms(message_sid=f"SM{n}", from_phone="+8613800138000", body="5 很满意",
+                                  received_at=at, outcome="rated"))
+        db.session.add(OutboundSms(to_phone="+8613800138000", body="【某市政务服务】感谢评价，查询码 AB12", purpose="reply",
+                                   state="delivered", created_at=at))
+    db.session.add(OutboundSms(to_phone="+8613900139000", body="排队中", purpose="reply", state="queued",
+                               created_at=old))
+    db.session.add(SmsOptOut(phone="+8613800138000", opted_out_at=old))
+    db.session.commit()
+
+    summary = upkeep.erase_contacts(bj(2026, 7, 10))
+    assert summary["sms"] == 2
+    inbound = {i.message_sid: i for i in db.session.scalars(sa.select(InboundSms))}
+    assert (inbound["SMOLD"].from_phone, inbound["SMOLD"].body) == (upkeep.ERASED, upkeep.ERASED_TEXT)
+    assert inbound["SMNEW"].from_phone == "+8613800138000" and inbound["SMNEW"].body == "5 很满意"
+    outbound = db.session.scalars(sa.select(OutboundSms).order_by(OutboundSms.id)).all()
+    assert [(o.to_phone, "查询码" in o.body) for o in outbound] == [
+        (upkeep.ERASED, False), ("+8613800138000", True), ("+8613900139000", False)]  # queued: left to the sender
+    assert db.session.scalar(sa.select(SmsOptOut.phone)) == "+8613800138000"
+    audit = db.session.scalars(sa.select(AuditEvent).where(AuditEvent.action == "privacy.contact_erasure")).all()
+    assert audit and audit[-1].detail["sms"] == 2
+    # Later runs start from the watermark and erase the recent ones when their time comes.
+    assert upkeep.erase_contacts(bj(2026, 7, 11))["sms"] == 0
+    assert upkeep.erase_contacts(bj(2026, 12, 20))["sms"] == 2
+
+
+def test_idempotency_keys_are_pruned_after_their_retention(app, db):
+    from feedback.evaluations.models import IdempotencyKey
+
+    for key, at in (("old", bj(2026, 9, 1)), ("fresh", bj(2026, 11, 1))):
+        db.session.add(IdempotencyKey(scope="api:1", key=key, request_hash="x", status=201, body={}, created_at=at))
+    db.session.commit()
+    summary = upkeep.prune_idempotency_keys(bj(2026, 11, 23, 10))  # 30 days by default
+    assert summary["deleted"] == 1
+    assert db.session.scalars(sa.select(IdempotencyKey.key)).all() == ["fresh"]
