@@ -43,7 +43,8 @@ users_cli = AppGroup("users", help="用户账户 (accounts).")
 @click.option("--name", "display_name", default="", help="显示姓名")
 @click.option("--department", "departments", multiple=True, help="部门编码（可重复）")
 @click.option("--password", default=None, help="初始密码；省略时交互输入")
-def users_create(username, role, display_name, departments, password):
+@click.option("--staff", "staff_number", default=None, help="工号（窗口工作人员：关联工作人员档案）")
+def users_create(username, role, display_name, departments, password, staff_number):
     """Create a user account."""
     from feedback.accounts import service
     from feedback.errors import DomainError
@@ -52,7 +53,7 @@ def users_create(username, role, display_name, departments, password):
         password = click.prompt("密码", hide_input=True, confirmation_prompt=True)
     try:
         user = service.create_user(username, password, role, display_name=display_name,
-                                   department_codes=list(departments))
+                                   department_codes=list(departments), staff_number=staff_number)
     except DomainError as exc:
         db.session.rollback()
         _fail(f"错误：{exc.message}")

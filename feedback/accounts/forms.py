@@ -26,6 +26,7 @@ class UserForm(FlaskForm):
     role = SelectField("角色", choices=[(r.value, label) for r, label in ROLE_LABELS.items()])
     departments = SelectMultipleField("负责部门（含下级）", choices=[], validate_choice=False)
     phone = StringField("手机号（用于工作提醒）", validators=[Optional(), Length(max=20)])
+    staff_number = StringField("工号（窗口工作人员）", validators=[Optional(), Length(max=40)])
     active = BooleanField("启用", default=True)
     password = PasswordField("初始密码", validators=[Optional(), Length(max=200)])
 

@@ -16,7 +16,7 @@ from feedback.accounts.models import ApiKey, Role, User
 from feedback.audit import service as audit
 from feedback.clock import utcnow
 from feedback.directory import service as directory
-from feedback.directory.models import Department
+from feedback.directory.models import Department, Staff
 from feedback.errors import ConflictError, NotFoundError, ValidationError
 from feedback.extensions import db
 
@@ -63,7 +63,7 @@ def check_password_strength(password: str, username: str = "") -> None:
 
 def create_user(username: str, password: str, role: Role | str, *, display_name: str = "",
                 department_codes: list[str] | None = None, phone: str | None = None,
-                actor: User | None = None, check_strength: bool = True) -> User:
+                actor: User | None = None, check_strength: bool = True, staff_number: str | None = None) -> User:
     """Create a user with a hashed password, role and department scope."""
     role = Role(role)
     username = username.strip()
@@ -76,14 +76,30 @@ def create_user(username: str, password: str, role: Role | str, *, display_name:
     departments = _departments_by_codes(department_codes or [])
     if role in (Role.HANDLER, Role.WINDOW_STAFF) and not departments:
         raise ValidationError("部门办理人员和窗口工作人员必须指定至少一个部门")
+    staff = _staff_for(role, staff_number)
     user = User(username=username, display_name=display_name or username,
                 password_hash=hash_password(password), role=role.value, phone=phone,
-                password_changed_at=utcnow(), departments=departments)
+                password_changed_at=utcnow(), departments=departments, staff=staff)
     db.session.add(user)
     db.session.flush()
     audit.record("user.create", actor=actor, obj=user, role=role.value,
-                 departments=[d.code for d in departments])
+                 departments=[d.code for d in departments], staff_number=staff.staff_number if staff else None)
     return user
+
+
+def _staff_for(role: Role, staff_number: str | None) -> Staff | None:
+    """The staff record a window-staff account acts as (its 工号), checked; None for other roles."""
+    number = (staff_number or "").strip()
+    if not number:
+        return None
+    if role != Role.WINDOW_STAFF:
+        raise ValidationError("只有窗口工作人员账号可以关联工号")
+    staff = db.session.scalar(select(Staff).where(Staff.staff_number == number))
+    if staff is None:
+        raise ValidationError(f"工号 {number} 不存在，请先在工作人员名录中添加")
+    if not staff.active:
+        raise ValidationError(f"工号 {number} 的工作人员已停用")
+    return staff
 
 
 def _departments_by_codes(codes: list[str]) -> list[Department]:
@@ -167,7 +183,7 @@ def set_password(user: User, new_password: str, actor: User) -> None:
 
 
 def update_user(user: User, *, actor: User, display_name: str, role: str, active: bool,
-                department_codes: list[str], phone: str | None) -> None:
+                department_codes: list[str], phone: str | None, staff_number: str | None = None) -> None:
     """Change a user's profile, role, scope or status (audited with before/after)."""
     role_enum = Role(role)
     departments = _departments_by_codes(department_codes)
@@ -175,8 +191,10 @@ def update_user(user: User, *, actor: User, display_name: str, role: str, active
         raise ValidationError("部门办理人员和窗口工作人员必须指定至少一个部门")
     if user.id == actor.id and (not active or role_enum != Role.ADMIN):
         raise ValidationError("不能停用自己或取消自己的管理员角色")
+    staff = _staff_for(role_enum, staff_number)
     before = {"role": user.role, "active": user.active,
-              "departments": [d.code for d in user.departments]}
+              "departments": [d.code for d in user.departments],
+              "staff_number": user.staff.staff_number if user.staff else None}
     user.display_name = display_name
     user.role = role_enum.value
     if user.active and not active:
@@ -184,9 +202,11 @@ def update_user(user: User, *, actor: User, display_name: str, role: str, active
     user.active = active
     user.departments = departments
     user.phone = phone or None
+    user.staff = staff
     audit.record("user.update", actor=actor, obj=user, before=before,
                  after={"role": user.role, "active": user.active,
-                        "departments": [d.code for d in departments]})
+                        "departments": [d.code for d in departments],
+                        "staff_number": staff.staff_number if staff else None})
 
 
 def unlock(user: User, actor: User) -> None:

@@ -41,6 +41,7 @@ def _user_form(obj=None) -> UserForm:
     form.departments.choices = [(d.code, label) for d, label in _dept_options()]
     if obj is not None and request.method == "GET":
         form.departments.data = [d.code for d in obj.departments]
+        form.staff_number.data = obj.staff.staff_number if obj.staff else ""
     return form
 
 
@@ -60,7 +61,7 @@ def user_new():
             accounts.create_user(form.username.data, form.password.data, form.role.data,
                                  display_name=form.display_name.data,
                                  department_codes=form.departments.data, phone=form.phone.data,
-                                 actor=current_user)
+                                 staff_number=form.staff_number.data, actor=current_user)
         except DomainError as exc:
             db.session.rollback()
             flash(exc.message, "error")
@@ -82,7 +83,8 @@ def user_edit(user_id: int):
         try:
             accounts.update_user(user, actor=current_user, display_name=form.display_name.data,
                                  role=form.role.data, active=form.active.data,
-                                 department_codes=form.departments.data, phone=form.phone.data)
+                                 department_codes=form.departments.data, phone=form.phone.data,
+                                 staff_number=form.staff_number.data)
         except DomainError as exc:
             db.session.rollback()
             flash(exc.message, "error")

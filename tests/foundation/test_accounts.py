@@ -147,3 +147,31 @@ def _dept(db):
     db.session.add(d)
     db.session.commit()
     return d
+
+
+def test_an_admin_links_a_window_staff_account_to_its_staff_record_by_number(app, client, db, make_user, make_staff):
+    from feedback.accounts.models import User
+    from feedback.audit.models import AuditEvent
+
+    dept = _dept(db)
+    staff = make_staff(staff_number="GA007", name="李四", department=dept)
+    make_user("admin", username="root9")
+    db.session.commit()
+    login(client, "root9")
+    form = {"username": "li4", "display_name": "李四", "role": "window_staff", "departments": [dept.code],
+            "password": "Window-Passw0rd-7", "active": "y"}
+    html = post_form(client, "/admin/users/new", form | {"staff_number": "NOPE"}).get_data(as_text=True)
+    assert "工号 NOPE 不存在" in html and db.session.scalar(sa.select(User).where(User.username == "li4")) is None
+    assert post_form(client, "/admin/users/new", form | {"staff_number": "GA007"}).status_code == 302
+    user = db.session.scalar(sa.select(User).where(User.username == "li4"))
+    assert user.staff_id == staff.id
+    assert 'value="GA007"' in client.get(f"/admin/users/{user.id}").get_data(as_text=True)
+    # Only window staff act as a staff member; unlinking is an audited change like any other.
+    edit = {"display_name": "李四", "role": "handler", "departments": [dept.code], "active": "y"}
+    assert "只有窗口工作人员账号可以关联工号" in post_form(
+        client, f"/admin/users/{user.id}", edit | {"staff_number": "GA007"}).get_data(as_text=True)
+    assert post_form(client, f"/admin/users/{user.id}", edit | {"staff_number": ""}).status_code == 302
+    db.session.expire_all()
+    assert db.session.get(User, user.id).staff_id is None
+    change = db.session.scalars(sa.select(AuditEvent).where(AuditEvent.action == "user.update")).all()[-1]
+    assert change.detail["before"]["staff_number"] == "GA007" and change.detail["after"]["staff_number"] is None
