@@ -102,6 +102,7 @@ class Dataset:
     handler_open: int = 0
     cookies: dict[str, str] = field(default_factory=dict)
     server: stack.Gunicorn | None = None
+    scheduler: stack.Scheduler | None = None
 
 
 @dataclass
@@ -295,6 +296,10 @@ def run_pages(server: str, opts: PageOptions, out: Path) -> tuple[list[Figure], 
             log.write_text("")
             ds.server = exits.enter_context(stack.Gunicorn(ds.env, "wsgi:app", workers=opts.workers, log_path=log))
             ds.cookies = {role: login(ds.server.url, f"bench_{role}", password) for role in ("supervisor", "handler")}
+        # As deployed: one scheduler process per database runs beside the web workers all along
+        # (the public pages read what its statistics_refresh stores, e.g. the overdue snapshot);
+        # timing starts once every job has run once.
+        started = _start_schedulers(both, out, opts, exits)
         for page in the_pages:
             timings = time_page({ds.label: (ds.server.url, ds.cookies.get(page.who, "") if page.who else "")
                                  for ds in both}, page, opts.requests, opts.warmup)
@@ -321,31 +326,34 @@ def run_pages(server: str, opts: PageOptions, out: Path) -> tuple[list[Figure], 
         for ds in both:
             print(f"[pages/{ds.label}] EXPLAIN (ANALYZE, BUFFERS) of the queue's SQL …", file=sys.stderr)
             plans[ds.label] = task(ds.env, "explain", str(out / f"queue-plans-{ds.label}.txt"))
-        memory = _memory(both, out, opts)
+        memory = _memory(both, started)
     return _figures(small, large, the_pages, results, plans, opts, crashes, memory)
 
 
-def _memory(both: tuple[Dataset, ...], out: Path, opts: PageOptions) -> dict:
-    """RSS of the web workers after the page run, and of the scheduler process after every job
-    has run once on each dataset (the two schedulers run side by side, one per database)."""
+def _start_schedulers(both: tuple[Dataset, ...], out: Path, opts: PageOptions, exits: contextlib.ExitStack) -> dict:
+    """Start `flask --app wsgi scheduler` on each database; wait until each of its jobs has run once."""
+    jobs = len(task(both[0].env, "jobs")["jobs"])
+    started: dict = {}
+    for ds in both:
+        ds.scheduler = exits.enter_context(stack.Scheduler(ds.env, out / f"scheduler-{ds.label}.log"))
+    for ds in both:
+        print(f"[pages/{ds.label}] scheduler: waiting for each of {jobs} jobs to run once …", file=sys.stderr)
+        runs, seconds = ds.scheduler.wait_for_every_job(ds.url, jobs, opts.scheduler_seconds)
+        started[ds.label] = {"scheduler_jobs_run": len(runs), "scheduler_jobs": jobs, "scheduler_seconds": seconds}
+        print(f"[pages/{ds.label}] scheduler: {len(runs)}/{jobs} jobs ran in {seconds:.0f} s", file=sys.stderr)
+    return started
+
+
+def _memory(both: tuple[Dataset, ...], started: dict) -> dict:
+    """RSS of the largest web worker and of the scheduler process after the page run."""
     memory: dict = {}
     for ds in both:
         workers = [stack.memory_mb(pid) for pid in ds.server.workers()]
+        sched = stack.memory_mb(ds.scheduler.proc.pid)
         memory[ds.label] = {"web_rss_mb": max((w["rss"] for w in workers), default=0.0),
-                            "web_peak_mb": max((w["peak"] for w in workers), default=0.0)}
-    jobs = len(task(both[0].env, "jobs")["jobs"])
-    with contextlib.ExitStack() as exits:
-        scheds = {ds.label: exits.enter_context(stack.Scheduler(ds.env, out / f"scheduler-{ds.label}.log"))
-                  for ds in both}
-        for ds in both:
-            print(f"[pages/{ds.label}] scheduler: waiting for each of {jobs} jobs to run once …", file=sys.stderr)
-            runs, seconds = scheds[ds.label].wait_for_every_job(ds.url, jobs, opts.scheduler_seconds)
-            mem = stack.memory_mb(scheds[ds.label].proc.pid)
-            memory[ds.label] |= {"scheduler_rss_mb": mem["rss"], "scheduler_peak_mb": mem["peak"],
-                                 "scheduler_jobs_run": len(runs), "scheduler_jobs": jobs,
-                                 "scheduler_seconds": seconds}
-            print(f"[pages/{ds.label}] scheduler: {len(runs)}/{jobs} jobs ran in {seconds:.0f} s; "
-                  f"RSS {mem['rss']:.0f} MiB (peak {mem['peak']:.0f})", file=sys.stderr)
+                            "web_peak_mb": max((w["peak"] for w in workers), default=0.0),
+                            "scheduler_rss_mb": sched["rss"], "scheduler_peak_mb": sched["peak"],
+                            **started[ds.label]}
     return memory
 
 
@@ -386,12 +394,13 @@ def _figures(small: Dataset, large: Dataset, the_pages: list[Page], results: dic
     figures.append(Figure("#9 RSS of a web worker after the page run (largest of the workers)", ml["web_rss_mb"],
                           "MiB", "at small", ms["web_rss_mb"], higher_is_better=False,
                           note=f"peak {ml['web_peak_mb']:.0f} vs {ms['web_peak_mb']:.0f} MiB"))
-    figures.append(Figure("#9 RSS of the scheduler after each job ran once", ml["scheduler_rss_mb"], "MiB", "at small",
+    figures.append(Figure("#9 RSS of the scheduler after the run (it ran beside the web all along)",
+                          ml["scheduler_rss_mb"], "MiB", "at small",
                           ms["scheduler_rss_mb"], higher_is_better=False,
-                          note=f"peak {ml['scheduler_peak_mb']:.0f} vs {ms['scheduler_peak_mb']:.0f} MiB; jobs run "
-                               f"{ml['scheduler_jobs_run']}/{ml['scheduler_jobs']} (large) in "
-                               f"{ml['scheduler_seconds']:.0f} s, {ms['scheduler_jobs_run']}/{ms['scheduler_jobs']} "
-                               f"(small)"))
+                          note=f"peak {ml['scheduler_peak_mb']:.0f} vs {ms['scheduler_peak_mb']:.0f} MiB; every job "
+                               f"ran once before the timing: {ml['scheduler_jobs_run']}/{ml['scheduler_jobs']} in "
+                               f"{ml['scheduler_seconds']:.0f} s (large), {ms['scheduler_jobs_run']}/"
+                               f"{ms['scheduler_jobs']} in {ms['scheduler_seconds']:.0f} s (small)"))
     for label, m in memory.items():
         if m["scheduler_jobs_run"] < m["scheduler_jobs"]:
             failures.append(f"scheduler ({label}): only {m['scheduler_jobs_run']} of {m['scheduler_jobs']} jobs "
@@ -422,7 +431,8 @@ def _figures(small: Dataset, large: Dataset, the_pages: list[Page], results: dic
         f"`recompute_month(current)` small {small.recompute['month_seconds']:.2f} s, large "
         f"{large.recompute['month_seconds']:.2f} s",
         f"- servers: one gunicorn per database, same command (`gunicorn -w {opts.workers} -k sync wsgi:app`), "
-        f"FEEDBACK_ENV=production, both databases in the same PostgreSQL cluster",
+        f"FEEDBACK_ENV=production, both databases in the same PostgreSQL cluster; beside each, one "
+        f"`flask --app wsgi scheduler` running its jobs all along (timing starts once each job ran once)",
         f"- timing: per page, small then large: {opts.warmup} warm-up requests, then {opts.requests} sequential "
         f"requests on new connections, client wall time; every response 200, non-empty, not the login form, "
         f"with the page's own text; then `wrk -t{opts.wrk_threads} -c{2 * opts.workers} -d{opts.wrk_seconds}s "
