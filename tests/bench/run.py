@@ -55,7 +55,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="rating submissions/s beside a bare insert (issue 3); the queue, "
                                             "statistics and rankings pages at scale beside small (issues 4, 7)")
     p.add_argument("--quick", action="store_true", help="small data and short runs (a smoke test of the bench)")
-    p.add_argument("--only", choices=["all", *PARTS], default="all", action="append",
+    p.add_argument("--only", choices=["all", *PARTS], action="append",
                    help="run only these parts (repeatable): ratings (issue 3), sms (issue 6), pages (issues 4, 7, "
                         "memory), sweep (issue 5), helpdesk (the django-helpdesk peer)")
     p.add_argument("--sweep-open", type=int, help="open tickets for the deadline sweep (default 1,000,000; quick 50,000)")
@@ -84,8 +84,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.connections = args.connections or 2 * args.workers
     args.sweep_open = args.sweep_open or (50_000 if q else 1_000_000)
     args.sweep_due = args.sweep_due or (2_000 if q else 10_000)
-    only = args.only if isinstance(args.only, list) else [args.only]
-    args.parts = set(PARTS) if "all" in only or not only else set(only)
+    only = args.only or ["all"]
+    args.parts = set(PARTS) if "all" in only else set(only)
     return args
 
 
