@@ -122,18 +122,61 @@ def unit_names(kind: str, ids: Iterable[int]) -> dict[int, dict[str, str]]:
     return out
 
 
-def choices(kind: str) -> list[tuple[int, str]]:
-    """Active units of one kind for the filter menus."""
-    model = _MODELS[kind]
-    return [(uid, name) for uid, name in db.session.execute(
-        select(model.id, model.name).where(model.active.is_(True)).order_by(model.code))]
+SCOPE_CHILDREN = 200
 
 
-def published_item_choices() -> list[tuple[int, str]]:
-    """Service items that have public results (a province catalogues thousands: list only these)."""
-    ids = db.session.scalars(select(Publication.service_item_id).distinct()
-                             .where(Publication.state.in_(PUBLIC_STATES), Publication.service_item_id.is_not(None)))
-    names = unit_names("service_item", list(ids))
+@dataclass
+class ScopeOption:
+    department_id: int
+    name: str
+    depth: int
+
+
+def department_scope(selected_id: int | None) -> list[ScopeOption]:
+    """The chart-scope menu as a drill-down of the department tree.
+
+    A province has over a thousand departments: one menu of all of them is unusable on a
+    phone and weighs more than the rest of the page. The menu lists the path from the top
+    down to the chosen department, then that department's active sub-departments (at most
+    SCOPE_CHILDREN, by code); with nothing chosen, the top departments and theirs.
+    """
+    path: list[tuple[int, str]] = []
+    node = selected_id
+    while node is not None and len(path) < 20:  # the bound only guards against a cycle
+        row = db.session.execute(select(Department.id, Department.name, Department.parent_id)
+                                 .where(Department.id == node)).first()
+        if row is None:
+            break
+        path.insert(0, (row.id, row.name))
+        node = row.parent_id
+    options = [ScopeOption(did, name, depth) for depth, (did, name) in enumerate(path)]
+
+    def children(parent_ids: list[int]) -> list[tuple[int, str, int | None]]:
+        query = select(Department.id, Department.name, Department.parent_id).where(Department.active.is_(True))
+        query = query.where(Department.parent_id.in_(parent_ids)) if parent_ids else query.where(
+            Department.parent_id.is_(None))
+        return list(db.session.execute(query.order_by(Department.code).limit(SCOPE_CHILDREN)))
+
+    if path:
+        options += [ScopeOption(did, name, len(path)) for did, name, _ in children([path[-1][0]])]
+        return options
+    for top_id, top_name, _ in children([]):
+        options.append(ScopeOption(top_id, top_name, 0))
+        options += [ScopeOption(did, name, 1) for did, name, _ in children([top_id])]
+    return options
+
+
+_PUBLISHED_UNIT = {"department": Publication.department_id, "hall": Publication.hall_id,
+                   "service_item": Publication.service_item_id}
+
+
+def published_choices(kind: str) -> list[tuple[int, str]]:
+    """Departments, halls or service items that have public results, by name: the filter menus
+    of the results list (a province catalogues thousands of each; list only these)."""
+    column = _PUBLISHED_UNIT[kind]
+    ids = db.session.scalars(select(column).distinct().where(Publication.state.in_(PUBLIC_STATES),
+                                                             column.is_not(None)))
+    names = unit_names(kind, list(ids))
     return sorted(((i, n["name"]) for i, n in names.items()), key=lambda x: x[1])
 
 

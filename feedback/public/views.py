@@ -94,8 +94,8 @@ def results():
     rows, total = public.results_page(filters, page, PER_PAGE)
     return render_template("public/results.html", rows=rows, total=total, page=page, per_page=PER_PAGE,
                            filters=filters, names=public.names_for(rows),
-                           departments=public.choices("department"), halls=public.choices("hall"),
-                           items=public.published_item_choices())
+                           departments=public.published_choices("department"),
+                           halls=public.published_choices("hall"), items=public.published_choices("service_item"))
 
 
 @bp.get("/results/<int:pub_id>")
@@ -139,7 +139,7 @@ def stats():
         selected=selected, unit_name=unit_name, department=department, trend=trend, distribution=distribution,
         trend_chart=trend_chart, level_chart=level_chart, tables=tables, overdue_rows=overdue_rows,
         overdue_total=sum(overdue.values()), overdue_units=len(overdue),
-        all_departments=public.choices("department"), now_label=public.local_now_label(overdue_at))
+        scope=public.department_scope(department.id if department else None), now_label=public.local_now_label(overdue_at))
 
 
 @bp.get("/stats/<kind>")

@@ -168,3 +168,22 @@ def test_a_supervisor_publishes_through_the_console_and_no_personal_data_reaches
         assert not ID_RE.search(body), resp.request.path
         assert "李大春" not in body and "王小五" not in body
     assert "已对窗口人员进行培训" in public_pages[2].get_data(as_text=True)
+
+
+def test_the_results_filters_list_only_units_that_have_public_results(db, client, closed, city):
+    """A province has thousands of departments and halls: the filter menus list those with results."""
+    def menu(html: str, name: str) -> list[str]:
+        body = re.search(rf'<select name="{name}">(.*?)</select>', html, re.S).group(1)
+        return re.findall(r'<option value="\d+"[^>]*>([^<]*)</option>', body)
+
+    empty = client.get("/public/results").get_data(as_text=True)
+    assert menu(empty, "department") == [] and menu(empty, "hall") == [] and menu(empty, "service_item") == []
+    pub = pubs.draft_for(closed, city.supervisor)
+    pubs.publish(pub, city.supervisor)
+    db.session.commit()
+    listing = client.get("/public/results").get_data(as_text=True)
+    assert menu(listing, "department") == ["市公安局"]  # not 市场监管局, which has no result
+    assert menu(listing, "hall") == ["市民中心"] and menu(listing, "service_item") == ["户籍迁移"]
+    pubs.withdraw(pub, city.supervisor, "群众要求撤回")
+    db.session.commit()
+    assert menu(client.get("/public/results").get_data(as_text=True), "department") == ["市公安局"]  # shown as 已撤回

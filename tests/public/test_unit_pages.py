@@ -129,3 +129,34 @@ def test_ranks_are_computed_once_per_statistics_refresh(app, db, client, many):
     stats.refresh()
     db.session.commit()
     assert red_board()[0] == many[39].id
+
+
+def scope_menu(html: str) -> list[tuple[str, str]]:
+    menu = re.search(r'<select name="department" id="scope-select">(.*?)</select>', html, re.S).group(1)
+    return re.findall(r'<option value="(\d*)"[^>]*>([^<]*)</option>', menu)
+
+
+def test_the_chart_scope_menu_drills_down_the_department_tree_instead_of_listing_every_department(
+        db, client, make_department):
+    """A province tree: 省 → 2 cities → 30 bureaus each (plus an inactive one). The menu shows
+    the top two levels, then the path to the chosen department and its active children."""
+    province = make_department(code="P", name="省政府")
+    cities = [make_department(code=f"P-C{c}", name=f"第{c}市", parent=province) for c in (1, 2)]
+    bureaus = {c.id: [make_department(code=f"{c.code}-B{b:02d}", name=f"{c.name}第{b}局", parent=c)
+                      for b in range(1, 31)] for c in cities}
+    make_department(code="P-C1-Z", name="已撤销局", parent=cities[0], active=False)
+    db.session.commit()
+
+    top = scope_menu(client.get("/public/stats").get_data(as_text=True))
+    assert top == [("", "全市"), (str(province.id), "省政府"), (str(cities[0].id), "　第1市"),
+                   (str(cities[1].id), "　第2市")]
+
+    city = client.get(f"/public/stats?department={cities[0].id}").get_data(as_text=True)
+    menu = scope_menu(city)
+    assert menu[:3] == [("", "全市"), (str(province.id), "省政府"), (str(cities[0].id), "　第1市")]
+    assert menu[3:] == [(str(b.id), "　　" + b.name) for b in bureaus[cities[0].id]]  # by code, active only
+    assert f'<option value="{cities[0].id}" selected>' in city
+
+    leaf = bureaus[cities[1].id][4]
+    menu = scope_menu(client.get(f"/public/stats?department={leaf.id}").get_data(as_text=True))
+    assert [name for _, name in menu] == ["全市", "省政府", "　第2市", "　　第2市第5局"]
