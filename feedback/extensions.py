@@ -27,3 +27,16 @@ migrate = Migrate()
 csrf = CSRFProtect()
 login_manager = LoginManager()
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
+
+
+def insert_ignoring_conflicts(target):
+    """``INSERT … ON CONFLICT DO NOTHING`` for a model or table, on PostgreSQL and SQLite.
+
+    On PostgreSQL a conflict with a row another transaction is still inserting waits for that
+    transaction: when it commits, nothing is inserted; when it rolls back, this row is.
+    """
+    if db.engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(target).on_conflict_do_nothing()

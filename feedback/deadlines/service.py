@@ -40,7 +40,7 @@ from sqlalchemy.orm import Session
 
 from feedback.clock import as_utc, format_local, local_zone
 from feedback.deadlines.models import STEPS, TicketDeadlineStep
-from feedback.extensions import db
+from feedback.extensions import db, insert_ignoring_conflicts
 from feedback.notifications.models import DepartmentHead, Notification
 from feedback.sms.models import OutboundSms
 from feedback.tickets import workflow
@@ -245,15 +245,10 @@ _TICKET_COLUMNS = (Ticket.id, Ticket.is_open, Ticket.due_at, Ticket.verify_due_a
 
 
 def _insert_ignoring_conflicts(table, rows: list[dict], returning=None):
-    """INSERT … ON CONFLICT DO NOTHING on PostgreSQL and SQLite (optionally RETURNING)."""
-    if db.engine.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    stmt = insert(table).values(rows).on_conflict_do_nothing()
+    """Insert ``rows``, skipping those that conflict (optionally RETURNING the inserted)."""
+    stmt = insert_ignoring_conflicts(table).values(rows)
     if returning is not None:
-        stmt = stmt.returning(*returning)
-        return db.session.execute(stmt).all()
+        return db.session.execute(stmt.returning(*returning)).all()
     db.session.execute(stmt)
     return None
 

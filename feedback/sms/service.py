@@ -20,7 +20,7 @@ from feedback.errors import DomainError
 from feedback.evaluations import service as evaluations
 from feedback.evaluations.levels import LEVELS
 from feedback.evaluations.models import Evaluation, ServiceRecord
-from feedback.extensions import db
+from feedback.extensions import db, insert_ignoring_conflicts
 from feedback.sms import outbox
 from feedback.sms.models import InboundSms, OutboundSms, SmsFollowUp, SmsInvitation, SmsOptOut
 from feedback.sms.parser import TWILIO_OPT_IN_WORDS, TWILIO_OPT_OUT_WORDS, Reply, choices_text, compact, parse_reply
@@ -218,16 +218,17 @@ def handle_inbound(message_sid: str, from_number: str, body: str | None, now: da
         phone = evaluations.normalise_phone(from_number)
     except DomainError:
         phone = None
-    inbound = InboundSms(message_sid=message_sid[:64], from_phone=(phone or (from_number or ""))[:40],
-                         to_phone=(to_number or "")[:40] or None, body=body, received_at=now, outcome="received")
-    try:
-        with db.session.begin_nested():
-            db.session.add(inbound)
-            db.session.flush()
-    except IntegrityError:
+    # One statement claims the MessageSid: a duplicate inserts nothing (on PostgreSQL a copy
+    # still in flight is waited for) and gets the first copy's row and outcome.
+    inbound = db.session.scalars(
+        insert_ignoring_conflicts(InboundSms)
+        .values(message_sid=message_sid[:64], from_phone=(phone or (from_number or ""))[:40],
+                to_phone=(to_number or "")[:40] or None, body=body, received_at=now, outcome="received")
+        .returning(InboundSms)).first()
+    if inbound is None:
         first = db.session.scalar(select(InboundSms).where(InboundSms.message_sid == message_sid[:64]))
-        if first is None:  # the other copy rolled back after all: nothing to return but a retry
-            raise
+        if first is None:  # cannot happen after a conflict; a retry from Twilio would settle it
+            raise RuntimeError(f"inbound SMS {message_sid!r} conflicted but is not there")
         return InboundResult(first, duplicate=True)
 
     result = InboundResult(inbound)
