@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import exists, func, select
+from sqlalchemy import exists, func, literal_column, select, union_all
 from sqlalchemy.exc import IntegrityError
 
 from feedback.clock import to_local, utcnow
@@ -170,34 +170,44 @@ class InboundResult:
     replies: list[OutboundSms] = field(default_factory=list)
 
 
-def pending_invitation(phone: str, now: datetime) -> SmsInvitation | None:
-    """The sender's most recent invited, unrated record whose window is still open."""
-    return db.session.scalar(
-        select(SmsInvitation)
-        .outerjoin(Evaluation, Evaluation.service_record_id == SmsInvitation.service_record_id)
-        .where(SmsInvitation.phone == phone, SmsInvitation.deadline_at > now, Evaluation.id.is_(None))
-        .order_by(SmsInvitation.invited_at.desc(), SmsInvitation.id.desc()).limit(1))
+@dataclass
+class Pending:
+    """What a number's next text may answer, newest of each kind: ``(id, link, at)`` of the
+    open follow-up question (link: its evaluation), the invited unrated record whose window is
+    open (link: the record) and the ticket reply awaiting a handling rating (link: the ticket)."""
+
+    follow_up: tuple[int, int, datetime] | None = None
+    invitation: tuple[int, int, datetime] | None = None
+    survey: tuple[int, int, datetime] | None = None
 
 
-def pending_follow_up(phone: str, now: datetime) -> SmsFollowUp | None:
-    """The open question after this number's bad rating by SMS, if not yet answered or expired."""
-    return db.session.scalar(
-        select(SmsFollowUp).where(SmsFollowUp.phone == phone, SmsFollowUp.answered_at.is_(None),
-                                  SmsFollowUp.expires_at > now)
-        .order_by(SmsFollowUp.asked_at.desc(), SmsFollowUp.id.desc()).limit(1))
-
-
-def pending_handling_survey(phone: str, now: datetime) -> OutboundSms | None:
-    """The latest answer to this number's complaint or bad review still awaiting its
-    rating of the handling (the ticket is 'replied'), sent within the link's lifetime."""
+def pending_for(phone: str, now: datetime) -> Pending:
+    """The three things a reply may answer, in one statement (each is an index lookup with
+    LIMIT 1; a reply runs this on every text, so three round trips became one)."""
     from feedback.tickets.models import Ticket
     from feedback.tickets.service import HANDLING_LINK_DAYS
 
-    return db.session.scalar(
-        select(OutboundSms).join(Ticket, Ticket.id == OutboundSms.ticket_id)
-        .where(OutboundSms.to_phone == phone, OutboundSms.purpose == "ticket_reply", Ticket.state == "replied",
-               OutboundSms.created_at > now - timedelta(days=HANDLING_LINK_DAYS))
-        .order_by(OutboundSms.created_at.desc(), OutboundSms.id.desc()).limit(1))
+    follow_up = (select(SmsFollowUp.id, SmsFollowUp.evaluation_id.label("link"), SmsFollowUp.asked_at.label("at"))
+                 .where(SmsFollowUp.phone == phone, SmsFollowUp.answered_at.is_(None), SmsFollowUp.expires_at > now)
+                 .order_by(SmsFollowUp.asked_at.desc(), SmsFollowUp.id.desc()).limit(1))
+    invitation = (select(SmsInvitation.id, SmsInvitation.service_record_id.label("link"),
+                         SmsInvitation.invited_at.label("at"))
+                  .outerjoin(Evaluation, Evaluation.service_record_id == SmsInvitation.service_record_id)
+                  .where(SmsInvitation.phone == phone, SmsInvitation.deadline_at > now, Evaluation.id.is_(None))
+                  .order_by(SmsInvitation.invited_at.desc(), SmsInvitation.id.desc()).limit(1))
+    survey = (select(OutboundSms.id, OutboundSms.ticket_id.label("link"), OutboundSms.created_at.label("at"))
+              .join(Ticket, Ticket.id == OutboundSms.ticket_id)
+              .where(OutboundSms.to_phone == phone, OutboundSms.purpose == "ticket_reply", Ticket.state == "replied",
+                     OutboundSms.created_at > now - timedelta(days=HANDLING_LINK_DAYS))
+              .order_by(OutboundSms.created_at.desc(), OutboundSms.id.desc()).limit(1))
+    parts = []
+    for kind, query in (("follow_up", follow_up), ("invitation", invitation), ("survey", survey)):
+        sub = query.subquery()  # LIMIT inside UNION needs a subquery on SQLite
+        parts.append(select(literal_column(f"'{kind}'").label("kind"), sub.c.id, sub.c.link, sub.c.at))
+    found = Pending()
+    for kind, row_id, link, at in db.session.execute(union_all(*parts)):
+        setattr(found, kind, (row_id, link, at))
+    return found
 
 
 def handle_inbound(message_sid: str, from_number: str, body: str | None, now: datetime | None = None,
@@ -300,27 +310,26 @@ def _act(result: InboundResult, phone: str, reply: Reply, now: datetime) -> None
     if reply.kind == "empty":
         _done(inbound, "empty", "消息无文字内容")
         return
-    follow_up = pending_follow_up(phone, now)
-    if follow_up is not None:
-        _answer_follow_up(result, follow_up, phone, now)
+    pending = pending_for(phone, now)
+    if pending.follow_up is not None:
+        _answer_follow_up(result, db.session.get(SmsFollowUp, pending.follow_up[0]), phone, now)
         return
-    invitation = pending_invitation(phone, now)
-    survey = pending_handling_survey(phone, now)
-    if survey is not None and (invitation is None or survey.created_at >= invitation.invited_at):
-        _rate_handling(result, survey, phone, reply, now)
+    invitation, survey = pending.invitation, pending.survey
+    if survey is not None and (invitation is None or survey[2] >= invitation[2]):
+        _rate_handling(result, survey[1], phone, reply, now)
         return
     if invitation is None:
         _done(inbound, "no_pending", f"解析为 {reply.kind}" + (f" {reply.level}" if reply.level else ""))
         _reply(result, phone, "no_pending", now)
         return
     if reply.kind != "rating":
-        _done(inbound, "ambiguous", f"解析为 {reply.kind}，未评价", service_record_id=invitation.service_record_id)
+        _done(inbound, "ambiguous", f"解析为 {reply.kind}，未评价", service_record_id=invitation[1])
         _reply(result, phone, "ambiguous", now)
         return
-    _rate(result, invitation, phone, reply.level, now)
+    _rate(result, invitation[1], phone, reply.level, now)
 
 
-def _rate(result: InboundResult, invitation: SmsInvitation, phone: str, level: int, now: datetime) -> None:
+def _rate(result: InboundResult, record_id: int, phone: str, level: int, now: datetime) -> None:
     inbound = result.inbound
     # Two replies racing for one record: the row lock makes the second wait and then see
     # the first one's rating (AlreadyRatedError) instead of colliding on the UNIQUE
@@ -328,7 +337,7 @@ def _rate(result: InboundResult, invitation: SmsInvitation, phone: str, level: i
     # would abort our whole transaction, inbound row included). SQLite serialises writers.
     # One statement locks and loads the record. No savepoint of our own around rate(): it
     # raises these two errors before writing anything, or after rolling back its own.
-    record = db.session.scalars(select(ServiceRecord).where(ServiceRecord.id == invitation.service_record_id)
+    record = db.session.scalars(select(ServiceRecord).where(ServiceRecord.id == record_id)
                                 .with_for_update().execution_options(populate_existing=True)).one()
     label = LEVELS[level].label
     try:
@@ -356,7 +365,7 @@ def _rate(result: InboundResult, invitation: SmsInvitation, phone: str, level: i
 HANDLING_BY_LEVEL = {5: "satisfied", 4: "satisfied", 3: "basically_satisfied", 2: "dissatisfied", 1: "dissatisfied"}
 
 
-def _rate_handling(result: InboundResult, survey: OutboundSms, phone: str, reply: Reply, now: datetime) -> None:
+def _rate_handling(result: InboundResult, ticket_id: int, phone: str, reply: Reply, now: datetime) -> None:
     """满意 / 基本满意 / 不满意 in answer to a ticket's reply: the citizen's rating of the handling.
 
     The reply text offers words, not digits, so only a level *name* counts here.
@@ -371,7 +380,7 @@ def _rate_handling(result: InboundResult, survey: OutboundSms, phone: str, reply
         _done(inbound, "ambiguous", f"办理结果评价：解析为 {reply.kind}，未评价")
         _reply(result, phone, "handling_ambiguous", now)
         return
-    ticket = db.session.get(Ticket, survey.ticket_id)
+    ticket = db.session.get(Ticket, ticket_id)
     verdict = HANDLING_BY_LEVEL[reply.level]
     tickets.rate_handling(ticket, verdict, "sms", now=now)
     _done(inbound, "handling_rated", f"工单 #{ticket.id}：{HANDLING_RATINGS[verdict]}")

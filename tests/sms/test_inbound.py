@@ -321,3 +321,24 @@ def test_an_invitation_after_the_tickets_reply_takes_the_next_reply(client, db, 
     post_inbound(client, "满意")
     db.session.expire_all()
     assert ticket.handling_rating is None and [e.level for e in _evaluations(db)] == [4]
+
+
+def test_a_rating_reply_runs_a_bounded_number_of_sql_statements(client, db, make_invited):
+    """The webhook is the busiest public write after ratings (`make bench` measures it): a good
+    reply claims its MessageSid, checks the flood limit, finds what it answers in one lookup,
+    locks the record and rates it, and queues the thanks: 15 statements with the savepoints
+    (BEGIN and COMMIT not counted), 19 before the inbound claim and the lookups were merged."""
+    make_invited()
+    statements: list[str] = []
+
+    def capture(conn, cursor, statement, *args):
+        statements.append(statement.split()[0].upper() + " " + " ".join(statement.split()[1:6]))
+
+    sa.event.listen(db.engine, "before_cursor_execute", capture)
+    try:
+        assert post_inbound(client, "5").status_code == 200
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", capture)
+    assert [e.level for e in _evaluations(db)] == [5]
+    assert len(statements) <= 15, "\n".join(statements)
+    assert sum(s.startswith("SAVEPOINT") for s in statements) <= 2, "\n".join(statements)
