@@ -8,10 +8,10 @@ from functools import wraps
 from typing import Any, Callable
 
 from flask import g, jsonify, request
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from feedback.errors import DomainError
+from feedback.evaluations import idempotency
 from feedback.evaluations.models import IdempotencyKey
 from feedback.extensions import db
 
@@ -88,33 +88,26 @@ def idempotent_write(data: dict, work: Callable[[], tuple[dict, int]]):
         raise ApiProblem(400, "invalid-idempotency-key", "Idempotency-Key 最长 128 个字符")
     scope = f"api:{g.api_key.id}:{request.path}"
     digest = _request_hash(data)
-    stored = _stored(scope, key)
-    if stored is not None:
-        return _replay(stored, digest)
-    row = IdempotencyKey(scope=scope, key=key, request_hash=digest, status=0, body={})
+    row, used = idempotency.claim(scope, key, digest)
+    if used is not None:
+        return _replay(used, digest)
     try:
-        db.session.add(row)
-        db.session.flush()
         body, status = work()
         row.status, row.body = status, body
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
-        stored = _stored(scope, key)
+        stored = idempotency.stored(scope, key)
         if stored is None:
             raise
         return _replay(stored, digest)
     except (DomainError, ApiProblem):
         db.session.rollback()
-        stored = _stored(scope, key)
+        stored = idempotency.stored(scope, key)
         if stored is not None:  # a concurrent twin won; answer as it did
             return _replay(stored, digest)
         raise
     return jsonify(body), status
-
-
-def _stored(scope: str, key: str) -> IdempotencyKey | None:
-    return db.session.scalar(select(IdempotencyKey).where(IdempotencyKey.scope == scope, IdempotencyKey.key == key))
 
 
 def _replay(stored: IdempotencyKey, digest: str):

@@ -23,6 +23,7 @@ from feedback.clock import utcnow
 from feedback.directory import service as directory
 from feedback.directory.models import ServiceItem, Window
 from feedback.errors import DomainError, NotFoundError, PermissionDeniedError, ValidationError
+from feedback.evaluations import idempotency
 from feedback.evaluations import service as ratings
 from feedback.evaluations.levels import LEVELS, REASONS
 from feedback.evaluations.models import Evaluation, IdempotencyKey, ServiceRecord, Terminal
@@ -113,13 +114,10 @@ def submit_rating(terminal: Terminal, key: str, payload: dict, *, sent_at: Any =
     # queue must still get the stored answer for a key it already used.
     scope = f"terminal-window:{terminal.window_id}"
     digest = _request_hash(payload)
-    stored = _stored(scope, key)
-    if stored is not None:
-        return _replay(stored, digest)
-    row = IdempotencyKey(scope=scope, key=key, request_hash=digest, status=0, body={})
+    row, used = idempotency.claim(scope, key, digest)
+    if used is not None:
+        return _replay(used, digest)
     try:
-        db.session.add(row)
-        db.session.flush()
         evaluation = _rate(terminal, payload, sent_at, now)
         body = {"id": evaluation.id, "level": evaluation.level, "record_id": evaluation.service_record_id,
                 "flagged": evaluation.flagged, "received": True}
@@ -127,21 +125,17 @@ def submit_rating(terminal: Terminal, key: str, payload: dict, *, sent_at: Any =
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
-        stored = _stored(scope, key)
+        stored = idempotency.stored(scope, key)
         if stored is None:
             raise
         return _replay(stored, digest)
     except DomainError:
         db.session.rollback()
-        stored = _stored(scope, key)
+        stored = idempotency.stored(scope, key)
         if stored is not None:  # a concurrent twin with the same key won
             return _replay(stored, digest)
         raise
     return body, 201, False
-
-
-def _stored(scope: str, key: str) -> IdempotencyKey | None:
-    return db.session.scalar(select(IdempotencyKey).where(IdempotencyKey.scope == scope, IdempotencyKey.key == key))
 
 
 def _replay(stored: IdempotencyKey, digest: str) -> tuple[dict, int, bool]:

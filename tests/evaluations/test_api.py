@@ -188,3 +188,24 @@ def test_two_identical_requests_racing_store_one_rating_and_both_get_the_same_an
     assert results[0].json == results[1].json
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Evaluation)) == 1
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Ticket)) == 1
+
+
+def test_a_rating_runs_a_bounded_number_of_sql_statements(client, world, clock, db):
+    """The busiest public write (`make bench` measures it beside a bare insert): the key, the
+    Idempotency-Key claimed in one statement, the record with its department and window, the
+    rating with its dirty month and burst check, the stored answer. Ten statements with the
+    savepoint (BEGIN and COMMIT not counted); thirteen before the claim and the joined load."""
+    _record(client, world, clock)
+    statements: list[str] = []
+
+    def capture(conn, cursor, statement, *args):
+        statements.append(" ".join(statement.split()[:6]))
+
+    sa.event.listen(db.engine, "before_cursor_execute", capture)
+    try:
+        resp = _rate(client, world, idem="k-count", level="满意")
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", capture)
+    assert resp.status_code == 201 and resp.json["department_code"] == world["window"].department.code
+    assert resp.json["window_code"] == "W01"
+    assert len(statements) <= 10, "\n".join(statements)
