@@ -11,9 +11,13 @@ processes never send one row twice and a slow provider never holds a lock. Then:
 * permanent failure (21211 invalid number, 21610 opted out — also recorded as an
   opt-out — and any other 4xx) → ``failed`` at once.
 
-A row left in ``sending`` past its lease (the process died mid-send) is queued again; if
-the provider had in fact accepted it the citizen gets it twice — the price of never
-losing one. The same holds for a timeout after Twilio accepted the request.
+A row left in ``sending`` past its lease (the process died mid-send) is queued again. When
+an attempt's outcome is unknown (that, a timeout, a dropped connection) Twilio may have taken
+the text: its message create has no idempotency key, so before sending again the sender
+looks for the text in Twilio's message list (same number and body, created since the row
+was queued) and, when it is there, records that message instead of sending a second one.
+Only when the lookup itself fails is the row retried later, still unknown; a text is never
+lost to this check, and at worst sent twice if Twilio lists it late.
 
 Unlike service functions, ``send_due`` commits: each claim and each result is its own
 transaction, by design.
@@ -40,6 +44,10 @@ PERMANENT_CODES = {21211: "号码无效", 21610: "号码已退订（STOP）", 21
 # Answers to a text the citizen just sent are not unsolicited: no quiet hours for them,
 # and over the daily limit they are dropped rather than delivered a day late.
 REPLY_PURPOSES = {"reply", "follow_up"}
+# Errors after which Twilio may or may not hold the text: look it up before sending again.
+UNKNOWN_OUTCOME = {"timeout", "network", "stuck"}
+LOOKUP_SLACK = timedelta(minutes=2)  # clock difference between us and Twilio
+LOOKUP_LIMIT = 20
 # Delivery states in order; a status callback only ever moves a row to a higher rank.
 STATE_RANK = {"queued": 0, "sending": 1, "sent": 2, "delivered": 3, "undelivered": 3, "failed": 3}
 # Twilio's MessageStatus → our state (None: says nothing beyond "sent").
@@ -67,6 +75,9 @@ class ConsoleBackend:
     def send(self, msg: OutboundSms) -> SendResult:
         log.warning("SMS (console backend) to %s: %s", msg.to_phone, msg.body)
         return SendResult("sent", provider_sid=f"console-{msg.id}", provider_status="console")
+
+    def find_sent(self, msg: OutboundSms) -> SendResult | None:
+        return None  # nothing leaves the machine, so nothing can have been half-sent
 
 
 class TwilioBackend:
@@ -110,6 +121,25 @@ class TwilioBackend:
         return SendResult("sent", provider_sid=created.sid, provider_status=created.status,
                           error_code=str(created.error_code) if created.error_code else None,
                           error_message=created.error_message)
+
+    def find_sent(self, msg: OutboundSms) -> SendResult | None:
+        """The message Twilio already holds for ``msg`` after an attempt with an unknown
+        outcome: the newest to the same number with the same body (a messaging service may
+        append to it), created since the row was queued. None when there is none; a
+        transient result, keeping the unknown error, when the lookup fails."""
+        import requests
+        from twilio.base.exceptions import TwilioException
+
+        since = as_utc(msg.created_at) - LOOKUP_SLACK
+        try:
+            for found in self.client.messages.list(to=msg.to_phone, limit=LOOKUP_LIMIT):
+                created_at = found.date_created
+                if (found.body or "").startswith(msg.body) and created_at is not None and created_at >= since:
+                    return SendResult("sent", provider_sid=found.sid, provider_status=found.status)
+        except (requests.exceptions.RequestException, TwilioException, OSError) as exc:
+            return SendResult("transient", error_code=msg.error_code,
+                              error_message=f"发送结果未知，查询 Twilio 失败：{exc}"[:300])
+        return None
 
 
 def backend():
@@ -189,7 +219,7 @@ def send_due(now: datetime, limit: int = 50) -> dict:
     """Send up to ``limit`` queued texts that are due; returns counts by outcome."""
     cfg = current_app.config
     summary = {"sent": 0, "retry": 0, "failed": 0, "cancelled": 0, "deferred": 0, "skipped": 0,
-               "reclaimed": reclaim_stuck(now)}
+               "reconciled": 0, "reclaimed": reclaim_stuck(now)}
     ids = db.session.scalars(
         select(OutboundSms.id).where(OutboundSms.state == "queued", OutboundSms.next_attempt_at <= now)
         .order_by(OutboundSms.next_attempt_at, OutboundSms.id).limit(limit)).all()
@@ -221,8 +251,12 @@ def send_due(now: datetime, limit: int = 50) -> dict:
             continue
         msg = db.session.get(OutboundSms, msg_id, populate_existing=True)
         provider = provider or backend()
-        result = provider.send(msg)
-        summary[_apply(msg, result, now)] += 1
+        result = provider.find_sent(msg) if msg.attempts > 1 and msg.error_code in UNKNOWN_OUTCOME else None
+        if result is not None and result.outcome == "sent":
+            summary["reconciled"] += 1
+            log.warning("SMS %s was already accepted by the provider (%s): not sent again", msg.id,
+                        result.provider_sid)
+        summary[_apply(msg, result or provider.send(msg), now)] += 1
         db.session.commit()
     return summary
 

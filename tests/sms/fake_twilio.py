@@ -8,16 +8,25 @@ script of responses, one per request (the last one repeats):
         app.config["TWILIO_API_BASE_URL"] = fake.url
 
 ``hang`` keeps the connection open past the client's timeout (it waits on an Event that
-``close`` sets, so the server never sleeps a fixed time and shuts down at once).
+``close`` sets, so the server never sleeps a fixed time and shuts down at once);
+``hang(accepted=True)`` is Twilio taking the message and the answer getting lost.
+
+Accepted messages are kept (``messages``) and listed newest first by ``GET …/Messages.json``
+(filtered by ``To``), as Twilio's message list does; those lookups are recorded apart from
+``requests`` (``lookups``), and ``fail_lookups`` makes the next ones answer 500.
 """
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import threading
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs
+from typing import Callable
+from urllib.parse import parse_qs, urlsplit
 
 
 @dataclass
@@ -35,6 +44,7 @@ class Scripted:
     status: int
     body: dict | None = None
     hang: bool = False
+    accepted: bool = False  # a hang after Twilio took the message
 
 
 def created(sid: str = "SM00000000000000000000000000000001", status: str = "queued") -> Scripted:
@@ -53,16 +63,22 @@ def server_error() -> Scripted:
     return Scripted(500, {"code": 20500, "message": "Internal Server Error", "status": 500})
 
 
-def hang() -> Scripted:
-    """Never answer (until the server closes): the client's timeout must fire."""
-    return Scripted(0, hang=True)
+def hang(accepted: bool = False) -> Scripted:
+    """Never answer (until the server closes): the client's timeout must fire. With
+    ``accepted`` Twilio has taken the message all the same (it is in the message list)."""
+    return Scripted(0, hang=True, accepted=accepted)
 
 
 class FakeTwilio:
     def __init__(self) -> None:
         self.requests: list[Recorded] = []
+        self.lookups: list[str] = []
+        self.messages: list[dict] = []
+        self.fail_lookups = 0
+        self.now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
         self._script: list[Scripted] = [created()]
         self._release = threading.Event()
+        self._hung_sids = itertools.count(1)
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -81,11 +97,37 @@ class FakeTwilio:
                     user, _, password = base64.b64decode(auth[6:]).decode().partition(":")
                 fake.requests.append(Recorded("POST", self.path, form, user, password, dict(self.headers)))
                 answer = fake._next()
+                if answer.status == 201 or answer.accepted:
+                    sid = (answer.body or {}).get("sid") or f"SMhung{next(fake._hung_sids):028x}"
+                    fake.messages.append({"sid": sid, "to": form.get("To"), "from": form.get("From"),
+                                          "body": form.get("Body"), "status": "queued",
+                                          "date_created": format_datetime(fake.now().astimezone(timezone.utc),
+                                                                          usegmt=True)})
                 if answer.hang:
                     fake._release.wait(30)
                     return
                 payload = json.dumps(answer.body or {}).encode()
                 self.send_response(answer.status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def do_GET(self):
+                url = urlsplit(self.path)
+                fake.lookups.append(self.path)
+                if fake.fail_lookups > 0:
+                    fake.fail_lookups -= 1
+                    status, body = 500, {"code": 20500, "message": "Internal Server Error", "status": 500}
+                else:
+                    to = parse_qs(url.query).get("To", [None])[0]
+                    listed = [m for m in reversed(fake.messages) if to is None or m["to"] == to]
+                    status, body = 200, {"messages": listed, "page": 0, "page_size": 50, "start": 0,
+                                         "end": max(len(listed) - 1, 0), "uri": self.path,
+                                         "first_page_uri": self.path, "next_page_uri": None,
+                                         "previous_page_uri": None}
+                payload = json.dumps(body).encode()
+                self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()

@@ -95,6 +95,52 @@ def test_a_timeout_is_transient(twilio_app, db, clock, fake_twilio):
     assert (msg.state, msg.error_code) == ("queued", "timeout")
 
 
+def test_after_a_timeout_a_text_twilio_took_is_found_in_its_message_list_and_not_sent_twice(
+        twilio_app, db, clock, fake_twilio):
+    """Twilio took the text but its answer was lost: the retry finds it by number and body."""
+    fake_twilio.now = lambda: clock.now
+    fake_twilio.script(created("SM" + "e" * 32), hang(accepted=True))
+    older = _queue(db, "请评价", dedupe_key="older")  # the same text sent before: must not be matched
+    assert sender.send_due(clock.now)["sent"] == 1
+    clock.set(clock.now + timedelta(minutes=10))
+    msg = _queue(db, "请评价", dedupe_key="newer")
+    assert sender.send_due(clock.now)["retry"] == 1
+    assert (_reload(db, msg).state, _reload(db, msg).error_code) == ("queued", "timeout")
+    summary = sender.send_due(clock.now + timedelta(seconds=60))
+    assert (summary["sent"], summary["reconciled"]) == (1, 1)
+    assert len(fake_twilio.requests) == 2  # the older text and one attempt of this one: no second create
+    assert fake_twilio.lookups and f"To={CITIZEN.replace('+', '%2B')}" in fake_twilio.lookups[0]
+    msg = _reload(db, msg)
+    assert (msg.state, msg.provider_sid, msg.attempts) == ("sent", fake_twilio.messages[1]["sid"], 2)
+    assert msg.provider_sid != _reload(db, older).provider_sid
+
+
+def test_after_a_timeout_a_text_twilio_did_not_take_is_sent_again(twilio_app, db, clock, fake_twilio):
+    fake_twilio.now = lambda: clock.now
+    fake_twilio.script(hang(), created("SM" + "f" * 32))
+    msg = _queue(db)
+    sender.send_due(clock.now)
+    summary = sender.send_due(clock.now + timedelta(seconds=60))
+    assert (summary["sent"], summary["reconciled"]) == (1, 0)
+    assert len(fake_twilio.lookups) == 1 and len(fake_twilio.requests) == 2
+    assert _reload(db, msg).provider_sid == "SM" + "f" * 32
+
+
+def test_when_the_lookup_fails_the_text_waits_still_unknown_and_is_neither_sent_nor_lost(
+        twilio_app, db, clock, fake_twilio):
+    fake_twilio.now = lambda: clock.now
+    fake_twilio.script(hang(accepted=True))
+    msg = _queue(db)
+    sender.send_due(clock.now)
+    fake_twilio.fail_lookups = 1
+    assert sender.send_due(clock.now + timedelta(seconds=60))["retry"] == 1
+    msg = _reload(db, msg)
+    assert (msg.state, msg.error_code, len(fake_twilio.requests)) == ("queued", "timeout", 1)
+    assert "查询 Twilio 失败" in msg.error_message
+    assert sender.send_due(clock.now + timedelta(seconds=180))["reconciled"] == 1
+    assert len(fake_twilio.requests) == 1 and _reload(db, msg).state == "sent"
+
+
 def test_a_connection_error_is_transient(twilio_app, db, clock):
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
@@ -184,6 +230,17 @@ def test_a_row_stuck_in_sending_is_sent_again_after_its_lease(app, db, clock):
     summary = sender.send_due(clock.now + timedelta(minutes=5))
     assert summary["reclaimed"] == 1 and summary["sent"] == 1
     assert _reload(db, msg).attempts == 2
+
+
+def test_a_stuck_row_that_twilio_took_before_the_sender_died_is_not_sent_again(twilio_app, db, clock, fake_twilio):
+    msg = _queue(db)
+    db.session.execute(sa.update(OutboundSms).values(state="sending", attempts=1, next_attempt_at=clock.now))
+    db.session.commit()
+    fake_twilio.messages.append({"sid": "SM" + "9" * 32, "to": CITIZEN, "from": FROM_NUMBER, "status": "sent",
+                                 "body": "【某市政务服务】您好", "date_created": "Mon, 23 Nov 2026 02:00:00 GMT"})
+    summary = sender.send_due(clock.now)
+    assert (summary["reclaimed"], summary["reconciled"]) == (1, 1) and fake_twilio.requests == []
+    assert (_reload(db, msg).state, _reload(db, msg).provider_sid) == ("sent", "SM" + "9" * 32)
 
 
 def test_a_row_claimed_by_another_sender_is_left_alone(app, db, clock, monkeypatch):
