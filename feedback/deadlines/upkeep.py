@@ -54,6 +54,8 @@ def auto_rate(now: datetime, batch: int = 500, max_batches: int = 20) -> dict:
     DOMAIN.md (Guangdong's rule, AUTO_RATING_ENABLED): not an active rating, no reasons,
     rated at the moment the window closed. The unique rating per record decides a race
     (AlreadyRatedError: counted, skipped). Burst flags never apply to automatic ratings.
+    A record registered after its window closed is rated when it is registered
+    (``create_record``): this pass reads by completion time and would not reach it.
     """
     from feedback.evaluations import service as ratings
     from feedback.evaluations.models import Evaluation, ServiceRecord
@@ -82,8 +84,7 @@ def auto_rate(now: datetime, batch: int = 500, max_batches: int = 20) -> dict:
             seen.add(record.id)
             last_completed = record.completed_at
             try:
-                evaluation = ratings.rate(record=record, level=3, channel="default",
-                                          rated_at=ratings.rating_deadline(record), now=now)
+                ratings.give_default_rating(record, now)
             except ratings.AlreadyRatedError:
                 summary["already_rated"] += 1
                 continue
@@ -91,7 +92,6 @@ def auto_rate(now: datetime, batch: int = 500, max_batches: int = 20) -> dict:
                 summary["errors"] += 1
                 log.warning("auto rating of record %s failed: %s", record.id, exc)
                 continue
-            evaluation.flagged, evaluation.flag_reason = False, None
             summary["rated"] += 1
         db.session.commit()
         if len(records) < batch:

@@ -137,6 +137,10 @@ def create_record(*, record_number: str, service_item_code: str, window_code: st
         citizen_name=clean_text(citizen_name, 100, "姓名") or None, citizen_kind=citizen_kind, source=source)
     db.session.add(record)
     db.session.flush()
+    if current_app.config["AUTO_RATING_ENABLED"] and rating_deadline(record) <= now:
+        # Pushed after its rating window closed (a backlog sent late): the auto_rating job reads
+        # new work by completion time and would never reach it, so it gets the default here.
+        give_default_rating(record, now)
     return record
 
 
@@ -151,6 +155,15 @@ def new_record_number(now: datetime | None = None) -> str:
 def rating_deadline(record: ServiceRecord) -> datetime:
     """The last moment a record may be rated (completion + RATING_WINDOW_DAYS natural days)."""
     return record.completed_at + timedelta(days=current_app.config["RATING_WINDOW_DAYS"])
+
+
+def give_default_rating(record: ServiceRecord, now: datetime) -> Evaluation:
+    """基本满意 on channel ``default`` for a record whose rating window closed unrated (DOMAIN.md,
+    AUTO_RATING_ENABLED): not an active rating, no reasons, rated at the moment the window
+    closed, never flagged. Raises AlreadyRatedError when the record has its rating."""
+    evaluation = rate(record=record, level=3, channel="default", rated_at=rating_deadline(record), now=now)
+    evaluation.flagged, evaluation.flag_reason = False, None
+    return evaluation
 
 
 def rate(*, record: ServiceRecord | None, level: int, channel: str, reasons: list[int] | None = None,
@@ -180,15 +193,17 @@ def rate(*, record: ServiceRecord | None, level: int, channel: str, reasons: lis
     if rated_at > now + CLOCK_SKEW:
         raise InvalidTimestampError("评价时间不能晚于当前时间", field="rated_at")
     if record is not None:
+        # A closed window is said first: once it closes the record holds the default rating,
+        # and "already rated" would hide why a late rating is refused.
+        if channel != "default" and rated_at > rating_deadline(record):
+            raise RatingWindowClosedError(
+                f"办件已超过 {current_app.config['RATING_WINDOW_DAYS']} 天评价期限", record_number=record.record_number)
         # One indexed lookup (not the lazy relationship as well); the unique index below
         # still settles a race between two submissions.
         if db.session.scalar(select(Evaluation.id).where(Evaluation.service_record_id == record.id)):
             raise AlreadyRatedError("该办件已评价，每个办件只能评价一次", record_number=record.record_number)
         if rated_at < record.completed_at - CLOCK_SKEW:
             raise InvalidTimestampError("评价时间不能早于办结时间", field="rated_at")
-        if channel != "default" and rated_at > rating_deadline(record):
-            raise RatingWindowClosedError(
-                f"办件已超过 {current_app.config['RATING_WINDOW_DAYS']} 天评价期限", record_number=record.record_number)
     elif window is None:
         raise ValidationError("匿名评价需要指明窗口", field="window")
     evaluation = Evaluation(

@@ -48,6 +48,32 @@ def test_records_left_unrated_get_basically_satisfied_on_channel_default_once(ap
     assert upkeep.auto_rate(bj(2026, 12, 31)) == {"enabled": False}
 
 
+def test_a_record_registered_after_its_rating_window_closed_gets_the_default_rating_at_once(app, db, city):
+    """A window system sends a week-old backlog after the auto_rating pass has moved its
+    watermark past those completion times: the pass would never read them again, so each
+    gets 基本满意 (default, rated when its window closed) as it is registered."""
+    assert upkeep.auto_rate(bj(2026, 11, 30, 11)) == {"complete": 1}  # watermark: 11-23 11:00
+    backlog = ratings.create_record(
+        record_number="LATE1", service_item_code=city.item.code, window_code=city.window.code,
+        staff_number=city.staff.staff_number, completed_at=bj(2026, 11, 20, 9), citizen_phone="13800138000",
+        now=bj(2026, 11, 30, 12))
+    open_window = ratings.create_record(
+        record_number="LATE2", service_item_code=city.item.code, window_code=city.window.code,
+        staff_number=None, completed_at=bj(2026, 11, 29, 9), now=bj(2026, 11, 30, 12))
+    db.session.commit()
+    ev = db.session.scalar(sa.select(Evaluation).where(Evaluation.service_record_id == backlog.id))
+    assert (ev.level, ev.channel, ev.is_active_rating, ev.flagged, ev.rated_at) == (3, "default", False, False,
+                                                                                   bj(2026, 11, 27, 9))
+    assert db.session.scalar(sa.select(Evaluation.id).where(Evaluation.service_record_id == open_window.id)) is None
+    assert upkeep.auto_rate(bj(2026, 11, 30, 12, 1)) == {"complete": 1}  # nothing twice
+    assert upkeep.auto_rate(bj(2026, 12, 6, 10))["rated"] == 1  # the open one, when its window closes
+    app.config["AUTO_RATING_ENABLED"] = False
+    off = ratings.create_record(record_number="LATE3", service_item_code=city.item.code, window_code=None,
+                                staff_number=None, completed_at=bj(2026, 11, 1, 9), now=bj(2026, 11, 30, 12))
+    db.session.commit()
+    assert db.session.scalar(sa.select(Evaluation.id).where(Evaluation.service_record_id == off.id)) is None
+
+
 def test_contact_data_is_erased_a_retention_period_after_closure_and_statistics_keep_real_name(
         app, db, clock, city, make_bad_ticket, make_complaint_ticket):
     clock.set(bj(2026, 1, 5, 10))
