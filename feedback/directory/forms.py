@@ -60,3 +60,9 @@ class ImportForm(FlaskForm):
 
 FORMS = {"departments": DepartmentForm, "halls": HallForm, "windows": WindowForm,
          "staff": StaffForm, "service_items": ServiceItemForm}
+
+
+class HeadForm(FlaskForm):
+    """Add a department head (部门负责人) by user name."""
+
+    username = StringField("用户名", validators=[DataRequired("请填写用户名"), Length(max=80, message="用户名最长 80 个字符")])

@@ -7,12 +7,13 @@ from sqlalchemy import select
 
 from feedback.accounts.forms import EmptyForm
 from feedback.accounts.guards import require_roles
-from feedback.accounts.models import Role
+from feedback.accounts.models import Role, User
 from feedback.directory import service
-from feedback.directory.forms import FORMS, ImportForm
-from feedback.directory.models import Hall, Window
+from feedback.directory.forms import FORMS, HeadForm, ImportForm
+from feedback.directory.models import Department, Hall, Window
 from feedback.errors import DomainError
 from feedback.extensions import db
+from feedback.notifications import service as notifications
 
 bp = Blueprint("directory", __name__, url_prefix="/admin/directory")
 bp.before_request(require_roles(Role.ADMIN))
@@ -108,8 +109,40 @@ def edit(kind: str, obj_id: int):
             db.session.commit()
             flash("已保存", "success")
             return redirect(url_for("directory.list", kind=kind))
+    heads = notifications.heads_of(obj.id) if kind == "departments" else []
     return render_template("directory/form.html", spec=spec, kinds=service.KINDS, form=form,
-                           obj=obj, action_form=EmptyForm())
+                           obj=obj, action_form=EmptyForm(), heads=heads, head_form=HeadForm())
+
+
+@bp.post("/departments/<int:obj_id>/heads")
+def head_add(obj_id: int):
+    """Register a user as head of the department: they receive its 超期预警 (level-1 escalations)."""
+    dept = db.session.get(Department, obj_id) or abort(404)
+    form = HeadForm()
+    if not form.validate_on_submit():
+        flash("；".join(e for errors in form.errors.values() for e in errors), "error")
+    else:
+        try:
+            changed = notifications.set_head(dept.code, form.username.data.strip(), actor=current_user)
+        except DomainError as exc:
+            db.session.rollback()
+            flash(exc.message, "error")
+        else:
+            db.session.commit()
+            flash(f"已设为{dept.name}负责人：{form.username.data.strip()}" if changed else "该用户已是本部门负责人",
+                  "success" if changed else "info")
+    return redirect(url_for("directory.edit", kind="departments", obj_id=dept.id) + "#heads")
+
+
+@bp.post("/departments/<int:obj_id>/heads/<int:user_id>/remove")
+def head_remove(obj_id: int, user_id: int):
+    dept = db.session.get(Department, obj_id) or abort(404)
+    user = db.session.get(User, user_id) or abort(404)
+    if EmptyForm().validate_on_submit():
+        if notifications.set_head(dept.code, user.username, actor=current_user, remove=True):
+            db.session.commit()
+            flash(f"已移除{dept.name}负责人：{user.display_name or user.username}", "success")
+    return redirect(url_for("directory.edit", kind="departments", obj_id=dept.id) + "#heads")
 
 
 @bp.post("/<kind>/<int:obj_id>/active")

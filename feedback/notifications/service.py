@@ -124,6 +124,8 @@ def set_head(department_code: str, username: str, *, actor=None, remove: bool = 
     user = db.session.scalar(select(User).where(User.username == username))
     if user is None:
         raise ValidationError(f"用户 {username} 不存在")
+    if not remove and not user.active:
+        raise ValidationError(f"用户 {username} 已停用，不能设为部门负责人")
     row = db.session.scalar(select(DepartmentHead).where(DepartmentHead.department_id == dept.id,
                                                          DepartmentHead.user_id == user.id))
     if remove:

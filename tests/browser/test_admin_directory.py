@@ -39,6 +39,33 @@ def test_admin_adds_a_window_through_the_form_and_sees_it_listed(page, live_serv
     expect(row.locator("td")).to_have_text(["GA-01", "户籍办理 1 号窗口", "SMZX", "GA", "启用", re.compile("编辑")])
 
 
+@on_all_backends
+def test_admin_sets_a_department_head_who_will_receive_its_overdue_warnings(page, live_server, db, make_user,
+                                                                           make_department):
+    ga = make_department(code="GA", name="市公安局")
+    make_user("admin", username="boss")
+    make_user("handler", departments=[ga], username="ga_chief", display_name="王局长", phone="13800138001")
+    db.session.commit()
+
+    log_in(page, "boss")
+    page.goto("/admin/directory/departments/")
+    page.locator("#directory-table tbody tr", has_text="GA").get_by_role("link", name="编辑").click()
+    heads = page.get_by_role("region", name="部门负责人")
+    expect(heads.locator("#head-list tbody")).to_have_text("尚未设置负责人。")
+    heads.get_by_label("用户名").fill("no_such_user")
+    heads.get_by_role("button", name="添加负责人").click()
+    expect(page.locator(".flash-error")).to_have_text("用户 no_such_user 不存在")
+    heads.get_by_label("用户名").fill("ga_chief")
+    heads.get_by_role("button", name="添加负责人").click()
+    expect(page.locator(".flash-success")).to_have_text("已设为市公安局负责人：ga_chief")
+    row = heads.locator("#head-list tbody tr")
+    expect(row).to_have_count(1)
+    expect(row.locator("td").first).to_have_text("王局长")
+    row.get_by_role("button", name="移除").click()
+    expect(page.locator(".flash-success")).to_have_text("已移除市公安局负责人：王局长")
+    expect(heads.locator("#head-list tbody")).to_have_text("尚未设置负责人。")
+
+
 BAD_WINDOWS_CSV = (
     "code,name,hall_code,department_code,active\r\n"
     "W-OK-1,一号窗口,SMZX,GA,1\r\n"

@@ -202,3 +202,41 @@ def test_supervisor_sees_every_department_and_handlers_cannot_reach_admin(client
     anon = client.application.test_client()
     resp = anon.get("/admin/directory/staff/")
     assert resp.status_code == 302 and "/login" in resp.headers["Location"]
+
+
+def test_an_admin_sets_and_removes_department_heads_on_the_department_page_and_it_is_audited(
+        client, db, make_department, make_user):
+    """Heads receive a department's 超期预警; they were managed only from the CLI."""
+    import sqlalchemy as sa
+
+    from feedback.audit.models import AuditEvent
+    from feedback.notifications import service as notifications
+    from tests.conftest import login, post_form
+
+    ga = make_department(code="GA", name="市公安局")
+    make_user("admin", username="root")
+    head = make_user("handler", departments=[ga], username="ga_chief", display_name="王局长", phone="13800138001")
+    make_user("handler", departments=[ga], username="gone").active = False
+    db.session.commit()
+    login(client, "root")
+    page_url = f"/admin/directory/departments/{ga.id}"
+    assert "尚未设置负责人" in client.get(page_url).get_data(as_text=True)
+
+    def add(username):
+        resp = post_form(client, f"{page_url}/heads", {"username": username}, form_url=page_url)
+        assert resp.status_code == 302 and resp.headers["Location"].endswith(f"{page_url}#heads")
+        return client.get(page_url).get_data(as_text=True)
+
+    assert "用户 nobody 不存在" in add("nobody")
+    assert "用户 gone 已停用，不能设为部门负责人" in add("gone")
+    assert "请填写用户名" in add("  ")
+    assert notifications.heads_of(ga.id) == []
+    html = add("ga_chief")
+    assert "已设为市公安局负责人：ga_chief" in html and 'data-user="ga_chief"' in html
+    assert "该用户已是本部门负责人" in add("ga_chief")
+    assert [u.username for u in notifications.heads_of(ga.id)] == ["ga_chief"]
+    resp = post_form(client, f"{page_url}/heads/{head.id}/remove", {}, form_url=page_url)
+    assert resp.status_code == 302 and notifications.heads_of(ga.id) == []
+    actions = db.session.scalars(sa.select(AuditEvent.action).where(AuditEvent.action.like("department_head.%"))
+                                 .order_by(AuditEvent.id)).all()
+    assert actions == ["department_head.add", "department_head.remove"]

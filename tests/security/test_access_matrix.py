@@ -163,6 +163,8 @@ RULES: dict[str, Rule] = {
     "directory.create": Rule(admin(200), "POST"),
     "directory.edit": Rule(admin(302), "POST"),  # missing fields keep the object's values
     "directory.set_active": Rule(admin(302), "POST", data={"active": "1"}),
+    "directory.head_add": Rule(admin(302), "POST", data={"username": "nobody-of-that-name"}),
+    "directory.head_remove": Rule(admin(302), "POST"),
     "directory.import_": Rule(admin(200), "POST"),
     "directory.export_csv": Rule(admin(200)),
     "directory.export_xlsx": Rule(admin(200)),
