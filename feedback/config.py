@@ -83,6 +83,8 @@ class Config:
     WORK_HOURS_END: int = 17
     NOTIFY_SMS_ROLES: str = "head,supervisor"
     DEADLINE_SWEEP_BATCH: int = 500
+    # A standby job process (another server's) retries the leadership lock this often.
+    SCHEDULER_STANDBY_SECONDS: float = 5.0
     # Periodic jobs re-read this much before their watermark (late-arriving rows).
     WATERMARK_OVERLAP_MINUTES: int = 60
     COMMENT_MAX_LENGTH: int = 500

@@ -34,13 +34,16 @@ def _acquire_leadership(wait_seconds: float = 5.0):
     if engine.dialect.name != "postgresql":
         return None
     conn = engine.connect()
+    tries = 0
     while True:
         got = conn.exec_driver_sql(f"SELECT pg_try_advisory_lock({ADVISORY_LOCK_ID})").scalar()
         conn.commit()
         if got:
-            log.info("scheduler leadership acquired")
+            log.info("scheduler leadership acquired" + (f" after {tries} tries" if tries else ""))
             return conn
-        log.info("another scheduler holds the lock; standing by")
+        # Said once, not on every retry: a standby may wait for weeks.
+        (log.info if tries == 0 else log.debug)("another scheduler holds the lock; standing by")
+        tries += 1
         time.sleep(wait_seconds)
 
 
@@ -55,7 +58,7 @@ def scheduler_command():
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s scheduler %(levelname)s %(message)s")
     app = current_app._get_current_object()
-    lock_conn = _acquire_leadership()
+    lock_conn = _acquire_leadership(float(app.config["SCHEDULER_STANDBY_SECONDS"]))
     jobs = _load_jobs()
     scheduler = BlockingScheduler(
         timezone=app.config["TIMEZONE"],
