@@ -8,7 +8,6 @@ from functools import wraps
 from typing import Any, Callable
 
 from flask import g, jsonify, request
-from sqlalchemy.exc import IntegrityError
 
 from feedback.errors import DomainError
 from feedback.evaluations import idempotency
@@ -88,25 +87,10 @@ def idempotent_write(data: dict, work: Callable[[], tuple[dict, int]]):
         raise ApiProblem(400, "invalid-idempotency-key", "Idempotency-Key 最长 128 个字符")
     scope = f"api:{g.api_key.id}:{request.path}"
     digest = _request_hash(data)
-    row, used = idempotency.claim(scope, key, digest)
-    if used is not None:
-        return _replay(used, digest)
-    try:
-        body, status = work()
-        row.status, row.body = status, body
-        db.session.commit()
-    except IntegrityError:
-        db.session.rollback()
-        stored = idempotency.stored(scope, key)
-        if stored is None:
-            raise
-        return _replay(stored, digest)
-    except (DomainError, ApiProblem):
-        db.session.rollback()
-        stored = idempotency.stored(scope, key)
-        if stored is not None:  # a concurrent twin won; answer as it did
-            return _replay(stored, digest)
-        raise
+    result = idempotency.run_once(scope, key, digest, work, refusals=(DomainError, ApiProblem))
+    if isinstance(result, IdempotencyKey):
+        return _replay(result, digest)
+    body, status = result
     return jsonify(body), status
 
 

@@ -5,8 +5,12 @@ answer there; a retry or a concurrent twin finds the stored answer and replays i
 """
 from __future__ import annotations
 
-from sqlalchemy import select
+from typing import Callable
 
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from feedback.errors import DomainError
 from feedback.evaluations.models import IdempotencyKey
 from feedback.extensions import db, insert_ignoring_conflicts
 
@@ -30,3 +34,28 @@ def claim(scope: str, key: str, digest: str) -> tuple[IdempotencyKey | None, Ide
 
 def stored(scope: str, key: str) -> IdempotencyKey | None:
     return db.session.scalar(select(IdempotencyKey).where(IdempotencyKey.scope == scope, IdempotencyKey.key == key))
+
+
+def run_once(scope: str, key: str, digest: str, work: Callable[[], tuple[dict, int]],
+             refusals: tuple[type[Exception], ...] = (DomainError,)) -> tuple[dict, int] | IdempotencyKey:
+    """Run ``work`` once per (scope, key) and commit; ``(body, status)`` when it ran now, the
+    stored IdempotencyKey when this is a replay (the caller compares its request_hash).
+
+    A twin that won the race is answered as it was, also when this copy failed on a unique
+    index or with one of ``refusals`` (a copy that lost can fail where the winner passed);
+    otherwise the error propagates and nothing is stored.
+    """
+    row, used = claim(scope, key, digest)
+    if used is not None:
+        return used
+    try:
+        body, status = work()
+        row.status, row.body = status, body
+        db.session.commit()
+    except (IntegrityError, *refusals):
+        db.session.rollback()
+        used = stored(scope, key)
+        if used is None:
+            raise
+        return used
+    return body, status

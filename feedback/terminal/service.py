@@ -15,7 +15,6 @@ from typing import Any
 import segno
 from flask import current_app
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from feedback.accounts.models import Role, User
 from feedback.audit import service as audit
@@ -114,28 +113,17 @@ def submit_rating(terminal: Terminal, key: str, payload: dict, *, sent_at: Any =
     # queue must still get the stored answer for a key it already used.
     scope = f"terminal-window:{terminal.window_id}"
     digest = _request_hash(payload)
-    row, used = idempotency.claim(scope, key, digest)
-    if used is not None:
-        return _replay(used, digest)
-    try:
+
+    def work() -> tuple[dict, int]:
         evaluation = _rate(terminal, payload, sent_at, now)
-        body = {"id": evaluation.id, "level": evaluation.level, "record_id": evaluation.service_record_id,
-                "flagged": evaluation.flagged, "received": True}
-        row.status, row.body = 201, body
-        db.session.commit()
-    except IntegrityError:
-        db.session.rollback()
-        stored = idempotency.stored(scope, key)
-        if stored is None:
-            raise
-        return _replay(stored, digest)
-    except DomainError:
-        db.session.rollback()
-        stored = idempotency.stored(scope, key)
-        if stored is not None:  # a concurrent twin with the same key won
-            return _replay(stored, digest)
-        raise
-    return body, 201, False
+        return {"id": evaluation.id, "level": evaluation.level, "record_id": evaluation.service_record_id,
+                "flagged": evaluation.flagged, "received": True}, 201
+
+    result = idempotency.run_once(scope, key, digest, work)
+    if isinstance(result, IdempotencyKey):
+        return _replay(result, digest)
+    body, status = result
+    return body, status, False
 
 
 def _replay(stored: IdempotencyKey, digest: str) -> tuple[dict, int, bool]:

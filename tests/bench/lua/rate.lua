@@ -5,14 +5,10 @@
 -- (99.5 % good; a bad one carries a reason and opens a ticket). done() prints one line
 -- "WRK_JSON {...}" with the status counts of every thread and the latency percentiles.
 
-local threads = {}
-local next_thread = 0
-
-function setup(thread)
-  thread:set("tid", next_thread)
-  next_thread = next_thread + 1
-  table.insert(threads, thread)
-end
+local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
+package.path = here .. "?.lua;" .. package.path
+local common = require("common")
+setup = common.setup
 
 function init(args)
   token = args[1]
@@ -23,8 +19,7 @@ function init(args)
   per = math.floor(count / nthreads)
   first = start + tid * per
   sent = 0
-  ok, c4xx, c5xx, cother = 0, 0, 0, 0
-  sample = ""
+  common.reset()
   math.randomseed(os.time() * 1000 + tid)
 end
 
@@ -52,38 +47,9 @@ function request()
 end
 
 function response(status, headers, body)
-  if status >= 200 and status < 300 then
-    ok = ok + 1
-  else
-    if status >= 500 then c5xx = c5xx + 1
-    elseif status >= 400 then c4xx = c4xx + 1
-    else cother = cother + 1 end
-    if sample == "" then sample = status .. " " .. string.sub(body or "", 1, 300) end
-  end
-end
-
-local function jstr(s)
-  s = string.gsub(s, '[%c"\\]', function(c) return string.format("\\u%04x", string.byte(c)) end)
-  return '"' .. s .. '"'
+  common.count(status >= 200 and status < 300, status, string.sub(body or "", 1, 300))
 end
 
 function done(summary, latency, requests)
-  local t_ok, t_4, t_5, t_o, samples = 0, 0, 0, 0, {}
-  for _, t in ipairs(threads) do
-    t_ok = t_ok + t:get("ok")
-    t_4 = t_4 + t:get("c4xx")
-    t_5 = t_5 + t:get("c5xx")
-    t_o = t_o + t:get("cother")
-    local s = t:get("sample")
-    if s ~= "" then table.insert(samples, jstr(s)) end
-  end
-  local e = summary.errors
-  io.write(string.format(
-    'WRK_JSON {"duration_us":%d,"requests":%d,"bytes":%d,"ok":%d,"status_4xx":%d,"status_5xx":%d,' ..
-    '"status_other":%d,"connect_errors":%d,"read_errors":%d,"write_errors":%d,"timeouts":%d,' ..
-    '"latency_us":{"p50":%d,"p90":%d,"p99":%d,"max":%d,"mean":%.1f},"error_samples":[%s]}\n',
-    summary.duration, summary.requests, summary.bytes, t_ok, t_4, t_5, t_o,
-    e.connect, e.read, e.write, e.timeout,
-    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max, latency.mean,
-    table.concat(samples, ",")))
+  common.done(summary, latency)
 end
