@@ -125,8 +125,8 @@ class TwilioBackend:
     def find_sent(self, msg: OutboundSms) -> SendResult | None:
         """The message Twilio already holds for ``msg`` after an attempt with an unknown
         outcome: the newest to the same number with the same body (a messaging service may
-        append to it), created since the row was queued. None when there is none; a
-        transient result, keeping the unknown error, when the lookup fails."""
+        append to it), created since the row was queued and not recorded on another row. None
+        when there is none; a transient result, keeping the unknown error, when the lookup fails."""
         import requests
         from twilio.base.exceptions import TwilioException
 
@@ -134,12 +134,19 @@ class TwilioBackend:
         try:
             for found in self.client.messages.list(to=msg.to_phone, limit=LOOKUP_LIMIT):
                 created_at = found.date_created
-                if (found.body or "").startswith(msg.body) and created_at is not None and created_at >= since:
+                if (found.body or "").startswith(msg.body) and created_at is not None and created_at >= since \
+                        and not _sid_recorded_elsewhere(found.sid, msg.id):
                     return SendResult("sent", provider_sid=found.sid, provider_status=found.status)
         except (requests.exceptions.RequestException, TwilioException, OSError) as exc:
             return SendResult("transient", error_code=msg.error_code,
                               error_message=f"发送结果未知，查询 Twilio 失败：{exc}"[:300])
         return None
+
+
+def _sid_recorded_elsewhere(provider_sid: str, msg_id: int) -> bool:
+    """Whether another row already owns this Twilio message (the same text sent twice on purpose)."""
+    return db.session.scalar(select(OutboundSms.id).where(OutboundSms.provider_sid == provider_sid,
+                                                          OutboundSms.id != msg_id).limit(1)) is not None
 
 
 def backend():

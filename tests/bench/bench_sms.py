@@ -54,7 +54,7 @@ import psycopg
 
 from tests.bench import datagen, loadgen, stack
 from tests.bench.pings import ensure_ping_table
-from tests.bench.report import Figure, Report
+from tests.bench.report import Figure, Report, rounds_table
 
 RESULTS = stack.ROOT / "bench-results"
 DATABASE = "feedback_bench_sms"
@@ -531,12 +531,7 @@ def sms_bench(args: argparse.Namespace, pg_server: str) -> tuple[list[Figure], l
         f"after {o.warmup} s of warm-up per endpoint; {o.rounds} round(s) of the bare run then the webhook run, the "
         f"very same requests to both (the bare endpoint parses the form and inserts the MessageSid)\n"
         f"- took {time.perf_counter() - started:.0f} s")
-    per_round = ["| round | bare req/s | bare p50 / p99 ms | webhook req/s | webhook p50 / p99 ms | ratio |",
-                 "|---:|---:|---:|---:|---:|---:|"]
-    per_round += [f"| {n} | {r['bare'].ok_per_s:.0f} | {r['bare'].p50_ms:.1f} / {r['bare'].p99_ms:.1f} | "
-                  f"{r['sms'].ok_per_s:.0f} | {r['sms'].p50_ms:.1f} / {r['sms'].p99_ms:.1f} | "
-                  f"{r['bare'].ok_per_s / max(r['sms'].ok_per_s, 1e-9):.2f}× |" for n, r in enumerate(rounds, 1)]
-    sections = [("SMS webhook: setup", setup), ("SMS webhook: rounds", "\n".join(per_round)),
+    sections = [("SMS webhook: setup", setup), ("SMS webhook: rounds", rounds_table(rounds, "sms", "webhook")),
                 ("SMS webhook: verification in the database", "\n".join(checks_md))]
     if o.profile and (o.out / "profile-sms.txt").exists():
         from tests.bench.run import summarise_profile

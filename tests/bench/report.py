@@ -42,6 +42,17 @@ def _num(value: float | None) -> str:
     return f"{value:.2f}"
 
 
+def rounds_table(rounds: list[dict], key: str, label: str) -> str:
+    """One row per bare-then-endpoint round: req/s, p50/p99 of both and the ratio; ``rounds``
+    holds loadgen results under "bare" and ``key``."""
+    rows = [f"| round | bare req/s | bare p50 / p99 ms | {label} req/s | {label} p50 / p99 ms | ratio |",
+            "|---:|---:|---:|---:|---:|---:|"]
+    rows += [f"| {n} | {r['bare'].ok_per_s:.0f} | {r['bare'].p50_ms:.1f} / {r['bare'].p99_ms:.1f} | "
+             f"{r[key].ok_per_s:.0f} | {r[key].p50_ms:.1f} / {r[key].p99_ms:.1f} | "
+             f"{r['bare'].ok_per_s / max(r[key].ok_per_s, 1e-9):.2f}× |" for n, r in enumerate(rounds, 1)]
+    return "\n".join(rows)
+
+
 def table(figures: list[Figure]) -> str:
     """The figures as a Markdown table: figure, value, reference, ratio."""
     lines = ["| figure | value | reference | ratio (× worse than reference) | note |",

@@ -43,7 +43,7 @@ import psycopg
 
 from tests.bench import bench_helpdesk, bench_pages, bench_sms, bench_sweep, datagen, loadgen, plots, stack
 from tests.bench.pings import ensure_ping_table
-from tests.bench.report import Figure, Report
+from tests.bench.report import Figure, Report, rounds_table
 
 RESULTS = stack.ROOT / "bench-results"
 
@@ -238,12 +238,7 @@ def rating_bench(args: argparse.Namespace, pg_server: str) -> tuple[list[Figure]
         f"after {args.warmup} s of warm-up per endpoint; {args.rounds} round(s) of the bare run then the rating run; identical bodies "
         f"and headers (bearer key, unique Idempotency-Key, a distinct unrated record each, 0.5 % bad ratings)\n"
         f"- took {time.perf_counter() - started:.0f} s")
-    per_round = ["| round | bare req/s | bare p50 / p99 ms | rating req/s | rating p50 / p99 ms | ratio |",
-                 "|---:|---:|---:|---:|---:|---:|"]
-    per_round += [f"| {n} | {r['bare'].ok_per_s:.0f} | {r['bare'].p50_ms:.1f} / {r['bare'].p99_ms:.1f} | "
-                  f"{r['rating'].ok_per_s:.0f} | {r['rating'].p50_ms:.1f} / {r['rating'].p99_ms:.1f} | "
-                  f"{r['bare'].ok_per_s / max(r['rating'].ok_per_s, 1e-9):.2f}× |" for n, r in enumerate(rounds, 1)]
-    sections = [("Ratings (issue 3): setup", setup), ("Ratings: rounds", "\n".join(per_round)),
+    sections = [("Ratings (issue 3): setup", setup), ("Ratings: rounds", rounds_table(rounds, "rating", "rating")),
                 ("Ratings: verification in the database", "\n".join(checks_md))]
     if args.profile and (args.out / "profile-rating.txt").exists():
         summary = summarise_profile(args.out / "profile-rating.txt")

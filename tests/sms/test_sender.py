@@ -126,6 +126,20 @@ def test_after_a_timeout_a_text_twilio_did_not_take_is_sent_again(twilio_app, db
     assert _reload(db, msg).provider_sid == "SM" + "f" * 32
 
 
+def test_the_same_text_sent_on_purpose_twice_is_not_mistaken_for_the_lost_one(twilio_app, db, clock, fake_twilio):
+    """Two identical replies a minute apart: the first went out; the second timed out without
+    Twilio taking it. The first one's message (its sid is that row's, and unique) is not it."""
+    fake_twilio.now = lambda: clock.now
+    fake_twilio.script(created("SM" + "1" * 32), hang(), created("SM" + "2" * 32))
+    first = _queue(db, "您目前没有待评价的办件", dedupe_key="reply:a")
+    second = _queue(db, "您目前没有待评价的办件", dedupe_key="reply:b")
+    assert sender.send_due(clock.now)["sent"] == 1
+    summary = sender.send_due(clock.now + timedelta(seconds=60))
+    assert (summary["sent"], summary["reconciled"]) == (1, 0)
+    assert len(fake_twilio.lookups) == 1 and len(fake_twilio.requests) == 3
+    assert (_reload(db, first).provider_sid, _reload(db, second).provider_sid) == ("SM" + "1" * 32, "SM" + "2" * 32)
+
+
 def test_when_the_lookup_fails_the_text_waits_still_unknown_and_is_neither_sent_nor_lost(
         twilio_app, db, clock, fake_twilio):
     fake_twilio.now = lambda: clock.now
