@@ -29,6 +29,11 @@ class Ticket(db.Model):
                       Index("ix_tickets_open_due", "is_open", "due_at"),
                       Index("ix_tickets_dept_open_due", "department_id", "is_open", "due_at"),
                       Index("ix_tickets_assignee_open_due", "assignee_id", "is_open", "due_at"),
+                      # A department's open queue in deadline order (migration 0012, which also adds
+                      # extended statistics on is_open and state for the planner).
+                      Index("ix_tickets_open_dept_due", "department_id", "due_at", "id",
+                            postgresql_where=text("is_open"), sqlite_where=text("is_open"),
+                            postgresql_include=["state"]),
                       # The open queue in deadline order with its filter columns (migration 0010).
                       Index("ix_tickets_queue_open", "due_at", "id", postgresql_where=text("is_open"),
                             sqlite_where=text("is_open"),
