@@ -127,21 +127,7 @@ def erase_contacts(now: datetime, batch: int = 1000, max_batches: int = 50) -> d
     summary: Counter = Counter()
 
     # 1. Tickets closed before the cut-off: their record's or complaint's contact.
-    mark = get_watermark("contact_erasure_tickets")
-    done = False
-    last = None
-    for _ in range(max_batches):
-        stmt = (select(Ticket.id, Ticket.evaluation_id, Ticket.complaint_id, Ticket.closed_at)
-                .where(Ticket.closed_at < cutoff).order_by(Ticket.closed_at, Ticket.id).limit(batch))
-        if mark is not None:
-            stmt = stmt.where(Ticket.closed_at >= mark - _overlap())
-        if last is not None:
-            stmt = stmt.where(or_(Ticket.closed_at > last[0], and_(Ticket.closed_at == last[0], Ticket.id > last[1])))
-        rows = db.session.execute(stmt).all()
-        if not rows:
-            done = True
-            break
-        last = (rows[-1].closed_at, rows[-1].id)
+    def erase_ticket_contacts(rows) -> None:
         eval_ids = [r.evaluation_id for r in rows if r.evaluation_id]
         complaint_ids = [r.complaint_id for r in rows if r.complaint_id]
         if eval_ids:
@@ -156,53 +142,27 @@ def erase_contacts(now: datetime, batch: int = 1000, max_batches: int = 50) -> d
                 .values(contact_phone=None, contact_name=None, contact_erased_at=now)).rowcount or 0
         db.session.execute(update(Ticket).where(Ticket.id.in_([r.id for r in rows]),
                                                 Ticket.callback_contact.is_not(None)).values(callback_contact=None))
-        db.session.commit()
-        if len(rows) < batch:
-            done = True
-            break
-    if done:
-        set_watermark("contact_erasure_tickets", cutoff, now)
-    elif last is not None:
-        set_watermark("contact_erasure_tickets", as_utc(last[0]), now)
+
+    _walk_before("contact_erasure_tickets", Ticket.closed_at, Ticket.id, cutoff, now, erase_ticket_contacts,
+                 columns=(Ticket.evaluation_id, Ticket.complaint_id), batch=batch, max_batches=max_batches)
 
     # 2. Records without a ticket, completed before the cut-off.
-    mark = get_watermark("contact_erasure_records")
-    done = False
-    last = None
     # NOT EXISTS, not an outer join: the planner then walks the completed_at index and probes
     # the rating and ticket of each record (a join hashed every record and rating of the
-    # province per batch: 0.5 s at 400,000 records). The (completed_at, id) cursor keeps each
-    # batch from walking again over the rows the previous ones erased.
+    # province per batch: 0.5 s at 400,000 records).
     has_ticket = (select(Ticket.id).join(Evaluation, Evaluation.id == Ticket.evaluation_id)
                   .where(Evaluation.service_record_id == ServiceRecord.id).exists())
-    for _ in range(max_batches):
-        stmt = (select(ServiceRecord.id, ServiceRecord.completed_at)
-                .where(ServiceRecord.completed_at < cutoff, ~has_ticket,
-                       ServiceRecord.contact_erased_at.is_(None),
-                       or_(ServiceRecord.citizen_phone.is_not(None), ServiceRecord.citizen_name.is_not(None)))
-                .order_by(ServiceRecord.completed_at, ServiceRecord.id).limit(batch))
-        if mark is not None:
-            stmt = stmt.where(ServiceRecord.completed_at >= mark - _overlap())
-        if last is not None:
-            stmt = stmt.where(or_(ServiceRecord.completed_at > last[0],
-                                  and_(ServiceRecord.completed_at == last[0], ServiceRecord.id > last[1])))
-        rows = db.session.execute(stmt).all()
-        if not rows:
-            done = True
-            break
-        last = (rows[-1].completed_at, rows[-1].id)
+
+    def erase_record_contacts(rows) -> None:
         summary["records"] += db.session.execute(
             update(ServiceRecord).where(ServiceRecord.id.in_([r.id for r in rows]),
                                         ServiceRecord.contact_erased_at.is_(None))
             .values(citizen_phone=None, citizen_name=None, contact_erased_at=now)).rowcount or 0
-        db.session.commit()
-        if len(rows) < batch:
-            done = True
-            break
-    if done:
-        set_watermark("contact_erasure_records", cutoff, now)
-    elif last is not None:
-        set_watermark("contact_erasure_records", as_utc(last[0]), now)
+
+    _walk_before("contact_erasure_records", ServiceRecord.completed_at, ServiceRecord.id, cutoff, now,
+                 erase_record_contacts, batch=batch, max_batches=max_batches,
+                 where=(~has_ticket, ServiceRecord.contact_erased_at.is_(None),
+                        or_(ServiceRecord.citizen_phone.is_not(None), ServiceRecord.citizen_name.is_not(None))))
     # 3. The SMS log: numbers and texts of messages older than the cut-off (opt-outs are kept:
     #    they must go on stopping invitations to that number).
     from feedback.sms.models import InboundSms, OutboundSms, SmsFollowUp, SmsInvitation
@@ -229,26 +189,28 @@ ERASED = "已清除"  # in place of a phone number (the columns are NOT NULL)
 ERASED_TEXT = "（短信内容已按保存期限清除）"
 
 
-def _erase_before(mark_name: str, model, time_col, cutoff: datetime, now: datetime, values: dict, *,
-                  batch: int, max_batches: int, where: tuple = ()) -> int:
-    """Overwrite ``values`` on rows of ``model`` whose ``time_col`` is before ``cutoff``, in
-    batches committed one by one, from where the last complete pass left off (watermark)."""
+def _walk_before(mark_name: str, time_col, id_col, cutoff: datetime, now: datetime, act, *, columns: tuple = (),
+                 where: tuple = (), batch: int, max_batches: int) -> None:
+    """Hand ``act`` the rows ``(id, at, *columns)`` whose ``time_col`` is before ``cutoff``, in
+    (time, id) order, a batch at a time, each batch committed. A run starts where the last
+    complete pass left off (the watermark ``mark_name``, re-read with an overlap) and walks on
+    with a (time, id) cursor, so no batch reads again the rows an earlier one handled; a pass
+    that reaches the end moves the watermark to the cut-off."""
     mark = get_watermark(mark_name)
-    total, done, last = 0, False, None
+    done, last = False, None
     for _ in range(max_batches):
-        stmt = (select(model.id, time_col.label("at")).where(time_col < cutoff, *where)
-                .order_by(time_col, model.id).limit(batch))
+        stmt = (select(id_col.label("id"), time_col.label("at"), *columns).where(time_col < cutoff, *where)
+                .order_by(time_col, id_col).limit(batch))
         if mark is not None:
             stmt = stmt.where(time_col >= mark - _overlap())
         if last is not None:
-            stmt = stmt.where(or_(time_col > last[0], and_(time_col == last[0], model.id > last[1])))
+            stmt = stmt.where(or_(time_col > last[0], and_(time_col == last[0], id_col > last[1])))
         rows = db.session.execute(stmt).all()
         if not rows:
             done = True
             break
         last = (rows[-1].at, rows[-1].id)
-        total += db.session.execute(update(model).where(model.id.in_([r.id for r in rows])).values(**values)
-                                    .execution_options(synchronize_session=False)).rowcount or 0
+        act(rows)
         db.session.commit()
         if len(rows) < batch:
             done = True
@@ -257,7 +219,21 @@ def _erase_before(mark_name: str, model, time_col, cutoff: datetime, now: dateti
         set_watermark(mark_name, cutoff, now)
     elif last is not None:
         set_watermark(mark_name, as_utc(last[0]), now)
-    return total
+
+
+def _erase_before(mark_name: str, model, time_col, cutoff: datetime, now: datetime, values: dict, *,
+                  batch: int, max_batches: int, where: tuple = ()) -> int:
+    """Overwrite ``values`` on rows of ``model`` whose ``time_col`` is before ``cutoff``; how many."""
+    erased = 0
+
+    def overwrite(rows) -> None:
+        nonlocal erased
+        erased += db.session.execute(update(model).where(model.id.in_([r.id for r in rows])).values(**values)
+                                     .execution_options(synchronize_session=False)).rowcount or 0
+
+    _walk_before(mark_name, time_col, model.id, cutoff, now, overwrite, where=where, batch=batch,
+                 max_batches=max_batches)
+    return erased
 
 
 # ---------------------------------------------------------------- idempotency keys
