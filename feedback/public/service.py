@@ -160,9 +160,13 @@ def department_scope(selected_id: int | None) -> list[ScopeOption]:
     if path:
         options += [ScopeOption(did, name, len(path)) for did, name, _ in children([path[-1][0]])]
         return options
-    for top_id, top_name, _ in children([]):
+    tops = children([])
+    below: dict[int, list[tuple[int, str]]] = {}
+    for did, name, parent in children([top_id for top_id, _, _ in tops]) if tops else []:
+        below.setdefault(parent, []).append((did, name))
+    for top_id, top_name, _ in tops:
         options.append(ScopeOption(top_id, top_name, 0))
-        options += [ScopeOption(did, name, 1) for did, name, _ in children([top_id])]
+        options += [ScopeOption(did, name, 1) for did, name in below.get(top_id, [])]
     return options
 
 
@@ -191,6 +195,33 @@ class UnitRow:
     rates: stats.Rates
     overdue: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _empty_rates() -> stats.Rates:
+    return stats.Rates(dict.fromkeys(COUNTERS, 0))
+
+
+def _row_rates(row) -> stats.Rates:
+    """The rates of a result row that carries every counter as a column."""
+    return stats.Rates({c: int(getattr(row, c) or 0) for c in COUNTERS})
+
+
+def _code_column(kind: str):
+    """The public code of a unit kind: staff by 工号, the others by their code."""
+    model = _MODELS[kind]
+    return model.staff_number if kind == "staff" else model.code
+
+
+def _unit_row(kind: str, uid: int, rates: stats.Rates, names: dict[int, dict[str, str]]) -> UnitRow:
+    name = names.get(uid, {})
+    return UnitRow(kind, uid, name.get("code", str(uid)), name.get("name", f"#{uid}"), rates)
+
+
+def named_rows(kind: str, items: Iterable[tuple[int, stats.Rates]]) -> list[UnitRow]:
+    """Table rows for (unit, rates) pairs, with the units' public codes and names (one query)."""
+    items = list(items)
+    names = unit_names(kind, [uid for uid, _ in items])
+    return [_unit_row(kind, uid, rates, names) for uid, rates in items]
 
 
 def table_kinds() -> tuple[str, ...]:
@@ -230,7 +261,7 @@ def unit_page(kind: str, months: list[str], page: int = 1, per_page: int = UNIT_
     """
     s = StatMonthly
     model = _MODELS[kind]
-    code = model.staff_number if kind == "staff" else model.code
+    code = _code_column(kind)
     sums = {c: func.sum(getattr(s, c)) for c in COUNTERS}
     where = [s.unit_kind == kind, s.month.in_(months)]
     if q:
@@ -254,11 +285,7 @@ def unit_page(kind: str, months: list[str], page: int = 1, per_page: int = UNIT_
     stmt = (select(s.unit_id, *[v.label(c) for c, v in sums.items()]).join(model, model.id == s.unit_id)
             .where(*where).group_by(s.unit_id, code).order_by(*order, s.unit_id)
             .limit(per_page).offset((page - 1) * per_page))
-    found = [(row.unit_id, stats.Rates({c: int(getattr(row, c) or 0) for c in COUNTERS}))
-             for row in db.session.execute(stmt)]
-    names = unit_names(kind, [uid for uid, _ in found])
-    rows = [UnitRow(kind, uid, names.get(uid, {}).get("code", str(uid)), names.get(uid, {}).get("name", f"#{uid}"),
-                    rates) for uid, rates in found]
+    rows = named_rows(kind, ((row.unit_id, _row_rates(row)) for row in db.session.execute(stmt)))
     return UnitPage(kind, rows, total, page, per_page, sort, q)
 
 
@@ -280,19 +307,17 @@ def first_units(kind: str, months: list[str], n: int = TABLE_ROWS) -> FirstRows:
     """
     s = StatMonthly
     model = _MODELS[kind]
-    code = model.staff_number if kind == "staff" else model.code
+    code = _code_column(kind)
     active = select(s.id).where(s.unit_kind == kind, s.unit_id == model.id, s.month.in_(months)).exists()
     ids = list(db.session.scalars(select(model.id).where(active).order_by(code, model.id).limit(n + 1)))
     shown = ids[:n]
     totals = stats.totals(kind, months, shown) if shown else {}
-    names = unit_names(kind, shown)
-    rows = [UnitRow(kind, uid, names.get(uid, {}).get("code", str(uid)), names.get(uid, {}).get("name", f"#{uid}"),
-                    totals.get(uid) or stats.Rates(dict.fromkeys(COUNTERS, 0))) for uid in shown]
+    rows = named_rows(kind, ((uid, totals.get(uid) or _empty_rates()) for uid in shown))
     return FirstRows(kind, rows, len(ids) > n, n)
 
 
 def city_totals(months: list[str]) -> stats.Rates:
-    return stats.totals("all", months).get(0) or stats.Rates(dict.fromkeys(COUNTERS, 0))
+    return stats.totals("all", months).get(0) or _empty_rates()
 
 
 def overdue_now(now: datetime | None = None) -> tuple[dict[int | None, int], datetime]:
@@ -360,8 +385,7 @@ class _MonthBoard:
             return []
         cond = StatMonthly.ratings >= self.minimum if ranked else StatMonthly.ratings < self.minimum
         stmt = self.base.where(cond).order_by(*order).limit(limit).offset(offset)
-        return [(row.unit_id, stats.Rates({c: int(getattr(row, c) or 0) for c in COUNTERS}))
-                for row in db.session.execute(stmt)]
+        return [(row.unit_id, _row_rates(row)) for row in db.session.execute(stmt)]
 
     def boards(self, ranked_total: int) -> tuple[list[tuple[int, int, stats.Rates]], list[tuple[int, int, stats.Rates]]]:
         """红榜: the best RANKING_SIZE; 黑榜: the worst RANKING_SIZE that had at least one bad review,
@@ -431,8 +455,7 @@ def ranking(kind: str, month: str, page: int = 1, per_page: int = UNIT_PAGE_SIZE
     def unit_rows(group) -> list[UnitRow]:
         out = []
         for rank, uid, rates in group:
-            name = names.get(uid, {})
-            row = UnitRow(kind, uid, name.get("code", str(uid)), name.get("name", f"#{uid}"), rates)
+            row = _unit_row(kind, uid, rates, names)
             if rank is not None:
                 row.extra["rank"] = rank
             out.append(row)
