@@ -9,6 +9,7 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from feedback.accounts import service as accounts
 from feedback.api.openapi import document
+from feedback.contact import mask_phone
 from feedback.api.support import (ApiProblem, decode_cursor, encode_cursor, from_domain, idempotent_write,
                                   json_body, problem, require_scope)
 from feedback.directory import service as directory
@@ -99,7 +100,7 @@ def record_json(record: ServiceRecord) -> dict:
         "window_code": record.window.code if record.window else None,
         "staff_number": record.staff.staff_number if record.staff else None,
         "completed_at": record.completed_at.isoformat(), "citizen_kind": record.citizen_kind,
-        "citizen_phone_masked": ratings.mask_phone(record.citizen_phone) or None,
+        "citizen_phone_masked": mask_phone(record.citizen_phone) or None,
         "rated": record.evaluation is not None,
         "rating_deadline": ratings.rating_deadline(record).isoformat(),
         "rate_url": current_app.config["PUBLIC_URL"].rstrip("/") + url_for("rating.link", token=ratings.link_token(record)),

@@ -13,7 +13,7 @@ from feedback.api.views import _key_scope_check, _page, _parse_time, _str, bp
 from feedback.complaints import service as complaints
 from feedback.complaints.models import Complaint
 from feedback.directory.models import Department, Hall, Window
-from feedback.evaluations.service import mask_phone
+from feedback.contact import mask_phone
 from feedback.extensions import db
 from feedback.tickets.workflow import HANDLING_RATINGS, OUTCOMES
 

@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from feedback.clock import as_utc, local_zone, utcnow
 from feedback.complaints.models import SOURCES, Complaint, ComplaintPhoto
+from feedback.contact import normalise_phone, strip_control
 from feedback.directory.models import Department, Hall, Window
 from feedback.errors import NotFoundError, ValidationError
 from feedback.extensions import db
@@ -121,14 +122,13 @@ def create_complaint(*, description: str, contact_phone: str | None, occurred_at
     waits in the supervisors' triage queue. Errors are ValidationErrors naming the field
     (``detail['field']``) with a Chinese message.
     """
-    from feedback.evaluations.service import CONTROL_RE, normalise_phone
     from feedback.sms import outbox
     from feedback.tickets import service as tickets
 
     now = now or utcnow()
     if source not in SOURCES:
         raise ValidationError(f"未知的投诉来源 {source}", field="source")
-    description = CONTROL_RE.sub("", description or "").strip()
+    description = strip_control(description)
     if len(description) < DESCRIPTION_MIN:
         raise ValidationError(f"请描述发生了什么（至少 {DESCRIPTION_MIN} 个字）", field="description")
     if len(description) > DESCRIPTION_MAX:
@@ -160,8 +160,8 @@ def create_complaint(*, description: str, contact_phone: str | None, occurred_at
         case_number=_new_case_number(now), lookup_secret_hash=_hash_secret(secret), description=description,
         department_id=department.id if department else None, hall_id=hall.id if hall else None,
         window_id=window.id if window else None,
-        location_text=CONTROL_RE.sub("", location_text or "").strip()[:200], occurred_at=occurred_at,
-        contact_phone=phone, contact_name=(CONTROL_RE.sub("", contact_name or "").strip()[:100] or None),
+        location_text=strip_control(location_text)[:200], occurred_at=occurred_at,
+        contact_phone=phone, contact_name=(strip_control(contact_name)[:100] or None),
         source=source, triage_state="routed" if department else "pending", api_key_id=api_key_id, created_at=now)
     db.session.add(complaint)
     db.session.flush()

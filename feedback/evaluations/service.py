@@ -6,13 +6,11 @@ commits. A bad rating opens its ticket in the same transaction.
 """
 from __future__ import annotations
 
-import re
 import secrets
 import hashlib
 from datetime import datetime, timedelta
 from typing import Any
 
-import phonenumbers
 from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import func, select
@@ -21,13 +19,13 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from feedback.audit import service as audit
 from feedback.clock import as_utc, utcnow
+from feedback.contact import clean_text, normalise_phone
 from feedback.directory.models import ServiceItem, Staff, Window
 from feedback.errors import ConflictError, DomainError, NotFoundError, ValidationError
 from feedback.evaluations.levels import CHANNELS, LEVELS, REASONS, from_scheme, reason_level
 from feedback.evaluations.models import Evaluation, ServiceRecord, Terminal
 from feedback.extensions import db
 
-CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u2028-\u202e\ufeff]")
 CLOCK_SKEW = timedelta(minutes=5)
 TERMINAL_BURST = (10, timedelta(minutes=1))  # more than 10 ratings a minute from one tablet
 NUMBER_BURST = (5, timedelta(days=1))  # one number rating more than 5 records a day
@@ -54,44 +52,8 @@ class InvalidTimestampError(ValidationError):
     code = "invalid-timestamp"
 
 
-class InvalidPhoneError(ValidationError):
-    code = "invalid-phone"
-
-
 class RecordExistsError(ConflictError):
     code = "record-exists"
-
-
-def clean_text(text: str | None, limit: int, field: str = "评价内容") -> str:
-    """Strip control characters and surrounding space; refuse over-long text."""
-    cleaned = CONTROL_RE.sub("", text or "").strip()
-    if len(cleaned) > limit:
-        raise ValidationError(f"{field}不能超过 {limit} 个字", field=field, limit=limit)
-    return cleaned
-
-
-def normalise_phone(raw: str | None) -> str | None:
-    """A Chinese or international number as E.164 (+8613800138000); None when empty."""
-    if raw is None or not str(raw).strip():
-        return None
-    text = re.sub(r"[\s\-()（）]", "", str(raw).translate(str.maketrans("０１２３４５６７８９＋", "0123456789+")))
-    try:
-        number = phonenumbers.parse(text, "CN")
-    except phonenumbers.NumberParseException:
-        raise InvalidPhoneError(f"手机号码“{raw}”无法识别", phone=str(raw)[:40])
-    if not phonenumbers.is_valid_number(number):
-        raise InvalidPhoneError(f"手机号码“{raw}”无效", phone=str(raw)[:40])
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-
-
-def mask_phone(e164: str | None) -> str:
-    """138****8000: how a phone number is shown to anyone but the handlers who call back."""
-    if not e164:
-        return ""
-    digits = e164[3:] if e164.startswith("+86") else e164.lstrip("+")
-    if len(digits) < 7:
-        return "*" * len(digits)
-    return digits[:3] + "****" + digits[-4:]
 
 
 # ---------------------------------------------------------------- service records

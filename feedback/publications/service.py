@@ -24,6 +24,7 @@ from sqlalchemy import func, or_, select
 
 from feedback.audit import service as audit
 from feedback.clock import utcnow
+from feedback.contact import strip_control
 from feedback.errors import ConflictError, NotFoundError, ValidationError
 from feedback.extensions import db
 from feedback.publications.models import Publication
@@ -279,10 +280,7 @@ def draft_for(ticket: Ticket, actor: Any = None, *, now: datetime | None = None)
 
 
 def _clean(text: str | None) -> str:
-    from feedback.evaluations.service import CONTROL_RE
-
-    cleaned = CONTROL_RE.sub("", (text or "").replace("\r\n", "\n")).strip()
-    return cleaned
+    return strip_control((text or "").replace("\r\n", "\n"))
 
 
 def save_text(pub: Publication, text: str, actor: Any, *, now: datetime | None = None) -> Publication:

@@ -16,6 +16,7 @@ from sqlalchemy import exists, func, literal_column, select, union_all
 from sqlalchemy.exc import IntegrityError
 
 from feedback.clock import to_local, utcnow
+from feedback.contact import clean_text, normalise_phone
 from feedback.errors import DomainError
 from feedback.evaluations import service as evaluations
 from feedback.evaluations.levels import LEVELS
@@ -225,7 +226,7 @@ def handle_inbound(message_sid: str, from_number: str, body: str | None, now: da
     body = (body or "").replace("\x00", "")[:1600]
     from_number = (from_number or "").replace("\x00", "")
     try:
-        phone = evaluations.normalise_phone(from_number)
+        phone = normalise_phone(from_number)
     except DomainError:
         phone = None
     # One statement claims the MessageSid: a duplicate inserts nothing (on PostgreSQL a copy
@@ -394,7 +395,7 @@ def _answer_follow_up(result: InboundResult, follow_up: SmsFollowUp, phone: str,
 
     inbound = result.inbound
     limit = int(current_app.config["COMMENT_MAX_LENGTH"])
-    text = evaluations.clean_text(inbound.body[:limit], limit)
+    text = clean_text(inbound.body[:limit], limit)
     evaluation = db.session.get(Evaluation, follow_up.evaluation_id)
     evaluation.comment = (evaluation.comment + "\n" + text).strip() if evaluation.comment else text
     follow_up.answered_at, follow_up.answer_inbound_id = now, inbound.id

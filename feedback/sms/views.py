@@ -22,7 +22,7 @@ from feedback.accounts.guards import require_roles
 from feedback.accounts.models import Role
 from feedback.clock import utcnow
 from feedback.errors import DomainError
-from feedback.evaluations.service import mask_phone, normalise_phone
+from feedback.contact import mask_phone, normalise_phone
 from feedback.extensions import csrf, db
 from feedback.sms import sender, service
 from feedback.sms.models import InboundSms, OutboundSms, SmsInvitation

@@ -17,6 +17,7 @@ from feedback.accounts.forms import EmptyForm
 from feedback.accounts.guards import require_roles
 from feedback.accounts.models import Role
 from feedback.api.support import problem
+from feedback.contact import mask_phone
 from feedback.directory.models import Window
 from feedback.errors import DomainError
 from feedback.evaluations import service as ratings
@@ -274,7 +275,7 @@ def counter():
             done = None
     return _no_store(Response(render_template(
         "counter/index.html", form=form, windows=windows, done=done,
-        recent=service.recent_counter_records(current_user), mask_phone=ratings.mask_phone)))
+        recent=service.recent_counter_records(current_user), mask_phone=mask_phone)))
 
 
 def _scoped_record(record_id: int) -> ServiceRecord:
@@ -311,7 +312,7 @@ def flagged():
     rows = ratings.flagged_evaluations()
     return _no_store(Response(render_template(
         "terminal/flagged.html", rows=rows, levels=LEVELS, reasons=REASONS, form=FlagDecisionForm(),
-        mask_phone=ratings.mask_phone)))
+        mask_phone=mask_phone)))
 
 
 @bp.post("/console/ratings/<int:evaluation_id>/flag")

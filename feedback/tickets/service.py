@@ -18,6 +18,7 @@ from sqlalchemy.orm import joinedload, selectinload
 from feedback.accounts.models import Role, User
 from feedback.audit import service as audit
 from feedback.clock import as_utc, local_zone, utcnow
+from feedback.contact import mask_phone, strip_control
 from feedback.errors import NotFoundError, ValidationError
 from feedback.extensions import db
 from feedback.tickets import workflow
@@ -47,9 +48,7 @@ def add_event(ticket: Ticket, kind: str, *, actor: Any = None, note: str = "", a
 
 
 def _text(value: str | None, field: str, label: str, *, required: bool = True, limit: int = TEXT_MAX) -> str:
-    from feedback.evaluations.service import CONTROL_RE
-
-    cleaned = CONTROL_RE.sub("", value or "").strip()
+    cleaned = strip_control(value)
     if required and not cleaned:
         raise ValidationError(f"请填写{label}", field=field)
     if len(cleaned) > limit:
@@ -606,7 +605,6 @@ def export_rows(filters: QueueFilters, user: User, *, limit: int = 50_000, now: 
 def _export_dicts(stmt):
     from feedback.clock import format_local
     from feedback.evaluations.levels import LEVELS
-    from feedback.evaluations.service import mask_phone
 
     for t in db.session.scalars(stmt.execution_options(yield_per=1000)):
         ev = t.evaluation

@@ -23,7 +23,7 @@ from feedback.directory import service as directory
 from feedback.directory.models import Department
 from feedback.errors import DomainError
 from feedback.evaluations.levels import CHANNELS, LEVELS, REASONS
-from feedback.evaluations.service import mask_phone
+from feedback.contact import mask_phone
 from feedback.extensions import db
 from feedback.tickets import service as tickets
 from feedback.tickets import workflow

@@ -160,7 +160,7 @@ def load_sms(url: str, *, open_invitations: int, pool_prefix: str, seed: int = 2
              now: datetime | None = None) -> SmsData:
     """COPY the SMS side of the province (see the module docstring, step 2) into ``url``."""
     from feedback.config import Config
-    from feedback.evaluations.service import normalise_phone
+    from feedback.contact import normalise_phone
     from feedback.errors import DomainError
 
     started = time.perf_counter()

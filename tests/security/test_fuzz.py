@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from feedback.errors import DomainError
-from feedback.evaluations.service import normalise_phone
+from feedback.contact import normalise_phone
 from tests.conftest import csrf_from
 from tests.security.conftest import PNG, fresh_csrf, role_client
 
