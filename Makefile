@@ -31,17 +31,20 @@ run: install
 	$(FLASK) demo load --if-empty && \
 	exec $(PY) -m jobs.devrun
 
-## make test: install system packages when missing, start a throwaway PostgreSQL, run everything.
+## make test: install system packages when missing, start a throwaway PostgreSQL, run everything
+## on every core (pytest-xdist: PYTEST_WORKERS=auto; PYTEST_WORKERS=0 runs in this process), e.g.
+## make test PYTEST_ARGS="tests/sms" or make test PYTEST_WORKERS=0 PYTEST_ARGS="-x tests/tickets".
+PYTEST_WORKERS ?= auto
 test: install-test
 	@bash tests/support/ensure_system.sh
 	@set -e; \
 	if [ -n "$$FEEDBACK_TEST_POSTGRES_URL" ]; then \
-		$(PY) -m pytest $(PYTEST_ARGS); \
+		$(PY) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS); \
 	else \
 		pgdir=$$(mktemp -d /tmp/feedback-pgtest.XXXXXX); \
 		trap 'bash tests/support/pg.sh stop "$$pgdir"' EXIT; \
 		export FEEDBACK_TEST_POSTGRES_URL=$$(bash tests/support/pg.sh start "$$pgdir"); \
-		$(PY) -m pytest $(PYTEST_ARGS); \
+		$(PY) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS); \
 	fi
 
 $(VENV)/.installed-bench: setup.cfg pyproject.toml $(VENV)/.installed

@@ -33,13 +33,15 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
         app.config.update(config)
     _check_config(app)
     if app.config.get("TRUSTED_PROXIES"):
-        from werkzeug.middleware.proxy_fix import ProxyFix
+        from werkzeug.middleware.proxy_fix import ProxyFix  # only behind a proxy
 
         # The client's address (rate limits, audit) and scheme (HSTS, CSRF referrer check)
         # as the trusted proxies saw them; never trust more hops than there are proxies.
         hops = int(app.config["TRUSTED_PROXIES"])
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
 
+    # Imported here, not at the top: this package's __init__ runs on every `import feedback.x`,
+    # and a script that needs only the clock or a model must not load every blueprint.
     from feedback.extensions import csrf, db, limiter, login_manager, migrate
 
     db.init_app(app)
@@ -49,12 +51,12 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     limiter.init_app(app)
     login_manager.init_app(app)
 
-    from feedback import models  # noqa: F401  (register every table)
-    from feedback import web
+    from feedback import models  # noqa: F401  (register every table; late for the reason above)
+    from feedback import web  # late for the reason above
 
     web.init_app(app)
 
-    from feedback.cli import register_cli
+    from feedback.cli import register_cli  # late for the reason above
 
     register_cli(app)
     return app

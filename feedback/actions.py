@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from typing import Callable, TypeVar
 
-from flask import flash
+from flask import Response, flash
 from flask_wtf import FlaskForm
+from sqlalchemy.exc import IntegrityError
 
 from feedback.errors import DomainError
 from feedback.extensions import db
+from feedback.idempotency import service as idempotency
+from feedback.idempotency.models import IdempotencyKey
 
 T = TypeVar("T")
 
@@ -51,3 +54,30 @@ def flash_form_errors(form: FlaskForm) -> None:
     for errors in form.errors.values():
         for error in errors:
             flash(error, "error")
+
+
+def commit_once(scope: str, key: str, digest: str, work: Callable[[], tuple[dict, int]],
+                refusals: tuple[type[Exception], ...] = (DomainError,)) -> tuple[dict, int] | IdempotencyKey:
+    """Run an idempotent write and commit it once: ``(body, status)`` when it ran now, the stored
+    IdempotencyKey when it is a replay (the caller compares its request_hash).
+
+    A twin that won a race is answered as it was, also when this copy failed on a unique
+    index or with one of ``refusals`` (a copy that lost can fail where the winner passed);
+    otherwise the error propagates after the rollback and nothing is stored.
+    """
+    try:
+        result = idempotency.run_once(scope, key, digest, work)
+        db.session.commit()
+    except (IntegrityError, *refusals):
+        db.session.rollback()
+        used = idempotency.stored(scope, key)
+        if used is None:
+            raise
+        return used
+    return result
+
+
+def no_store(resp: Response) -> Response:
+    """Mark a response as never to be cached (pages with personal or secret data)."""
+    resp.headers["Cache-Control"] = "no-store"
+    return resp

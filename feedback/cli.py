@@ -2,13 +2,20 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
+from feedback.accounts import service as accounts
+from feedback.calendar.cli import calendar_cli
+from feedback.demo import service as demo
+from feedback.demo.activity import load_activity
+from feedback.directory.cli import directory_cli
+from feedback.errors import DomainError
 from feedback.extensions import db
+from feedback.statistics import service as stats
+from jobs.scheduler import jobs_cli, scheduler_command
 
 
 def register_cli(app: Flask) -> None:
@@ -19,11 +26,7 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(demo_cli)
     app.cli.add_command(statistics_cli)
 
-    from feedback.calendar.cli import calendar_cli
-
     app.cli.add_command(calendar_cli)
-
-    from jobs.scheduler import jobs_cli, scheduler_command
 
     app.cli.add_command(scheduler_command)
     app.cli.add_command(jobs_cli)
@@ -46,13 +49,11 @@ users_cli = AppGroup("users", help="用户账户 (accounts).")
 @click.option("--staff", "staff_number", default=None, help="工号（窗口工作人员：关联工作人员档案）")
 def users_create(username, role, display_name, departments, password, staff_number):
     """Create a user account."""
-    from feedback.accounts import service
-    from feedback.errors import DomainError
 
     if password is None:
         password = click.prompt("密码", hide_input=True, confirmation_prompt=True)
     try:
-        user = service.create_user(username, password, role, display_name=display_name,
+        user = accounts.create_user(username, password, role, display_name=display_name,
                                    department_codes=list(departments), staff_number=staff_number)
     except DomainError as exc:
         db.session.rollback()
@@ -71,11 +72,9 @@ apikeys_cli = AppGroup("apikeys", help="API 密钥.")
 @click.option("--department", default=None, help="限定部门编码")
 def apikeys_create(name, scopes, department):
     """Create an API key and print it once."""
-    from feedback.accounts import service
-    from feedback.errors import DomainError
 
     try:
-        key, plain = service.create_api_key(name, list(scopes), department_code=department)
+        key, plain = accounts.create_api_key(name, list(scopes), department_code=department)
     except DomainError as exc:
         db.session.rollback()
         _fail(f"错误：{exc.message}")
@@ -88,54 +87,13 @@ def apikeys_create(name, scopes, department):
 @click.argument("key_id", type=int)
 def apikeys_revoke(key_id):
     """Revoke an API key by id."""
-    from feedback.accounts import service
-    from feedback.errors import DomainError
 
     try:
-        service.revoke_api_key(key_id)
+        accounts.revoke_api_key(key_id)
     except DomainError as exc:
         _fail(f"错误：{exc.message}")
     db.session.commit()
     click.echo(f"revoked key {key_id}")
-
-
-directory_cli = AppGroup("directory", help="组织机构与事项 (directory).")
-
-
-@directory_cli.command("import")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--kind", type=click.Choice(["departments", "halls", "windows", "staff", "service_items"]),
-              default=None, help="数据类型；省略时按表头/工作表名识别")
-def directory_import(file: Path, kind):
-    """Import a CSV or XLSX file; nothing is saved if any row is wrong."""
-    from feedback.directory import service
-
-    try:
-        result = service.import_file(file.name, file.read_bytes(), kind=kind)
-    except service.ImportFailed as exc:
-        db.session.rollback()
-        for error in exc.errors:
-            click.echo(str(error), err=True)
-        _fail(f"导入失败：{len(exc.errors)} 处错误，未保存任何数据")
-    db.session.commit()
-    click.echo(f"导入成功：{result.summary()}")
-
-
-@directory_cli.command("export")
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--kind", type=click.Choice(["departments", "halls", "windows", "staff", "service_items"]),
-              default=None, help="导出 CSV 时的数据类型；.xlsx 导出全部")
-def directory_export(file: Path, kind):
-    """Export in the import format (.xlsx: every kind; .csv: one kind)."""
-    from feedback.directory import service
-
-    if file.suffix.lower() == ".xlsx":
-        file.write_bytes(service.export_xlsx())
-    else:
-        if not kind:
-            _fail("导出 CSV 需要 --kind")
-        file.write_bytes(service.export_csv(kind))
-    click.echo(f"written {file}")
 
 
 demo_cli = AppGroup("demo", help="演示数据 (demo data).")
@@ -147,20 +105,17 @@ demo_cli = AppGroup("demo", help="演示数据 (demo data).")
               help="also create two months of records, ratings, tickets and published results")
 def demo_load(if_empty, activity):
     """Load the demo city and print the demo accounts (development only)."""
-    from feedback.demo import service
 
     if current_app.config["ENV_NAME"] == "production" and not current_app.config.get("DEMO_DATA"):
         _fail("demo data is refused in production (set FEEDBACK_ENV=development)")
-    if not service.is_empty():
+    if not demo.is_empty():
         if if_empty:
             click.echo("database already has data; demo not loaded")
             return
         _fail("database is not empty; demo not loaded")
-    passwords = service.load()
+    passwords = demo.load()
     db.session.commit()
     if activity:
-        from feedback.demo.activity import load_activity
-
         counts = load_activity()
         db.session.commit()
         click.echo("demo activity: {records} records, {ratings} ratings, {tickets} tickets, "
@@ -176,7 +131,6 @@ statistics_cli = AppGroup("statistics", help="统计 (pre-aggregated statistics)
 @statistics_cli.command("recompute")
 def statistics_recompute():
     """Rebuild every month's statistics from the source tables (after a bulk load)."""
-    from feedback.statistics import service as stats
 
     result = stats.recompute_all()
     db.session.commit()

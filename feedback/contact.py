@@ -58,3 +58,15 @@ def mask_phone(e164: str | None) -> str:
     if len(digits) < 7:
         return "*" * len(digits)
     return digits[:3] + "****" + digits[-4:]
+
+
+def required_text(value: str | None, limit: int, *, field: str, label: str, required: bool = True,
+                  missing: str | None = None) -> str:
+    """Cleaned text a person must give: "请填写{label}" when empty (or ``missing``), and
+    "{label}不能超过 N 个字" when longer than ``limit``; Windows line ends become "\\n"."""
+    cleaned = strip_control((value or "").replace("\r\n", "\n"))
+    if required and not cleaned:
+        raise ValidationError(missing or f"请填写{label}", field=field)
+    if len(cleaned) > limit:
+        raise ValidationError(f"{label}不能超过 {limit} 个字", field=field)
+    return cleaned

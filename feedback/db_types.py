@@ -18,6 +18,7 @@ class UTCDateTime(TypeDecorator):
     cache_ok = True
 
     def process_bind_param(self, value: datetime | None, dialect):  # type: ignore[override]
+        """Store an aware time as naive UTC; a naive time is refused (it would be ambiguous)."""
         if value is None:
             return None
         if value.tzinfo is None:
@@ -28,6 +29,7 @@ class UTCDateTime(TypeDecorator):
         return value
 
     def process_result_value(self, value: datetime | None, dialect):  # type: ignore[override]
+        """Read a stored time back as aware UTC."""
         if value is None:
             return None
         if value.tzinfo is None:

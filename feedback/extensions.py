@@ -6,6 +6,8 @@ from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import MetaData
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import DeclarativeBase
 
 # Stable constraint names make migrations reproducible on SQLite and PostgreSQL.
@@ -35,8 +37,5 @@ def insert_ignoring_conflicts(target):
     On PostgreSQL a conflict with a row another transaction is still inserting waits for that
     transaction: when it commits, nothing is inserted; when it rolls back, this row is.
     """
-    if db.engine.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
+    insert = postgresql_insert if db.engine.dialect.name == "postgresql" else sqlite_insert
     return insert(target).on_conflict_do_nothing()

@@ -1,12 +1,35 @@
 """Wires blueprints, login, security headers, error pages and template helpers."""
 from __future__ import annotations
 
-from flask import Flask, render_template, request
+from flask import Flask, jsonify, render_template, request
+from flask_login import current_user
+from flask_wtf.csrf import CSRFError
 from markupsafe import Markup
+from sqlalchemy.exc import DataError
 from werkzeug.routing import IntegerConverter
 
 from feedback import clock
+from feedback.accounts import service as accounts
+from feedback.accounts.models import Role
+from feedback.accounts.views import bp as accounts_bp
+from feedback.admin.views import bp as admin_bp
+from feedback.api.views import bp as api_bp
+from feedback.calendar.views import bp as calendar_bp
+from feedback.complaints.views import bp as complaints_bp
+from feedback.console.views import bp as console_bp
+from feedback.core.views import bp as core_bp
+from feedback.counter.views import bp as counter_bp
+from feedback.directory.views import bp as directory_bp
+from feedback.evaluations.review import bp as flags_bp
+from feedback.evaluations.views import bp as rating_bp
 from feedback.extensions import login_manager
+from feedback.notifications.views import bp as notifications_bp
+from feedback.public.views import bp as public_bp
+from feedback.publications.views import bp as publications_bp
+from feedback.sms.views import bp as sms_bp
+from feedback.terminal.views import bp as terminal_bp
+from feedback.tickets.citizen import bp as handling_bp
+from feedback.tickets.views import bp as tickets_bp
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "font-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; "
@@ -25,25 +48,10 @@ class BoundedIntConverter(IntegerConverter):
 def init_app(app: Flask) -> None:
     """Register every blueprint and the cross-cutting request hooks."""
     app.url_map.converters["int"] = BoundedIntConverter  # before any route is added
-    from feedback.accounts import service as accounts
-    from feedback.accounts.views import bp as accounts_bp
-    from feedback.admin.views import bp as admin_bp
-    from feedback.console.views import bp as console_bp
-    from feedback.core.views import bp as core_bp
-    from feedback.directory.views import bp as directory_bp
-    from feedback.calendar.views import bp as calendar_bp
-    from feedback.api.views import bp as api_bp
-    from feedback.evaluations.views import bp as rating_bp
-    from feedback.terminal.views import bp as terminal_bp
-    from feedback.tickets.views import bp as tickets_bp
-    from feedback.complaints.views import bp as complaints_bp
-    from feedback.sms.views import bp as sms_bp
-    from feedback.public.views import bp as public_bp
-    from feedback.publications.views import bp as publications_bp
-    from feedback.notifications.views import bp as notifications_bp
 
     for bp in (core_bp, accounts_bp, admin_bp, directory_bp, console_bp, api_bp, rating_bp, calendar_bp,
-               terminal_bp, tickets_bp, complaints_bp, sms_bp, public_bp, publications_bp, notifications_bp):
+               terminal_bp, counter_bp, flags_bp, tickets_bp, handling_bp, complaints_bp, sms_bp, public_bp,
+               publications_bp, notifications_bp):
         app.register_blueprint(bp)
 
     login_manager.login_view = "accounts.login"
@@ -76,8 +84,6 @@ def init_app(app: Flask) -> None:
     ):
         app.register_error_handler(code, _error_page(code, title, text))
 
-    from sqlalchemy.exc import DataError
-
     bad_value = _error_page(400, "请求有误", "提交的内容含有无法保存的字符或数值，请修改后重试。")
 
     @app.errorhandler(DataError)
@@ -90,8 +96,6 @@ def init_app(app: Flask) -> None:
         app.logger.info("refused a value the database cannot store: %s", getattr(error, "orig", error))
         return bad_value(error)
 
-    from flask_wtf.csrf import CSRFError
-
     @app.errorhandler(CSRFError)
     def csrf_error(error):
         return render_template("error.html", code=400, title="页面已过期",
@@ -103,9 +107,6 @@ def init_app(app: Flask) -> None:
 
     @app.context_processor
     def inject_roles():
-        from flask_login import current_user
-
-        from feedback.accounts.models import Role
 
         return {"Role": Role, "current_user": current_user, "now": clock.utcnow()}
 
@@ -113,9 +114,7 @@ def init_app(app: Flask) -> None:
 def _error_page(code: int, title: str, text: str):
     def handler(error):
         if request.path.startswith("/api/"):
-            from flask import jsonify
-
-            resp = jsonify({"type": f"about:blank", "title": title, "status": code})
+            resp = jsonify({"type": "about:blank", "title": title, "status": code})
             resp.status_code = code
             resp.mimetype = "application/problem+json"
             return resp

@@ -8,6 +8,7 @@ import sys
 
 
 def main() -> int:
+    """Run the web server and the scheduler side by side for `make run`; Ctrl-C stops both."""
     port = os.environ.get("FEEDBACK_PORT", "5000")
     flask = [sys.executable, "-m", "flask", "--app", "wsgi"]
     env = dict(os.environ)

@@ -12,19 +12,23 @@ import time
 from datetime import datetime
 
 import click
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.blocking import BlockingScheduler
 from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 
+from feedback.clock import local_zone
 from feedback.extensions import db
+from feedback.operations.service import run_job
+import jobs.tasks  # noqa: F401,E402  (registers the jobs)
+from jobs.registry import JOBS
 
 log = logging.getLogger("feedback.scheduler")
 ADVISORY_LOCK_ID = 0x6863_7067  # "hcpg": one scheduler per database
 
 
-def _load_jobs():
-    import jobs.tasks  # noqa: F401  (registers the jobs)
-    from jobs.registry import JOBS
-
+def load_jobs() -> dict:
+    """Every registered job by name (``jobs.tasks`` registers them when imported)."""
     return JOBS
 
 
@@ -51,15 +55,11 @@ def _acquire_leadership(wait_seconds: float = 5.0):
 @with_appcontext
 def scheduler_command():
     """Run the job process (exactly one per deployment)."""
-    from apscheduler.executors.pool import ThreadPoolExecutor
-    from apscheduler.schedulers.blocking import BlockingScheduler
-
-    from feedback.operations.service import run_job
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s scheduler %(levelname)s %(message)s")
     app = current_app._get_current_object()
     lock_conn = _acquire_leadership(float(app.config["SCHEDULER_STANDBY_SECONDS"]))
-    jobs = _load_jobs()
+    jobs = load_jobs()
     scheduler = BlockingScheduler(
         timezone=app.config["TIMEZONE"],
         executors={"default": ThreadPoolExecutor(1)},  # jobs run one at a time
@@ -97,7 +97,7 @@ jobs_cli = AppGroup("jobs", help="定时作业 (scheduled jobs).")
 @jobs_cli.command("list")
 def jobs_list():
     """List the jobs and their intervals."""
-    for name, spec in _load_jobs().items():
+    for name, spec in load_jobs().items():
         click.echo(f"{name:<28} every {spec.seconds:>5}s  {spec.description}")
 
 
@@ -106,16 +106,13 @@ def jobs_list():
 @click.option("--now", "now_iso", default=None, help="ISO-8601 moment to run as of (what-if run)")
 def jobs_run(name, now_iso):
     """Run one job once, now or as of --now."""
-    from feedback.operations.service import run_job
 
-    jobs = _load_jobs()
+    jobs = load_jobs()
     if name not in jobs:
         click.echo(f"unknown job {name}; known: {', '.join(jobs)}", err=True)
         sys.exit(2)
     now = None
     if now_iso:
-        from feedback.clock import local_zone
-
         now = datetime.fromisoformat(now_iso)
         if now.tzinfo is None:
             now = now.replace(tzinfo=local_zone())

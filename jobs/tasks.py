@@ -3,6 +3,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from feedback.audit import service as audit
+from feedback.calendar import overview
+from feedback.deadlines import provisional
+from feedback.deadlines import service as deadlines
+from feedback.evaluations import automatic
+from feedback.idempotency import service as idempotency
+from feedback.privacy import service as privacy
+from feedback.sms import sender
+from feedback.sms import service as sms
+from feedback.statistics import service as stats
 from jobs.registry import job
 
 
@@ -10,10 +20,7 @@ from jobs.registry import job
      description="from November, warn administrators when next year's working-day arrangement is missing")
 def calendar_year_check(now: datetime) -> dict:
     """Record (and log) whether next year's official arrangement still needs to be entered."""
-    from feedback.audit import service as audit
-    from feedback.calendar import service as calendar
-
-    missing = calendar.next_year_missing(now)
+    missing = overview.next_year_missing(now)
     if missing is not None:
         audit.record("calendar.year_missing_warning", year=missing)
     return {"missing_year": missing}
@@ -23,8 +30,6 @@ def calendar_year_check(now: datetime) -> dict:
      description="recompute the monthly statistics of every month changed since the last run")
 def statistics_refresh(now: datetime) -> dict:
     """Bring the pre-aggregated statistics up to date (public pages read only those)."""
-    from feedback.statistics import service as stats
-
     return stats.refresh(now)
 
 
@@ -32,8 +37,6 @@ def statistics_refresh(now: datetime) -> dict:
      description="send the due texts of the SMS outbox (retries, quiet hours, daily limit per number)")
 def sms_send(now: datetime) -> dict:
     """Claim and send queued texts whose time has come (each claim and result commits)."""
-    from feedback.sms import sender
-
     return sender.send_due(now)
 
 
@@ -41,8 +44,6 @@ def sms_send(now: datetime) -> dict:
      description="queue one SMS rating invitation for each completed, unrated record with a phone")
 def sms_invitations(now: datetime) -> dict:
     """Invite records completed SMS_INVITE_DELAY_MINUTES ago and not yet rated."""
-    from feedback.sms import service as sms
-
     return sms.send_invitations(now)
 
 
@@ -50,8 +51,6 @@ def sms_invitations(now: datetime) -> dict:
      description="reminders, overdue marks and escalations (预警/督办) of ticket deadlines, each once")
 def deadline_sweep(now: datetime) -> dict:
     """Do every deadline step that has fallen due (see feedback/deadlines/service.py)."""
-    from feedback.deadlines import service as deadlines
-
     return deadlines.sweep(now)
 
 
@@ -59,33 +58,25 @@ def deadline_sweep(now: datetime) -> dict:
      description="automatic 基本满意 (channel default) for records whose rating window closed unrated")
 def auto_rating(now: datetime) -> dict:
     """Rate records left unrated after RATING_WINDOW_DAYS (AUTO_RATING_ENABLED)."""
-    from feedback.deadlines import upkeep
-
-    return upkeep.auto_rate(now)
+    return automatic.auto_rate(now)
 
 
 @job("contact_erasure", seconds=3600,
      description="erase citizens' contact data (records, complaints, SMS log) CONTACT_RETENTION_DAYS after their ticket closed")
 def contact_erasure(now: datetime) -> dict:
     """Blank phone numbers and names past the retention period (statistics kept)."""
-    from feedback.deadlines import upkeep
-
-    return upkeep.erase_contacts(now)
+    return privacy.erase_contacts(now)
 
 
 @job("provisional_deadlines", seconds=600,
      description="recompute provisional deadlines once their year's working-day arrangement is entered")
 def provisional_deadlines(now: datetime) -> dict:
     """Replace deadlines computed without official calendar data (recorded on the timeline)."""
-    from feedback.deadlines import upkeep
-
-    return upkeep.recompute_provisional(now)
+    return provisional.recompute_provisional(now)
 
 
 @job("idempotency_prune", seconds=3600,
      description="delete answered-write records (Idempotency-Key replays) older than IDEMPOTENCY_RETENTION_DAYS")
 def idempotency_prune(now: datetime) -> dict:
     """Keep the idempotency table to the retry horizon of clients and tablets."""
-    from feedback.deadlines import upkeep
-
-    return upkeep.prune_idempotency_keys(now)
+    return idempotency.prune(now)

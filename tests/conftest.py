@@ -1,7 +1,12 @@
-"""Shared fixtures: an app per test on SQLite and on PostgreSQL, factories, a clock.
+"""The tests' one vocabulary: an app per test on SQLite and on PostgreSQL, a clock, the
+``city`` (a small demo directory with users of every role) and factories that return
+callables: ``make_department`` ... ``make_user`` for the directory and accounts,
+``make_record``, ``make_evaluation`` and ``make_ticket(**overrides)`` for what citizens
+leave behind; ``tablet`` is a test client paired to the city's window.
 
-Each test gets a fresh database copied from a template migrated once per session
-(the migrations are the only way the schema is made, here as in production).
+Each test gets a fresh database copied from a template migrated once per session (the
+migrations are the only way the schema is made, here as in production); under pytest-xdist
+each worker has its own template and databases.
 """
 from __future__ import annotations
 
@@ -10,8 +15,9 @@ import os
 import re
 import shutil
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import sqlalchemy as sa
@@ -23,11 +29,34 @@ from feedback.config import Config
 PG_URL = os.environ.get("FEEDBACK_TEST_POSTGRES_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
 TEST_PASSWORD = "Correct-Horse-42"
+# Under pytest-xdist each worker is a process of its own ("gw0", "gw1", ...): its name goes
+# into every database it creates, so workers sharing one PostgreSQL server never collide.
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
 
 
 def pytest_configure(config):
     if os.environ.get("CI") and not PG_URL:
         raise pytest.UsageError("CI run without FEEDBACK_TEST_POSTGRES_URL: use `make test`")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist (``make test`` runs ``-n auto``, setup.cfg ``--dist loadgroup``) the
+    tests that start Chromium or real processes run one after another on one worker: two
+    Chromiums or two gunicorn stacks at once would fight over the machine's two cores and its
+    free ports (tests/bench/stack.py picks a port, then gunicorn binds it)."""
+    for item in items:
+        if item.get_closest_marker("browser") or item.get_closest_marker("processes"):
+            item.add_marker(pytest.mark.xdist_group("serial"))
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The figures the fault suite keeps (tests/faults/conftest.py ``report``), after the run."""
+    figures = [value for report in terminalreporter.getreports("passed") + terminalreporter.getreports("failed")
+               for name, value in report.user_properties if name == "fault figure"]
+    if figures:
+        terminalreporter.section("fault figures")
+        for figure in figures:
+            terminalreporter.line(f"[faults] {figure}")
 
 
 def make_config(url: str, **overrides) -> Config:
@@ -82,7 +111,7 @@ def pg_admin_engine():
 
 @pytest.fixture(scope="session")
 def pg_template(pg_admin_engine) -> str:
-    name = f"fbtpl_{uuid.uuid4().hex[:8]}"
+    name = f"fbtpl_{WORKER}_{uuid.uuid4().hex[:8]}"
     with pg_admin_engine.connect() as conn:
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     migrate_to_head(_pg_db_url(name))
@@ -111,7 +140,7 @@ def fresh_database(request, backend: str, tmp_path: Path):
         return
     template = request.getfixturevalue("pg_template")
     admin = request.getfixturevalue("pg_admin_engine")
-    name = f"fbt_{os.getpid()}_{next(_counter)}"
+    name = f"fbt_{WORKER}_{os.getpid()}_{next(_counter)}"
     with admin.connect() as conn:
         conn.execute(sa.text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
     yield _pg_db_url(name)
@@ -132,9 +161,10 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def app_config(db_url, clock) -> Config:
+def app_config(db_url, clock, tmp_path) -> Config:
     cfg = make_config(db_url)
     cfg.CLOCK = clock
+    cfg.UPLOAD_DIR = str(tmp_path / "uploads")  # complaint photos: never the shared instance/uploads
     return cfg
 
 
@@ -283,3 +313,221 @@ def make_user(db):
         db.session.commit()
         return user
     return make
+
+
+@pytest.fixture
+def fast_password_hashing(monkeypatch):
+    """Cheap Argon2 parameters, for tests that create many accounts (the city has six).
+    The accounts tests do without it: they hash with the production parameters."""
+    from argon2 import PasswordHasher
+
+    from feedback.accounts import service
+
+    monkeypatch.setattr(service, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+
+
+# ---------------------------------------------------------------- the city
+
+@pytest.fixture
+def city(db, fast_password_hashing, make_department, make_hall, make_window, make_staff, make_item, make_user):
+    """One small demo directory, committed: what most tests of the areas act on.
+
+    * departments: ``parent`` 市公安局 (GA) with its ``child`` 户政支队 (GA-HZ), and
+      ``other`` 市场监管局 (SCJ);
+    * one ``hall`` 市民中心 (H1) with ``window`` W01 (1 号窗口, 户政支队) and
+      ``other_window`` W02 (2 号窗口, 市场监管局);
+    * ``staff`` 王小明 (S001, 户政支队, serves at W01) and ``other_staff`` 赵六六 (S002,
+      市场监管局, at W02); service items ``item`` 户口迁移 (IT1, 户政支队) and ``other_item``
+      营业执照 (IT2, 市场监管局);
+    * ``users`` of every role (password TEST_PASSWORD): ``handler`` handler_ga (公安办理员,
+      市公安局 and below), ``handler2`` handler_hz (户政支队), ``other`` handler_scj
+      (市场监管局), ``supervisor`` super (督查员), ``admin`` boss, ``window_staff``
+      staff_ga01 (户政支队, linked to 王小明).
+    """
+    parent = make_department(code="GA", name="市公安局")
+    child = make_department(code="GA-HZ", name="户政支队", parent=parent)
+    other = make_department(code="SCJ", name="市场监管局")
+    hall = make_hall(code="H1", name="市民中心")
+    window = make_window(code="W01", name="1 号窗口", hall=hall, department=child)
+    other_window = make_window(code="W02", name="2 号窗口", hall=hall, department=other)
+    staff = make_staff(staff_number="S001", name="王小明", department=child, windows=[window])
+    other_staff = make_staff(staff_number="S002", name="赵六六", department=other, windows=[other_window])
+    item = make_item(code="IT1", name="户口迁移", department=child)
+    other_item = make_item(code="IT2", name="营业执照", department=other)
+    users = SimpleNamespace(
+        handler=make_user("handler", departments=[parent], username="handler_ga", display_name="公安办理员"),
+        handler2=make_user("handler", departments=[child], username="handler_hz", display_name="户政办理员"),
+        other=make_user("handler", departments=[other], username="handler_scj", display_name="市场监管办理员"),
+        supervisor=make_user("supervisor", username="super", display_name="督查员"),
+        admin=make_user("admin", username="boss"),
+        window_staff=make_user("window_staff", departments=[child], username="staff_ga01"),
+    )
+    users.window_staff.staff_id = staff.id
+    db.session.commit()
+    return SimpleNamespace(parent=parent, child=child, other=other, hall=hall, window=window,
+                           other_window=other_window, staff=staff, other_staff=other_staff, item=item,
+                           other_item=other_item, users=users)
+
+
+# ---------------------------------------------------------------- records, ratings, tickets
+
+_DEFAULT = object()  # "the city's", where None means "none" (no window, no staff, no department)
+
+
+@pytest.fixture
+def make_record(db, city, clock):
+    """``make_record(**overrides)``: a committed service record (办件) done five minutes before
+    ``now`` (default: the clock) at the city's window W01, for its item 户口迁移, by 王小明, with
+    no contact data.
+
+    Overrides: ``window`` (``city.other_window`` brings its item and staff member along;
+    None: no window), ``item``, ``staff`` (None: nobody named), ``now``, and any column:
+    ``record_number``, ``completed_at``, ``citizen_phone`` (normalised to E.164 as the API
+    does), ``citizen_name``, ``citizen_kind``, ``source``. Built directly rather than through
+    the ratings service, so a test may backdate a record past its rating window without it
+    getting the default rating on the spot.
+    """
+    numbers = itertools.count(1)
+
+    def make(*, window=_DEFAULT, item=None, staff=_DEFAULT, now=None, **columns):
+        from feedback.contact import normalise_phone
+        from feedback.evaluations.models import ServiceRecord
+
+        window = city.window if window is _DEFAULT else window
+        at_window = {city.window.id: (city.item, city.staff), city.other_window.id: (city.other_item, city.other_staff)}
+        window_item, window_staff = at_window.get(window.id if window else None, (city.item, None))
+        item = item or window_item
+        columns.setdefault("record_number", f"R{next(numbers):05d}")
+        columns.setdefault("completed_at", (now or clock.now) - timedelta(minutes=5))
+        columns["citizen_phone"] = normalise_phone(columns.get("citizen_phone"))
+        record = ServiceRecord(service_item=item, department_id=(window or item).department_id,
+                               hall_id=window.hall_id if window else None, window=window,
+                               staff=window_staff if staff is _DEFAULT else staff, **columns)
+        db.session.add(record)
+        db.session.commit()
+        return record
+    return make
+
+
+@pytest.fixture
+def make_evaluation(db, city, clock, make_record):
+    """``make_evaluation(**overrides)``: a committed rating (评价) through the ratings service,
+    by default 非常满意 (level 5) on the tablet, of a new record (see ``make_record``).
+
+    Overrides: ``level``, ``channel``, ``reasons``, ``comment``, ``rated_at``, ``now``;
+    ``record`` (an existing one, or None for an anonymous walk-in rating at ``window``,
+    default W01); anything else goes to ``make_record``. A bad rating opens its ticket.
+    """
+    def make(*, level=5, channel="hall_tablet", reasons=None, comment=None, rated_at=None, record=_DEFAULT,
+             now=None, **record_overrides):
+        from feedback.evaluations import service as ratings
+
+        now = now or clock.now
+        window = None
+        if record is _DEFAULT:
+            record = make_record(now=now, **record_overrides)
+        else:
+            window = record_overrides.pop("window", city.window) if record is None else None
+            assert not record_overrides, f"{sorted(record_overrides)}: only for a new record"
+        evaluation = ratings.rate(record=record, level=level, channel=channel, reasons=reasons, comment=comment,
+                                  rated_at=rated_at, window=window, now=now)
+        db.session.commit()
+        return evaluation
+    return make
+
+
+@pytest.fixture
+def make_ticket(db, city, clock, make_evaluation):
+    """``make_ticket(**overrides)``: a committed ticket (工单).
+
+    By default the ticket a bad rating opens: 非常不满意 (level 1, reason 115) with the
+    comment 态度很差, by a citizen who left 13800138000, of a record at W01 (户政支队).
+    Overrides go to ``make_evaluation`` and ``make_record`` (``level``, ``reasons``,
+    ``citizen_phone=None`` for an anonymous one, ``window``, ``item``, ``staff``, ``now``...).
+
+    ``source="complaint"``: a complaint's ticket instead, filed now about something two hours
+    ago, against 户政支队 (``department``; None leaves it in the supervisors' triage queue),
+    contact 13900139000; ``window`` and any other argument of ``complaints.create_complaint``
+    (``description``, ``photos``...) may be given. Its lookup secret is ``ticket._secret``.
+    """
+    def bad_rating(*, level=1, **kw):
+        from feedback.tickets.models import Ticket
+
+        kw.setdefault("reasons", [115] if level == 1 else [])
+        kw.setdefault("comment", "态度很差")
+        kw.setdefault("citizen_phone", "13800138000")
+        evaluation = make_evaluation(level=level, **kw)
+        ticket = db.session.scalar(sa.select(Ticket).where(Ticket.evaluation_id == evaluation.id))
+        assert ticket is not None, f"a rating of level {level} opens no ticket (only 1 and 2 do)"
+        return ticket
+
+    def complaint(*, department=_DEFAULT, window=None, contact_phone="13900139000", **kw):
+        from feedback.complaints import service as complaints
+
+        department = city.child if department is _DEFAULT else department
+        kw.setdefault("description", "窗口工作人员要求提供办事指南以外的材料")
+        kw.setdefault("occurred_at", clock.now - timedelta(hours=2))
+        found, secret = complaints.create_complaint(
+            contact_phone=contact_phone, department_id=department.id if department else None,
+            window_id=window.id if window else None, **kw)
+        db.session.commit()
+        ticket = complaints.ticket_of(found)
+        ticket._secret = secret
+        return ticket
+
+    def make(*, source="evaluation", **overrides):
+        if source == "complaint":
+            return complaint(**overrides)
+        if source != "evaluation":
+            raise ValueError(f"source is 'evaluation' or 'complaint', not {source!r}")
+        return bad_rating(**overrides)
+    return make
+
+
+# ---------------------------------------------------------------- the counter tablet
+
+TABLET = {"X-Terminal-Request": "1"}
+"""The header the tablet's script sends with every JSON request (no header, 401)."""
+
+
+@pytest.fixture
+def issue_code(db, city):
+    """``issue_code(window)`` -> (terminal, pairing code), issued by the city's admin."""
+    def issue(window):
+        from feedback.terminal import service as terminals
+
+        terminal, code = terminals.issue_pairing_code(window, actor=city.users.admin)
+        db.session.commit()
+        return terminal, code
+    return issue
+
+
+@pytest.fixture
+def tablet(client, city, issue_code):
+    """The test ``client``, paired to the city's window W01 through /terminal/pair."""
+    _, code = issue_code(city.window)
+    resp = post_form(client, "/terminal/pair", {"window_code": city.window.code, "code": code})
+    assert resp.status_code == 302, resp.get_data(as_text=True)[:400]
+    assert resp.headers["Location"].endswith(f"/terminal/{city.window.code}")
+    return client
+
+
+# ---------------------------------------------------------------- driving tickets
+
+def walk_to(ticket, state, users, *, now=None):
+    """Drive a ticket through the happy path up to ``state`` with the services, as the
+    city's ``users.handler``: accepted, verified, rectifying (fixed at once), replied."""
+    from feedback.tickets import service as t
+
+    h = users.handler
+    steps = ["new", "accepted", "verified", "rectifying", "replied"]
+    for target in steps[steps.index(ticket.state) + 1: steps.index(state) + 1]:
+        if target == "accepted":
+            t.accept(ticket, h, now=now)
+        elif target == "verified":
+            t.verify(ticket, h, callback_at=None, contact="评价人本人", reached=True, findings="情况属实", now=now)
+        elif target == "rectifying":
+            t.rectify(ticket, h, outcome="fixed_at_once", measures="已对窗口人员批评教育", now=now)
+        elif target == "replied":
+            t.reply(ticket, h, text="已整改，感谢监督。", now=now)
+    return ticket

@@ -24,6 +24,7 @@ class Role(str, enum.Enum):
 
     @property
     def label(self) -> str:
+        """The role's name in Chinese, as pages show it."""
         return ROLE_LABELS[self]
 
 
@@ -69,16 +70,20 @@ class User(UserMixin, db.Model):
 
     @property
     def role_enum(self) -> Role:
+        """The account's role as a Role."""
         return Role(self.role)
 
     @property
     def is_active(self) -> bool:  # Flask-Login
+        """Flask-Login: a deactivated account cannot log in."""
         return bool(self.active)
 
     def get_id(self) -> str:  # Flask-Login: invalidated when the password changes
+        """Flask-Login: the id and the session version, so a password change signs out other sessions."""
         return f"{self.id}:{self.session_version}"
 
     def has_role(self, *roles: Role) -> bool:
+        """Whether the account has one of ``roles``."""
         return self.role in {r.value for r in roles}
 
 
@@ -102,8 +107,10 @@ class ApiKey(db.Model):
 
     @property
     def scope_set(self) -> set[str]:
+        """The key's scopes as a set."""
         return set(self.scopes.split())
 
     @property
     def is_revoked(self) -> bool:
+        """Whether the key was revoked (it is refused from then on)."""
         return self.revoked_at is not None

@@ -7,6 +7,7 @@ from flask_login import current_user, login_required, login_user, logout_user
 from feedback.accounts import service
 from feedback.accounts.forms import ChangePasswordForm, EmptyForm, LoginForm
 from feedback.accounts.models import Role
+from feedback.audit import service as audit
 from feedback.errors import DomainError
 from feedback.extensions import db, limiter
 
@@ -55,8 +56,6 @@ def logout():
     """Sign out (POST with CSRF, so a link elsewhere cannot log you out)."""
     form = EmptyForm()
     if form.validate_on_submit():
-        from feedback.audit import service as audit
-
         audit.record("logout", actor=current_user, obj=current_user._get_current_object(),
                      ip=request.remote_addr)
         db.session.commit()

@@ -3,6 +3,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user
 from sqlalchemy import func, select
 
+from feedback.actions import run_action
 from feedback.accounts import service as accounts
 from feedback.accounts.forms import ApiKeyForm, EmptyForm, ResetPasswordForm, UserForm
 from feedback.accounts.guards import require_roles
@@ -12,6 +13,8 @@ from feedback.directory import service as directory
 from feedback.directory.models import Department, Hall, ServiceItem, Staff, Window
 from feedback.errors import DomainError
 from feedback.extensions import db
+from feedback.operations.service import latest_runs, recent_runs
+from jobs.scheduler import load_jobs
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 bp.before_request(require_roles(Role.ADMIN))
@@ -55,19 +58,12 @@ def user_new():
     """Create an account with an initial password."""
     form = _user_form()
     if form.validate_on_submit():
-        try:
-            if not form.password.data:
-                raise DomainError("请设置初始密码")
-            accounts.create_user(form.username.data, form.password.data, form.role.data,
-                                 display_name=form.display_name.data,
-                                 department_codes=form.departments.data, phone=form.phone.data,
-                                 staff_number=form.staff_number.data, actor=current_user)
-        except DomainError as exc:
-            db.session.rollback()
-            flash(exc.message, "error")
-        else:
-            db.session.commit()
-            flash(f"已创建用户 {form.username.data}", "success")
+        if not form.password.data:
+            form.password.errors.append("请设置初始密码")
+        elif run_action(lambda: accounts.create_user(
+                form.username.data, form.password.data, form.role.data, display_name=form.display_name.data,
+                department_codes=form.departments.data, phone=form.phone.data,
+                staff_number=form.staff_number.data, actor=current_user), f"已创建用户 {form.username.data}"):
             return redirect(url_for("admin.users"))
     return render_template("admin/user_form.html", form=form, user=None)
 
@@ -80,17 +76,10 @@ def user_edit(user_id: int):
     del form.username
     del form.password
     if form.validate_on_submit():
-        try:
-            accounts.update_user(user, actor=current_user, display_name=form.display_name.data,
-                                 role=form.role.data, active=form.active.data,
-                                 department_codes=form.departments.data, phone=form.phone.data,
-                                 staff_number=form.staff_number.data)
-        except DomainError as exc:
-            db.session.rollback()
-            flash(exc.message, "error")
-        else:
-            db.session.commit()
-            flash("已保存", "success")
+        if run_action(lambda: accounts.update_user(
+                user, actor=current_user, display_name=form.display_name.data, role=form.role.data,
+                active=form.active.data, department_codes=form.departments.data, phone=form.phone.data,
+                staff_number=form.staff_number.data), "已保存"):
             return redirect(url_for("admin.users"))
     return render_template("admin/user_form.html", form=form, user=user,
                            reset_form=ResetPasswordForm(prefix="reset"), action_form=EmptyForm())
@@ -102,14 +91,7 @@ def user_password(user_id: int):
     user = db.session.get(User, user_id) or abort(404)
     form = ResetPasswordForm(prefix="reset")
     if form.validate_on_submit():
-        try:
-            accounts.set_password(user, form.password.data, current_user)
-        except DomainError as exc:
-            db.session.rollback()
-            flash(exc.message, "error")
-        else:
-            db.session.commit()
-            flash("密码已重置", "success")
+        run_action(lambda: accounts.set_password(user, form.password.data, current_user), "密码已重置")
     return redirect(url_for("admin.user_edit", user_id=user_id))
 
 
@@ -133,15 +115,11 @@ def apikeys():
     form.department.choices = [("", "不限")] + [(d.code, label) for d, label in _dept_options()]
     plain = None
     if form.validate_on_submit():
-        try:
-            _, plain = accounts.create_api_key(form.name.data, form.scopes.data, actor=current_user,
-                                               department_code=form.department.data or None)
-        except DomainError as exc:
-            db.session.rollback()
-            flash(exc.message, "error")
-        else:
-            db.session.commit()
-            flash("API 密钥已创建。请立即复制保存，此后不再显示。", "success")
+        created = run_action(lambda: accounts.create_api_key(form.name.data, form.scopes.data, actor=current_user,
+                                                             department_code=form.department.data or None),
+                             "API 密钥已创建。请立即复制保存，此后不再显示。")
+        if created:
+            _, plain = created.value
     keys = db.session.scalars(select(ApiKey).order_by(ApiKey.id.desc())).all()
     return render_template("admin/apikeys.html", form=form, keys=keys, plain=plain,
                            action_form=EmptyForm(), scopes=accounts.API_SCOPES)
@@ -177,18 +155,14 @@ def audit_log():
 @bp.get("/jobs")
 def jobs():
     """Every scheduled job: interval, last run, duration, what it did and its error."""
-    from feedback.operations.service import latest_runs
-    from jobs.scheduler import _load_jobs
 
-    specs = sorted(_load_jobs().values(), key=lambda s: s.name)
+    specs = sorted(load_jobs().values(), key=lambda s: s.name)
     return render_template("admin/jobs.html", specs=specs, latest=latest_runs())
 
 
 @bp.get("/jobs/<name>")
 def job_runs(name: str):
     """The recent runs of one job, newest first."""
-    from feedback.operations.service import recent_runs
-    from jobs.scheduler import _load_jobs
 
-    spec = _load_jobs().get(name) or abort(404)
+    spec = load_jobs().get(name) or abort(404)
     return render_template("admin/job_runs.html", spec=spec, runs=recent_runs(name, limit=50))

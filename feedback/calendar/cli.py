@@ -7,6 +7,9 @@ from pathlib import Path
 import click
 from flask.cli import AppGroup
 
+from feedback.calendar import days, importer
+from feedback.clock import local_zone, utcnow
+from feedback.errors import DomainError
 from feedback.extensions import db
 
 calendar_cli = AppGroup("calendar", help="工作日历 (working days, holidays, make-up workdays).")
@@ -17,11 +20,8 @@ def _stamp(moment) -> str:
     return f"{moment:%Y-%m-%d %H:%M:%S} {moment.isoformat()[-6:]}"
 
 
-def _line(item) -> str:
+def _line(item: days.ExplainedDay) -> str:
     """One day of an explanation as a line of text."""
-    from feedback.calendar.service import ExplainedDay
-
-    assert isinstance(item, ExplainedDay)
     info = item.info
     head = f"{item.date.isoformat()} {item.weekday}  "
     origin = f"（{info.source}）" if info.source else ""
@@ -45,24 +45,20 @@ def _line(item) -> str:
 @calendar_cli.command("explain")
 @click.option("--from", "start_text", default=None, metavar="ISO-8601",
               help="创建时间，如 2026-09-30T10:00（不带时区按北京时间）；省略为当前时间")
-@click.option("--days", type=click.IntRange(1, 3650), required=True, help="工作日数 N")
-def calendar_explain(start_text: str | None, days: int):
+@click.option("--days", "working_days", type=click.IntRange(1, 3650), required=True, help="工作日数 N")
+def calendar_explain(start_text: str | None, working_days: int):
     """Print the due moment and every day from the day after creation to the due day."""
-    from feedback.calendar import service
-    from feedback.clock import local_zone, utcnow
-    from feedback.errors import DomainError
-
     try:
-        start = service.parse_moment(start_text) if start_text else utcnow()
+        start = days.parse_moment(start_text) if start_text else utcnow()
     except DomainError as exc:
         click.echo(f"错误：{exc.message}", err=True)
         sys.exit(2)
     zone = local_zone()
-    deadline = service.add_working_days(start, days)
+    deadline = days.add_working_days(start, working_days)
     local_start = start.astimezone(zone)
-    click.echo(f"创建时间：{_stamp(local_start)}（{zone.key}），期限 {days} 个工作日")
+    click.echo(f"创建时间：{_stamp(local_start)}（{zone.key}），期限 {working_days} 个工作日")
     click.echo("创建当日不计；第1个工作日是创建日之后的第一个工作日。")
-    for item in service.explain(deadline):
+    for item in days.explain(deadline):
         click.echo(_line(item))
     due_local = deadline.due_at.astimezone(zone)
     click.echo(f"截止时间：{_stamp(due_local)}（{zone.key}）"
@@ -77,11 +73,9 @@ def calendar_explain(start_text: str | None, days: int):
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def calendar_import(file: Path):
     """Load a year's official arrangement (CSV or JSON); nothing is saved if any row is wrong."""
-    from feedback.calendar import service
-
     try:
-        result = service.import_arrangement(file.name, file.read_bytes())
-    except service.CalendarImportFailed as exc:
+        result = importer.import_arrangement(file.name, file.read_bytes())
+    except importer.CalendarImportFailed as exc:
         db.session.rollback()
         for error in exc.errors:
             click.echo(str(error), err=True)

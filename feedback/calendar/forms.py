@@ -12,6 +12,8 @@ _date_kw = {"format": "%Y-%m-%d", "widget": TextInput(),
 
 
 class DayForm(FlaskForm):
+    """One administrator entry: a date, 放假 or 调休上班, its name and source."""
+
     date = DateField("日期", validators=[DataRequired("请按 2027-01-01 的格式填写日期")], **_date_kw)
     kind = SelectField("类型", choices=[(HOLIDAY, KIND_LABELS[HOLIDAY]), (WORKDAY, KIND_LABELS[WORKDAY])])
     name = StringField("名称", validators=[DataRequired("请填写名称"), Length(max=60)],
@@ -21,11 +23,15 @@ class DayForm(FlaskForm):
 
 
 class ImportForm(FlaskForm):
+    """The upload of a year's arrangement (CSV or JSON)."""
+
     file = FileField("安排文件（.csv 或 .json）", validators=[
         FileRequired("请选择文件"), FileAllowed(["csv", "json"], "只支持 .csv 和 .json 文件")])
 
 
 class YearForm(FlaskForm):
+    """The "officially entered in full" mark of a year, with the notice it follows."""
+
     year = IntegerField("年份", validators=[DataRequired("请填写年份"),
                                           NumberRange(2000, 2100, "年份应在 2000–2100 之间")])
     source = StringField("依据", validators=[DataRequired("请填写依据"), Length(max=200)],

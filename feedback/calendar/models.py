@@ -41,6 +41,7 @@ class CalendarDay(db.Model):
 
     @property
     def kind_label(self) -> str:
+        """放假 or 调休上班."""
         return KIND_LABELS.get(self.kind, self.kind)
 
     def __str__(self) -> str:

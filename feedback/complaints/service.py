@@ -22,6 +22,9 @@ from feedback.contact import normalise_phone, strip_control
 from feedback.directory.models import Department, Hall, Window
 from feedback.errors import NotFoundError, ValidationError
 from feedback.extensions import db
+from feedback.sms import outbox
+from feedback.tickets import service as tickets
+from feedback.tickets.models import Ticket
 
 DESCRIPTION_MIN, DESCRIPTION_MAX = 10, 1000
 # Unambiguous characters: no 0/O, 1/I/L.
@@ -31,8 +34,8 @@ PHOTO_TYPES = {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp"}
 CLOCK_SKEW = timedelta(minutes=5)
 
 
-class PhotoRejectedError(ValidationError):
-    code = "photo-rejected"
+class PhotoRejectedError(ValidationError, code="photo-rejected"):
+    """An uploaded photo is not a JPEG/PNG/WebP image or is too large."""
 
 
 def photo_limits() -> tuple[int, int]:
@@ -122,8 +125,6 @@ def create_complaint(*, description: str, contact_phone: str | None, occurred_at
     waits in the supervisors' triage queue. Errors are ValidationErrors naming the field
     (``detail['field']``) with a Chinese message.
     """
-    from feedback.sms import outbox
-    from feedback.tickets import service as tickets
 
     now = now or utcnow()
     if source not in SOURCES:
@@ -180,12 +181,14 @@ def create_complaint(*, description: str, contact_phone: str | None, occurred_at
 
 
 def receipt_text(complaint: Complaint, secret: str) -> str:
+    """The SMS receipt of a new complaint: its case number and the secret to look it up."""
     base = current_app.config["PUBLIC_URL"].rstrip("/")
     return (f"您的投诉已受理，编号 {complaint.case_number}，查询码 {secret}。"
             f"可在 {base}/complaints/lookup 查询办理进度，5 个工作日内答复。")
 
 
 def photo_path(photo: ComplaintPhoto) -> Path:
+    """Where a stored complaint photo lives on disk (under the upload directory)."""
     return upload_dir() / photo.stored_name
 
 
@@ -205,8 +208,7 @@ def lookup(case_number: str, secret: str) -> Complaint:
 
 
 def ticket_of(complaint: Complaint):
-    from feedback.tickets.models import Ticket
-
+    """The ticket opened for a complaint, or None while it waits for triage."""
     return db.session.scalar(select(Ticket).where(Ticket.complaint_id == complaint.id))
 
 

@@ -1,16 +1,17 @@
-"""Public complaint pages: /complaints/new, /complaints/lookup, and /h/<token> (rate the handling).
+"""Public complaint pages: /complaints/new and /complaints/lookup.
 
-No login; rate-limited per client address; CSRF on every form.
+No login; rate-limited per client address; CSRF on every form. Rating the handling of an
+answered case (/h/<token>, also linked from the lookup page) is the tickets area's page.
 """
 from __future__ import annotations
 
 from datetime import datetime
 
-from flask import Blueprint, abort, render_template, request
+from flask import Blueprint, render_template, request
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
-from feedback.clock import local_zone, utcnow
+from feedback.clock import local_zone
 from feedback.complaints import service as complaints
 from feedback.complaints.forms import ComplaintForm, LookupForm
 from feedback.directory.models import Department, Hall, Window
@@ -30,6 +31,7 @@ FIELD_OF = {"description": "description", "contact_phone": "contact_phone", "occ
 @bp.after_request
 def no_store(response):
     # Confirmation and lookup pages show the lookup secret and the case: never cache them.
+    """Mark a response as never to be cached (the complaint's personal data)."""
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -109,36 +111,3 @@ def lookup():
             return render_template("complaints/lookup.html", form=form), 404
         return render_template("complaints/case.html", **_case_context(complaint))
     return render_template("complaints/lookup.html", form=form), 200 if request.method == "GET" else 422
-
-
-@bp.route("/h/<token>", methods=["GET", "POST"])
-@limiter.limit("30 per hour", methods=["POST"])
-def rate_handling(token: str):
-    """The citizen rates the handling of a replied ticket: 满意 / 基本满意 / 不满意."""
-    try:
-        ticket = tickets.ticket_from_handling_token(token)
-    except NotFoundError:
-        abort(404)
-    if ticket.state != "replied":
-        done = ticket.handling_rating is not None
-        return render_template("complaints/handling_done.html", ticket=ticket, ratings=HANDLING_RATINGS,
-                               message="您已评价，感谢您的反馈。" if done else "该工单当前不在待评价状态。"), 200 if done else 409
-    if request.method == "GET":
-        return render_template("complaints/handling.html", ticket=ticket, token=token, ratings=HANDLING_RATINGS)
-    from flask_wtf.csrf import validate_csrf
-    from wtforms import ValidationError as CSRFValidationError
-
-    try:
-        validate_csrf(request.form.get("csrf_token"))
-    except CSRFValidationError:
-        abort(400)
-    channel = "lookup" if request.form.get("via") == "lookup" else "link"
-    try:
-        tickets.rate_handling(ticket, request.form.get("verdict", ""), channel, now=utcnow())
-    except DomainError as exc:
-        db.session.rollback()
-        return render_template("complaints/handling.html", ticket=ticket, token=token, ratings=HANDLING_RATINGS,
-                               error=exc.message), 422
-    db.session.commit()
-    return render_template("complaints/handling_done.html", ticket=ticket, ratings=HANDLING_RATINGS,
-                           message="感谢您的评价！")

@@ -1,15 +1,16 @@
 """Console pages. Every query is limited to the user's department scope."""
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask_login import current_user
 
+from feedback.actions import run_action
 from feedback.accounts import service as accounts
 from feedback.accounts.guards import require_roles
 from feedback.accounts.models import Role
+from feedback.directory import formats as directory_formats
 from feedback.directory import service as directory
 from feedback.directory.forms import StaffForm
 from feedback.directory.views import fill_choices, form_data
-from feedback.errors import DomainError
-from feedback.extensions import db
+from feedback.tickets import queue as tickets
 
 bp = Blueprint("console", __name__, url_prefix="/console")
 bp.before_request(require_roles(Role.ADMIN, Role.SUPERVISOR, Role.HANDLER, Role.WINDOW_STAFF))
@@ -28,8 +29,6 @@ def home():
     """The user's departments, ticket counts (handlers, supervisors) and shortcuts to their work."""
     summary = None
     if current_user.has_role(Role.HANDLER, Role.SUPERVISOR):
-        from feedback.tickets import service as tickets
-
         summary = tickets.summary(current_user)
     return render_template("console/home.html", departments=current_user.departments,
                            all_departments=scope() is None, summary=summary)
@@ -43,9 +42,9 @@ def directory_list(kind: str):
     q = request.args.get("q", "").strip()
     page = max(1, request.args.get("page", 1, type=int))
     rows, total = directory.search(kind, q, scope=scope(), page=page)
-    return render_template("console/directory.html", kind=kind, spec=directory.KINDS[kind],
+    return render_template("console/directory.html", kind=kind, spec=directory_formats.KINDS[kind],
                            rows=rows, total=total, q=q, page=page, per_page=50,
-                           export_row=directory.export_row)
+                           export_row=directory_formats.export_row)
 
 
 @bp.route("/directory/staff/<int:staff_id>", methods=["GET", "POST"])
@@ -66,13 +65,6 @@ def staff_edit(staff_id: int):
         if user_scope is not None and data["department_id"] not in user_scope:
             form.department_id.errors.append("只能选择您负责的部门")
         else:
-            try:
-                directory.save("staff", staff, data, actor=current_user)
-            except DomainError as exc:
-                db.session.rollback()
-                flash(exc.message, "error")
-            else:
-                db.session.commit()
-                flash("已保存", "success")
+            if run_action(lambda: directory.save("staff", staff, data, actor=current_user), "已保存"):
                 return redirect(url_for("console.directory_list", kind="staff"))
     return render_template("console/staff_form.html", form=form, staff=staff)

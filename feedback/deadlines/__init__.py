@@ -1,1 +1,1 @@
-"""Deadlines (期限): reminders, overdue marks and escalations (预警/督办), and the periodic upkeep jobs."""
+"""Deadlines (期限): reminders, overdue marks and escalations (预警/督办); provisional deadlines recomputed once a year is known."""

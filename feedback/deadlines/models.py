@@ -1,4 +1,4 @@
-"""Deadline steps, job watermarks and the sweep's indexes on tickets.
+"""Deadline steps and the sweep's indexes on tickets.
 
 Exactly once: a step of a ticket's deadline (reminder, overdue, level 2, for the reply and
 for the verification deadline) is claimed by inserting its row into
@@ -57,14 +57,3 @@ class TicketDeadlineStep(db.Model):
     step_at: Mapped[datetime] = mapped_column(UTCDateTime)
     done_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     outcome: Mapped[str] = mapped_column(String(10), default="done")
-
-
-class JobWatermark(db.Model):
-    """How far a periodic job has got (e.g. auto-rating: every record completed before
-    ``value`` is settled), so each run reads only what is new since the last one."""
-
-    __tablename__ = "job_watermarks"
-
-    name: Mapped[str] = mapped_column(String(64), primary_key=True)
-    value: Mapped[datetime] = mapped_column(UTCDateTime)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

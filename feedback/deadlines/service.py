@@ -38,19 +38,16 @@ from flask import current_app
 from sqlalchemy import bindparam, case, event, inspect, select, update
 from sqlalchemy.orm import Session
 
+from feedback.accounts.models import Role, User, user_departments
+from feedback.calendar.days import WorkingCalendar
 from feedback.clock import as_utc, format_local, local_zone
 from feedback.deadlines.models import STEPS, TicketDeadlineStep
+from feedback.directory.models import Department, DepartmentHead
 from feedback.extensions import db, insert_ignoring_conflicts
-from feedback.notifications.models import DepartmentHead, Notification
-from feedback.sms.models import OutboundSms
-from feedback.tickets import workflow
-from feedback.tickets.models import Ticket, TicketEvent
-
-# Timeline labels of the events written here (the ticket page reads workflow.EVENT_LABELS).
-EVENT_KINDS = {"deadline_reminder": "期限提醒", "overdue": "超期预警", "supervised": "督办",
-               "deadline_recomputed": "期限重算"}
-for _kind, _label in EVENT_KINDS.items():
-    workflow.EVENT_LABELS.setdefault(_kind, _label)
+from feedback.notifications import service as notifications
+from feedback.sms import outbox
+from feedback.tickets.models import Ticket
+from feedback.tickets.timeline import append_events, event_row
 
 PATH_LABELS = {"verify": "回访核实期限", "reply": "答复期限"}
 SECOND = timedelta(seconds=1)
@@ -68,10 +65,12 @@ class PlannedStep:
 
     @property
     def path(self) -> str:
+        """'verify' (the callback deadline) or 'reply' (the deadline in force)."""
         return STEPS[self.step][0]
 
     @property
     def level(self) -> int:
+        """0 reminder, 1 overdue (department head), 2 督办 (supervisors)."""
         return STEPS[self.step][1]
 
 
@@ -143,9 +142,6 @@ class Recipients:
         self.deliver_after: dict[datetime, datetime] = {}  # sweep moment → next working-hours moment
 
     def _load(self) -> None:
-        from feedback.accounts.models import Role, User, user_departments
-        from feedback.directory.models import Department
-
         self.parents = dict(db.session.execute(select(Department.id, Department.parent_id)).all())
         self.users: dict[int, tuple[str, str | None]] = {}
         for uid, role, phone in db.session.execute(select(User.id, User.role, User.phone)
@@ -195,6 +191,7 @@ class Recipients:
         return out
 
     def phone(self, uid: int) -> str | None:
+        """The phone of a staff user (for SMS copies), or None."""
         return self.users.get(uid, (None, None))[1]
 
 
@@ -216,8 +213,6 @@ def sweep(now: datetime, batch: int | None = None, *, max_batches: int | None = 
     texts written, and batches. Safe to run concurrently and to re-run: each step happens
     once (see the module docstring).
     """
-    from feedback.calendar.service import WorkingCalendar
-
     now = as_utc(now)
     batch = batch or int(current_app.config["DEADLINE_SWEEP_BATCH"])
     calendar = WorkingCalendar()
@@ -242,15 +237,6 @@ def sweep(now: datetime, batch: int | None = None, *, max_batches: int | None = 
 _TICKET_COLUMNS = (Ticket.id, Ticket.is_open, Ticket.due_at, Ticket.verify_due_at, Ticket.verified_at,
                    Ticket.replied_at, Ticket.due_provisional, Ticket.department_id, Ticket.assignee_id,
                    Ticket.escalation_level, Ticket.next_deadline_check_at)
-
-
-def _insert_ignoring_conflicts(table, rows: list[dict], returning=None):
-    """Insert ``rows``, skipping those that conflict (optionally RETURNING the inserted)."""
-    stmt = insert_ignoring_conflicts(table).values(rows)
-    if returning is not None:
-        return db.session.execute(stmt.returning(*returning)).all()
-    db.session.execute(stmt)
-    return None
 
 
 def _process_batch(ids: list[int], now: datetime, calendar, people: Recipients, summary: Counter) -> None:
@@ -281,8 +267,8 @@ def _process_batch(ids: list[int], now: datetime, calendar, people: Recipients, 
     claimed: list[tuple[int, str, str]] = []
     table = TicketDeadlineStep.__table__
     for i in range(0, len(candidates), 1000):
-        rows = _insert_ignoring_conflicts(table, candidates[i:i + 1000],
-                                          returning=(table.c.ticket_id, table.c.step, table.c.outcome))
+        rows = db.session.execute(insert_ignoring_conflicts(table).values(candidates[i:i + 1000])
+                                  .returning(table.c.ticket_id, table.c.step, table.c.outcome)).all()
         claimed += [(r.ticket_id, r.step, r.outcome) for r in rows]
     summary["already_done"] += len(candidates) - len(claimed)
 
@@ -301,12 +287,9 @@ def _process_batch(ids: list[int], now: datetime, calendar, people: Recipients, 
         step_notes, step_texts = _notifications(t, s, now, calendar, people)
         notes += step_notes
         texts += step_texts
-    for i in range(0, len(events), 1000):
-        db.session.execute(TicketEvent.__table__.insert(), events[i:i + 1000])
-    for i in range(0, len(notes), 1000):
-        _insert_ignoring_conflicts(Notification.__table__, notes[i:i + 1000])
-    for i in range(0, len(texts), 1000):
-        _insert_ignoring_conflicts(OutboundSms.__table__, texts[i:i + 1000])
+    append_events(events)
+    notifications.notify_many(notes)
+    outbox.enqueue_many(texts)
     summary["notifications"] += len(notes)
     summary["sms"] += len(texts)
     for row in ticket_updates:
@@ -341,9 +324,9 @@ def _texts(t, s: PlannedStep) -> tuple[str, str, str]:
 
 def _event_row(t, s: PlannedStep, now: datetime) -> dict:
     kind, note, _ = _texts(t, s)
-    return {"ticket_id": t.id, "at": now, "actor_id": None, "actor_label": "系统", "kind": kind, "note": note,
-            "data": {"step": s.step, "path": s.path, "level": s.level, "due_at": s.due_at.isoformat(),
-                     "provisional": bool(t.due_provisional)}}
+    return event_row(t.id, kind, note, at=now, data={"step": s.step, "path": s.path, "level": s.level,
+                                                      "due_at": s.due_at.isoformat(),
+                                                      "provisional": bool(t.due_provisional)})
 
 
 def _notifications(t, s: PlannedStep, now: datetime, calendar, people: Recipients
@@ -353,8 +336,6 @@ def _notifications(t, s: PlannedStep, now: datetime, calendar, people: Recipient
     Both are plain rows for a bulk INSERT … ON CONFLICT DO NOTHING on their UNIQUE dedupe
     keys: the step's claim already makes them once; the keys make sure of it.
     """
-    from feedback.notifications.service import next_working_moment, sms_roles
-
     _, note, title = _texts(t, s)
     body = note + "。请登录工作台处理。"
     if t.due_provisional:
@@ -362,21 +343,21 @@ def _notifications(t, s: PlannedStep, now: datetime, calendar, people: Recipient
         body += "该期限所在年份的节假日安排尚未公布，期限为临时计算，公布后将重新计算。"
     deliver_after = people.deliver_after.get(now)
     if deliver_after is None:
-        deliver_after = people.deliver_after[now] = next_working_moment(now, calendar)
+        deliver_after = people.deliver_after[now] = notifications.next_working_moment(now, calendar)
     due_key = s.due_at.strftime("%Y%m%dT%H%M%S")
-    texters = sms_roles()
+    texters = notifications.sms_roles()
     signature = current_app.config["SMS_SIGNATURE"]
     rows, texts = [], []
     for uid, capacity in people.for_step(t, s.level):
         key = f"{s.step}:{t.id}:{due_key}:{uid}"
-        rows.append({"user_id": uid, "ticket_id": t.id, "kind": s.step, "title": title[:200], "body": body,
-                     "provisional": bool(t.due_provisional), "created_at": now, "deliver_after": deliver_after,
-                     "read_at": None, "dedupe_key": key})
+        rows.append(notifications.notification_row(
+            uid, kind=s.step, title=title, body=body, dedupe_key=key, now=now, deliver_after=deliver_after,
+            ticket_id=t.id, provisional=bool(t.due_provisional)))
         phone = people.phone(uid)
         if capacity in texters and phone:
             # Staff texts carry no citizen data: the ticket number and what is due, nothing else.
             # Sent by the outbox worker (sms_send) from the next working-hours moment on.
-            texts.append({"to_phone": phone, "body": f"{signature}{title}，请登录工作台处理。",
-                          "purpose": "staff_notice", "dedupe_key": f"esc:{key}"[:120], "state": "queued",
-                          "attempts": 0, "next_attempt_at": deliver_after, "created_at": now, "ticket_id": t.id})
+            texts.append(outbox.queued_row(phone, f"{signature}{title}，请登录工作台处理。", purpose="staff_notice",
+                                           dedupe_key=f"esc:{key}", send_after=deliver_after, now=now,
+                                           ticket_id=t.id))
     return rows, texts

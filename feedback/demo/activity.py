@@ -17,6 +17,9 @@ from feedback.directory.models import ServiceItem, Window
 from feedback.evaluations import service as ratings
 from feedback.evaluations.levels import reasons_for
 from feedback.extensions import db
+from feedback.publications import service as publications
+from feedback.statistics import service as stats
+from feedback.tickets import service as tickets
 
 LEVEL_WEIGHTS = [(5, 70), (4, 18), (3, 8), (2, 3), (1, 1)]
 MEASURES = [
@@ -41,8 +44,6 @@ def _weighted_level(rng: random.Random) -> int:
 
 def load_activity(seed: int = 2026, days: int = 60, per_day: int = 12, now: datetime | None = None) -> dict:
     """Create ``days`` days of records and ratings ending now; progress the tickets they open."""
-    from feedback.publications import service as publications
-    from feedback.tickets import service as tickets
 
     rng = random.Random(seed)
     now = now or utcnow()
@@ -112,7 +113,6 @@ def load_activity(seed: int = 2026, days: int = 60, per_day: int = 12, now: date
             publications.publish(pub, supervisor, now=t0 + timedelta(days=3))
             counts["published"] += 1
     db.session.flush()
-    from feedback.statistics import service as stats
 
     stats.recompute_all(now)
     return counts

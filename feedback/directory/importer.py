@@ -10,13 +10,23 @@ import io
 import re
 from dataclasses import dataclass, field
 from typing import Any
+from zipfile import BadZipFile
 
+from openpyxl import load_workbook
 from sqlalchemy import select
 
 from feedback.audit import service as audit
+from feedback.directory.formats import (
+    CODE_RE,
+    FALSE_WORDS,
+    HEADER_ALIASES,
+    IMPORT_ORDER,
+    KINDS,
+    REQUIRED,
+    SHEET_ALIASES,
+    TRUE_WORDS,
+)
 from feedback.directory.models import Department, Hall, ServiceItem, Staff, Window
-from feedback.directory.service import (CODE_RE, FALSE_WORDS, HEADER_ALIASES, IMPORT_ORDER, KINDS, REQUIRED,
-                                        SHEET_ALIASES, TRUE_WORDS)
 from feedback.extensions import db
 
 
@@ -50,6 +60,7 @@ class ImportResult:
     updated: dict[str, int] = field(default_factory=dict)
 
     def summary(self) -> str:
+        """One line per kind: how many rows were created and updated."""
         parts = []
         for kind in IMPORT_ORDER:
             c, u = self.created.get(kind, 0), self.updated.get(kind, 0)
@@ -99,9 +110,6 @@ def read_tables(filename: str, content: bytes, kind: str | None = None) -> list[
 
 
 def _read_xlsx(content: bytes, kind: str | None) -> list[_Table]:
-    from openpyxl import load_workbook
-    from zipfile import BadZipFile
-
     try:
         wb = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
     except (BadZipFile, OSError, KeyError, ValueError):
@@ -242,15 +250,18 @@ class _Importer:
     def _active(values: dict[str, str]) -> bool:
         return values.get("active", "").lower() not in FALSE_WORDS
 
+    def _rows(self, table: _Table, key: str):
+        """(row number, values) of each row that passes the common checks and whose ``key``
+        was not already given on an earlier row of the file."""
+        seen: dict[str, int] = {}
+        for number, values in table.rows:
+            if self._common(table, number, values, key) and self._seen_key(table, seen, number, key, values[key]):
+                yield number, values
+
     # -- kinds
     def _apply_departments(self, table: _Table) -> None:
-        seen: dict[str, int] = {}
         pending = []
-        for number, values in table.rows:
-            if not self._common(table, number, values, "code"):
-                continue
-            if not self._seen_key(table, seen, number, "code", values["code"]):
-                continue
+        for number, values in self._rows(table, "code"):
             obj = self._upsert(table, Department, "code", values["code"],
                                {"name": values["name"], "active": self._active(values)})
             pending.append((number, obj, values.get("parent_code", "")))
@@ -274,21 +285,14 @@ class _Importer:
         db.session.flush()
 
     def _apply_halls(self, table: _Table) -> None:
-        seen: dict[str, int] = {}
-        for number, values in table.rows:
-            if self._common(table, number, values, "code") and \
-                    self._seen_key(table, seen, number, "code", values["code"]):
-                self._upsert(table, Hall, "code", values["code"],
-                             {"name": values["name"], "address": values.get("address", ""),
-                              "active": self._active(values)})
+        for number, values in self._rows(table, "code"):
+            self._upsert(table, Hall, "code", values["code"],
+                         {"name": values["name"], "address": values.get("address", ""),
+                          "active": self._active(values)})
         db.session.flush()
 
     def _apply_windows(self, table: _Table) -> None:
-        seen: dict[str, int] = {}
-        for number, values in table.rows:
-            if not (self._common(table, number, values, "code")
-                    and self._seen_key(table, seen, number, "code", values["code"])):
-                continue
+        for number, values in self._rows(table, "code"):
             hall = db.session.scalar(select(Hall).where(Hall.code == values["hall_code"]))
             if hall is None:
                 self.err(table, number, "hall_code", f"大厅编码 {values['hall_code']} 不存在")
@@ -300,11 +304,7 @@ class _Importer:
         db.session.flush()
 
     def _apply_staff(self, table: _Table) -> None:
-        seen: dict[str, int] = {}
-        for number, values in table.rows:
-            if not (self._common(table, number, values, "staff_number")
-                    and self._seen_key(table, seen, number, "staff_number", values["staff_number"])):
-                continue
+        for number, values in self._rows(table, "staff_number"):
             dept = self._dept(table, number, "department_code", values["department_code"])
             windows = []
             for code in filter(None, (c.strip() for c in re.split(r"[;；,，\s]+", values.get("window_codes", "")))):
@@ -322,11 +322,7 @@ class _Importer:
         db.session.flush()
 
     def _apply_service_items(self, table: _Table) -> None:
-        seen: dict[str, int] = {}
-        for number, values in table.rows:
-            if not (self._common(table, number, values, "code")
-                    and self._seen_key(table, seen, number, "code", values["code"])):
-                continue
+        for number, values in self._rows(table, "code"):
             days_raw = values.get("promised_days", "") or "0"
             try:
                 days = int(float(days_raw)) if re.fullmatch(r"\d+(\.0+)?", days_raw) else -1

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, Column, ForeignKey, Integer, String, Table
+from sqlalchemy import Boolean, Column, ForeignKey, Integer, String, Table, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from feedback.clock import utcnow
@@ -18,57 +18,56 @@ staff_windows = Table(
 )
 
 
-class TimestampMixin:
+class DirectoryEntry:
+    """What every directory row has: an id, an active flag (rows are deactivated, never deleted),
+    when it was created and last changed, and its name as its text."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
+    def __str__(self) -> str:
+        return self.name  # type: ignore[attr-defined]
 
-class Department(TimestampMixin, db.Model):
+
+class CodedEntry(DirectoryEntry):
+    """A directory row identified by a unique code (departments, halls, windows, service items)."""
+
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+
+
+class Department(CodedEntry, db.Model):
     """部门: a government body; departments form a tree (city → district → bureau)."""
 
     __tablename__ = "departments"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    code: Mapped[str] = mapped_column(String(40), unique=True)
     name: Mapped[str] = mapped_column(String(120), index=True)
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"), index=True)
-    active: Mapped[bool] = mapped_column(Boolean, default=True)
 
-    parent: Mapped["Department | None"] = relationship(remote_side=[id], back_populates="children")
+    parent: Mapped["Department | None"] = relationship(remote_side="Department.id", back_populates="children")
     children: Mapped[list["Department"]] = relationship(back_populates="parent")
 
-    def __str__(self) -> str:
-        return self.name
 
-
-class Hall(TimestampMixin, db.Model):
+class Hall(CodedEntry, db.Model):
     """政务服务大厅/中心: a physical service centre."""
 
     __tablename__ = "halls"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    code: Mapped[str] = mapped_column(String(40), unique=True)
     name: Mapped[str] = mapped_column(String(120), index=True)
     address: Mapped[str] = mapped_column(String(200), default="")
-    active: Mapped[bool] = mapped_column(Boolean, default=True)
 
     windows: Mapped[list["Window"]] = relationship(back_populates="hall")
 
-    def __str__(self) -> str:
-        return self.name
 
-
-class Window(TimestampMixin, db.Model):
+class Window(CodedEntry, db.Model):
     """窗口: a counter in a hall, owned by one department."""
 
     __tablename__ = "windows"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    code: Mapped[str] = mapped_column(String(40), unique=True)
     name: Mapped[str] = mapped_column(String(120))
     hall_id: Mapped[int] = mapped_column(ForeignKey("halls.id"), index=True)
     department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"), index=True)
-    active: Mapped[bool] = mapped_column(Boolean, default=True)
 
     hall: Mapped[Hall] = relationship(back_populates="windows")
     department: Mapped[Department] = relationship()
@@ -78,16 +77,14 @@ class Window(TimestampMixin, db.Model):
         return f"{self.name}（{self.code}）"
 
 
-class Staff(TimestampMixin, db.Model):
+class Staff(DirectoryEntry, db.Model):
     """工作人员: a person serving at windows, identified by a staff number (工号)."""
 
     __tablename__ = "staff"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
     staff_number: Mapped[str] = mapped_column(String(40), unique=True)
     name: Mapped[str] = mapped_column(String(60), index=True)
     department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"), index=True)
-    active: Mapped[bool] = mapped_column(Boolean, default=True)
 
     department: Mapped[Department] = relationship()
     windows: Mapped[list[Window]] = relationship(secondary=staff_windows, back_populates="staff",
@@ -97,19 +94,32 @@ class Staff(TimestampMixin, db.Model):
         return f"{self.name}（工号 {self.staff_number}）"
 
 
-class ServiceItem(TimestampMixin, db.Model):
+class ServiceItem(CodedEntry, db.Model):
     """政务服务事项: a catalogued service with its promised handling time."""
 
     __tablename__ = "service_items"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    code: Mapped[str] = mapped_column(String(40), unique=True)
     name: Mapped[str] = mapped_column(String(200), index=True)
     department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"), index=True)
     promised_days: Mapped[int] = mapped_column(Integer, default=0)
-    active: Mapped[bool] = mapped_column(Boolean, default=True)
 
     department: Mapped[Department] = relationship()
 
-    def __str__(self) -> str:
-        return self.name
+
+class DepartmentHead(db.Model):
+    """部门负责人: a user who receives level-1 escalations (超期预警) of a department's tickets.
+
+    A fact of the organisation (any role may be a head; usually a handler of that department).
+    A department without a head escalates to the heads of its nearest ancestor that has one.
+    """
+
+    __tablename__ = "department_heads"
+    __table_args__ = (UniqueConstraint("department_id", "user_id", name="uq_department_heads"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    user = relationship("User")
+    department = relationship("Department")

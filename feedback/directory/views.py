@@ -5,25 +5,27 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from flask_login import current_user
 from sqlalchemy import select
 
+from feedback.actions import run_action
 from feedback.accounts.forms import EmptyForm
 from feedback.accounts.guards import require_roles
 from feedback.accounts.models import Role, User
+from feedback.directory import heads as department_heads
+from feedback.directory import formats
+from feedback.directory import importer
 from feedback.directory import service
 from feedback.directory.forms import FORMS, HeadForm, ImportForm
 from feedback.directory.models import Department, Hall, Window
-from feedback.errors import DomainError
 from feedback.extensions import db
-from feedback.notifications import service as notifications
 
 bp = Blueprint("directory", __name__, url_prefix="/admin/directory")
 bp.before_request(require_roles(Role.ADMIN))
 bp.access = "admin"  # type: ignore[attr-defined]
 
 
-def _spec(kind: str) -> service.KindSpec:
-    if kind not in service.KINDS:
+def _spec(kind: str) -> formats.KindSpec:
+    if kind not in formats.KINDS:
         abort(404)
-    return service.KINDS[kind]
+    return formats.KINDS[kind]
 
 
 def fill_choices(form, kind: str, scope: set[int] | None = None) -> None:
@@ -55,6 +57,7 @@ def form_data(form, kind: str) -> dict:
 
 @bp.get("/")
 def index():
+    """The directory's home: every kind with its row count."""
     return redirect(url_for("directory.list", kind="departments"))
 
 
@@ -66,9 +69,9 @@ def list(kind: str):  # noqa: A001 - endpoint name reads directory.list
     page = max(1, request.args.get("page", 1, type=int))
     show_inactive = request.args.get("inactive", "1") == "1"
     rows, total = service.search(kind, q, page=page, show_inactive=show_inactive)
-    return render_template("directory/list.html", spec=spec, kinds=service.KINDS, rows=rows,
+    return render_template("directory/list.html", spec=spec, kinds=formats.KINDS, rows=rows,
                            total=total, q=q, page=page, per_page=50,
-                           export_row=service.export_row, action_form=EmptyForm())
+                           export_row=formats.export_row, action_form=EmptyForm())
 
 
 @bp.route("/<kind>/new", methods=["GET", "POST"])
@@ -78,16 +81,11 @@ def create(kind: str):
     form = FORMS[kind]()
     fill_choices(form, kind)
     if form.validate_on_submit():
-        try:
-            obj = service.save(kind, None, form_data(form, kind), actor=current_user)
-        except DomainError as exc:
-            db.session.rollback()
-            flash(exc.message, "error")
-        else:
-            db.session.commit()
-            flash(f"已新增{spec.label}：{obj}", "success")
+        saved = run_action(lambda: service.save(kind, None, form_data(form, kind), actor=current_user))
+        if saved:
+            flash(f"已新增{spec.label}：{saved.value}", "success")
             return redirect(url_for("directory.list", kind=kind))
-    return render_template("directory/form.html", spec=spec, kinds=service.KINDS, form=form, obj=None)
+    return render_template("directory/form.html", spec=spec, kinds=formats.KINDS, form=form, obj=None)
 
 
 @bp.route("/<kind>/<int:obj_id>", methods=["GET", "POST"])
@@ -100,17 +98,10 @@ def edit(kind: str, obj_id: int):
     if kind == "staff" and request.method == "GET":
         form.window_ids.data = [w.id for w in obj.windows]
     if form.validate_on_submit():
-        try:
-            service.save(kind, obj, form_data(form, kind), actor=current_user)
-        except DomainError as exc:
-            db.session.rollback()
-            flash(exc.message, "error")
-        else:
-            db.session.commit()
-            flash("已保存", "success")
+        if run_action(lambda: service.save(kind, obj, form_data(form, kind), actor=current_user), "已保存"):
             return redirect(url_for("directory.list", kind=kind))
-    heads = notifications.heads_of(obj.id) if kind == "departments" else []
-    return render_template("directory/form.html", spec=spec, kinds=service.KINDS, form=form,
+    heads = department_heads.heads_of(obj.id) if kind == "departments" else []
+    return render_template("directory/form.html", spec=spec, kinds=formats.KINDS, form=form,
                            obj=obj, action_form=EmptyForm(), heads=heads, head_form=HeadForm())
 
 
@@ -122,24 +113,20 @@ def head_add(obj_id: int):
     if not form.validate_on_submit():
         flash("；".join(e for errors in form.errors.values() for e in errors), "error")
     else:
-        try:
-            changed = notifications.set_head(dept.code, form.username.data.strip(), actor=current_user)
-        except DomainError as exc:
-            db.session.rollback()
-            flash(exc.message, "error")
-        else:
-            db.session.commit()
-            flash(f"已设为{dept.name}负责人：{form.username.data.strip()}" if changed else "该用户已是本部门负责人",
-                  "success" if changed else "info")
+        done = run_action(lambda: department_heads.set_head(dept.code, form.username.data.strip(), actor=current_user))
+        if done:
+            flash(f"已设为{dept.name}负责人：{form.username.data.strip()}" if done.value else "该用户已是本部门负责人",
+                  "success" if done.value else "info")
     return redirect(url_for("directory.edit", kind="departments", obj_id=dept.id) + "#heads")
 
 
 @bp.post("/departments/<int:obj_id>/heads/<int:user_id>/remove")
 def head_remove(obj_id: int, user_id: int):
+    """Remove a user from the department's heads (audited)."""
     dept = db.session.get(Department, obj_id) or abort(404)
     user = db.session.get(User, user_id) or abort(404)
     if EmptyForm().validate_on_submit():
-        if notifications.set_head(dept.code, user.username, actor=current_user, remove=True):
+        if department_heads.set_head(dept.code, user.username, actor=current_user, remove=True):
             db.session.commit()
             flash(f"已移除{dept.name}负责人：{user.display_name or user.username}", "success")
     return redirect(url_for("directory.edit", kind="departments", obj_id=dept.id) + "#heads")
@@ -167,9 +154,9 @@ def import_():
     if form.validate_on_submit():
         upload = form.file.data
         try:
-            result = service.import_file(upload.filename or "upload.csv", upload.read(),
+            result = importer.import_file(upload.filename or "upload.csv", upload.read(),
                                          kind=form.kind.data or None, actor=current_user)
-        except service.ImportFailed as exc:
+        except importer.ImportFailed as exc:
             db.session.rollback()
             errors = exc.errors
             flash(f"导入失败：发现 {len(errors)} 处错误，未保存任何数据。请修改后重新上传。", "error")
@@ -177,20 +164,20 @@ def import_():
             db.session.commit()
             flash(f"导入成功。{result.summary()}", "success")
             return redirect(url_for("directory.import_"))
-    return render_template("directory/import.html", form=form, errors=errors, kinds=service.KINDS)
+    return render_template("directory/import.html", form=form, errors=errors, kinds=formats.KINDS)
 
 
 @bp.get("/<kind>/export.csv")
 def export_csv(kind: str):
     """Download one kind as CSV in the import format."""
     _spec(kind)
-    return Response(service.export_csv(kind), mimetype="text/csv",
+    return Response(formats.export_csv(kind), mimetype="text/csv",
                     headers={"Content-Disposition": f"attachment; filename={kind}.csv"})
 
 
 @bp.get("/export.xlsx")
 def export_xlsx():
     """Download the whole directory as one workbook in the import format."""
-    return Response(service.export_xlsx(),
+    return Response(formats.export_xlsx(),
                     mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                     headers={"Content-Disposition": "attachment; filename=directory.xlsx"})

@@ -15,6 +15,7 @@ class Level:
 
     @property
     def is_bad(self) -> bool:
+        """Levels 1–2 (不满意, 非常不满意) are bad ratings and open a ticket."""
         return self.value <= 2
 
 

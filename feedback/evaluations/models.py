@@ -1,9 +1,9 @@
-"""Service records, evaluations, terminals and idempotency keys."""
+"""Service records (办件) and their evaluations (评价)."""
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, SmallInteger, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, SmallInteger, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from feedback.clock import utcnow
@@ -82,38 +82,5 @@ class Evaluation(db.Model):
 
     @property
     def is_bad(self) -> bool:
+        """Levels 1–2 are bad ratings and open a ticket."""
         return self.level <= 2
-
-
-class Terminal(db.Model):
-    """评价终端: a counter tablet paired to one window by an admin-issued secret."""
-
-    __tablename__ = "terminals"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    window_id: Mapped[int] = mapped_column(ForeignKey("windows.id"), index=True)
-    name: Mapped[str] = mapped_column(String(100), default="")
-    pairing_code_hash: Mapped[str | None] = mapped_column(String(128))
-    pairing_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    secret_hash: Mapped[str | None] = mapped_column(String(128))
-    paired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-    window: Mapped[Window] = relationship()
-
-
-class IdempotencyKey(db.Model):
-    """A write already answered: replays with the same key get the same answer."""
-
-    __tablename__ = "idempotency_keys"
-    __table_args__ = (UniqueConstraint("scope", "key", name="uq_idempotency_keys_scope_key"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    scope: Mapped[str] = mapped_column(String(64))  # api key id, terminal id …
-    key: Mapped[str] = mapped_column(String(128))
-    request_hash: Mapped[str] = mapped_column(String(64))
-    status: Mapped[int] = mapped_column(Integer)
-    body: Mapped[dict] = mapped_column(JSON)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

@@ -7,12 +7,10 @@ commits. A bad rating opens its ticket in the same transaction.
 from __future__ import annotations
 
 import secrets
-import hashlib
 from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
@@ -21,39 +19,46 @@ from feedback.audit import service as audit
 from feedback.clock import as_utc, utcnow
 from feedback.contact import clean_text, normalise_phone
 from feedback.directory.models import ServiceItem, Staff, Window
-from feedback.errors import ConflictError, DomainError, NotFoundError, ValidationError
-from feedback.evaluations.levels import CHANNELS, LEVELS, REASONS, from_scheme, reason_level
-from feedback.evaluations.models import Evaluation, ServiceRecord, Terminal
+from feedback.errors import ConflictError, DomainError, ValidationError
+from feedback.evaluations.levels import (
+    BY_NAME,
+    CHANNELS,
+    LEVELS,
+    REASONS,
+    from_scheme,
+    reason_level,
+)
+from feedback.evaluations.models import Evaluation, ServiceRecord
 from feedback.extensions import db
+from feedback.tickets import service as tickets
 
 CLOCK_SKEW = timedelta(minutes=5)
 TERMINAL_BURST = (10, timedelta(minutes=1))  # more than 10 ratings a minute from one tablet
 NUMBER_BURST = (5, timedelta(days=1))  # one number rating more than 5 records a day
 
 
-class AlreadyRatedError(ConflictError):
-    code = "already-rated"
+class AlreadyRatedError(ConflictError, code="already-rated"):
+    """The record already has its one rating (a rating is never overwritten)."""
 
 
-class RatingWindowClosedError(DomainError):
-    code = "rating-window-closed"
-    status = 422
+class RatingWindowClosedError(DomainError, code="rating-window-closed", status=422):
+    """The record's rating window (RATING_WINDOW_DAYS) has closed."""
 
 
-class ReasonMismatchError(ValidationError):
-    code = "reason-not-for-level"
+class ReasonMismatchError(ValidationError, code="reason-not-for-level"):
+    """A reason code that does not exist or does not belong to the rating's level."""
 
 
-class UnknownReferenceError(ValidationError):
-    code = "unknown-reference"
+class UnknownReferenceError(ValidationError, code="unknown-reference"):
+    """A service item, window or staff code that the directory does not know."""
 
 
-class InvalidTimestampError(ValidationError):
-    code = "invalid-timestamp"
+class InvalidTimestampError(ValidationError, code="invalid-timestamp"):
+    """A time that is malformed, in the future or before the service was completed."""
 
 
-class RecordExistsError(ConflictError):
-    code = "record-exists"
+class RecordExistsError(ConflictError, code="record-exists"):
+    """A service record with this 办件编号 is already registered."""
 
 
 # ---------------------------------------------------------------- service records
@@ -130,7 +135,7 @@ def give_default_rating(record: ServiceRecord, now: datetime) -> Evaluation:
 
 def rate(*, record: ServiceRecord | None, level: int, channel: str, reasons: list[int] | None = None,
          comment: str | None = None, rated_at: datetime | None = None, window: Window | None = None,
-         terminal: Terminal | None = None, api_key_id: int | None = None,
+         terminal_id: int | None = None, api_key_id: int | None = None,
          now: datetime | None = None) -> Evaluation:
     """Record one rating and, for a bad one, open its ticket — in the caller's transaction.
 
@@ -177,7 +182,7 @@ def rate(*, record: ServiceRecord | None, level: int, channel: str, reasons: lis
         service_item_id=record.service_item_id if record else None,
         is_active_rating=channel != "default",
         real_name=bool(record and record.citizen_phone),
-        terminal_id=terminal.id if terminal else None, api_key_id=api_key_id)
+        terminal_id=terminal_id, api_key_id=api_key_id)
     try:
         # Added inside the savepoint: begin_nested() flushes what is pending first, and a
         # duplicate caught there would abort the caller's whole transaction.
@@ -193,8 +198,6 @@ def rate(*, record: ServiceRecord | None, level: int, channel: str, reasons: lis
                                 record_number=record.record_number if record else None)
     _flag_bursts(evaluation, record, now)
     if evaluation.is_bad:
-        from feedback.tickets import service as tickets
-
         tickets.open_for_evaluation(evaluation, now=now)
     return evaluation
 
@@ -223,8 +226,8 @@ def _flag_bursts(evaluation: Evaluation, record: ServiceRecord | None, now: date
         evaluation.flag_reason = "；".join(reasons)[:200]
 
 
-class FlagDecidedError(ConflictError):
-    code = "flag-decided"
+class FlagDecidedError(ConflictError, code="flag-decided"):
+    """The flagged rating was already decided by another supervisor."""
 
 
 def flagged_evaluations(limit: int = 200) -> list[Evaluation]:
@@ -262,7 +265,6 @@ def decide_flag(evaluation: Evaluation, decision: str, *, actor: Any, reason: st
 
 def level_from_input(value: Any, scheme: str | None) -> int:
     """Parse a level given as a number in an explicit scheme, or as a name (English or Chinese)."""
-    from feedback.evaluations.levels import BY_NAME
 
     if isinstance(value, str) and not value.strip().isdigit():
         level = BY_NAME.get(value.strip())
@@ -281,80 +283,7 @@ def level_from_input(value: Any, scheme: str | None) -> int:
     return from_scheme(number, scheme)
 
 
-# ---------------------------------------------------------------- links and terminals
-
-def _link_serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="rate-link")
-
-
-def link_token(record: ServiceRecord) -> str:
-    """A signed, single-record token for /e/<token> (expiry enforced on use)."""
-    return _link_serializer().dumps({"r": record.id})
-
-
-def record_from_token(token: str) -> ServiceRecord:
-    """The record a link token names; NotFoundError if forged, RatingWindowClosedError if expired."""
-    max_age = current_app.config["RATING_WINDOW_DAYS"] * 86400 + 86400
-    try:
-        data = _link_serializer().loads(token, max_age=max_age)
-    except SignatureExpired:
-        raise RatingWindowClosedError("评价链接已过期")
-    except BadSignature:
-        raise NotFoundError("评价链接无效")
-    record = db.session.get(ServiceRecord, data.get("r"))
-    if record is None:
-        raise NotFoundError("评价链接无效")
-    return record
-
-
-def _digest(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
-
-
-def issue_pairing_code(window: Window, *, actor: Any, name: str = "", now: datetime | None = None) -> tuple[Terminal, str]:
-    """Create a terminal for a window with a one-time pairing code valid for 24 hours."""
-    now = now or utcnow()
-    code = f"{secrets.randbelow(10**8):08d}"
-    terminal = Terminal(window=window, name=name or f"{window.code} 评价器",
-                        pairing_code_hash=_digest(f"{window.id}:{code}"), pairing_expires_at=now + timedelta(hours=24))
-    db.session.add(terminal)
-    db.session.flush()
-    audit.record("terminal.issue", actor=actor, obj=terminal, window=window.code)
-    return terminal, code
-
-
-def pair_terminal(window: Window, code: str, now: datetime | None = None) -> tuple[Terminal, str] | None:
-    """Exchange a pairing code for a long-lived terminal secret (the code works once)."""
-    now = now or utcnow()
-    digest = _digest(f"{window.id}:{code.strip()}")
-    terminal = db.session.scalar(select(Terminal).where(
-        Terminal.window_id == window.id, Terminal.pairing_code_hash == digest, Terminal.revoked_at.is_(None)))
-    if terminal is None or terminal.pairing_expires_at is None or terminal.pairing_expires_at < now:
-        return None
-    secret = secrets.token_urlsafe(32)
-    terminal.secret_hash = _digest(secret)
-    terminal.pairing_code_hash = None
-    terminal.paired_at = now
-    audit.record("terminal.pair", obj=terminal, window=window.code)
-    return terminal, secret
-
-
-def terminal_for(window: Window, terminal_id: int | None, secret: str | None) -> Terminal | None:
-    """The paired, unrevoked terminal of a window presenting ``secret``; else None."""
-    if not terminal_id or not secret:
-        return None
-    terminal = db.session.get(Terminal, terminal_id)
-    if (terminal is None or terminal.window_id != window.id or terminal.revoked_at is not None
-            or not terminal.secret_hash or not secrets.compare_digest(terminal.secret_hash, _digest(secret))):
-        return None
-    return terminal
-
-
-def revoke_terminal(terminal: Terminal, actor: Any, now: datetime | None = None) -> None:
-    """Unpair a tablet at once; it shows nothing of the hall afterwards."""
-    terminal.revoked_at = now or utcnow()
-    audit.record("terminal.revoke", actor=actor, obj=terminal)
-
+# ---------------------------------------------------------------- the window's queue
 
 def pending_record(window: Window, now: datetime | None = None, within: timedelta = timedelta(minutes=15)) -> ServiceRecord | None:
     """The latest record completed at a window in the last minutes and not yet rated."""

@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, render_template, request
+from flask_wtf.csrf import validate_csrf
+from wtforms import ValidationError as CSRFValidationError
 
 from feedback.errors import DomainError, NotFoundError
+from feedback.evaluations import links
 from feedback.evaluations import service as ratings
 from feedback.evaluations.levels import LEVELS, reasons_for
 from feedback.extensions import db, limiter
@@ -17,7 +20,7 @@ bp.access = "public (signed single-record token)"  # type: ignore[attr-defined]
 def link(token: str):
     """Step 1: five equal levels; step 2 (bad levels): reasons and a comment; then thanks."""
     try:
-        record = ratings.record_from_token(token)
+        record = links.record_from_token(token)
     except NotFoundError:
         abort(404)
     except DomainError as exc:
@@ -28,8 +31,6 @@ def link(token: str):
                "deadline": ratings.rating_deadline(record)}
     if request.method == "GET":
         return render_template("rating/link.html", **context)
-    from flask_wtf.csrf import validate_csrf
-    from wtforms import ValidationError as CSRFValidationError
 
     try:
         validate_csrf(request.form.get("csrf_token"))

@@ -1,9 +1,9 @@
-"""Console notifications and department heads."""
+"""Console notifications (通知) of staff users."""
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from feedback.clock import utcnow
@@ -32,22 +32,3 @@ class Notification(db.Model):
     dedupe_key: Mapped[str] = mapped_column(String(160), unique=True)
 
     user = relationship("User")
-
-
-class DepartmentHead(db.Model):
-    """部门负责人: a user who receives level-1 escalations (超期预警) of a department's tickets.
-
-    Kept beside the account (any role may be a head; usually a handler of that department).
-    A department without a head escalates to the heads of its nearest ancestor that has one.
-    """
-
-    __tablename__ = "department_heads"
-    __table_args__ = (UniqueConstraint("department_id", "user_id", name="uq_department_heads"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id", ondelete="CASCADE"), index=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-    user = relationship("User")
-    department = relationship("Department")

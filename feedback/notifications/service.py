@@ -13,11 +13,11 @@ from datetime import datetime, time, timedelta
 from flask import current_app
 from sqlalchemy import func, select, update
 
-from feedback.audit import service as audit
+from feedback.calendar.days import WorkingCalendar
 from feedback.clock import as_utc, local_zone, utcnow
-from feedback.errors import NotFoundError, ValidationError
-from feedback.extensions import db
-from feedback.notifications.models import DepartmentHead, Notification
+from feedback.errors import NotFoundError
+from feedback.extensions import db, insert_ignoring_conflicts
+from feedback.notifications.models import Notification
 
 PAGE_SIZE = 50
 
@@ -25,12 +25,10 @@ PAGE_SIZE = 50
 def next_working_moment(now: datetime, calendar=None) -> datetime:
     """``now`` if it lies in working hours of a working day, else the next start of working hours.
 
-    ``calendar`` is a ``feedback.calendar.service.WorkingCalendar`` (one per sweep);
+    ``calendar`` is a ``feedback.calendar.days.WorkingCalendar`` (one per sweep);
     a provisional year counts Monday–Friday.
     """
     if calendar is None:
-        from feedback.calendar.service import WorkingCalendar
-
         calendar = WorkingCalendar()
     cfg = current_app.config
     start_h, end_h = int(cfg["WORK_HOURS_START"]), int(cfg["WORK_HOURS_END"])
@@ -52,6 +50,21 @@ def next_working_moment(now: datetime, calendar=None) -> datetime:
 def sms_roles() -> set[str]:
     """The roles ('head', 'handler', 'supervisor') that also get an SMS copy (NOTIFY_SMS_ROLES)."""
     return {r.strip() for r in str(current_app.config["NOTIFY_SMS_ROLES"]).split(",") if r.strip()}
+
+
+def notification_row(user_id: int, *, kind: str, title: str, body: str, dedupe_key: str, now: datetime,
+                     deliver_after: datetime, ticket_id: int | None = None, provisional: bool = False) -> dict:
+    """One console notification as a plain dict for :func:`notify_many` (unread, shown from
+    ``deliver_after`` on)."""
+    return {"user_id": user_id, "ticket_id": ticket_id, "kind": kind, "title": title[:200], "body": body,
+            "provisional": provisional, "created_at": now, "deliver_after": deliver_after, "read_at": None,
+            "dedupe_key": dedupe_key}
+
+
+def notify_many(rows: list[dict], chunk: int = 1000) -> None:
+    """Write notification rows in the caller's transaction, each once (its UNIQUE dedupe key)."""
+    for i in range(0, len(rows), chunk):
+        db.session.execute(insert_ignoring_conflicts(Notification.__table__).values(rows[i:i + chunk]))
 
 
 # ---------------------------------------------------------------- reading
@@ -98,45 +111,3 @@ def mark_all_read(user, now: datetime | None = None) -> int:
     now = now or utcnow()
     return db.session.execute(update(Notification).where(
         *_visible(user.id, now), Notification.read_at.is_(None)).values(read_at=now)).rowcount or 0
-
-
-# ---------------------------------------------------------------- department heads
-
-def heads_of(department_id: int) -> list:
-    """The users registered as heads of one department (not of its ancestors)."""
-    from feedback.accounts.models import User
-
-    return list(db.session.scalars(select(User).join(DepartmentHead, DepartmentHead.user_id == User.id)
-                                   .where(DepartmentHead.department_id == department_id).order_by(User.username)))
-
-
-def set_head(department_code: str, username: str, *, actor=None, remove: bool = False) -> bool:
-    """Register (or with ``remove`` unregister) a user as head of a department; audited.
-
-    Returns False when nothing changed.
-    """
-    from feedback.accounts.models import User
-    from feedback.directory.models import Department
-
-    dept = db.session.scalar(select(Department).where(Department.code == department_code))
-    if dept is None:
-        raise ValidationError(f"部门编码 {department_code} 不存在")
-    user = db.session.scalar(select(User).where(User.username == username))
-    if user is None:
-        raise ValidationError(f"用户 {username} 不存在")
-    if not remove and not user.active:
-        raise ValidationError(f"用户 {username} 已停用，不能设为部门负责人")
-    row = db.session.scalar(select(DepartmentHead).where(DepartmentHead.department_id == dept.id,
-                                                         DepartmentHead.user_id == user.id))
-    if remove:
-        if row is None:
-            return False
-        db.session.delete(row)
-    else:
-        if row is not None:
-            return False
-        db.session.add(DepartmentHead(department_id=dept.id, user_id=user.id))
-    audit.record("department_head.remove" if remove else "department_head.add", actor=actor, obj=dept,
-                 username=username)
-    db.session.flush()
-    return True

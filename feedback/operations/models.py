@@ -1,4 +1,4 @@
-"""Job run history shown on the admin jobs page."""
+"""Job run history shown on the admin jobs page, and how far each periodic job has got."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -6,6 +6,7 @@ from datetime import datetime
 from sqlalchemy import JSON, Boolean, Float, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from feedback.clock import utcnow
 from feedback.db_types import UTCDateTime
 from feedback.extensions import db
 
@@ -26,3 +27,14 @@ class JobRun(db.Model):
     host: Mapped[str] = mapped_column(String(120), default="")
     summary: Mapped[dict] = mapped_column(JSON, default=dict)
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class JobWatermark(db.Model):
+    """How far a periodic job has got (e.g. auto-rating: every record completed before
+    ``value`` is settled), so each run reads only what is new since the last one."""
+
+    __tablename__ = "job_watermarks"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,1 @@
+"""The disclosure pages (政务公开): published results, statistics, rankings and open data."""

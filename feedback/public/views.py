@@ -1,6 +1,8 @@
 """Routes of the public area (/public/…): no login, Chinese, phone-friendly, large-text mode.
 
-Pages read published records and pre-aggregated statistics only (see service.py).
+Pages read published records (results.py) and pre-aggregated statistics (statistics.py,
+rankings.py) only.
+
 Large-text mode: ``?text=large`` (or ``?text=normal``) sets a cookie, so the choice works
 without JavaScript and sticks across pages.
 """
@@ -17,8 +19,10 @@ from feedback.clock import format_local, to_local, utcnow
 from feedback.directory.models import Department
 from feedback.evaluations.levels import LEVELS, REASONS
 from feedback.extensions import db
-from feedback.public import charts
-from feedback.public import service as public
+from feedback.public import charts, statistics, units
+from feedback.public.rankings import ranking
+from feedback.public.results import (ResultFilters, feed_entries, level_label, names_for, public_record,
+                                     published_choices, record_dict, results_for_export, results_page, timeline)
 from feedback.tickets.workflow import HANDLING_RATINGS, OUTCOMES
 
 bp = Blueprint("public", __name__, url_prefix="/public")
@@ -32,6 +36,7 @@ ATOM = "http://www.w3.org/2005/Atom"
 
 @bp.before_request
 def text_size():
+    """Read the large-text choice: from ``?text=`` (then remembered after the request) or the cookie."""
     choice = request.args.get("text")
     if choice in ("large", "normal"):
         g.set_text_size = choice
@@ -42,6 +47,7 @@ def text_size():
 
 @bp.after_request
 def remember_text_size(response):
+    """Store a large-text choice made by ``?text=`` in a cookie for a year (or clear it)."""
     choice = g.get("set_text_size")
     if choice == "large":
         response.set_cookie(TEXT_COOKIE, "large", max_age=365 * 86400, samesite="Lax", httponly=True,
@@ -53,14 +59,17 @@ def remember_text_size(response):
 
 
 def pct(value) -> str:
+    """A rate as a percentage with one decimal; — when there is nothing to divide."""
     return "—" if value is None else f"{value * 100:.1f}%"
 
 
 def score(value) -> str:
+    """An average score with two decimals; — when nobody rated."""
     return "—" if value is None else f"{value:.2f}"
 
 
 def toggle_url(size: str) -> str:
+    """This page's URL with its arguments and the text size switched to ``size``."""
     args = dict(request.args)
     args["text"] = size
     return url_for(request.endpoint, **dict(request.view_args or {}, **args))
@@ -68,9 +77,10 @@ def toggle_url(size: str) -> str:
 
 @bp.context_processor
 def helpers():
-    return {"pct": pct, "score": score, "RATES": public.RATES, "LEVELS": LEVELS, "REASONS": REASONS,
+    """The formatting helpers and labels every public template uses."""
+    return {"pct": pct, "score": score, "RATES": statistics.RATES, "LEVELS": LEVELS, "REASONS": REASONS,
             "OUTCOMES": OUTCOMES, "HANDLING_RATINGS": HANDLING_RATINGS, "large_text": g.get("large_text", False),
-            "toggle_url": toggle_url, "level_label": public.level_label, "KIND_LABELS": public.KIND_LABELS}
+            "toggle_url": toggle_url, "level_label": level_label, "KIND_LABELS": units.KIND_LABELS}
 
 
 # ---------------------------------------------------------------- pages
@@ -78,109 +88,108 @@ def helpers():
 @bp.get("/")
 def index():
     """The disclosure front page: this month's city figures and the newest results."""
-    month = public.current_month()
-    latest, total = public.results_page(public.ResultFilters(), 1, 5)
-    return render_template("public/index.html", month=month, city=public.city_totals([month]),
-                           previous=public.city_totals([public.shift_month(month, -1)]),
-                           latest=latest, total=total, names=public.names_for(latest),
-                           overdue=sum(public.overdue_now()[0].values()))
+    month = statistics.current_month()
+    latest, total = results_page(ResultFilters(), 1, 5)
+    return render_template("public/index.html", month=month, city=statistics.city_totals([month]),
+                           previous=statistics.city_totals([statistics.shift_month(month, -1)]),
+                           latest=latest, total=total, names=names_for(latest),
+                           overdue=sum(statistics.overdue_now()[0].values()))
 
 
 @bp.get("/results")
 def results():
     """Rectification results with search, filters and pagination."""
-    filters = public.ResultFilters.from_args(request.args)
+    filters = ResultFilters.from_args(request.args)
     page = max(1, request.args.get("page", 1, type=int))
-    rows, total = public.results_page(filters, page, PER_PAGE)
+    rows, total = results_page(filters, page, PER_PAGE)
     return render_template("public/results.html", rows=rows, total=total, page=page, per_page=PER_PAGE,
-                           filters=filters, names=public.names_for(rows),
-                           departments=public.published_choices("department"),
-                           halls=public.published_choices("hall"), items=public.published_choices("service_item"))
+                           filters=filters, names=names_for(rows),
+                           departments=published_choices("department"),
+                           halls=published_choices("hall"), items=published_choices("service_item"))
 
 
 @bp.get("/results/<int:pub_id>")
 def result(pub_id: int):
     """One rectification result with its short timeline (a withdrawn one shows only 已撤回)."""
-    pub = public.public_record(pub_id)
+    pub = public_record(pub_id)
     if pub is None:
         abort(404)
-    return render_template("public/result.html", pub=pub, names=public.names_for([pub]),
-                           steps=public.timeline(pub))
+    return render_template("public/result.html", pub=pub, names=names_for([pub]),
+                           steps=timeline(pub))
 
 
 @bp.get("/stats")
 def stats():
     """Statistics for a month range: every rate per department, hall, window (and staff when
     allowed), the monthly trend and level distribution charts, and overdue tickets now."""
-    months = public.month_range(request.args.get("from"), request.args.get("to"))
+    months = statistics.month_range(request.args.get("from"), request.args.get("to"))
     unit = request.args.get("department", "").strip()
     department = db.session.get(Department, int(unit)) if unit.isdigit() else None
     kind, unit_id = ("department", department.id) if department else ("all", 0)
     unit_name = department.name if department else "全市"
-    selected = public.stats.totals(kind, months, [unit_id]).get(unit_id) or public.stats.Rates(
-        dict.fromkeys(public.COUNTERS, 0))
-    trend = public.stats.trend(kind, unit_id, public.trend_months(months[-1]))
-    distribution = public.level_distribution(selected)
+    selected = statistics.unit_totals(kind, unit_id, months)
+    trend = statistics.trend(kind, unit_id, months[-1])
+    distribution = statistics.level_distribution(selected)
     trend_chart = charts.line_chart(
         "trend-chart", f"{unit_name}好评率月度走势", "截至 " + months[-1] + " 的近 12 个月好评率，下方表格列出各月数值。",
         [(m, r.good_rate) for m, r in trend])
     level_chart = charts.bar_chart(
         "level-chart", f"{unit_name}评价等级分布", f"{months[0]} 至 {months[-1]} 各评价等级的数量，下方表格列出数值。",
         [{"label": d["label"], "value": d["count"], "level": d["level"]} for d in distribution])
-    overdue, overdue_at = public.overdue_now()
-    tables = {kind: public.first_units(kind, months) for kind in public.table_kinds()}
+    overdue, overdue_at = statistics.overdue_now()
+    tables = {kind: statistics.first_units(kind, months) for kind in statistics.table_kinds()}
     for row in tables["department"].rows:
         row.overdue = overdue.get(row.unit_id, 0)
     top_overdue = sorted(overdue.items(), key=lambda x: (-x[1], x[0] or 0))[:OVERDUE_ROWS]
-    overdue_names = public.unit_names("department", [d for d, _ in top_overdue if d])
+    overdue_names = units.unit_names("department", [d for d, _ in top_overdue if d])
     overdue_rows = [(overdue_names.get(d, {}).get("name", "待分办") if d else "待分办", n) for d, n in top_overdue]
     return render_template(
-        "public/stats.html", months=months, first=months[0], last=months[-1], city=public.city_totals(months),
+        "public/stats.html", months=months, first=months[0], last=months[-1], city=statistics.city_totals(months),
         selected=selected, unit_name=unit_name, department=department, trend=trend, distribution=distribution,
         trend_chart=trend_chart, level_chart=level_chart, tables=tables, overdue_rows=overdue_rows,
         overdue_total=sum(overdue.values()), overdue_units=len(overdue),
-        scope=public.department_scope(department.id if department else None), now_label=public.local_now_label(overdue_at))
+        scope=units.department_scope(department.id if department else None), now_label=statistics.local_now_label(overdue_at))
 
 
 @bp.get("/stats/<kind>")
 def stats_units(kind: str):
     """Every unit of one kind for a month range, paged, sortable and searchable by name or code."""
-    if kind not in public.table_kinds():
+    if kind not in statistics.table_kinds():
         abort(404)
-    months = public.month_range(request.args.get("from"), request.args.get("to"))
+    months = statistics.month_range(request.args.get("from"), request.args.get("to"))
     page = max(1, request.args.get("page", 1, type=int))
     sort = request.args.get("sort", "code")
     q = (request.args.get("q") or "").strip()[:50]
-    table = public.unit_page(kind, months, page=page, sort=sort, q=q)
+    table = statistics.unit_page(kind, months, page=page, sort=sort, q=q)
     if kind == "department":
-        overdue = public.overdue_now()[0]
+        overdue = statistics.overdue_now()[0]
         for row in table.rows:
             row.overdue = overdue.get(row.unit_id, 0)
     return render_template("public/stats_units.html", months=months, first=months[0], last=months[-1],
-                           kind=kind, table=table, sorts=public.UNIT_SORTS)
+                           kind=kind, table=table, sorts=statistics.UNIT_SORTS)
 
 
 @bp.get("/rankings")
 def rankings():
     """The month's 红黑榜: units below the minimum sample are shown as 样本不足, not ranked."""
-    month = min(public.parse_month(request.args.get("month"), public.current_month()), public.current_month())
+    month = min(statistics.parse_month(request.args.get("month"), statistics.current_month()), statistics.current_month())
     kind = request.args.get("kind", "department")
     if kind not in ("department", "hall", "window"):
         kind = "department"
     page = max(1, request.args.get("page", 1, type=int))
-    board = public.ranking(kind, month, page=page)
+    board = ranking(kind, month, page=page)
     return render_template("public/rankings.html", board=board, month=month, kind=kind,
-                           previous=public.shift_month(month, -1), following=public.shift_month(month, 1),
-                           this_month=public.current_month())
+                           previous=statistics.shift_month(month, -1), following=statistics.shift_month(month, 1),
+                           this_month=statistics.current_month())
 
 
 @bp.get("/data")
 def data():
     """Open data: what can be downloaded, in which formats, with the level code directions."""
-    months = public.month_range(request.args.get("from") or public.shift_month(public.current_month(), -11),
+    months = statistics.month_range(request.args.get("from") or statistics.shift_month(statistics.current_month(), -11),
                                 request.args.get("to"))
-    return render_template("public/data.html", months=months, level_note=public.LEVEL_NOTE,
-                           staff=public.staff_published())
+    return render_template("public/data.html", months=months, level_note=statistics.LEVEL_NOTE,
+                           staff=units.staff_published())
 
 
 # ---------------------------------------------------------------- downloads and feed
@@ -192,7 +201,7 @@ def _base_url() -> str:
 def _csv_response(rows: list[dict], columns: list[str], filename: str) -> Response:
     out = io.StringIO()
     out.write("\ufeff")  # Excel reads UTF-8 only with a BOM
-    out.write("# " + public.LEVEL_NOTE + "\n")
+    out.write("# " + statistics.LEVEL_NOTE + "\n")
     writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for row in rows:
@@ -208,7 +217,7 @@ def _json_response(kind: str, rows: list[dict], **meta) -> Response:
         "level_score": "1–5, 5 = 非常满意 … 1 = 非常不满意",
         "level_gbt39046": "GB/T 39046 满意度代码, 1 = 非常满意 … 5 = 非常不满意",
         "score_points": "10 / 8 / 6 / 3 / 0",
-    }, "note": public.LEVEL_NOTE, **meta}, "data": rows}
+    }, "note": statistics.LEVEL_NOTE, **meta}, "data": rows}
     return Response(json.dumps(body, ensure_ascii=False, indent=1), mimetype="application/json")
 
 
@@ -217,12 +226,12 @@ def results_data(fmt: str):
     """Published (and withdrawn, without text) rectification records as CSV or JSON."""
     if fmt not in ("csv", "json"):
         abort(404)
-    pubs = public.results_for_export()
-    names = public.names_for(pubs)
-    rows = [public.record_dict(p, names, _base_url()) for p in pubs]
+    pubs = results_for_export()
+    names = names_for(pubs)
+    rows = [record_dict(p, names, _base_url()) for p in pubs]
     if fmt == "json":
         return _json_response("results", rows)
-    columns = list(rows[0]) if rows else list(public.record_dict(_EMPTY_PUB, {}, "").keys())
+    columns = list(rows[0]) if rows else list(record_dict(_EMPTY_PUB, {}, "").keys())
     return _csv_response(rows, columns, "results.csv")
 
 
@@ -231,16 +240,16 @@ def stats_data(fmt: str):
     """Monthly statistics per unit (pre-aggregated rows) as CSV or JSON; ``from``/``to`` months."""
     if fmt not in ("csv", "json"):
         abort(404)
-    months = public.month_range(request.args.get("from") or public.shift_month(public.current_month(), -11),
+    months = statistics.month_range(request.args.get("from") or statistics.shift_month(statistics.current_month(), -11),
                                 request.args.get("to"))
-    rows = public.stats_rows(months)
+    rows = statistics.stats_rows(months)
     if fmt == "json":
         return _json_response("stats", rows, months=months)
     columns = (["month", "unit_kind", "unit_code", "unit_name", "records", "ratings", "good", "bad"]
-               + [c for _, c in public.LEVEL_COLUMNS]
+               + [c for _, c in statistics.LEVEL_COLUMNS]
                + ["score_sum", "active", "active_good", "bad_replied", "realname_bad", "realname_bad_rectified",
                   "tickets", "tickets_closed", "tickets_on_time", "handling_rated", "handling_satisfied"]
-               + [attr for attr, _, _ in public.RATES])
+               + [attr for attr, _, _ in statistics.RATES])
     return _csv_response(rows, columns, "stats.csv")
 
 
@@ -248,8 +257,8 @@ def stats_data(fmt: str):
 def feed():
     """An Atom feed of new rectification results (a withdrawal updates the entry)."""
     base = _base_url()
-    entries = public.feed_entries()
-    names = public.names_for(entries)
+    entries = feed_entries()
+    names = names_for(entries)
     ET.register_namespace("", ATOM)
 
     def sub(parent, tag, text=None, **attrs):
@@ -269,9 +278,9 @@ def feed():
     sub(author, "name", "政务服务“好差评”平台")
     for pub in entries:
         entry = sub(root, "entry")
-        item = public.record_dict(pub, names, base)
+        item = record_dict(pub, names, base)
         sub(entry, "id", item["url"])
-        title = f"{item['department'] or '部门'} · {item['service_item'] or public.level_label(pub.level)}整改结果"
+        title = f"{item['department'] or '部门'} · {item['service_item'] or level_label(pub.level)}整改结果"
         if pub.state == "withdrawn":
             title = "【已撤回】" + title
         sub(entry, "title", title)
@@ -281,7 +290,7 @@ def feed():
         if pub.state == "withdrawn":
             sub(entry, "summary", f"本条公示已于 {format_local(pub.withdrawn_at, '%Y-%m-%d')} 撤回。")
         else:
-            lines = [f"评价：{public.level_label(pub.level)}", f"处理结果：{item['outcome']}",
+            lines = [f"评价：{level_label(pub.level)}", f"处理结果：{item['outcome']}",
                      f"是否按时：{'是' if pub.on_time else '否' if pub.on_time is False else '—'}",
                      f"群众评价办理结果：{item['handling_rating'] or '—'}", pub.public_text]
             sub(entry, "content", "\n".join(lines), type="text")

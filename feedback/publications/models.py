@@ -73,6 +73,7 @@ class Publication(db.Model):
 
     @property
     def state_label(self) -> str:
+        """The state in Chinese (待审核, 已公示, 已撤回) as pages show it."""
         return STATES.get(self.state, self.state)
 
     @property

@@ -24,10 +24,11 @@ from sqlalchemy import func, or_, select
 
 from feedback.audit import service as audit
 from feedback.clock import utcnow
-from feedback.contact import strip_control
+from feedback.contact import required_text
 from feedback.errors import ConflictError, NotFoundError, ValidationError
 from feedback.extensions import db
 from feedback.publications.models import Publication
+from feedback.statistics.service import month_of
 from feedback.tickets.models import Ticket
 
 TEXT_MAX = 2000
@@ -44,20 +45,16 @@ KIND_LABELS = {"phone": "电话号码", "id_number": "身份证号码", "name": 
 REPLACEMENTS = {"phone": "***", "id_number": "***"}
 
 
-class UnresolvedHitsError(ConflictError):
+class UnresolvedHitsError(ConflictError, code="unresolved-hits"):
     """Approval refused: the scan still finds personal data nobody has resolved."""
 
-    code = "unresolved-hits"
 
-
-class NotEligibleError(ConflictError):
+class NotEligibleError(ConflictError, code="not-eligible"):
     """Only closed tickets (not upheld appeals) can be published."""
 
-    code = "not-eligible"
 
-
-class PublicationStateError(ConflictError):
-    code = "publication-state"
+class PublicationStateError(ConflictError, code="publication-state"):
+    """The publication is not in a state that allows this step."""
 
 
 # ---------------------------------------------------------------- scanning
@@ -279,20 +276,16 @@ def draft_for(ticket: Ticket, actor: Any = None, *, now: datetime | None = None)
     return pub
 
 
-def _clean(text: str | None) -> str:
-    return strip_control((text or "").replace("\r\n", "\n"))
+def _require_state(pub: Publication, state: str, refusal: str) -> None:
+    if pub.state != state:
+        raise PublicationStateError(refusal)
 
 
 def save_text(pub: Publication, text: str, actor: Any, *, now: datetime | None = None) -> Publication:
     """Replace the draft's public text and rescan it (hits gone from the text count as resolved)."""
     now = now or utcnow()
-    if pub.state != "draft":
-        raise PublicationStateError("已公示或已撤回的记录不能修改")
-    text = _clean(text)
-    if not text:
-        raise ValidationError("请填写公示内容", field="public_text")
-    if len(text) > TEXT_MAX:
-        raise ValidationError(f"公示内容不能超过 {TEXT_MAX} 个字", field="public_text")
+    _require_state(pub, "draft", "已公示或已撤回的记录不能修改")
+    text = required_text(text, TEXT_MAX, field="public_text", label="公示内容")
     pub.public_text = text
     rescan(pub, now=now)
     return pub
@@ -311,13 +304,8 @@ def mark_not_personal(pub: Publication, hit_id: str, reason: str, actor: Any, *,
                       now: datetime | None = None) -> Publication:
     """Resolve one hit as "not personal data" (e.g. a public hotline), with a reason; audited."""
     now = now or utcnow()
-    if pub.state != "draft":
-        raise PublicationStateError("已公示或已撤回的记录不能修改")
-    reason = _clean(reason)
-    if not reason:
-        raise ValidationError("请说明为什么这不是个人信息", field="reason")
-    if len(reason) > REASON_MAX:
-        raise ValidationError(f"说明不能超过 {REASON_MAX} 个字", field="reason")
+    _require_state(pub, "draft", "已公示或已撤回的记录不能修改")
+    reason = required_text(reason, REASON_MAX, field="reason", label="说明", missing="请说明为什么这不是个人信息")
     hits = [dict(h) for h in pub.hits or []]
     hit = next((h for h in hits if h["id"] == hit_id and h.get("present")), None)
     if hit is None:
@@ -332,8 +320,6 @@ def mark_not_personal(pub: Publication, hit_id: str, reason: str, actor: Any, *,
 
 
 def _copy_public_fields(pub: Publication, ticket: Ticket) -> None:
-    from feedback.statistics.service import month_of
-
     evaluation = ticket.evaluation
     complaint = ticket.complaint
     occurred = (evaluation.rated_at if evaluation is not None
@@ -362,8 +348,7 @@ def _copy_public_fields(pub: Publication, ticket: Ticket) -> None:
 def publish(pub: Publication, actor: Any, *, now: datetime | None = None) -> Publication:
     """Approve the public text: refused while the scan finds unresolved personal data; audited."""
     now = now or utcnow()
-    if pub.state != "draft":
-        raise PublicationStateError("该记录已公示或已撤回")
+    _require_state(pub, "draft", "该记录已公示或已撤回")
     ticket = pub.ticket
     if not eligible(ticket):
         raise NotEligibleError("只有已办结的工单可以公示（申诉成立的差评不公示）")
@@ -388,13 +373,8 @@ def publish(pub: Publication, actor: Any, *, now: datetime | None = None) -> Pub
 def withdraw(pub: Publication, actor: Any, reason: str, *, now: datetime | None = None) -> Publication:
     """Withdraw a published record (撤回): audited; the public page then shows only 已撤回 and the date."""
     now = now or utcnow()
-    if pub.state != "published":
-        raise PublicationStateError("只有已公示的记录可以撤回")
-    reason = _clean(reason)
-    if not reason:
-        raise ValidationError("请填写撤回原因", field="reason")
-    if len(reason) > REASON_MAX:
-        raise ValidationError(f"撤回原因不能超过 {REASON_MAX} 个字", field="reason")
+    _require_state(pub, "published", "只有已公示的记录可以撤回")
+    reason = required_text(reason, REASON_MAX, field="reason", label="撤回原因")
     pub.state = "withdrawn"
     pub.withdrawn_at = now
     pub.withdrawn_by_id = actor.id
@@ -431,6 +411,7 @@ def recent(states: Iterable[str] = ("published", "withdrawn"), limit: int = 50) 
 
 
 def get(pub_id: int) -> Publication:
+    """The publication with this id; NotFoundError when there is none."""
     pub = db.session.get(Publication, pub_id)
     if pub is None:
         raise NotFoundError("公示记录不存在")

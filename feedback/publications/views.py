@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
+from feedback.actions import flash_form_errors, run_action
 from feedback.accounts.guards import require_roles
 from feedback.accounts.models import Role
 from feedback.errors import DomainError
@@ -23,6 +24,7 @@ PER_PAGE = 30
 
 @bp.context_processor
 def helpers():
+    """Names every template of this blueprint uses: level, reason and outcome labels, the masker."""
     return {"LEVELS": LEVELS, "REASONS": REASONS, "OUTCOMES": OUTCOMES, "HANDLING_RATINGS": HANDLING_RATINGS,
             "mask_text": service.mask_text}
 
@@ -43,14 +45,10 @@ def start(ticket_id: int):
     ticket = db.session.get(Ticket, ticket_id)
     if ticket is None:
         abort(404)
-    try:
-        pub = service.draft_for(ticket, current_user)
-    except DomainError as exc:
-        db.session.rollback()
-        flash(exc.message, "error")
+    drafted = run_action(lambda: service.draft_for(ticket, current_user))
+    if not drafted:
         return redirect(url_for(".index"))
-    db.session.commit()
-    return redirect(url_for(".review", pub_id=pub.id))
+    return redirect(url_for(".review", pub_id=drafted.value.id))
 
 
 def _review_page(pub, form=None, status: int = 200):
@@ -103,18 +101,9 @@ def not_personal(pub_id: int, hit_id: str):
     pub = _get(pub_id)
     form = NotPersonalForm()
     if not form.validate_on_submit():
-        for errors in form.errors.values():
-            for error in errors:
-                flash(error, "error")
+        flash_form_errors(form)
         return redirect(url_for(".review", pub_id=pub.id))
-    try:
-        service.mark_not_personal(pub, hit_id, form.reason.data, current_user)
-    except DomainError as exc:
-        db.session.rollback()
-        flash(exc.message, "error")
-    else:
-        db.session.commit()
-        flash("已标记为非个人信息。", "success")
+    run_action(lambda: service.mark_not_personal(pub, hit_id, form.reason.data, current_user), "已标记为非个人信息。")
     return redirect(url_for(".review", pub_id=pub.id))
 
 
@@ -124,18 +113,9 @@ def withdraw(pub_id: int):
     pub = _get(pub_id)
     form = WithdrawForm()
     if not form.validate_on_submit():
-        for errors in form.errors.values():
-            for error in errors:
-                flash(error, "error")
+        flash_form_errors(form)
         return redirect(url_for(".review", pub_id=pub.id))
-    try:
-        service.withdraw(pub, current_user, form.reason.data)
-    except DomainError as exc:
-        db.session.rollback()
-        flash(exc.message, "error")
-    else:
-        db.session.commit()
-        flash("已撤回，公开页面显示“已撤回”。", "success")
+    run_action(lambda: service.withdraw(pub, current_user, form.reason.data), "已撤回，公开页面显示“已撤回”。")
     return redirect(url_for(".review", pub_id=pub.id))
 
 

@@ -8,7 +8,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from feedback.clock import utcnow
-from feedback.extensions import db
+from feedback.extensions import db, insert_ignoring_conflicts
 from feedback.sms.models import OutboundSms, SmsOptOut
 
 # Purposes that an opted-out number never receives (DOMAIN.md: opt-out stops invitations).
@@ -70,3 +70,24 @@ def enqueue(to_phone: str, text: str, *, purpose: str, dedupe_key: str | None = 
     db.session.add(msg)
     db.session.flush()
     return msg
+
+
+def queued_row(to_phone: str, body: str, *, purpose: str, dedupe_key: str, send_after: datetime, now: datetime,
+               ticket_id: int | None = None) -> dict:
+    """One outbox row as a plain dict for :func:`enqueue_many` (``body`` already signed).
+
+    For bulk writers (the deadline sweep) that queue hundreds of texts in one statement; the
+    purpose must not be one an opt-out blocks (those go through :func:`enqueue`).
+    """
+    if purpose in OPT_OUT_BLOCKS:
+        raise ValueError(f"{purpose} texts must go through enqueue(), which checks opt-outs")
+    return {"to_phone": to_phone, "body": body, "purpose": purpose, "dedupe_key": dedupe_key[:120],
+            "state": "queued", "attempts": 0, "next_attempt_at": send_after, "created_at": now,
+            "ticket_id": ticket_id}
+
+
+def enqueue_many(rows: list[dict], chunk: int = 1000) -> None:
+    """Queue rows made by :func:`queued_row` in the caller's transaction, skipping any whose
+    ``dedupe_key`` is already queued (INSERT … ON CONFLICT DO NOTHING)."""
+    for i in range(0, len(rows), chunk):
+        db.session.execute(insert_ignoring_conflicts(OutboundSms.__table__).values(rows[i:i + chunk]))

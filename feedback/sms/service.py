@@ -16,6 +16,7 @@ from sqlalchemy import exists, func, literal_column, select, union_all
 from sqlalchemy.exc import IntegrityError
 
 from feedback.clock import to_local, utcnow
+from feedback.complaints import service as complaints
 from feedback.contact import clean_text, normalise_phone
 from feedback.errors import DomainError
 from feedback.evaluations import service as evaluations
@@ -23,8 +24,25 @@ from feedback.evaluations.levels import LEVELS
 from feedback.evaluations.models import Evaluation, ServiceRecord
 from feedback.extensions import db, insert_ignoring_conflicts
 from feedback.sms import outbox
-from feedback.sms.models import InboundSms, OutboundSms, SmsFollowUp, SmsInvitation, SmsOptOut
-from feedback.sms.parser import TWILIO_OPT_IN_WORDS, TWILIO_OPT_OUT_WORDS, Reply, choices_text, compact, parse_reply
+from feedback.sms.models import (
+    InboundSms,
+    OutboundSms,
+    SmsFollowUp,
+    SmsInvitation,
+    SmsOptOut,
+)
+from feedback.sms.parser import (
+    TWILIO_OPT_IN_WORDS,
+    TWILIO_OPT_OUT_WORDS,
+    Reply,
+    choices_text,
+    compact,
+    parse_reply,
+)
+from feedback.tickets import service as tickets
+from feedback.tickets.models import Ticket
+from feedback.tickets.service import HANDLING_LINK_DAYS
+from feedback.tickets.workflow import HANDLING_RATINGS
 
 log = logging.getLogger("feedback.sms")
 
@@ -185,8 +203,6 @@ class Pending:
 def pending_for(phone: str, now: datetime) -> Pending:
     """The three things a reply may answer, in one statement (each is an index lookup with
     LIMIT 1; a reply runs this on every text, so three round trips became one)."""
-    from feedback.tickets.models import Ticket
-    from feedback.tickets.service import HANDLING_LINK_DAYS
 
     follow_up = (select(SmsFollowUp.id, SmsFollowUp.evaluation_id.label("link"), SmsFollowUp.asked_at.label("at"))
                  .where(SmsFollowUp.phone == phone, SmsFollowUp.answered_at.is_(None), SmsFollowUp.expires_at > now)
@@ -371,9 +387,6 @@ def _rate_handling(result: InboundResult, ticket_id: int, phone: str, reply: Rep
 
     The reply text offers words, not digits, so only a level *name* counts here.
     """
-    from feedback.tickets import service as tickets
-    from feedback.tickets.models import Ticket
-    from feedback.tickets.workflow import HANDLING_RATINGS
 
     inbound = result.inbound
     named = reply.kind == "rating" and any(lv.label in compact(reply.text) for lv in LEVELS.values())
@@ -390,8 +403,6 @@ def _rate_handling(result: InboundResult, ticket_id: int, phone: str, reply: Rep
 
 def _answer_follow_up(result: InboundResult, follow_up: SmsFollowUp, phone: str, now: datetime) -> None:
     """The next text after the question is the rating's comment and a note on its ticket."""
-    from feedback.tickets import service as tickets
-    from feedback.tickets.models import Ticket
 
     inbound = result.inbound
     limit = int(current_app.config["COMMENT_MAX_LENGTH"])
@@ -410,7 +421,6 @@ def _answer_follow_up(result: InboundResult, follow_up: SmsFollowUp, phone: str,
 def _complaint(result: InboundResult, phone: str, text: str, now: datetime) -> None:
     """投诉…: a complaint with the text and the sender's number. The complaints area queues
     its own receipt (case number and lookup code), so no second reply is sent here."""
-    from feedback.complaints import service as complaints
 
     inbound = result.inbound
     if not text:
@@ -433,27 +443,19 @@ def _complaint(result: InboundResult, phone: str, text: str, now: datetime) -> N
 def outbound_log(*, phone: str | None = None, state: str | None = None, purpose: str | None = None,
                  page: int = 1, per_page: int = 50) -> tuple[list[OutboundSms], int]:
     """Outgoing texts, newest first, filtered; with the total for the pager."""
-    q = select(OutboundSms)
-    if phone:
-        q = q.where(OutboundSms.to_phone == phone)
-    if state:
-        q = q.where(OutboundSms.state == state)
-    if purpose:
-        q = q.where(OutboundSms.purpose == purpose)
-    total = db.session.scalar(select(func.count()).select_from(q.subquery())) or 0
-    rows = db.session.scalars(q.order_by(OutboundSms.id.desc()).offset((page - 1) * per_page).limit(per_page))
-    return list(rows), total
+    return _log_page(OutboundSms, {OutboundSms.to_phone: phone, OutboundSms.state: state,
+                                   OutboundSms.purpose: purpose}, page, per_page)
 
 
 def inbound_log(*, phone: str | None = None, outcome: str | None = None, page: int = 1,
                 per_page: int = 50) -> tuple[list[InboundSms], int]:
     """Incoming texts with what they did, newest first, filtered; with the total."""
-    q = select(InboundSms)
-    if phone:
-        q = q.where(InboundSms.from_phone == phone)
-    if outcome:
-        q = q.where(InboundSms.outcome == outcome)
-    total = db.session.scalar(select(func.count()).select_from(q.subquery())) or 0
-    rows = db.session.scalars(q.order_by(InboundSms.id.desc()).offset((page - 1) * per_page).limit(per_page))
-    return list(rows), total
+    return _log_page(InboundSms, {InboundSms.from_phone: phone, InboundSms.outcome: outcome}, page, per_page)
 
+
+def _log_page(model, filters: dict, page: int, per_page: int) -> tuple[list, int]:
+    """One page of a log table, newest first, where each given filter column equals its value."""
+    q = select(model).where(*(column == value for column, value in filters.items() if value))
+    total = db.session.scalar(select(func.count()).select_from(q.subquery())) or 0
+    rows = db.session.scalars(q.order_by(model.id.desc()).offset((page - 1) * per_page).limit(per_page))
+    return list(rows), total

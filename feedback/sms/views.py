@@ -12,17 +12,27 @@ from __future__ import annotations
 import re
 import secrets
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_wtf import FlaskForm
 from sqlalchemy import select
+from twilio.request_validator import RequestValidator
 from wtforms import SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 from feedback.accounts.guards import require_roles
 from feedback.accounts.models import Role
 from feedback.clock import utcnow
-from feedback.errors import DomainError
 from feedback.contact import mask_phone, normalise_phone
+from feedback.errors import DomainError
 from feedback.extensions import csrf, db
 from feedback.sms import sender, service
 from feedback.sms.models import InboundSms, OutboundSms, SmsInvitation
@@ -63,7 +73,6 @@ def public_url_for_request() -> str:
 @webhooks.before_request
 def check_twilio_signature():
     """403 unless the request carries a valid Twilio signature (nothing is read or stored)."""
-    from twilio.request_validator import RequestValidator
 
     token = auth_token()
     signature = request.headers.get("X-Twilio-Signature", "")
@@ -188,7 +197,6 @@ def _open_invitations():
 def post_signed_inbound(phone: str, body: str) -> tuple[int, str]:
     """POST to /sms/inbound through the whole app, with the fields and the signature Twilio
     would send (over FEEDBACK_PUBLIC_URL), so the real check runs. Returns (status, MessageSid)."""
-    from twilio.request_validator import RequestValidator
 
     cfg = current_app.config
     sid = "SM" + secrets.token_hex(16)

@@ -108,12 +108,18 @@ def _grouped(model, time_col, month: str, columns: dict, where=()) -> Iterable[t
             continue
         stmt = (select(unit.label("unit"), *[c.label(n) for n, c in columns.items()])
                 .where(time_col >= start, time_col < end, *where))
-        if attr is not None:
-            stmt = stmt.where(unit.is_not(None)).group_by(unit)
-        for row in db.session.execute(stmt):
-            counts = {n: int(getattr(row, n) or 0) for n in names}
-            if any(counts.values()):
-                yield kind, int(row.unit), counts
+        yield from _unit_counts(kind, stmt, unit if attr is not None else None, names)
+
+
+def _unit_counts(kind: str, stmt, unit, names):
+    """(kind, unit id, counts) per row of ``stmt``, grouped by ``unit`` unless it is None (the
+    whole city: one row); units whose counters are all zero are left out."""
+    if unit is not None:
+        stmt = stmt.where(unit.is_not(None)).group_by(unit)
+    for row in db.session.execute(stmt):
+        counts = {n: int(getattr(row, n) or 0) for n in names}
+        if any(counts.values()):
+            yield kind, int(row.unit), counts
 
 
 def _count_if(condition):
@@ -168,12 +174,7 @@ def _ticket_rows(month: str) -> Iterable[tuple[str, int, dict]]:
         else:
             unit = getattr(e, attr)
         stmt = base.add_columns(unit.label("unit"), *[c.label(n) for n, c in columns.items()])
-        if attr is not None:
-            stmt = stmt.where(unit.is_not(None)).group_by(unit)
-        for row in db.session.execute(stmt):
-            counts = {n: int(getattr(row, n) or 0) for n in names}
-            if any(counts.values()):
-                yield kind, int(row.unit), counts
+        yield from _unit_counts(kind, stmt, unit if attr is not None else None, names)
 
 
 def _ticket_counter_columns() -> dict:
@@ -287,53 +288,43 @@ def recompute_all(now: datetime | None = None) -> dict:
 
 # ---------------------------------------------------------------- reading and rates
 
+class Ratio:
+    """A rate of :class:`Rates`: ``counts[num] / counts[den]``, None where the denominator is zero."""
+
+    def __init__(self, num: str, den: str, doc: str):
+        self.num, self.den, self.__doc__ = num, den, doc
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, rates: "Rates | None", owner: type) -> "float | None | Ratio":
+        if rates is None:
+            return self
+        d = rates.counts.get(self.den, 0)
+        return None if not d else rates.counts.get(self.num, 0) / d
+
+
 @dataclass
 class Rates:
     """The rates of DOMAIN.md for one set of counters; None where the denominator is zero."""
 
     counts: dict[str, int]
 
-    def _ratio(self, num: str, den: str) -> float | None:
-        d = self.counts.get(den, 0)
-        return None if not d else self.counts.get(num, 0) / d
-
-    @property
-    def good_rate(self):  # 好评率
-        return self._ratio("good", "ratings")
-
-    @property
-    def bad_rate(self):  # 差评率
-        return self._ratio("bad", "ratings")
-
-    @property
-    def active_rate(self):  # 主动评价率
-        return self._ratio("active", "records")
-
-    @property
-    def active_good_rate(self):  # 主动评价好评率
-        return self._ratio("active_good", "active")
-
-    @property
-    def bad_reply_rate(self):  # 差评回复率
-        return self._ratio("bad_replied", "bad")
-
-    @property
-    def rectify_rate(self):  # 回访整改率
-        return self._ratio("realname_bad_rectified", "realname_bad")
-
-    @property
-    def on_time_rate(self):  # 按时整改率
-        return self._ratio("tickets_on_time", "tickets_closed")
-
-    @property
-    def handling_satisfaction_rate(self):  # 回访整改满意率
-        return self._ratio("handling_satisfied", "handling_rated")
-
-    @property
-    def average_score(self):  # 平均分 (score column of DOMAIN.md, 0–10)
-        return self._ratio("score_sum", "ratings")
+    good_rate = Ratio("good", "ratings", "好评率: good ratings over valid ratings (a fraction 0–1).")
+    bad_rate = Ratio("bad", "ratings", "差评率: bad ratings over valid ratings.")
+    active_rate = Ratio("active", "records", "主动评价率: active (not automatic) ratings over service records.")
+    active_good_rate = Ratio("active_good", "active", "主动评价好评率: good active ratings over active ratings.")
+    bad_reply_rate = Ratio("bad_replied", "bad", "差评回复率: bad ratings whose ticket was replied to over bad ratings.")
+    rectify_rate = Ratio("realname_bad_rectified", "realname_bad",
+                         "回访整改率: real-name bad ratings rectified over real-name bad ratings.")
+    on_time_rate = Ratio("tickets_on_time", "tickets_closed", "按时整改率: tickets closed on time over tickets closed.")
+    handling_satisfaction_rate = Ratio("handling_satisfied", "handling_rated",
+                                       "回访整改满意率: citizens satisfied with the handling over handling ratings.")
+    # 平均分: the score column of DOMAIN.md (0–10) averaged over valid ratings.
+    average_score = Ratio("score_sum", "ratings", "平均分: the mean score of valid ratings.")
 
     def as_dict(self) -> dict:
+        """Every rate by name, for templates, CSV and the open data."""
         names = ("good_rate", "bad_rate", "active_rate", "active_good_rate", "bad_reply_rate", "rectify_rate",
                  "on_time_rate", "handling_satisfaction_rate", "average_score")
         return {"counts": dict(self.counts), **{n: getattr(self, n) for n in names}}

@@ -1,38 +1,35 @@
-"""The counter terminal (评价器), the 办结 page and QR codes: rules without HTTP.
+"""The counter terminal (评价器): pairing, what the tablet shows, its queued ratings.
 
-The tablet submits ratings it may have queued offline; ``submit_rating`` runs once per
-idempotency key (the approach of feedback.api.support.idempotent_write: the key row is
-written in the same transaction as the rating, a replay gets the stored answer).
+The tablet submits ratings it may have queued offline; each runs once per idempotency key
+(``feedback.actions.commit_once``: the key row is written in the same transaction as the
+rating, a replay gets the stored answer). Nothing here commits.
 """
 from __future__ import annotations
 
 import hashlib
-import io
-import json
+import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
-import segno
 from flask import current_app
 from sqlalchemy import select
 
-from feedback.accounts.models import Role, User
 from feedback.audit import service as audit
 from feedback.clock import utcnow
-from feedback.directory import service as directory
-from feedback.directory.models import ServiceItem, Window
-from feedback.errors import DomainError, NotFoundError, PermissionDeniedError, ValidationError
-from feedback.evaluations import idempotency
+from feedback.directory.models import Window
+from feedback.errors import NotFoundError, PermissionDeniedError, ValidationError
 from feedback.evaluations import service as ratings
 from feedback.evaluations.levels import LEVELS, REASONS
-from feedback.evaluations.models import Evaluation, IdempotencyKey, ServiceRecord, Terminal
+from feedback.evaluations.models import Evaluation, ServiceRecord
 from feedback.extensions import db
+from feedback.idempotency.models import IdempotencyKey
+from feedback.terminal.models import Terminal
 
 SEEN_WRITE_EVERY = timedelta(seconds=60)
 
 
-class IdempotencyKeyReusedError(ValidationError):
-    code = "idempotency-key-reused"
+class IdempotencyKeyReusedError(ValidationError, code="idempotency-key-reused"):
+    """The same Idempotency-Key came with a different rating."""
 
 
 # ---------------------------------------------------------------- the tablet
@@ -66,10 +63,6 @@ def terminal_state(terminal: Terminal, now: datetime | None = None) -> dict[str,
     }
 
 
-def _request_hash(payload: dict) -> str:
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
-
-
 def _parse_client_time(value: Any, field: str) -> datetime:
     if not isinstance(value, str):
         raise ratings.InvalidTimestampError(f"{field} 必须是 ISO 8601 时间", field=field)
@@ -96,40 +89,40 @@ def tap_moment(payload: dict, sent_at: Any, now: datetime) -> datetime:
     return now - max(age, timedelta(0))
 
 
-def submit_rating(terminal: Terminal, key: str, payload: dict, *, sent_at: Any = None,
-                  now: datetime | None = None) -> tuple[dict, int, bool]:
-    """Store one tablet rating once per idempotency key; returns (body, status, replayed).
+def rating_scope(terminal: Terminal, key: str) -> str:
+    """The Idempotency-Key scope of a tablet rating; refuses a missing or over-long key.
 
-    ``payload``: ``record_id`` (None for an anonymous walk-in rating), ``level`` 1–5,
-    ``reasons``, ``comment``, ``rated_at`` (tablet clock). A replay with the same key gets
-    the stored answer; the same key with another payload is refused. Domain errors
-    propagate (nothing is stored for them) and the caller rolls back. Commits.
+    Scoped by window, not by terminal: a tablet re-paired while a rating waits in its
+    queue must still get the stored answer for a key it already used.
     """
-    now = now or utcnow()
     key = (key or "").strip()
     if not key or len(key) > 128:
         raise ValidationError("缺少或过长的 Idempotency-Key", field="Idempotency-Key")
-    # Scoped by window, not by terminal: a tablet re-paired while a rating waits in its
-    # queue must still get the stored answer for a key it already used.
-    scope = f"terminal-window:{terminal.window_id}"
-    digest = _request_hash(payload)
+    return f"terminal-window:{terminal.window_id}"
+
+
+def rating_work(terminal: Terminal, payload: dict, *, sent_at: Any = None, now: datetime | None = None):
+    """The write of one tablet rating, for ``commit_once``: returns a callable giving (body, 201).
+
+    ``payload``: ``record_id`` (None for an anonymous walk-in rating), ``level`` 1–5,
+    ``reasons``, ``comment``, ``rated_at`` (tablet clock). Domain errors propagate (nothing
+    is stored for them) and the caller rolls back.
+    """
+    now = now or utcnow()
 
     def work() -> tuple[dict, int]:
         evaluation = _rate(terminal, payload, sent_at, now)
         return {"id": evaluation.id, "level": evaluation.level, "record_id": evaluation.service_record_id,
                 "flagged": evaluation.flagged, "received": True}, 201
 
-    result = idempotency.run_once(scope, key, digest, work)
-    if isinstance(result, IdempotencyKey):
-        return _replay(result, digest)
-    body, status = result
-    return body, status, False
+    return work
 
 
-def _replay(stored: IdempotencyKey, digest: str) -> tuple[dict, int, bool]:
+def replayed_answer(stored: IdempotencyKey, digest: str) -> tuple[dict, int]:
+    """The stored answer of a replayed tablet rating; the same key with another payload is refused."""
     if stored.request_hash != digest:
         raise IdempotencyKeyReusedError("Idempotency-Key 已用于另一个不同的评价")
-    return dict(stored.body), stored.status, True
+    return dict(stored.body), stored.status
 
 
 def _rate(terminal: Terminal, payload: dict, sent_at: Any, now: datetime) -> Evaluation:
@@ -153,7 +146,7 @@ def _rate(terminal: Terminal, payload: dict, sent_at: Any, now: datetime) -> Eva
     elif not current_app.config.get("TERMINAL_ANONYMOUS_RATING", True):
         raise PermissionDeniedError("本终端未开放匿名评价", field="record_id")
     return ratings.rate(record=record, level=level, channel="hall_tablet", reasons=reasons, comment=comment,
-                        rated_at=tap_moment(payload, sent_at, now), window=terminal.window, terminal=terminal,
+                        rated_at=tap_moment(payload, sent_at, now), window=terminal.window, terminal_id=terminal.id,
                         now=now)
 
 
@@ -162,84 +155,52 @@ def terminals_list() -> list[Terminal]:
     return list(db.session.scalars(select(Terminal).order_by(Terminal.id.desc())))
 
 
-# ---------------------------------------------------------------- the 办结 page
+# ---------------------------------------------------------------- pairing
 
-def counter_windows(user: User) -> list[Window]:
-    """The active windows a window-staff account serves at (through its staff record)."""
-    if user.staff is None:
-        return []
-    return [w for w in user.staff.windows if w.active]
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def items_for_window(window: Window) -> list[ServiceItem]:
-    """Active service items of the window's department and its sub-departments."""
-    ids = directory.subtree_ids([window.department_id])
-    return list(db.session.scalars(select(ServiceItem).where(ServiceItem.department_id.in_(ids),
-                                                             ServiceItem.active.is_(True))
-                                   .order_by(ServiceItem.code)))
-
-
-def complete_at_counter(user: User, *, window_id: int, service_item_id: int, citizen_phone: str | None,
-                        citizen_name: str | None, citizen_kind: str, record_number: str | None = None,
-                        now: datetime | None = None) -> ServiceRecord:
-    """办结: the staff member completes a record at one of their windows (source "counter")."""
+def issue_pairing_code(window: Window, *, actor: Any, name: str = "", now: datetime | None = None) -> tuple[Terminal, str]:
+    """Create a terminal for a window with a one-time pairing code valid for 24 hours."""
     now = now or utcnow()
-    window = next((w for w in counter_windows(user) if w.id == window_id), None)
-    if window is None:
-        raise PermissionDeniedError("只能在本人的窗口办结")
-    item = next((i for i in items_for_window(window) if i.id == service_item_id), None)
-    if item is None:
-        raise ValidationError("该服务事项不属于本窗口的部门", field="service_item_id")
-    record = ratings.create_record(
-        record_number=(record_number or "").strip() or ratings.new_record_number(now),
-        service_item_code=item.code, window_code=window.code, staff_number=user.staff.staff_number,
-        completed_at=now, citizen_phone=citizen_phone, citizen_name=citizen_name, citizen_kind=citizen_kind,
-        source="counter", now=now)
-    audit.record("record.complete", actor=user, obj=record, window=window.code, record_number=record.record_number)
-    return record
+    code = f"{secrets.randbelow(10**8):08d}"
+    terminal = Terminal(window=window, name=name or f"{window.code} 评价器",
+                        pairing_code_hash=_digest(f"{window.id}:{code}"), pairing_expires_at=now + timedelta(hours=24))
+    db.session.add(terminal)
+    db.session.flush()
+    audit.record("terminal.issue", actor=actor, obj=terminal, window=window.code)
+    return terminal, code
 
 
-def recent_counter_records(user: User, limit: int = 10) -> list[ServiceRecord]:
-    """The latest records this staff member completed, for the 办结 page."""
-    if user.staff is None:
-        return []
-    return list(db.session.scalars(select(ServiceRecord).where(ServiceRecord.staff_id == user.staff_id)
-                                   .order_by(ServiceRecord.id.desc()).limit(limit)))
+def pair_terminal(window: Window, code: str, now: datetime | None = None) -> tuple[Terminal, str] | None:
+    """Exchange a pairing code for a long-lived terminal secret (the code works once)."""
+    now = now or utcnow()
+    digest = _digest(f"{window.id}:{code.strip()}")
+    terminal = db.session.scalar(select(Terminal).where(
+        Terminal.window_id == window.id, Terminal.pairing_code_hash == digest, Terminal.revoked_at.is_(None)))
+    if terminal is None or terminal.pairing_expires_at is None or terminal.pairing_expires_at < now:
+        return None
+    secret = secrets.token_urlsafe(32)
+    terminal.secret_hash = _digest(secret)
+    terminal.pairing_code_hash = None
+    terminal.paired_at = now
+    audit.record("terminal.pair", obj=terminal, window=window.code)
+    return terminal, secret
 
 
-def can_see_record(user: User, record: ServiceRecord) -> bool:
-    """Printable QR scope: window staff of the record's window, handlers of its department
-    (and parents), supervisors and admins."""
-    if user.has_role(Role.ADMIN, Role.SUPERVISOR):
-        return True
-    if user.has_role(Role.WINDOW_STAFF):
-        return record.window_id is not None and any(w.id == record.window_id for w in counter_windows(user))
-    if user.has_role(Role.HANDLER):
-        from feedback.accounts import service as accounts
-
-        scope = accounts.department_scope(user)
-        return scope is None or record.department_id in scope
-    return False
+def terminal_for(window: Window, terminal_id: int | None, secret: str | None) -> Terminal | None:
+    """The paired, unrevoked terminal of a window presenting ``secret``; else None."""
+    if not terminal_id or not secret:
+        return None
+    terminal = db.session.get(Terminal, terminal_id)
+    if (terminal is None or terminal.window_id != window.id or terminal.revoked_at is not None
+            or not terminal.secret_hash or not secrets.compare_digest(terminal.secret_hash, _digest(secret))):
+        return None
+    return terminal
 
 
-# ---------------------------------------------------------------- QR codes
-
-def rating_url(record: ServiceRecord) -> str:
-    """The public /e/<token>?via=qr address of a record (FEEDBACK_PUBLIC_URL based)."""
-    base = current_app.config["PUBLIC_URL"].rstrip("/")
-    return f"{base}/e/{ratings.link_token(record)}?via=qr"
-
-
-def qr_svg(url: str, scale: int = 6) -> str:
-    """The QR code of ``url`` as an inline SVG element (no XML declaration)."""
-    buf = io.BytesIO()
-    segno.make(url, error="m").save(buf, kind="svg", scale=scale, border=2, xmldecl=False, svgns=True,
-                                    title="评价二维码", dark="#000", light="#fff")
-    return buf.getvalue().decode()
-
-
-def qr_png(url: str, scale: int = 10) -> bytes:
-    """The QR code of ``url`` as PNG bytes, for printing on receipts."""
-    buf = io.BytesIO()
-    segno.make(url, error="m").save(buf, kind="png", scale=scale, border=2)
-    return buf.getvalue()
+def revoke_terminal(terminal: Terminal, actor: Any, now: datetime | None = None) -> None:
+    """Unpair a tablet at once; it shows nothing of the hall afterwards."""
+    terminal.revoked_at = now or utcnow()
+    audit.record("terminal.revoke", actor=actor, obj=terminal)

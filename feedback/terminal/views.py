@@ -1,40 +1,41 @@
 """Routes of the terminal area: the counter tablet (kiosk), its pairing and JSON endpoints,
-the admin's terminal list, the window staff's 办结 page with printable QR codes, and the
-supervisors' review of flagged ratings.
+and the admin's terminal list.
 
-Several audiences share this blueprint, so one ``before_request`` check admits each
-endpoint by an explicit allow-list (ACCESS); an endpoint missing from it is 404.
+Two audiences share this blueprint (the paired tablet, the admin), so one ``before_request``
+check admits each endpoint by an explicit allow-list (ACCESS); an endpoint missing from it
+is 404.
 """
 from __future__ import annotations
 
 from flask import (Blueprint, Response, abort, current_app, flash, g, jsonify, redirect, render_template,
                    request, url_for)
 from flask_login import current_user
-from markupsafe import Markup
 from sqlalchemy import select
 
 from feedback.accounts.forms import EmptyForm
 from feedback.accounts.guards import require_roles
 from feedback.accounts.models import Role
+from feedback.actions import commit_once, no_store
 from feedback.api.support import problem
-from feedback.contact import mask_phone
 from feedback.directory.models import Window
 from feedback.errors import DomainError
-from feedback.evaluations import service as ratings
-from feedback.evaluations.levels import LEVELS, REASONS, reasons_for
-from feedback.evaluations.models import Evaluation, ServiceRecord, Terminal
+from feedback.evaluations import links
+from feedback.evaluations.levels import LEVELS, reasons_for
+from feedback.evaluations.models import ServiceRecord
 from feedback.extensions import csrf, db, limiter
+from feedback.idempotency.models import IdempotencyKey
+from feedback.idempotency.service import request_hash
 from feedback.terminal import service
-from feedback.terminal.forms import CounterForm, FlagDecisionForm, IssueForm, PairForm
+from feedback.terminal.forms import IssueForm, PairForm
+from feedback.terminal.models import Terminal
 
 bp = Blueprint("terminal", __name__)
-bp.access = "tablet paired by secret (kiosk), window staff for 办结"  # type: ignore[attr-defined]
+bp.access = "tablet paired by secret (kiosk), admins for the terminal list"  # type: ignore[attr-defined]
 
 COOKIE = "fb_terminal"
 COOKIE_PATH = "/terminal/"
 TABLET_HEADER = "X-Terminal-Request"
 
-_STAFF = (Role.ADMIN, Role.SUPERVISOR, Role.HANDLER, Role.WINDOW_STAFF)
 ACCESS: dict[str, tuple[Role, ...] | str] = {
     "terminal.pair": "public",
     "terminal.kiosk": "tablet",  # the page itself shows nothing without a paired secret
@@ -43,16 +44,12 @@ ACCESS: dict[str, tuple[Role, ...] | str] = {
     "terminal.record_qr": "tablet",
     "terminal.admin_terminals": (Role.ADMIN,),
     "terminal.admin_revoke": (Role.ADMIN,),
-    "terminal.counter": (Role.WINDOW_STAFF,),
-    "terminal.counter_qr": _STAFF,
-    "terminal.counter_qr_png": _STAFF,
-    "terminal.flagged": (Role.ADMIN, Role.SUPERVISOR),
-    "terminal.flag_decide": (Role.ADMIN, Role.SUPERVISOR),
 }
 
 
 @bp.before_request
 def guard():
+    """Deny by default: admit each endpoint by its ACCESS rule (404 when it has none)."""
     rule = ACCESS.get(request.endpoint or "")
     if rule is None:
         abort(404)
@@ -72,7 +69,7 @@ def current_terminal() -> Terminal | None:
         code = (request.view_args or {}).get("code")
         window = db.session.scalar(select(Window).where(Window.code == code)) if code else None
         if window is not None and ident.isdigit():
-            g.terminal = ratings.terminal_for(window, int(ident), secret)
+            g.terminal = service.terminal_for(window, int(ident), secret)
     return g.terminal
 
 
@@ -96,11 +93,6 @@ def _rate_limit() -> str:
     return current_app.config.get("TERMINAL_RATE_LIMIT", "30 per minute")
 
 
-def _no_store(resp: Response) -> Response:
-    resp.headers["Cache-Control"] = "no-store"
-    return resp
-
-
 # ---------------------------------------------------------------- pairing and kiosk
 
 @bp.route("/terminal/pair", methods=["GET", "POST"])
@@ -112,7 +104,7 @@ def pair():
         form.window_code.data = request.args["window"][:40]
     if form.validate_on_submit():
         window = db.session.scalar(select(Window).where(Window.code == form.window_code.data.strip()))
-        paired = ratings.pair_terminal(window, form.code.data) if window is not None else None
+        paired = service.pair_terminal(window, form.code.data) if window is not None else None
         if paired is None:
             db.session.rollback()
             form.code.errors.append("配对码无效、已使用或已过期，请向管理员重新申请")
@@ -123,7 +115,7 @@ def pair():
             resp.set_cookie(COOKIE, f"{terminal.id}.{secret}", max_age=10 * 365 * 86400, path=COOKIE_PATH,
                             secure=current_app.config["SESSION_COOKIE_SECURE"], httponly=True, samesite="Strict")
             return resp
-    return _no_store(Response(render_template("terminal/pair.html", form=form), 200))
+    return no_store(Response(render_template("terminal/pair.html", form=form), 200))
 
 
 @bp.get("/terminal/<code>")
@@ -131,7 +123,7 @@ def kiosk(code: str):
     """The kiosk page. Without a valid secret for this window it shows nothing of the hall."""
     terminal = current_terminal()
     if terminal is None:
-        return _no_store(Response(render_template("terminal/unpaired.html", code=code), 403))
+        return no_store(Response(render_template("terminal/unpaired.html", code=code), 403))
     if service.touch(terminal):
         db.session.commit()
     cfg = current_app.config
@@ -143,7 +135,7 @@ def kiosk(code: str):
                 "lockout": cfg.get("TERMINAL_LOCKOUT_MS", 1200), "thanks": cfg.get("TERMINAL_THANKS_MS", 6000),
                 "retry_base": cfg.get("TERMINAL_RETRY_BASE_MS", 2000),
                 "retry_max": cfg.get("TERMINAL_RETRY_MAX_MS", 60000)})
-    return _no_store(Response(html))
+    return no_store(Response(html))
 
 
 @bp.get("/terminal/<code>/state")
@@ -155,7 +147,7 @@ def state(code: str):
         return terminal
     if service.touch(terminal):
         db.session.commit()
-    return _no_store(jsonify(service.terminal_state(terminal)))
+    return no_store(jsonify(service.terminal_state(terminal)))
 
 
 @bp.post("/terminal/<code>/ratings")
@@ -174,9 +166,13 @@ def submit(code: str):
     if not isinstance(data, dict):
         return problem(400, "malformed-json", "请求体不是有效的 JSON 对象")
     sent_at = data.pop("sent_at", None)  # differs per attempt: not part of the request's identity
+    digest = request_hash(data)
     try:
-        body, status, replayed = service.submit_rating(terminal, request.headers.get("Idempotency-Key", ""), data,
-                                                       sent_at=sent_at)
+        scope = service.rating_scope(terminal, request.headers.get("Idempotency-Key", ""))
+        result = commit_once(scope, request.headers["Idempotency-Key"].strip(), digest,
+                             service.rating_work(terminal, data, sent_at=sent_at))
+        replayed = isinstance(result, IdempotencyKey)
+        body, status = service.replayed_answer(result, digest) if replayed else result
     except DomainError as exc:
         db.session.rollback()
         current_app.logger.info("terminal %s rating refused: %s %s", terminal.id, exc.code, exc.message)
@@ -198,7 +194,7 @@ def record_qr(code: str, record_id: int):
     record = db.session.get(ServiceRecord, record_id)
     if record is None or record.window_id != terminal.window_id or record.evaluation is not None:
         abort(404)
-    return _no_store(Response(service.qr_svg(service.rating_url(record)), mimetype="image/svg+xml"))
+    return no_store(Response(links.qr_svg(links.rating_url(record)), mimetype="image/svg+xml"))
 
 
 # ---------------------------------------------------------------- admin: terminals
@@ -212,10 +208,10 @@ def admin_terminals():
     issued = None
     if form.validate_on_submit():
         window = db.session.get(Window, form.window_id.data)
-        terminal, code = ratings.issue_pairing_code(window, actor=current_user, name=form.name.data or "")
+        terminal, code = service.issue_pairing_code(window, actor=current_user, name=form.name.data or "")
         db.session.commit()
         issued = {"terminal": terminal, "code": code, "window": window}
-    return _no_store(Response(render_template(
+    return no_store(Response(render_template(
         "admin/terminals.html", form=form, terminals=service.terminals_list(), issued=issued,
         revoke_form=EmptyForm())))
 
@@ -227,111 +223,7 @@ def admin_revoke(terminal_id: int):
     if not EmptyForm().validate_on_submit():
         abort(400)
     if terminal.revoked_at is None:
-        ratings.revoke_terminal(terminal, current_user)
+        service.revoke_terminal(terminal, current_user)
         db.session.commit()
         flash(f"已撤销终端 {terminal.name}，该设备不再显示任何内容", "success")
     return redirect(url_for("terminal.admin_terminals"))
-
-
-# ---------------------------------------------------------------- 办结 (window staff)
-
-def _counter_form(windows: list[Window]) -> CounterForm:
-    form = CounterForm()
-    form.window_id.choices = [(w.id, f"{w.name}（{w.code}）") for w in windows]
-    groups: dict[str, list[tuple[int, str]]] = {}
-    seen: set[int] = set()
-    for w in windows:
-        for item in service.items_for_window(w):
-            if item.id not in seen:
-                seen.add(item.id)
-                groups.setdefault(item.department.name, []).append((item.id, f"{item.name}（{item.code}）"))
-    form.service_item_id.choices = groups if len(groups) > 1 else next(iter(groups.values()), [])
-    return form
-
-
-@bp.route("/counter", methods=["GET", "POST"])
-def counter():
-    """办结: the staff member records a completed service; the window's tablet then asks for a rating."""
-    windows = service.counter_windows(current_user)
-    form = _counter_form(windows)
-    if windows and form.validate_on_submit():
-        try:
-            record = service.complete_at_counter(
-                current_user, window_id=form.window_id.data, service_item_id=form.service_item_id.data,
-                citizen_phone=form.citizen_phone.data, citizen_name=form.citizen_name.data,
-                citizen_kind=form.citizen_kind.data, record_number=form.record_number.data)
-        except DomainError as exc:
-            db.session.rollback()
-            flash(exc.message, "error")
-        else:
-            db.session.commit()
-            flash(f"已办结：{record.record_number}，请办事人在窗口评价器上评价", "success")
-            return redirect(url_for("terminal.counter", done=record.id))
-    done = None
-    done_id = request.args.get("done", type=int)
-    if done_id:
-        done = db.session.get(ServiceRecord, done_id)
-        if done is None or not service.can_see_record(current_user, done):
-            done = None
-    return _no_store(Response(render_template(
-        "counter/index.html", form=form, windows=windows, done=done,
-        recent=service.recent_counter_records(current_user), mask_phone=mask_phone)))
-
-
-def _scoped_record(record_id: int) -> ServiceRecord:
-    record = db.session.get(ServiceRecord, record_id)
-    if record is None or not service.can_see_record(current_user, record):
-        abort(404)  # another window's record: not even its existence is confirmed
-    return record
-
-
-@bp.get("/counter/records/<int:record_id>/qr")
-def counter_qr(record_id: int):
-    """A printable page with the record's rating QR code (valid for the rating window)."""
-    record = _scoped_record(record_id)
-    url = service.rating_url(record)
-    return _no_store(Response(render_template(
-        "counter/qr.html", record=record, url=url, svg=Markup(service.qr_svg(url, scale=8)),
-        deadline=ratings.rating_deadline(record))))
-
-
-@bp.get("/counter/records/<int:record_id>/qr.png")
-def counter_qr_png(record_id: int):
-    """The same QR code as a PNG (for receipt printers)."""
-    record = _scoped_record(record_id)
-    resp = Response(service.qr_png(service.rating_url(record)), mimetype="image/png")
-    resp.headers["Content-Disposition"] = f'inline; filename="rate-{record.record_number}.png"'
-    return _no_store(resp)
-
-
-# ---------------------------------------------------------------- flagged ratings (防刷评)
-
-@bp.get("/console/ratings/flagged")
-def flagged():
-    """Ratings flagged as bursts; they still count until a supervisor decides."""
-    rows = ratings.flagged_evaluations()
-    return _no_store(Response(render_template(
-        "terminal/flagged.html", rows=rows, levels=LEVELS, reasons=REASONS, form=FlagDecisionForm(),
-        mask_phone=mask_phone)))
-
-
-@bp.post("/console/ratings/<int:evaluation_id>/flag")
-def flag_decide(evaluation_id: int):
-    """Keep (clear the flag) or invalidate (with a reason) one flagged rating."""
-    evaluation = db.session.get(Evaluation, evaluation_id) or abort(404)
-    form = FlagDecisionForm()
-    if not form.validate_on_submit():
-        for errors in form.errors.values():
-            for e in errors:
-                flash(e, "error")
-        return redirect(url_for("terminal.flagged"))
-    try:
-        ratings.decide_flag(evaluation, form.decision.data, actor=current_user, reason=form.reason.data or "")
-    except DomainError as exc:
-        db.session.rollback()
-        flash(exc.message, "error")
-    else:
-        db.session.commit()
-        flash("已保留该评价，标记已清除" if form.decision.data == "keep" else "已认定该评价无效（保留记录，不计入统计）",
-              "success")
-    return redirect(url_for("terminal.flagged"))

@@ -1,40 +1,35 @@
-"""Ticket rules: opening tickets with working-day deadlines, every transition, the queue.
+"""Ticket rules: opening tickets with working-day deadlines, and every transition.
 
-Every transition goes through ``workflow.check`` (state and role), writes one
-TicketEvent, flushes and never commits. See workflow.py for the state machine, the
-rule for moving tickets between departments and what stops the clock.
+Every transition goes through ``workflow.check`` (state, role and the action's own rules),
+writes one TicketEvent, flushes and never commits. See workflow.py for the state machine,
+the rule for moving tickets between departments and what stops the clock; what a user may
+see of the tickets (the queue, exports, countdowns) is in queue.py.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy import func, or_, select
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
+from feedback.accounts import service as accounts
 from feedback.accounts.models import Role, User
 from feedback.audit import service as audit
-from feedback.clock import as_utc, local_zone, utcnow
-from feedback.contact import mask_phone, strip_control
+from feedback.calendar.days import add_working_days
+from feedback.clock import as_utc, utcnow
+from feedback.contact import required_text
 from feedback.errors import NotFoundError, ValidationError
 from feedback.extensions import db
+from feedback.sms import outbox
 from feedback.tickets import workflow
 from feedback.tickets.models import Ticket, TicketEvent
-from feedback.tickets.workflow import HANDLER_OUTCOMES, HANDLING_RATINGS, OUTCOMES, WORK_STATES
+from feedback.tickets.workflow import HANDLER_OUTCOMES, HANDLING_RATINGS
 
 TEXT_MAX = 1000
 HANDLING_LINK_DAYS = 30
-
-
-class AppealWindowClosedError(ValidationError):
-    code = "appeal-window-closed"
-
-
-class AlreadyExtendedError(ValidationError):
-    code = "already-extended"
 
 
 def add_event(ticket: Ticket, kind: str, *, actor: Any = None, note: str = "", at: datetime | None = None,
@@ -48,24 +43,17 @@ def add_event(ticket: Ticket, kind: str, *, actor: Any = None, note: str = "", a
 
 
 def _text(value: str | None, field: str, label: str, *, required: bool = True, limit: int = TEXT_MAX) -> str:
-    cleaned = strip_control(value)
-    if required and not cleaned:
-        raise ValidationError(f"请填写{label}", field=field)
-    if len(cleaned) > limit:
-        raise ValidationError(f"{label}不能超过 {limit} 个字", field=field)
-    return cleaned
+    return required_text(value, limit, field=field, label=label, required=required)
 
 
 def _set_deadlines(ticket: Ticket, now: datetime, *, verify: bool) -> None:
-    from feedback.calendar import service as calendar
-
     cfg = current_app.config
-    reply = calendar.add_working_days(now, cfg["REPLY_DUE_WORKING_DAYS"])
+    reply = add_working_days(now, cfg["REPLY_DUE_WORKING_DAYS"])
     ticket.reply_due_at = reply.due_at
     ticket.due_at = reply.due_at
     ticket.due_provisional = reply.provisional
     if verify:
-        check = calendar.add_working_days(now, cfg["VERIFY_DUE_WORKING_DAYS"])
+        check = add_working_days(now, cfg["VERIFY_DUE_WORKING_DAYS"])
         ticket.verify_due_at = check.due_at
         ticket.due_provisional = ticket.due_provisional or check.provisional
 
@@ -151,6 +139,7 @@ def handling_token(ticket: Ticket) -> str:
 
 
 def handling_url(ticket: Ticket) -> str:
+    """The full public /h/<token> link sent to the citizen in the reply SMS."""
     return current_app.config["PUBLIC_URL"].rstrip("/") + "/h/" + handling_token(ticket)
 
 
@@ -274,8 +263,6 @@ def reply_sms_text(ticket: Ticket) -> str:
 
 def reply(ticket: Ticket, actor: User, *, text: str, now: datetime | None = None) -> Ticket:
     """答复: the answer to the citizen, sent by SMS through the outbox; it stops the clock."""
-    from feedback.sms import outbox
-
     now = now or utcnow()
     workflow.check(ticket, "reply", actor)
     ticket.reply_text = _text(text, "text", "答复内容", limit=500)
@@ -329,14 +316,10 @@ def review(ticket: Ticket, actor: User, *, decision: str, note: str, now: dateti
 def extend(ticket: Ticket, actor: User, *, reason: str, now: datetime | None = None) -> Ticket:
     """延期: once, by a supervisor, with a reason: the reply is due EXTENDED_DUE_WORKING_DAYS
     working days after the ticket opened (not after the extension)."""
-    from feedback.calendar import service as calendar
-
     now = now or utcnow()
-    workflow.check(ticket, "extend", actor)
-    if ticket.extended_at is not None:
-        raise AlreadyExtendedError("该工单已延期过一次，不能再次延期")
+    workflow.check(ticket, "extend", actor, now)
     reason = _text(reason, "reason", "延期理由")
-    deadline = calendar.add_working_days(ticket.created_at, current_app.config["EXTENDED_DUE_WORKING_DAYS"])
+    deadline = add_working_days(ticket.created_at, current_app.config["EXTENDED_DUE_WORKING_DAYS"])
     before = ticket.due_at
     ticket.extended_due_at = deadline.due_at
     ticket.due_at = deadline.due_at
@@ -350,37 +333,13 @@ def extend(ticket: Ticket, actor: User, *, reason: str, now: datetime | None = N
     return ticket
 
 
-def appeal_deadline(ticket: Ticket) -> datetime:
-    """The last moment the department may appeal: APPEAL_WINDOW_WORKING_DAYS after opening."""
-    from feedback.calendar import service as calendar
-
-    return calendar.add_working_days(ticket.created_at, current_app.config["APPEAL_WINDOW_WORKING_DAYS"]).due_at
-
-
-def can_appeal(ticket: Ticket, now: datetime | None = None) -> bool:
-    now = now or utcnow()
-    return (ticket.source == "evaluation" and ticket.appeal_state is None
-            and ticket.state in workflow.TRANSITIONS["appeal"].sources and now <= appeal_deadline(ticket))
-
-
 def appeal(ticket: Ticket, actor: User, *, reason: str, now: datetime | None = None) -> Ticket:
     """申诉: the department claims the bad review is mistaken, malicious or not its business.
 
     Only for bad reviews, once, within APPEAL_WINDOW_WORKING_DAYS working days of opening.
     """
     now = now or utcnow()
-    workflow.check(ticket, "appeal", actor)
-    if ticket.source != "evaluation":
-        raise workflow.InvalidTransitionError("只有差评工单可以申诉；投诉请核实后答复")
-    if ticket.appeal_state is not None:
-        raise workflow.InvalidTransitionError("该工单已申诉过，不能再次申诉")
-    deadline = appeal_deadline(ticket)
-    if now > deadline:
-        from feedback.clock import format_local
-
-        raise AppealWindowClosedError(
-            f"申诉期限为工单生成后 {current_app.config['APPEAL_WINDOW_WORKING_DAYS']} 个工作日"
-            f"（截至 {format_local(deadline)}），已过期")
+    workflow.check(ticket, "appeal", actor, now)
     reason = _text(reason, "reason", "申诉理由")
     ticket.state_before_appeal = ticket.state
     ticket.state = "appealed"
@@ -423,8 +382,6 @@ def decide_appeal(ticket: Ticket, actor: User, *, upheld: bool, note: str, now: 
 
 def assignable_users(ticket: Ticket) -> list[User]:
     """Active handlers whose department scope covers the ticket's department."""
-    from feedback.accounts import service as accounts
-
     if ticket.department_id is None:
         return []
     handlers = db.session.scalars(select(User).where(User.role == Role.HANDLER.value, User.active.is_(True))
@@ -481,220 +438,3 @@ def add_note(ticket: Ticket, actor: User, *, note: str, now: datetime | None = N
     add_event(ticket, "note", actor=actor, at=now, note=_text(note, "note", "备注"))
     db.session.flush()
     return ticket
-
-
-# ---------------------------------------------------------------- reading: scope, queue, countdown
-
-def scope_filter(user: User):
-    """WHERE clauses limiting tickets to what ``user`` may see.
-
-    Supervisors see everything (including the triage queue of complaints without a
-    department); handlers their departments' subtree; nobody sees a ticket about
-    themselves (a handler who is also the rated staff member).
-    """
-    from feedback.accounts import service as accounts
-
-    clauses = []
-    scope = accounts.department_scope(user)
-    if not user.has_role(Role.SUPERVISOR):
-        clauses.append(Ticket.department_id.in_(scope or {-1}) if scope is not None
-                       else Ticket.department_id.is_not(None))
-    if user.staff_id:
-        clauses.append(or_(Ticket.staff_id.is_(None), Ticket.staff_id != user.staff_id))
-    return clauses
-
-
-def get_for_user(ticket_id: int, user: User) -> Ticket | None:
-    """The ticket if ``user`` may see it, else None (the view answers 404)."""
-    stmt = select(Ticket).where(Ticket.id == ticket_id, *scope_filter(user))
-    return db.session.scalar(stmt)
-
-
-@dataclass
-class QueueFilters:
-    """The queue's filters, as given in the query string."""
-
-    state: str = ""  # "" = open, "all", or a state code
-    department: str = ""  # department id, or "none" (triage)
-    source: str = ""
-    level: str = ""
-    due: str = ""  # today | overdue
-    mine: bool = False
-
-    @classmethod
-    def from_args(cls, args) -> "QueueFilters":
-        return cls(state=args.get("state", "").strip(), department=args.get("department", "").strip(),
-                   source=args.get("source", "").strip(), level=args.get("level", "").strip(),
-                   due=args.get("due", "").strip(), mine=args.get("mine") in ("1", "on", "true"))
-
-    def as_args(self) -> dict[str, str]:
-        out = {"state": self.state, "department": self.department, "source": self.source,
-               "level": self.level, "due": self.due, "mine": "1" if self.mine else ""}
-        return {k: v for k, v in out.items() if v}
-
-
-def queue_statement(filters: QueueFilters, user: User, now: datetime | None = None):
-    """SELECT of the tickets ``user`` may see matching ``filters``, soonest deadline first.
-
-    Open tickets are ``WHERE is_open`` (not ``IS true``, which PostgreSQL cannot match to the
-    partial index ix_tickets_queue_open: the open queue in deadline order, with the filter
-    columns, so pages and capped counts read that small index, not the heap)."""
-    now = now or utcnow()
-    stmt = select(Ticket).where(*scope_filter(user))
-    if filters.state == "all":
-        pass
-    elif filters.state in workflow.STATES:
-        stmt = stmt.where(Ticket.state == filters.state)
-        if filters.state != "closed":
-            stmt = stmt.where(Ticket.is_open)
-    else:
-        stmt = stmt.where(Ticket.is_open)
-    if filters.department == "none":
-        stmt = stmt.where(Ticket.department_id.is_(None))
-    elif filters.department.isdigit():
-        from feedback.directory import service as directory
-
-        stmt = stmt.where(Ticket.department_id.in_(directory.subtree_ids([int(filters.department)])))
-    if filters.source in workflow.SOURCES:
-        stmt = stmt.where(Ticket.source == filters.source)
-    if filters.level.isdigit():
-        stmt = stmt.where(Ticket.escalation_level == int(filters.level))
-    if filters.due == "overdue":
-        stmt = stmt.where(Ticket.state.in_(WORK_STATES), Ticket.due_at < now)
-    elif filters.due == "today":
-        local_now = now.astimezone(local_zone())
-        end = local_now.replace(hour=23, minute=59, second=59, microsecond=999999)
-        stmt = stmt.where(Ticket.state.in_(WORK_STATES), Ticket.due_at >= now, Ticket.due_at <= end)
-    if filters.mine:
-        stmt = stmt.where(Ticket.assignee_id == user.id)
-    return stmt.order_by(Ticket.due_at.asc().nulls_last(), Ticket.id.asc())
-
-
-QUEUE_COUNT_CAP = 10_000
-
-
-def queue_page(filters: QueueFilters, user: User, *, page: int = 1, per_page: int = 50,
-               now: datetime | None = None) -> tuple[list[Ticket], int, bool]:
-    """One page of the queue with its eager-loaded relations, the count (capped) and whether
-    the cap was hit. The count never scans more than QUEUE_COUNT_CAP + 1 rows."""
-    stmt = queue_statement(filters, user, now)
-    rows = list(db.session.scalars(
-        stmt.options(joinedload(Ticket.department), joinedload(Ticket.assignee), joinedload(Ticket.window),
-                     selectinload(Ticket.evaluation), selectinload(Ticket.complaint))
-        .limit(per_page).offset((page - 1) * per_page)).unique())
-    capped = stmt.order_by(None).with_only_columns(Ticket.id).limit(QUEUE_COUNT_CAP + 1).subquery()
-    total = db.session.scalar(select(func.count()).select_from(capped))
-    return rows, min(total, QUEUE_COUNT_CAP), total > QUEUE_COUNT_CAP
-
-
-def export_rows(filters: QueueFilters, user: User, *, limit: int = 50_000, now: datetime | None = None):
-    """The filtered queue as dicts for CSV/XLSX, phones masked, streamed in chunks.
-
-    The statement (with the user's department scope) is built now, not when the first row
-    is read: the CSV view streams after the request's session is gone, when ``user`` can no
-    longer lazy-load its departments. The rating's service record (the citizen's phone, masked)
-    is loaded in the same query: one lazy load per row made a 2,000-row export take 1.5 s."""
-    from feedback.evaluations.models import Evaluation
-
-    stmt = queue_statement(filters, user, now).limit(limit).options(
-        joinedload(Ticket.department), joinedload(Ticket.assignee), joinedload(Ticket.window),
-        joinedload(Ticket.evaluation).joinedload(Evaluation.record), joinedload(Ticket.complaint))
-    return _export_dicts(stmt)
-
-
-def _export_dicts(stmt):
-    from feedback.clock import format_local
-    from feedback.evaluations.levels import LEVELS
-
-    for t in db.session.scalars(stmt.execution_options(yield_per=1000)):
-        ev = t.evaluation
-        yield {
-            "工单号": t.id,
-            "来源": workflow.SOURCES.get(t.source, t.source),
-            "投诉编号": t.complaint.case_number if t.complaint else "",
-            "评价等级": LEVELS[ev.level].label if ev else "",
-            "部门": t.department.name if t.department else "待分办",
-            "窗口": t.window.name if t.window else "",
-            "状态": workflow.state_label(t.state),
-            "预警级别": t.escalation_level,
-            "承办人": t.assignee.display_name if t.assignee else "",
-            "生成时间": format_local(t.created_at),
-            "答复期限": format_local(t.due_at),
-            "已延期": "是" if t.extended_at else "否",
-            "答复时间": format_local(t.replied_at),
-            "按时": "" if t.on_time is None else ("是" if t.on_time else "否"),
-            "处理结果": OUTCOMES.get(t.outcome or "", ""),
-            "群众评价": HANDLING_RATINGS.get(t.handling_rating or "", ""),
-            "联系电话": mask_phone(citizen_phone(t)),
-        }
-
-
-@dataclass
-class Countdown:
-    """What the queue's badge says about a deadline."""
-
-    text: str
-    tone: str  # red | warn | green | grey
-    working_days: int | None = None
-    hours: int | None = None
-
-
-class CountdownCalendar:
-    """``working_days_between(now, deadline)`` for one ``now`` and many deadlines (a queue page of
-    badges): the days are walked once, outward from ``now``'s local day, and each count is a
-    look-up, instead of one walk per ticket (50 tickets a year overdue were 12,000 day look-ups
-    per page). Same answers as ``WorkingCalendar.working_days_between``; other starts go to it."""
-
-    def __init__(self, now: datetime, calendar=None):
-        from feedback.calendar.service import WorkingCalendar
-
-        self.calendar = calendar or WorkingCalendar()
-        self.start = self.calendar.local_date(now)
-        self._back = [0]  # _back[k]: working days in (start − k, start]
-        self._ahead = [0]  # _ahead[k]: working days in (start, start + k]
-
-    def working_days_between(self, start: datetime, end: datetime) -> int:
-        if self.calendar.local_date(start) != self.start:
-            return self.calendar.working_days_between(start, end)
-        k = (self.calendar.local_date(end) - self.start).days
-        counts, sign = (self._ahead, 1) if k >= 0 else (self._back, -1)
-        while len(counts) <= abs(k):
-            n = len(counts)
-            day = self.start + timedelta(days=n) if sign > 0 else self.start - timedelta(days=n - 1)
-            counts.append(counts[-1] + (1 if self.calendar.day_status(day).is_workday else 0))
-        return sign * counts[abs(k)]
-
-
-def countdown(ticket: Ticket, now: datetime, calendar=None) -> Countdown:
-    """"剩 N 个工作日 · H 小时", "今日到期", "已超期 N 个工作日"; 已答复/已办结 when the clock stopped."""
-    if ticket.state not in WORK_STATES:
-        if ticket.replied_at is not None:
-            return Countdown("按时答复" if ticket.on_time else "超期答复", "green" if ticket.on_time else "red")
-        return Countdown(workflow.state_label(ticket.state), "grey")
-    if ticket.due_at is None:
-        return Countdown("无期限", "grey")
-    if calendar is None:
-        from feedback.calendar.service import WorkingCalendar
-
-        calendar = WorkingCalendar()
-    days = calendar.working_days_between(now, ticket.due_at)
-    hours = int((ticket.due_at - now).total_seconds() // 3600)
-    if now > ticket.due_at:
-        late = max(1, -days) if days <= 0 else 1
-        return Countdown(f"已超期 {late} 个工作日", "red", -late, hours)
-    if days == 0:
-        return Countdown(f"今日到期 · 剩 {max(hours, 0)} 小时", "red", 0, hours)
-    return Countdown(f"剩 {days} 个工作日 · {hours} 小时", "warn" if days <= 1 else "green", days, hours)
-
-
-def summary(user: User, now: datetime | None = None) -> dict[str, int | None]:
-    """Counts for the console home (each capped like the queue's count)."""
-    now = now or utcnow()
-
-    def count(**kw) -> int:
-        stmt = queue_statement(QueueFilters(**kw), user, now).order_by(None).with_only_columns(Ticket.id)
-        return db.session.scalar(select(func.count()).select_from(stmt.limit(QUEUE_COUNT_CAP + 1).subquery()))
-
-    return {"open": count(), "overdue": count(due="overdue"), "today": count(due="today"),
-            "mine": count(mine=True),
-            "triage": count(department="none") if user.has_role(Role.SUPERVISOR) else None}

@@ -7,26 +7,28 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import datetime
+from typing import Any, Callable
 
-from flask import (Blueprint, Response, abort, current_app, flash, redirect, render_template, request,
-                   send_file, stream_with_context, url_for)
+from flask import Blueprint, Response, abort, redirect, render_template, request, send_file, stream_with_context, url_for
 from flask_login import current_user
-from sqlalchemy import case, func, select
+from flask_wtf import FlaskForm
 
+from feedback.accounts import service as accounts
 from feedback.accounts.guards import require_roles
 from feedback.accounts.models import Role, User
+from feedback.actions import flash_form_errors, run_action
 from feedback.clock import utcnow
 from feedback.complaints import service as complaints
 from feedback.complaints.models import ComplaintPhoto
+from feedback.contact import mask_phone
 from feedback.directory import service as directory
 from feedback.directory.models import Department
-from feedback.errors import DomainError
 from feedback.evaluations.levels import CHANNELS, LEVELS, REASONS
-from feedback.contact import mask_phone
 from feedback.extensions import db
+from feedback.tickets import queue, workflow
 from feedback.tickets import service as tickets
-from feedback.tickets import workflow
+from feedback.tickets.forms import (AssignForm, DecideAppealForm, MoveForm, NoteForm, ReasonForm, RectifyForm,
+                                    ReplyForm, ReviewForm, VerifyForm)
 from feedback.tickets.models import Ticket
 
 bp = Blueprint("tickets", __name__, url_prefix="/console/tickets")
@@ -36,33 +38,59 @@ bp.access = "handlers (their departments) and supervisors (all)"  # type: ignore
 PER_PAGE = 50
 
 
+def _get(model, object_id: int | None):
+    """The row of ``model`` with this id, or None (no id, or no such row)."""
+    return db.session.get(model, object_id) if object_id else None
+
+
+# Each action the ticket page posts: its form, and the service call made with the form's values.
+ACTIONS: dict[str, tuple[type[FlaskForm], Callable[[Ticket, User, Any], Ticket]]] = {
+    "accept": (NoteForm, lambda t, u, f: tickets.accept(t, u, note=f.note.data)),
+    "verify": (VerifyForm, lambda t, u, f: tickets.verify(
+        t, u, callback_at=f.callback_at.data, contact=f.contact.data, reached=f.reached.data == "yes",
+        findings=f.findings.data)),
+    "rectify": (RectifyForm, lambda t, u, f: tickets.rectify(t, u, outcome=f.outcome.data, measures=f.measures.data)),
+    "reply": (ReplyForm, lambda t, u, f: tickets.reply(t, u, text=f.text.data)),
+    "close": (NoteForm, lambda t, u, f: tickets.close(t, u, note=f.note.data)),
+    "review": (ReviewForm, lambda t, u, f: tickets.review(t, u, decision=f.decision.data, note=f.note.data)),
+    "extend": (ReasonForm, lambda t, u, f: tickets.extend(t, u, reason=f.reason.data)),
+    "appeal": (ReasonForm, lambda t, u, f: tickets.appeal(t, u, reason=f.reason.data)),
+    "decide_appeal": (DecideAppealForm, lambda t, u, f: tickets.decide_appeal(
+        t, u, upheld=f.decision.data == "upheld", note=f.note.data)),
+    "assign": (AssignForm, lambda t, u, f: tickets.assign(t, u, _get(User, f.assignee_id.data))),
+    "move": (MoveForm, lambda t, u, f: tickets.move(t, u, _get(Department, f.department_id.data), note=f.note.data)),
+    "note": (NoteForm, lambda t, u, f: tickets.add_note(t, u, note=f.note.data)),
+}
+DONE = {"decide_appeal": "已提交申诉审核结论", "review": "已提交复核结论", "note": "已添加备注"}
+
+
 def _ticket_or_404(ticket_id: int) -> Ticket:
-    ticket = tickets.get_for_user(ticket_id, current_user)
+    """The ticket if the current user may see it; 404 otherwise (never its content)."""
+    ticket = queue.get_for_user(ticket_id, current_user)
     if ticket is None:
         abort(404)
     return ticket
 
 
 def _department_filter_choices() -> list[tuple[str, str]]:
-    from feedback.accounts import service as accounts
-
+    """The queue's department menu: the user's departments, and the triage queue for supervisors."""
     choices = [(str(i), name) for i, name in directory.department_choices(accounts.department_scope(current_user))]
     if current_user.has_role(Role.SUPERVISOR):
         choices.insert(0, ("none", "待分办（部门不确定）"))
     return choices
 
 
-@bp.get("")
-def queue():
+@bp.get("", endpoint="queue")  # the function's own name would hide the queue module
+def queue_page():
     """The queue: filters, soonest deadline first, countdown badges, exports of the same filters."""
-    filters = tickets.QueueFilters.from_args(request.args)
+    filters = queue.QueueFilters.from_args(request.args)
     page = max(1, request.args.get("page", 1, type=int) or 1)
     now = utcnow()
-    rows, total, capped = tickets.queue_page(filters, current_user, page=page, per_page=PER_PAGE, now=now)
-    cal = tickets.CountdownCalendar(now)
+    rows, total, capped = queue.queue_page(filters, current_user, page=page, per_page=PER_PAGE, now=now)
+    cal = queue.CountdownCalendar(now)
     return render_template("tickets/queue.html", rows=rows, total=total, capped=capped, page=page,
                            per_page=PER_PAGE, filters=filters, now=now,
-                           badges={t.id: tickets.countdown(t, now, cal) for t in rows},
+                           badges={t.id: queue.countdown(t, now, cal) for t in rows},
                            departments=_department_filter_choices(), states=workflow.STATES,
                            sources=workflow.SOURCES, levels=LEVELS, outcomes=workflow.OUTCOMES)
 
@@ -72,29 +100,21 @@ def overview():
     """Supervisors: open, overdue and escalated tickets per department, across departments."""
     if not current_user.has_role(Role.SUPERVISOR):
         abort(403)
-    now = utcnow()
-    overdue = func.sum(case((Ticket.state.in_(workflow.WORK_STATES) & (Ticket.due_at < now), 1), else_=0))
-    escalated = func.sum(case((Ticket.escalation_level > 0, 1), else_=0))
-    rows = db.session.execute(
-        select(Ticket.department_id, func.count(Ticket.id), overdue, escalated)
-        .where(Ticket.is_open.is_(True)).group_by(Ticket.department_id)).all()
-    names = dict(db.session.execute(select(Department.id, Department.name)).all())
-    table = sorted(((names.get(d, "待分办"), d, n, o or 0, e or 0) for d, n, o, e in rows),
-                   key=lambda r: (-r[3], -r[2]))
-    return render_template("tickets/overview.html", table=table)
+    return render_template("tickets/overview.html", table=queue.department_overview(utcnow()))
 
 
 def _export_filename(ext: str) -> str:
+    """tickets-202611231000.csv: the download's name, stamped with the time of the export."""
     return f"tickets-{utcnow():%Y%m%d%H%M}.{ext}"
 
 
 @bp.get("/export.csv")
 def export_csv():
     """The filtered queue as CSV (UTF-8 with BOM, so Excel opens it), phones masked."""
-    filters = tickets.QueueFilters.from_args(request.args)
+    filters = queue.QueueFilters.from_args(request.args)
     # Built now: the body streams after the request's session is gone, when the user's
     # departments (the handler's scope) can no longer be loaded.
-    rows = tickets.export_rows(filters, current_user._get_current_object())
+    rows = queue.export_rows(filters, current_user._get_current_object())
 
     def generate():
         buf = io.StringIO()
@@ -120,13 +140,13 @@ def export_csv():
 @bp.get("/export.xlsx")
 def export_xlsx():
     """The filtered queue as an Excel workbook, phones masked."""
-    from openpyxl import Workbook
+    from openpyxl import Workbook  # here: openpyxl costs 0.1 s at start-up, for a rare download
 
-    filters = tickets.QueueFilters.from_args(request.args)
+    filters = queue.QueueFilters.from_args(request.args)
     wb = Workbook(write_only=True)
     ws = wb.create_sheet("工单")
     header = False
-    for row in tickets.export_rows(filters, current_user):
+    for row in queue.export_rows(filters, current_user):
         if not header:
             ws.append(list(row))
             header = True
@@ -140,36 +160,24 @@ def export_xlsx():
                      mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 
 
-def available_actions(ticket: Ticket, user: User, now: datetime) -> list[str]:
-    """The actions whose forms the ticket page shows to ``user`` now."""
-    out = []
-    for name, t in workflow.TRANSITIONS.items():
-        if ticket.state not in t.sources or not t.roles or not user.has_role(*t.roles):
-            continue
-        if name == "extend" and ticket.extended_at is not None:
-            continue
-        if name == "appeal" and not tickets.can_appeal(ticket, now):
-            continue
-        out.append(name)
-    return out
-
-
-def _render_detail(ticket: Ticket, *, status: int = 200, errors: dict | None = None, values=None,
+def _render_detail(ticket: Ticket, *, status: int = 200, failed: str | None = None, values=None,
                    revealed_phone: str | None = None):
+    """The ticket page; after a refused action, ``failed`` names it and ``values`` is what was
+    typed into its form (the reason is flashed)."""
     now = utcnow()
-    actions = available_actions(ticket, current_user, now)
+    actions = workflow.available_actions(ticket, current_user, now)
     evaluation = ticket.evaluation
     record = evaluation.record if evaluation is not None else None
     context = {
         "ticket": ticket, "evaluation": evaluation, "record": record, "complaint": ticket.complaint,
         "level": LEVELS.get(evaluation.level) if evaluation else None, "reasons": REASONS, "channels": CHANNELS,
-        "badge": tickets.countdown(ticket, now), "actions": actions, "errors": errors or {},
+        "badge": queue.countdown(ticket, now), "actions": actions, "failed": failed,
         "values": values or {}, "states": workflow.STATES, "outcomes": workflow.OUTCOMES,
         "handler_outcomes": workflow.HANDLER_OUTCOMES, "ratings": workflow.HANDLING_RATINGS,
         "event_labels": workflow.EVENT_LABELS, "transitions": workflow.TRANSITIONS,
         "masked_phone": mask_phone(tickets.citizen_phone(ticket)),
         "can_reveal": tickets.can_reveal_phone(ticket, current_user), "revealed_phone": revealed_phone,
-        "appeal_deadline": tickets.appeal_deadline(ticket) if ticket.source == "evaluation" else None,
+        "appeal_deadline": workflow.appeal_deadline(ticket) if ticket.source == "evaluation" else None,
         "assignees": tickets.assignable_users(ticket) if "assign" in actions else [],
         "departments": directory.department_choices() if "move" in actions else [],
         "now_local": now,
@@ -183,70 +191,24 @@ def detail(ticket_id: int):
     return _render_detail(_ticket_or_404(ticket_id))
 
 
-def _form_time(name: str):
-    from feedback.calendar.service import parse_moment
-
-    text = request.form.get(name, "").strip()
-    return parse_moment(text) if text else None
-
-
-def _perform(ticket: Ticket, action: str, user: User):
-    f = request.form
-    if action == "accept":
-        return tickets.accept(ticket, user, note=f.get("note", ""))
-    if action == "verify":
-        return tickets.verify(ticket, user, callback_at=_form_time("callback_at"), contact=f.get("contact", ""),
-                              reached=f.get("reached") == "yes", findings=f.get("findings", ""))
-    if action == "rectify":
-        return tickets.rectify(ticket, user, outcome=f.get("outcome", ""), measures=f.get("measures", ""))
-    if action == "reply":
-        return tickets.reply(ticket, user, text=f.get("text", ""))
-    if action == "close":
-        return tickets.close(ticket, user, note=f.get("note", ""))
-    if action == "review":
-        return tickets.review(ticket, user, decision=f.get("decision", ""), note=f.get("note", ""))
-    if action == "extend":
-        return tickets.extend(ticket, user, reason=f.get("reason", ""))
-    if action == "appeal":
-        return tickets.appeal(ticket, user, reason=f.get("reason", ""))
-    if action == "decide_appeal":
-        decision = f.get("decision", "")
-        if decision not in ("upheld", "rejected"):
-            from feedback.errors import ValidationError
-
-            raise ValidationError("请选择审核结论：申诉成立 或 申诉不成立", field="decision")
-        return tickets.decide_appeal(ticket, user, upheld=decision == "upheld", note=f.get("note", ""))
-    if action == "assign":
-        assignee_id = f.get("assignee_id", type=int)
-        assignee = db.session.get(User, assignee_id) if assignee_id else None
-        return tickets.assign(ticket, user, assignee)
-    if action == "move":
-        dept_id = f.get("department_id", type=int)
-        return tickets.move(ticket, user, db.session.get(Department, dept_id) if dept_id else None,
-                            note=f.get("note", ""))
-    if action == "note":
-        return tickets.add_note(ticket, user, note=f.get("note", ""))
-    abort(404)
-
-
 @bp.post("/<int:ticket_id>/<action>")
 def act(ticket_id: int, action: str):
     """Take one action; a refused action re-renders the page with the reason and what was typed."""
-    if action not in workflow.TRANSITIONS or action == "rate_handling":
+    if action not in ACTIONS:
         abort(404)
     ticket = _ticket_or_404(ticket_id)
     user = current_user._get_current_object()
-    try:
-        _perform(ticket, action, user)
-    except DomainError as exc:
-        db.session.rollback()
-        ticket = _ticket_or_404(ticket_id)
-        return _render_detail(ticket, status=exc.status if exc.status != 400 else 422,
-                              errors={action: exc.message}, values=request.form)
-    db.session.commit()
-    done = {"decide_appeal": "已提交申诉审核结论", "review": "已提交复核结论", "note": "已添加备注"}
-    flash(done.get(action, f"已{workflow.TRANSITIONS[action].label}"), "success")
-    if tickets.get_for_user(ticket_id, user) is None:
+    form_class, perform = ACTIONS[action]
+    form = form_class()
+    if not form.validate_on_submit():
+        flash_form_errors(form)
+        return _render_detail(ticket, status=422, failed=action, values=request.form)
+    done = run_action(lambda: perform(ticket, user, form),
+                      DONE.get(action, f"已{workflow.TRANSITIONS[action].label}"))
+    if not done:
+        status = done.error.status if done.error.status != 400 else 422
+        return _render_detail(_ticket_or_404(ticket_id), status=status, failed=action, values=request.form)
+    if queue.get_for_user(ticket_id, user) is None:
         # Moved out of the user's scope: back to the queue.
         return redirect(url_for("tickets.queue"))
     return redirect(url_for("tickets.detail", ticket_id=ticket_id))
@@ -256,13 +218,11 @@ def act(ticket_id: int, action: str):
 def reveal_phone(ticket_id: int):
     """显示完整号码: for the assignee and supervisors; audited, shown on this response only."""
     ticket = _ticket_or_404(ticket_id)
-    try:
-        phone = tickets.reveal_phone(ticket, current_user._get_current_object(), ip=request.remote_addr)
-    except DomainError as exc:
-        db.session.rollback()
-        return _render_detail(ticket, status=exc.status, errors={"phone": exc.message})
-    db.session.commit()
-    return _render_detail(ticket, revealed_phone=phone)
+    done = run_action(lambda: tickets.reveal_phone(ticket, current_user._get_current_object(),
+                                                   ip=request.remote_addr))
+    if not done:
+        return _render_detail(ticket, status=done.error.status)
+    return _render_detail(ticket, revealed_phone=done.value)
 
 
 @bp.get("/<int:ticket_id>/photos/<int:photo_id>")

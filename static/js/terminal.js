@@ -156,6 +156,9 @@
     if (unlockTimer) { clearTimeout(unlockTimer); }
     unlockTimer = setTimeout(function () {
       unlockTimer = null;
+      // A timer may fire a millisecond before Date.now() reaches lockUntil: end the lockout
+      // here too, so a button that looks enabled never swallows a tap.
+      lockUntil = 0;
       Array.prototype.forEach.call(buttons, function (b) { b.disabled = false; });
     }, cfg.lockout);
     armIdle();

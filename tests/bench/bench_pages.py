@@ -487,7 +487,7 @@ def _task_explain(path: str) -> dict:
 
     from feedback.accounts.models import User
     from feedback.extensions import db
-    from feedback.tickets import service as tickets
+    from feedback.tickets import queue as tickets
 
     captured: list[dict] = []
 
@@ -538,9 +538,9 @@ def _run_task(name: str, args: list[str]) -> int:
     app = create_app()
     with app.app_context():
         if name == "jobs":
-            from jobs.scheduler import _load_jobs
+            from jobs.scheduler import load_jobs
 
-            result = {"jobs": sorted(_load_jobs())}
+            result = {"jobs": sorted(load_jobs())}
         else:
             result = _task_recompute() if name == "recompute" else _task_explain(*args)
     print("TASK_JSON " + json.dumps(result, ensure_ascii=False, default=str))

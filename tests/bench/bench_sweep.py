@@ -23,7 +23,6 @@ import random
 import sys
 import time
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import psycopg
 
@@ -55,7 +54,7 @@ def _app(url: str):
 
 def _deadline_shapes(app) -> dict:
     """Deadline, reminder, overdue and 督办 moments of tickets opened at a few moments before NOW."""
-    from feedback.calendar.service import WorkingCalendar
+    from feedback.calendar.days import WorkingCalendar
     from feedback.deadlines import service as deadlines
 
     with app.app_context():
@@ -136,7 +135,7 @@ def _people(app) -> None:
     from feedback.accounts.models import User
     from feedback.directory.models import Department
     from feedback.extensions import db
-    from feedback.notifications.models import DepartmentHead
+    from feedback.directory.models import DepartmentHead
 
     with app.app_context():
         cities = list(db.session.scalars(select(Department).where(Department.code.like("B%-C__"))))

@@ -122,7 +122,8 @@ def test_handler_sees_only_own_departments_staff_and_gets_404_for_others(
     expect(page.get_by_text("李税务")).to_have_count(0)
 
     response = page.goto(f"/console/directory/staff/{other_id}")
-    assert response is not None and response.status == 404
+    assert response is not None
+    assert response.status == 404
     expect(page.get_by_role("heading", name="页面不存在")).to_be_visible()
     expect(page.get_by_text("李税务")).to_have_count(0)
 

@@ -6,8 +6,6 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.tickets.conftest import app_config, city, fast_password_hashing  # noqa: F401
-
 pytestmark = [pytest.mark.browser, pytest.mark.parametrize("viewport", ["phone"], indirect=True)]
 
 
@@ -26,7 +24,8 @@ def test_citizen_files_a_complaint_on_a_phone_and_follows_it(page, live_server, 
     expect(page.get_by_role("heading", name="投诉已受理")).to_be_visible()
     case = page.locator("#case-number").inner_text()
     secret = page.locator("#lookup-secret").inner_text()
-    assert re.fullmatch(r"TS\d{14}", case) and len(secret) == 8
+    assert re.fullmatch(r"TS\d{14}", case)
+    assert len(secret) == 8
 
     page.get_by_role("link", name="查询办理进度").click()
     expect(page.get_by_label("投诉编号")).to_have_value(case)

@@ -10,6 +10,8 @@ import pytest
 from playwright.sync_api import Page, Route, expect
 from sqlalchemy import func, select
 
+from feedback.evaluations import links
+from feedback.terminal import service as terminals
 from tests.browser.conftest import log_in, on_all_backends
 
 pytestmark = pytest.mark.browser
@@ -18,26 +20,15 @@ FAST = {"TERMINAL_LOCKOUT_MS": 150, "TERMINAL_THANKS_MS": 800, "TERMINAL_RETRY_B
         "TERMINAL_RETRY_MAX_MS": 800}
 
 
-@pytest.fixture
-def hall(live_server, db, make_department, make_hall, make_window, make_staff, make_item):
-    """Window GA-01 (市公安局, staff 张三 GA0001, item 户口迁入登记), fast kiosk timings."""
+@pytest.fixture(autouse=True)
+def fast_kiosk(live_server):
+    """Kiosk timings short enough for a test (lockout, thanks screen, retries)."""
     live_server.app.config.update(FAST)
-    ga = make_department(code="GA", name="市公安局")
-    h = make_hall(code="SMZX", name="市民中心")
-    window = make_window(code="GA-01", name="1 号窗口", hall=h, department=ga)
-    staff = make_staff(staff_number="GA0001", name="张三", department=ga, windows=[window])
-    make_item(code="I-GA", name="户口迁入登记", department=ga)
-    db.session.commit()
-    return {"window": window, "staff": staff, "department": ga}
 
 
-def pair(page: Page, db, window, make_user) -> None:
-    """Issue a pairing code as an admin would and enter it on the tablet."""
-    from feedback.evaluations import service as ratings
-
-    admin = make_user("admin", username="root")
-    _, code = ratings.issue_pairing_code(window, actor=admin)
-    db.session.commit()
+def pair(page: Page, issue_code, window) -> None:
+    """Issue a pairing code as the city's admin would and enter it on the tablet."""
+    _, code = issue_code(window)
     page.goto(f"/terminal/{window.code}")
     expect(page.get_by_role("heading", name="本设备尚未配对")).to_be_visible()
     page.get_by_role("link", name="输入配对码").click()
@@ -46,16 +37,6 @@ def pair(page: Page, db, window, make_user) -> None:
     page.get_by_role("button", name="配对").click()
     expect(page).to_have_url(re.compile(f"/terminal/{window.code}$"))
     expect(page.get_by_role("heading", name="欢迎办事")).to_be_visible()
-
-
-def complete_record(db, clock, number: str, **kw):
-    """A record completed now at GA-01, as a window system would register it."""
-    from feedback.evaluations import service as ratings
-
-    record = ratings.create_record(record_number=number, service_item_code="I-GA", window_code="GA-01",
-                                   staff_number="GA0001", completed_at=clock.now, **kw)
-    db.session.commit()
-    return record
 
 
 def evaluations(db):
@@ -77,25 +58,22 @@ def wait_for(page: Page, predicate, timeout: float = 10.0):
 
 
 def queue_length(page: Page) -> int:
-    return page.evaluate("() => JSON.parse(localStorage.getItem('fbTerminal.queue.GA-01') || '[]').length")
+    return page.evaluate("() => JSON.parse(localStorage.getItem('fbTerminal.queue.W01') || '[]').length")
 
 
 # ---------------------------------------------------------------- the flows
 
 def test_record_completed_on_the_counter_page_appears_on_the_tablet_within_two_seconds(
-        page, open_page, live_server, db, hall, make_user):
-    pair(page, db, hall["window"], make_user)
-    expect(page.locator("#k-staff-name")).to_have_text("张三")
-    expect(page.locator("#k-staff-number")).to_have_text("GA0001")
-    expect(page.locator("#k-department")).to_have_text("市公安局")
+        page, open_page, live_server, db, city, issue_code):
+    pair(page, issue_code, city.window)
+    expect(page.locator("#k-staff-name")).to_have_text("王小明")
+    expect(page.locator("#k-staff-number")).to_have_text("S001")
+    expect(page.locator("#k-department")).to_have_text("户政支队")
 
-    user = make_user("window_staff", departments=[hall["department"]], username="staff_ga")
-    user.staff = hall["staff"]
-    db.session.commit()
     desk = open_page()
-    log_in(desk, "staff_ga")
+    log_in(desk, city.users.window_staff.username)  # 王小明's account
     desk.goto("/counter")
-    desk.get_by_label("服务事项").select_option(label="户口迁入登记（I-GA）")
+    desk.get_by_label("服务事项").select_option(label="户口迁移（IT1）")
     desk.get_by_label("联系电话（选填，用于短信邀评）").fill("13800138000")
     desk.get_by_role("button", name="办结").click()
     expect(desk.locator("#done")).to_be_visible()
@@ -103,7 +81,7 @@ def test_record_completed_on_the_counter_page_appears_on_the_tablet_within_two_s
 
     expect(page.get_by_role("heading", name="请您对本次服务进行评价")).to_be_visible(timeout=2000)
     assert time.monotonic() - completed < 2.0
-    expect(page.locator("#rate-subject")).to_have_text("办理事项：户口迁入登记")
+    expect(page.locator("#rate-subject")).to_have_text("办理事项：户口迁移")
     # Five equal buttons, none preselected.
     buttons = page.locator(".level5")
     expect(buttons).to_have_text(["非常满意", "满意", "基本满意", "不满意", "非常不满意"])
@@ -119,15 +97,15 @@ def test_record_completed_on_the_counter_page_appears_on_the_tablet_within_two_s
     expect(qr_page.locator("#qr-sheet svg")).to_be_visible()
 
 
-def test_bad_rating_with_reasons_stores_the_rating_and_its_ticket(page, live_server, db, hall, clock, make_user):
+def test_bad_rating_with_reasons_stores_the_rating_and_its_ticket(page, live_server, db, city, clock, issue_code):
     from feedback.accounts import service as accounts
     from feedback.tickets.models import Ticket
 
-    pair(page, db, hall["window"], make_user)
+    pair(page, issue_code, city.window)
     _, key = accounts.create_api_key("窗口系统", ["records:write"])
     db.session.commit()
     resp = page.request.post("/api/v1/service-records", headers={"Authorization": f"Bearer {key}"}, data={
-        "record_number": "API-1", "service_item_code": "I-GA", "window_code": "GA-01", "staff_number": "GA0001",
+        "record_number": "API-1", "service_item_code": "IT1", "window_code": "W01", "staff_number": "S001",
         "completed_at": clock.now.isoformat(), "citizen_phone": "13800138000"})
     assert resp.status == 201, resp.text()
 
@@ -144,7 +122,8 @@ def test_bad_rating_with_reasons_stores_the_rating_and_its_ticket(page, live_ser
 
     ev = wait_for(page, lambda: evaluations(db))[0]
     assert (ev.level, ev.reasons, ev.comment, ev.channel) == (1, [113, 115], "材料清单前后不一致", "hall_tablet")
-    assert ev.record.record_number == "API-1" and ev.real_name
+    assert ev.record.record_number == "API-1"
+    assert ev.real_name
     assert db.session.scalar(select(Ticket).where(Ticket.evaluation_id == ev.id)) is not None
     # Back to idle after the thanks, and the rated record is not asked for again.
     expect(page.get_by_role("heading", name="欢迎办事")).to_be_visible()
@@ -152,26 +131,29 @@ def test_bad_rating_with_reasons_stores_the_rating_and_its_ticket(page, live_ser
     expect(page.get_by_role("heading", name="欢迎办事")).to_be_visible()
 
 
-def test_anonymous_walk_in_rating(page, live_server, db, hall, make_user):
-    pair(page, db, hall["window"], make_user)
+def test_anonymous_walk_in_rating(page, live_server, db, city, issue_code):
+    pair(page, issue_code, city.window)
     page.get_by_role("button", name="评价本窗口服务").click()
     expect(page.locator("#rate-subject")).to_have_text("本窗口服务")
     expect(page.get_by_role("button", name="稍后用手机扫码评价")).to_be_hidden()
     page.get_by_role("button", name="满意", exact=True).click()
     expect(page.get_by_role("heading", name="感谢您的评价！")).to_be_visible()
     ev = wait_for(page, lambda: evaluations(db))[0]
-    assert ev.service_record_id is None and ev.level == 4 and ev.window_id == hall["window"].id
+    assert ev.service_record_id is None
+    assert ev.level == 4
+    assert ev.window_id == city.window.id
 
 
-def test_outage_of_ten_minutes_loses_nothing_and_duplicates_nothing(page, live_server, db, hall, clock, make_user):
+def test_outage_of_ten_minutes_loses_nothing_and_duplicates_nothing(
+        page, live_server, db, city, clock, issue_code, make_record):
     page.clock.install()
-    pair(page, db, hall["window"], make_user)
-    complete_record(db, clock, "R-1")
+    pair(page, issue_code, city.window)
+    make_record(record_number="R-1", completed_at=clock.now)
     expect(page.get_by_role("heading", name="请您对本次服务进行评价")).to_be_visible(timeout=3000)
     tapped = clock.now
 
     # The hall's network goes down: every request of the tablet fails.
-    page.route("**/terminal/GA-01/**", lambda route: route.abort("internetdisconnected"))
+    page.route("**/terminal/W01/**", lambda route: route.abort("internetdisconnected"))
     page.get_by_role("button", name="不满意", exact=True).click()
     page.get_by_label("服务态度生硬").check()
     page.get_by_role("button", name="提交评价").click()
@@ -189,7 +171,7 @@ def test_outage_of_ten_minutes_loses_nothing_and_duplicates_nothing(page, live_s
     page.wait_for_timeout(500)
     assert evaluations(db) == []
 
-    page.unroute("**/terminal/GA-01/**")
+    page.unroute("**/terminal/W01/**")
     rows = wait_for(page, lambda: len(evaluations(db)) >= 2 and evaluations(db))
     page.wait_for_timeout(1500)  # any duplicate would arrive now
     rows = evaluations(db)
@@ -203,11 +185,11 @@ def test_outage_of_ten_minutes_loses_nothing_and_duplicates_nothing(page, live_s
 
 @on_all_backends
 def test_lost_response_after_the_server_stored_the_rating_is_still_stored_once(
-        page, live_server, db, hall, clock, make_user):
-    from feedback.evaluations.models import IdempotencyKey
+        page, live_server, db, city, clock, issue_code, make_record):
+    from feedback.idempotency.models import IdempotencyKey
 
-    pair(page, db, hall["window"], make_user)
-    complete_record(db, clock, "R-2")
+    pair(page, issue_code, city.window)
+    make_record(record_number="R-2", completed_at=clock.now)
     seen_keys: list[str] = []
 
     def lose_first_response(route: Route):
@@ -219,7 +201,7 @@ def test_lost_response_after_the_server_stored_the_rating_is_still_stored_once(
         else:
             route.continue_()
 
-    page.route("**/terminal/GA-01/ratings", lose_first_response)
+    page.route("**/terminal/W01/ratings", lose_first_response)
     expect(page.get_by_role("heading", name="请您对本次服务进行评价")).to_be_visible(timeout=3000)
     page.get_by_role("button", name="基本满意").click()
     expect(page.get_by_role("heading", name="感谢您的评价！")).to_be_visible()
@@ -227,35 +209,36 @@ def test_lost_response_after_the_server_stored_the_rating_is_still_stored_once(
     wait_for(page, lambda: len(seen_keys) >= 2 and queue_length(page) == 0)
     assert len(set(seen_keys)) == 1, "a retry reuses the idempotency key"
     rows = evaluations(db)
-    assert len(rows) == 1 and rows[0].level == 3 and rows[0].record.record_number == "R-2"
+    assert len(rows) == 1
+    assert rows[0].level == 3
+    assert rows[0].record.record_number == "R-2"
     assert db.session.scalar(select(func.count()).select_from(IdempotencyKey)) == 1
 
 
-def test_revoked_tablet_goes_blank(page, live_server, db, hall, make_user):
-    from feedback.evaluations import service as ratings
-    from feedback.evaluations.models import Terminal
+def test_revoked_tablet_goes_blank(page, live_server, db, city, issue_code):
+    from feedback.terminal.models import Terminal
 
-    pair(page, db, hall["window"], make_user)
+    pair(page, issue_code, city.window)
     terminal = db.session.scalar(select(Terminal))
-    ratings.revoke_terminal(terminal, actor=None)
+    terminals.revoke_terminal(terminal, actor=None)
     db.session.commit()
     expect(page.get_by_role("heading", name="本设备尚未配对")).to_be_visible(timeout=3000)
-    expect(page.get_by_text("张三")).to_have_count(0)
+    expect(page.get_by_text("王小明")).to_have_count(0)
 
 
-def test_rate_later_shows_a_qr_that_a_phone_uses_to_rate(page, open_page, live_server, db, hall, clock, make_user):
-    pair(page, db, hall["window"], make_user)
-    record = complete_record(db, clock, "R-3")
+def test_rate_later_shows_a_qr_that_a_phone_uses_to_rate(
+        page, open_page, live_server, db, city, clock, issue_code, make_record):
+    pair(page, issue_code, city.window)
+    record = make_record(record_number="R-3", completed_at=clock.now)
     expect(page.get_by_role("heading", name="请您对本次服务进行评价")).to_be_visible(timeout=3000)
     page.get_by_role("button", name="稍后用手机扫码评价").click()
     expect(page.locator("#qr-img")).to_have_attribute("src", re.compile("^data:image/svg"))
     page.get_by_role("button", name="完成").click()
     expect(page.get_by_role("heading", name="欢迎办事")).to_be_visible()
 
-    from feedback.terminal import service
 
     with live_server.app.test_request_context():
-        path = re.sub(r"^https?://[^/]+", "", service.rating_url(record))
+        path = re.sub(r"^https?://[^/]+", "", links.rating_url(record))
     phone = open_page(viewport="phone")
     phone.goto(path)
     phone.get_by_role("button", name="非常满意").click()

@@ -12,18 +12,16 @@ from playwright.sync_api import expect
 from feedback.sms.models import OutboundSms
 from feedback.tickets import service as t
 from tests.browser.conftest import log_in, on_all_backends
-from tests.tickets.conftest import (app_config, city, fast_password_hashing, make_bad_ticket,  # noqa: F401
-                                    make_complaint_ticket)
 
 pytestmark = pytest.mark.browser
 
 
 @on_all_backends
 def test_handler_works_a_bad_review_and_the_citizens_rating_closes_it(
-        page, open_page, live_server, db, city, clock, make_bad_ticket, make_complaint_ticket):
-    ticket = make_bad_ticket()
+        page, open_page, live_server, db, city, clock, make_ticket):
+    ticket = make_ticket()
     clock.set(clock.now + timedelta(days=1))
-    make_complaint_ticket()  # a day younger: its deadline is later
+    make_ticket(source="complaint")  # a day younger: its deadline is later
     clock.set("2026-11-23T03:00:00+00:00")  # 11:00 Beijing
 
     log_in(page, "handler_ga")
@@ -59,7 +57,8 @@ def test_handler_works_a_bad_review_and_the_citizens_rating_closes_it(
     db.session.rollback()
     sms = db.session.scalars(sa.select(OutboundSms).where(OutboundSms.ticket_id == ticket.id,
                                                           OutboundSms.purpose == "ticket_reply")).one()
-    assert sms.to_phone == "+8613800138000" and "您反映的问题已整改" in sms.body
+    assert sms.to_phone == "+8613800138000"
+    assert "您反映的问题已整改" in sms.body
     link = re.search(r"/h/\S+", sms.body).group(0)
 
     phone = open_page("phone")
@@ -72,12 +71,14 @@ def test_handler_works_a_bad_review_and_the_citizens_rating_closes_it(
     expect(page.locator("#ticket-state")).to_have_text("已办结")
     db.session.rollback()
     closed = db.session.get(type(ticket), ticket.id)
-    assert closed.handling_rating == "satisfied" and closed.on_time is True and not closed.is_open
+    assert closed.handling_rating == "satisfied"
+    assert closed.on_time is True
+    assert not closed.is_open
 
 
-def test_supervisor_extends_one_ticket_and_upholds_an_appeal(page, live_server, db, city, make_bad_ticket):
-    extended = make_bad_ticket()
-    appealed = make_bad_ticket(level=2)
+def test_supervisor_extends_one_ticket_and_upholds_an_appeal(page, live_server, db, city, make_ticket):
+    extended = make_ticket()
+    appealed = make_ticket(level=2)
     t.appeal(appealed, city.users.handler, reason="评价人当天未在本窗口办理业务，疑为误评")
     db.session.commit()
 
@@ -101,14 +102,15 @@ def test_supervisor_extends_one_ticket_and_upholds_an_appeal(page, live_server, 
 
     db.session.rollback()
     ev = db.session.get(type(appealed), appealed.id).evaluation
-    assert ev.invalid is True and ev.invalidated_at is not None
+    assert ev.invalid is True
+    assert ev.invalidated_at is not None
     assert db.session.get(type(extended), extended.id).extension_reason == "涉及跨部门材料核查，情况复杂"
     assert db.session.get(type(extended), extended.id).evaluation.invalid is False
 
 
 @pytest.mark.parametrize("viewport", ["phone"], indirect=True)
-def test_queue_and_ticket_page_work_on_a_phone(page, live_server, db, city, make_bad_ticket):
-    ticket = make_bad_ticket()
+def test_queue_and_ticket_page_work_on_a_phone(page, live_server, db, city, make_ticket):
+    ticket = make_ticket()
     log_in(page, "handler_ga")
     page.goto("/console/tickets")
     page.get_by_role("link", name=f"#{ticket.id}").click()

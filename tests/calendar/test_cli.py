@@ -5,7 +5,7 @@ from datetime import date
 
 from sqlalchemy import func, select
 
-from feedback.calendar import service
+from feedback.calendar import entries
 from feedback.calendar.models import CalendarDay
 from tests.calendar.helpers import ARRANGEMENT_2027_CSV
 
@@ -23,10 +23,13 @@ def test_explain_shows_national_day_skipped_the_make_up_saturday_counted_and_the
     assert "2026-09-30 周三" not in out  # the day of creation is not listed: it never counts
     for day in range(1, 8):
         line = _line(out, f"2026-10-0{day}")
-        assert "法定节假日（不计）" in line and "国庆节" in line
+        assert "法定节假日（不计）" in line
+        assert "国庆节" in line
     assert "第1个工作日" in _line(out, "2026-10-08")
     saturday = _line(out, "2026-10-10")
-    assert "周六" in saturday and "第3个工作日" in saturday and "调休上班" in saturday
+    assert "周六" in saturday
+    assert "第3个工作日" in saturday
+    assert "调休上班" in saturday
     assert "周末（不计）" in _line(out, "2026-10-11")
     assert "第5个工作日" in _line(out, "2026-10-13")
     assert "截止时间：2026-10-13 23:59:59 +08:00（Asia/Shanghai）" in out
@@ -44,7 +47,7 @@ def test_explain_marks_days_of_a_year_without_official_data_as_provisional(app):
 
 
 def test_explain_marks_administrator_entries(app, db):
-    service.set_day(date(2026, 11, 25), "holiday", "临时停止办公", "市政府通知")
+    entries.set_day(date(2026, 11, 25), "holiday", "临时停止办公", "市政府通知")
     db.session.commit()
     result = app.test_cli_runner().invoke(args=["calendar", "explain", "--from", "2026-11-24T09:00Z",
                                                 "--days", "1"])
@@ -63,7 +66,8 @@ def test_import_loads_a_valid_file_and_the_deadline_is_no_longer_provisional(app
     path.write_bytes(ARRANGEMENT_2027_CSV)
     result = app.test_cli_runner().invoke(args=["calendar", "import", str(path)])
     assert result.exit_code == 0, result.output
-    assert "导入成功" in result.stdout and "2027" in result.stdout
+    assert "导入成功" in result.stdout
+    assert "2027" in result.stdout
     db.session.rollback()  # see the command's commit
     explained = app.test_cli_runner().invoke(args=["calendar", "explain", "--from", "2026-12-28T10:00",
                                                    "--days", "5"])

@@ -7,7 +7,8 @@ from datetime import date
 import pytest
 from sqlalchemy import func, select
 
-from feedback.calendar import service
+from feedback.calendar import days, importer
+from feedback.calendar.entries import set_day
 from feedback.calendar.models import CalendarDay, CalendarYear
 from tests.calendar.helpers import ARRANGEMENT_2027_CSV
 
@@ -18,13 +19,13 @@ def _entries(db) -> dict[str, tuple[str, str, bool]]:
 
 
 def _failure(content: bytes, filename: str = "2027.csv") -> list[str]:
-    with pytest.raises(service.CalendarImportFailed) as caught:
-        service.import_arrangement(filename, content)
+    with pytest.raises(importer.CalendarImportFailed) as caught:
+        importer.import_arrangement(filename, content)
     return [str(e) for e in caught.value.errors]
 
 
 def test_a_csv_arrangement_is_stored_by_date_and_marks_its_year(app, db):
-    result = service.import_arrangement("2027.csv", ARRANGEMENT_2027_CSV)
+    result = importer.import_arrangement("2027.csv", ARRANGEMENT_2027_CSV)
     db.session.commit()
     assert (result.years, result.created, result.updated) == ([2027], 4, 0)
     entries = _entries(db)
@@ -40,7 +41,7 @@ def test_a_csv_arrangement_is_stored_by_date_and_marks_its_year(app, db):
 
 def test_chinese_headers_kind_words_and_slashed_dates_are_understood(app, db):
     content = "日期,类型,名称\n2027/10/1,放假,国庆节\n2027年9月26日,调休上班,国庆节调休上班\n".encode("gb18030")
-    result = service.import_arrangement("安排.csv", content)
+    result = importer.import_arrangement("安排.csv", content)
     assert result.years == [2027]
     assert _entries(db) == {"2027-09-26": ("workday", "国庆节调休上班", True),
                             "2027-10-01": ("holiday", "国庆节", True)}
@@ -54,12 +55,12 @@ def test_a_json_arrangement_with_a_holiday_range_is_imported(app, db):
         "workdays": [{"date": "2027-09-26", "name": "国庆节调休上班"},
                      {"date": "2026-12-26", "name": "元旦调休上班"}],
     }, ensure_ascii=False).encode()
-    result = service.import_arrangement("2027.json", content)
+    result = importer.import_arrangement("2027.json", content)
     assert (result.years, result.created) == ([2027], 10)
-    assert service.day_status(date(2027, 10, 5)).name == "国庆节"
-    assert service.day_status(date(2027, 10, 5)).source == "国办发明电〔2026〕99号"
-    assert service.year_source(2027) == "admin"
-    assert service.year_source(2026) == "chinesecalendar"
+    assert days.day_status(date(2027, 10, 5)).name == "国庆节"
+    assert days.day_status(date(2027, 10, 5)).source == "国办发明电〔2026〕99号"
+    assert days.year_source(2027) == "admin"
+    assert days.year_source(2026) == "chinesecalendar"
 
 
 def test_every_error_is_reported_by_row_and_column_and_nothing_is_saved(app, db):
@@ -79,7 +80,7 @@ def test_every_error_is_reported_by_row_and_column_and_nothing_is_saved(app, db)
     db.session.rollback()
     assert db.session.scalar(select(func.count()).select_from(CalendarDay)) == 0
     assert db.session.get(CalendarYear, 2027) is None
-    assert service.day_status(date(2027, 1, 1)).provisional
+    assert days.day_status(date(2027, 1, 1)).provisional
 
 
 def test_a_wrong_header_is_reported_before_any_row(app, db):
@@ -111,13 +112,14 @@ def test_json_errors_name_the_item_and_field(app, db):
 
 
 def test_reimporting_a_corrected_file_replaces_the_years_entries(app, db):
-    service.import_arrangement("2027.csv", ARRANGEMENT_2027_CSV)
-    service.set_day(date(2027, 10, 9), "holiday", "录错的日期")
+    importer.import_arrangement("2027.csv", ARRANGEMENT_2027_CSV)
+    set_day(date(2027, 10, 9), "holiday", "录错的日期")
     db.session.commit()
     corrected = "date,kind,name\n2027-01-01,holiday,元旦\n2027-10-08,holiday,国庆节\n".encode()
-    result = service.import_arrangement("2027-v2.csv", corrected)
+    result = importer.import_arrangement("2027-v2.csv", corrected)
     db.session.commit()
-    assert result.created == 1 and result.updated == 1  # 10-08 new; 01-01 gets the new source
+    assert result.created == 1
+    assert result.updated == 1  # 10-08 new; 01-01 gets the new source
     assert result.deactivated == [date(2027, 1, 2), date(2027, 1, 3), date(2027, 10, 9)]
     entries = _entries(db)
     assert entries["2027-10-09"] == ("holiday", "录错的日期", False)
@@ -128,19 +130,20 @@ def test_reimporting_a_corrected_file_replaces_the_years_entries(app, db):
 def test_a_new_year_holiday_starting_in_december_does_not_mark_the_previous_year(app, db):
     content = ("date,kind,name\n2027-12-31,holiday,元旦\n2028-01-01,holiday,元旦\n"
                "2028-01-02,holiday,元旦\n").encode()
-    assert service.import_arrangement("2028.csv", content).years == [2028]
+    assert importer.import_arrangement("2028.csv", content).years == [2028]
 
 
 def test_an_import_is_audited_with_its_counts(app, db):
     from feedback.audit.models import AuditEvent
 
-    service.import_arrangement("2027.csv", ARRANGEMENT_2027_CSV)
+    importer.import_arrangement("2027.csv", ARRANGEMENT_2027_CSV)
     db.session.flush()
     event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "calendar.import"))
-    assert event.detail["years"] == [2027] and event.detail["created"] == 4
+    assert event.detail["years"] == [2027]
+    assert event.detail["created"] == 4
     assert event.detail["filename"] == "2027.csv"
 
 
 def test_empty_trailing_columns_from_a_spreadsheet_are_ignored(app, db):
     content = "\ufeffdate,kind,name,,\r\n2027-01-01,holiday,元旦,,\r\n".encode()
-    assert service.import_arrangement("2027.csv", content).created == 1
+    assert importer.import_arrangement("2027.csv", content).created == 1

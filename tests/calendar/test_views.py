@@ -6,7 +6,7 @@ from datetime import date
 
 from sqlalchemy import select
 
-from feedback.calendar import service
+from feedback.calendar import days, importer
 from feedback.calendar.models import CalendarDay, CalendarYear
 from tests.calendar.helpers import ARRANGEMENT_2027_CSV
 from tests.conftest import login, post_form
@@ -25,9 +25,13 @@ def test_the_page_lists_every_day_off_and_make_up_workday_with_its_source(client
     assert resp.status_code == 200
     html = resp.get_data(as_text=True)
     assert "工作日历" in html
-    assert 'id="year-2026"' in html and 'id="year-2025"' in html and 'id="year-2027"' in html
-    assert "2026-10-07" in html and "国庆节" in html
-    assert "2026-10-10" in html and "国庆节调休上班" in html
+    assert 'id="year-2026"' in html
+    assert 'id="year-2025"' in html
+    assert 'id="year-2027"' in html
+    assert "2026-10-07" in html
+    assert "国庆节" in html
+    assert "2026-10-10" in html
+    assert "国庆节调休上班" in html
     assert "chinesecalendar 1.11.0" in html
     assert "临时（无官方安排）" in html  # 2027
 
@@ -41,14 +45,15 @@ def test_administrators_are_warned_from_november_that_next_year_is_missing(clien
     _admin(client, make_user)
     clock.set("2026-11-23T10:00:00+08:00")
     html = client.get(PAGE).get_data(as_text=True)
-    assert 'id="calendar-warning"' in html and "2027 年的放假安排尚未录入" in html
+    assert 'id="calendar-warning"' in html
+    assert "2027 年的放假安排尚未录入" in html
     clock.set("2026-10-15T10:00:00+08:00")
     assert 'id="calendar-warning"' not in client.get(PAGE).get_data(as_text=True)
 
 
 def test_the_warning_disappears_once_next_year_is_imported(client, make_user, db):
     _admin(client, make_user)
-    service.import_arrangement("2027.csv", ARRANGEMENT_2027_CSV)
+    importer.import_arrangement("2027.csv", ARRANGEMENT_2027_CSV)
     db.session.commit()
     html = client.get(PAGE).get_data(as_text=True)
     assert 'id="calendar-warning"' not in html
@@ -84,19 +89,20 @@ def test_an_administrator_adds_a_day_off_and_switches_it_off_again(client, make_
                      {"day-date": "2026-11-25", "day-kind": "holiday", "day-name": "临时停止办公",
                       "day-source": "市政府通知"}, form_url=PAGE)
     assert resp.status_code == 302
-    assert service.day_status(date(2026, 11, 25)).reason == "admin holiday"
+    assert days.day_status(date(2026, 11, 25)).reason == "admin holiday"
     html = client.get(PAGE).get_data(as_text=True)
-    assert "临时停止办公" in html and "管理员录入：市政府通知" in html
+    assert "临时停止办公" in html
+    assert "管理员录入：市政府通知" in html
     assert "覆盖 chinesecalendar：工作日" in html
 
     resp = post_form(client, "/admin/calendar/days/2026-11-25/active", {"active": "0"}, form_url=PAGE)
     assert resp.status_code == 302
     db.session.expire_all()
-    assert service.day_status(date(2026, 11, 25)).reason == "workday"
+    assert days.day_status(date(2026, 11, 25)).reason == "workday"
     assert "已停用" in client.get(PAGE).get_data(as_text=True)
     post_form(client, "/admin/calendar/days/2026-11-25/active", {"active": "1"}, form_url=PAGE)
     db.session.expire_all()
-    assert service.day_status(date(2026, 11, 25)).reason == "admin holiday"
+    assert days.day_status(date(2026, 11, 25)).reason == "admin holiday"
 
 
 def test_a_malformed_date_is_shown_next_to_the_field_and_nothing_is_saved(client, make_user, db):
@@ -130,7 +136,7 @@ def test_an_uploaded_valid_file_is_imported_and_its_year_marked(client, make_use
     html = client.get(PAGE).get_data(as_text=True)
     assert "导入成功" in html
     assert db.session.get(CalendarYear, 2027) is not None
-    assert service.year_source(2027) == "admin"
+    assert days.year_source(2027) == "admin"
 
 
 def test_an_administrator_marks_a_year_complete_and_can_withdraw_the_mark(client, make_user, db):
@@ -138,12 +144,12 @@ def test_an_administrator_marks_a_year_complete_and_can_withdraw_the_mark(client
     resp = post_form(client, "/admin/calendar/years", {"year-year": "2027", "year-source": "国办发明电〔2026〕99号"},
                      form_url=PAGE)
     assert resp.status_code == 302
-    assert service.year_source(2027) == "admin"
-    assert not service.add_working_days(service.parse_moment("2026-12-28T10:00"), 5).provisional
+    assert days.year_source(2027) == "admin"
+    assert not days.add_working_days(days.parse_moment("2026-12-28T10:00"), 5).provisional
     resp = post_form(client, "/admin/calendar/years/2027/unmark", {}, form_url=PAGE)
     assert resp.status_code == 302
     db.session.expire_all()
-    assert service.year_source(2027) == "provisional"
+    assert days.year_source(2027) == "provisional"
 
 
 def test_the_what_if_form_explains_a_deadline(client, make_user):
@@ -158,4 +164,5 @@ def test_the_what_if_form_explains_a_deadline(client, make_user):
 def test_the_page_has_no_inline_script_or_style(client, make_user):
     _admin(client, make_user)
     html = client.get(PAGE).get_data(as_text=True)
-    assert "<script" not in html and "style=" not in html
+    assert "<script" not in html
+    assert "style=" not in html

@@ -5,8 +5,8 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from feedback.calendar import service
-from feedback.calendar.service import add_working_days, day_status, working_days_between
+from feedback.calendar import days, entries, importer, overview
+from feedback.calendar.days import add_working_days, day_status, working_days_between
 from tests.calendar.helpers import ARRANGEMENT_2027_CSV, SHANGHAI, shanghai, utc
 
 HOLIDAYS_2026 = {
@@ -43,7 +43,8 @@ def test_every_2026_statutory_holiday_is_a_day_off_with_its_chinese_name(app):
             assert not info.is_workday, d
             assert info.reason == "statutory holiday", d
             assert info.name == name, d
-            assert not info.provisional and info.origin == "chinesecalendar"
+            assert not info.provisional
+            assert info.origin == "chinesecalendar"
 
 
 def test_every_2026_make_up_workday_counts_as_a_working_day(app):
@@ -144,7 +145,9 @@ def test_a_deadline_crossing_into_2027_is_provisional_and_does_not_raise(app):
     assert deadline.provisional_years == [2027]
     assert _counted(deadline) == ["2026-12-29", "2026-12-30", "2026-12-31", "2027-01-01", "2027-01-04"]
     info = day_status(date(2027, 1, 1))
-    assert info.provisional and info.is_workday and info.origin == "provisional"
+    assert info.provisional
+    assert info.is_workday
+    assert info.origin == "provisional"
 
 
 def test_a_ticket_created_on_december_29_is_provisional_too(app):
@@ -161,32 +164,33 @@ def test_a_deadline_ending_before_the_new_year_is_not_provisional(app):
 
 def test_importing_the_2027_arrangement_makes_the_same_deadline_official_and_moves_it(app, db):
     before = add_working_days(shanghai(2026, 12, 28, 10, 0), 5)
-    service.import_arrangement("2027.csv", ARRANGEMENT_2027_CSV)
+    importer.import_arrangement("2027.csv", ARRANGEMENT_2027_CSV)
     db.session.commit()
     after = add_working_days(shanghai(2026, 12, 28, 10, 0), 5)
-    assert before.provisional and not after.provisional
+    assert before.provisional
+    assert not after.provisional
     assert _counted(after) == ["2026-12-29", "2026-12-30", "2026-12-31", "2027-01-04", "2027-01-05"]
     assert _due_local(after) == "2027-01-05T23:59:59+08:00"
     new_year = day_status(date(2027, 1, 1))
     assert (new_year.reason, new_year.name, new_year.provisional) == ("admin holiday", "元旦", False)
-    assert service.year_source(2027) == "admin"
+    assert days.year_source(2027) == "admin"
 
 
 def test_a_make_up_workday_of_next_years_arrangement_may_fall_in_december(app, db):
     assert _due_local(add_working_days(shanghai(2026, 12, 24, 10, 0), 2)) == "2026-12-28T23:59:59+08:00"
-    service.import_arrangement("2027.csv", ARRANGEMENT_2027_CSV)
+    importer.import_arrangement("2027.csv", ARRANGEMENT_2027_CSV)
     db.session.commit()
     assert day_status(date(2026, 12, 26)).reason == "admin workday"
     assert _due_local(add_working_days(shanghai(2026, 12, 24, 10, 0), 2)) == "2026-12-26T23:59:59+08:00"
     # A make-up day at the end of 2026 does not make 2026 an administrator year.
-    assert service.year_source(2026) == "chinesecalendar"
+    assert days.year_source(2026) == "chinesecalendar"
 
 
 def test_one_entered_day_does_not_make_its_year_official_until_the_year_is_marked(app, db):
-    service.set_day(date(2027, 1, 1), "holiday", "元旦", "国办发明电〔2026〕99号")
+    entries.set_day(date(2027, 1, 1), "holiday", "元旦", "国办发明电〔2026〕99号")
     assert day_status(date(2027, 1, 1)).provisional
     assert add_working_days(shanghai(2026, 12, 28, 10, 0), 5).provisional
-    service.mark_year_complete(2027, "国办发明电〔2026〕99号")
+    entries.mark_year_complete(2027, "国办发明电〔2026〕99号")
     deadline = add_working_days(shanghai(2026, 12, 28, 10, 0), 5)
     assert not deadline.provisional
     assert _due_local(deadline) == "2027-01-05T23:59:59+08:00"
@@ -195,7 +199,7 @@ def test_one_entered_day_does_not_make_its_year_official_until_the_year_is_marke
 # ---------------------------------------------------------------- administrator overrides
 
 def test_an_administrator_holiday_on_a_normal_workday_beats_chinesecalendar(app, db):
-    service.set_day(date(2026, 11, 25), "holiday", "临时停止办公", "市政府通知")
+    entries.set_day(date(2026, 11, 25), "holiday", "临时停止办公", "市政府通知")
     info = day_status(date(2026, 11, 25))
     assert (info.is_workday, info.reason, info.name, info.source) == (False, "admin holiday", "临时停止办公",
                                                                       "市政府通知")
@@ -203,25 +207,25 @@ def test_an_administrator_holiday_on_a_normal_workday_beats_chinesecalendar(app,
 
 
 def test_an_administrator_workday_can_overrule_a_package_holiday(app, db):
-    service.set_day(date(2026, 10, 7), "workday", "更正：上班")
+    entries.set_day(date(2026, 10, 7), "workday", "更正：上班")
     assert day_status(date(2026, 10, 7)).reason == "admin workday"
     assert _due_local(add_working_days(shanghai(2026, 9, 30, 10, 0), 1)) == "2026-10-07T23:59:59+08:00"
 
 
 def test_a_deactivated_entry_no_longer_counts_and_can_be_switched_back_on(app, db):
-    service.set_day(date(2026, 11, 25), "holiday", "临时停止办公")
-    service.deactivate_day(date(2026, 11, 25))
+    entries.set_day(date(2026, 11, 25), "holiday", "临时停止办公")
+    entries.deactivate_day(date(2026, 11, 25))
     assert day_status(date(2026, 11, 25)).reason == "workday"
-    service.reactivate_day(date(2026, 11, 25))
+    entries.reactivate_day(date(2026, 11, 25))
     assert day_status(date(2026, 11, 25)).reason == "admin holiday"
 
 
 def test_entering_a_date_again_replaces_the_entry_and_every_change_is_audited(app, db):
     from feedback.audit.models import AuditEvent
 
-    service.set_day(date(2026, 11, 25), "holiday", "临时停止办公")
-    service.set_day(date(2026, 11, 25), "workday", "改为上班", "更正通知")
-    service.deactivate_day(date(2026, 11, 25))
+    entries.set_day(date(2026, 11, 25), "holiday", "临时停止办公")
+    entries.set_day(date(2026, 11, 25), "workday", "改为上班", "更正通知")
+    entries.deactivate_day(date(2026, 11, 25))
     db.session.flush()
     actions = [e.action for e in db.session.query(AuditEvent).order_by(AuditEvent.id)]
     assert actions == ["calendar.day.set", "calendar.day.set", "calendar.day.deactivate"]
@@ -233,16 +237,16 @@ def test_an_entry_with_an_unknown_kind_or_no_name_is_refused(app, db):
     from feedback.errors import ValidationError
 
     with pytest.raises(ValidationError):
-        service.set_day(date(2026, 11, 25), "vacation", "x")
+        entries.set_day(date(2026, 11, 25), "vacation", "x")
     with pytest.raises(ValidationError):
-        service.set_day(date(2026, 11, 25), "holiday", "  ")
+        entries.set_day(date(2026, 11, 25), "holiday", "  ")
 
 
 def test_deactivating_a_date_without_an_entry_is_a_not_found_error(app, db):
     from feedback.errors import NotFoundError
 
     with pytest.raises(NotFoundError):
-        service.deactivate_day(date(2026, 11, 25))
+        entries.deactivate_day(date(2026, 11, 25))
 
 
 # ---------------------------------------------------------------- counting down
@@ -259,7 +263,7 @@ def test_remaining_working_days_count_after_today_up_to_the_due_day(app):
 
 
 def test_counting_agrees_with_adding_for_every_start_day_of_2026(app):
-    cal = service.WorkingCalendar()
+    cal = days.WorkingCalendar()
     start = shanghai(2026, 1, 1, 12, 0)
     for offset in range(0, 365, 3):
         s = start + timedelta(days=offset)
@@ -276,7 +280,7 @@ def test_a_shared_calendar_object_reads_each_year_once(app, db):
     listener = lambda *args: statements.append(args[2])  # noqa: E731
     event.listen(db.engine, "before_cursor_execute", listener)
     try:
-        cal = service.WorkingCalendar()
+        cal = days.WorkingCalendar()
         for day in range(1, 29):
             cal.add_working_days(shanghai(2026, 11, day, 9, 0), 15)
     finally:
@@ -287,11 +291,11 @@ def test_a_shared_calendar_object_reads_each_year_once(app, db):
 # ---------------------------------------------------------------- warning administrators
 
 def test_next_year_is_reported_missing_from_november_only(app):
-    assert service.next_year_missing(shanghai(2026, 10, 31, 23, 0)) is None
-    assert service.next_year_missing(utc(2026, 10, 31, 16, 0)) == 2027  # 11-01 00:00 Beijing
-    assert service.next_year_missing(shanghai(2025, 11, 15)) is None  # 2026 is in the package
+    assert overview.next_year_missing(shanghai(2026, 10, 31, 23, 0)) is None
+    assert overview.next_year_missing(utc(2026, 10, 31, 16, 0)) == 2027  # 11-01 00:00 Beijing
+    assert overview.next_year_missing(shanghai(2025, 11, 15)) is None  # 2026 is in the package
 
 
 def test_next_year_is_no_longer_missing_once_marked(app, db):
-    service.mark_year_complete(2027, "国办发明电〔2026〕99号")
-    assert service.next_year_missing(shanghai(2026, 12, 1)) is None
+    entries.mark_year_complete(2027, "国办发明电〔2026〕99号")
+    assert overview.next_year_missing(shanghai(2026, 12, 1)) is None

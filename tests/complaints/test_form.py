@@ -7,10 +7,9 @@ import sqlalchemy as sa
 from feedback.complaints.models import Complaint, ComplaintPhoto
 from feedback.complaints.service import sniff_image
 from feedback.sms.models import OutboundSms
-from feedback.tickets import service as t
+from feedback.tickets import queue
 from feedback.tickets.models import Ticket
-from tests.conftest import csrf_from
-from tests.tickets.conftest import walk_to
+from tests.conftest import csrf_from, walk_to
 from tests.tickets.test_access import PNG
 
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00" + b"\x00" * 64 + b"\xff\xd9"
@@ -43,63 +42,81 @@ def test_empty_form_names_every_missing_field_in_chinese(client, city):
 def test_errors_keep_what_the_citizen_typed(client, city):
     resp = _post(client, _valid(contact_phone="12345", location_text="二楼东侧"))
     html = resp.get_data(as_text=True)
-    assert resp.status_code == 422 and "手机号码“12345”无效" in html
-    assert "窗口要求提供办事指南以外的材料，跑了三次" in html and "二楼东侧" in html and "12345" in html
+    assert resp.status_code == 422
+    assert "手机号码“12345”无效" in html
+    assert "窗口要求提供办事指南以外的材料，跑了三次" in html
+    assert "二楼东侧" in html
+    assert "12345" in html
 
 
 @pytest.mark.parametrize("when,message", [("2027-01-01T10:00", "不能晚于现在"), ("2024-01-01T10:00", "一年以内"),
                                           ("昨天", "格式不正确")])
 def test_occurred_at_is_checked(client, city, when, message):
     resp = _post(client, _valid(occurred_at=when))
-    assert resp.status_code == 422 and message in resp.get_data(as_text=True)
+    assert resp.status_code == 422
+    assert message in resp.get_data(as_text=True)
 
 
 def test_complaint_at_a_window_goes_to_its_department_with_a_case_number_and_secret(client, db, city):
     resp = _post(client, _valid(window=str(city.window.id)))
     html = resp.get_data(as_text=True)
-    assert resp.status_code == 201 and resp.headers["Cache-Control"] == "no-store"
+    assert resp.status_code == 201
+    assert resp.headers["Cache-Control"] == "no-store"
     complaint = db.session.scalars(sa.select(Complaint)).one()
-    assert complaint.case_number in html and complaint.department_id == city.child.id
-    assert complaint.hall_id == city.hall.id and complaint.contact_phone == "+8613900139000"
-    assert complaint.triage_state == "routed" and complaint.source == "web"
+    assert complaint.case_number in html
+    assert complaint.department_id == city.child.id
+    assert complaint.hall_id == city.hall.id
+    assert complaint.contact_phone == "+8613900139000"
+    assert complaint.triage_state == "routed"
+    assert complaint.source == "web"
     secret = html.split('id="lookup-secret">')[1].split("<")[0]
-    assert len(secret) == 8 and secret not in complaint.lookup_secret_hash
+    assert len(secret) == 8
+    assert secret not in complaint.lookup_secret_hash
     ticket = db.session.scalars(sa.select(Ticket).where(Ticket.complaint_id == complaint.id)).one()
-    assert ticket.source == "complaint" and ticket.department_id == city.child.id and ticket.verify_due_at
+    assert ticket.source == "complaint"
+    assert ticket.department_id == city.child.id
+    assert ticket.verify_due_at
     receipt = db.session.scalars(sa.select(OutboundSms).where(OutboundSms.purpose == "complaint_receipt")).one()
-    assert complaint.case_number in receipt.body and secret in receipt.body
+    assert complaint.case_number in receipt.body
+    assert secret in receipt.body
 
 
 def test_unsure_department_goes_to_the_supervisors_triage_queue(client, db, city):
     assert _post(client, _valid()).status_code == 201
     complaint = db.session.scalars(sa.select(Complaint)).one()
     ticket = db.session.scalars(sa.select(Ticket)).one()
-    assert complaint.triage_state == "pending" and ticket.department_id is None
-    assert t.get_for_user(ticket.id, city.users.supervisor) is ticket
-    assert t.get_for_user(ticket.id, city.users.handler) is None
+    assert complaint.triage_state == "pending"
+    assert ticket.department_id is None
+    assert queue.get_for_user(ticket.id, city.users.supervisor) is ticket
+    assert queue.get_for_user(ticket.id, city.users.handler) is None
 
 
 def test_photos_are_checked_by_content_not_by_declared_type(client, db, city):
     resp = _post(client, _valid(), files=[("photo.png", b"<html><script>alert(1)</script></html>" * 3, "image/png")])
-    assert resp.status_code == 422 and "不是 JPG、PNG 或 WebP 图片" in resp.get_data(as_text=True)
+    assert resp.status_code == 422
+    assert "不是 JPG、PNG 或 WebP 图片" in resp.get_data(as_text=True)
     assert db.session.scalar(sa.select(sa.func.count(Complaint.id))) == 0
     resp = _post(client, _valid(), files=[("scan.txt", PNG, "text/plain"), ("b.jpg", JPEG, "application/pdf")])
     assert resp.status_code == 201
     photos = db.session.scalars(sa.select(ComplaintPhoto).order_by(ComplaintPhoto.id)).all()
     assert [p.content_type for p in photos] == ["image/png", "image/jpeg"]
-    assert photos[0].stored_name.endswith(".png") and "scan" not in photos[0].stored_name
+    assert photos[0].stored_name.endswith(".png")
+    assert "scan" not in photos[0].stored_name
 
 
 def test_photo_size_and_count_limits(client, db, city, app):
     app.config["COMPLAINT_PHOTO_MAX_BYTES"] = 1024
     resp = _post(client, _valid(), files=[("big.png", PNG + b"\x00" * 2048, "image/png")])
-    assert resp.status_code == 422 and "超过" in resp.get_data(as_text=True)
+    assert resp.status_code == 422
+    assert "超过" in resp.get_data(as_text=True)
     resp = _post(client, _valid(), files=[(f"{i}.png", PNG, "image/png") for i in range(4)])
-    assert resp.status_code == 422 and "最多上传 3 张照片" in resp.get_data(as_text=True)
+    assert resp.status_code == 422
+    assert "最多上传 3 张照片" in resp.get_data(as_text=True)
 
 
 def test_sniffing_recognises_real_images_only():
-    assert sniff_image(PNG) == "image/png" and sniff_image(JPEG) == "image/jpeg"
+    assert sniff_image(PNG) == "image/png"
+    assert sniff_image(JPEG) == "image/jpeg"
     assert sniff_image(b"RIFF\x00\x00\x00\x00WEBPVP8 " + b"\x00" * 8) == "image/webp"
     assert sniff_image(b"GIF89a" + b"\x00" * 20) is None
     assert sniff_image(PNG[:8] + b"\x00" * 20) is None
@@ -111,49 +128,63 @@ def _lookup(client, case, secret):
                                                    "csrf_token": csrf_from(page.get_data(as_text=True))})
 
 
-def test_lookup_with_a_wrong_secret_says_nothing_about_the_case(client, db, city, make_complaint_ticket):
-    ticket = make_complaint_ticket()
+def test_lookup_with_a_wrong_secret_says_nothing_about_the_case(client, db, city, make_ticket):
+    ticket = make_ticket(source="complaint")
     case = ticket.complaint.case_number
     for number, secret in ((case, "WRONG234"), ("TS00000000000000", ticket._secret)):
         resp = _lookup(client, number, secret)
         html = resp.get_data(as_text=True)
-        assert resp.status_code == 404 and "投诉编号或查询码不正确" in html and "办事指南" not in html
+        assert resp.status_code == 404
+        assert "投诉编号或查询码不正确" in html
+        assert "办事指南" not in html
 
 
-def test_lookup_shows_progress_and_offers_the_handling_rating(client, db, city, make_complaint_ticket):
-    ticket = make_complaint_ticket()
+def test_lookup_shows_progress_and_offers_the_handling_rating(client, db, city, make_ticket):
+    ticket = make_ticket(source="complaint")
     resp = _lookup(client, ticket.complaint.case_number.lower(), ticket._secret.lower())
     html = resp.get_data(as_text=True)
-    assert resp.status_code == 200 and "待签收" in html and "已受理" in html and "请评价办理结果" not in html
+    assert resp.status_code == 200
+    assert "待签收" in html
+    assert "已受理" in html
+    assert "请评价办理结果" not in html
     walk_to(ticket, "replied", city.users)
     db.session.commit()
     html = _lookup(client, ticket.complaint.case_number, ticket._secret).get_data(as_text=True)
-    assert "已整改，感谢监督。" in html and "请评价办理结果" in html and "公安办理员" not in html
+    assert "已整改，感谢监督。" in html
+    assert "请评价办理结果" in html
+    assert "公安办理员" not in html
     action = html.split('class="handling"')[0].rsplit('action="', 1)[1].split('"')[0]
     resp = client.post(action, data={"verdict": "basically_satisfied", "via": "lookup",
                                      "csrf_token": csrf_from(html)})
-    assert resp.status_code == 200 and "感谢您的评价" in resp.get_data(as_text=True)
+    assert resp.status_code == 200
+    assert "感谢您的评价" in resp.get_data(as_text=True)
     db.session.expire_all()
-    assert ticket.state == "closed" and ticket.handling_rating_channel == "lookup"
+    assert ticket.state == "closed"
+    assert ticket.handling_rating_channel == "lookup"
 
 
-def test_handling_link_from_the_sms(client, db, city, make_bad_ticket):
-    ticket = walk_to(make_bad_ticket(), "replied", city.users)
+def test_handling_link_from_the_sms(client, db, city, make_ticket):
+    ticket = walk_to(make_ticket(), "replied", city.users)
     db.session.commit()
     body = db.session.scalars(sa.select(OutboundSms.body).where(OutboundSms.ticket_id == ticket.id)).one()
     path = "/h/" + body.split("/h/")[1].split()[0]
     page = client.get(path)
-    assert page.status_code == 200 and "已整改，感谢监督。" in page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert "已整改，感谢监督。" in page.get_data(as_text=True)
     resp = client.post(path, data={"verdict": "dissatisfied", "csrf_token": csrf_from(page.get_data(as_text=True))})
-    assert resp.status_code == 200 and "督查人员将复核" in resp.get_data(as_text=True)
+    assert resp.status_code == 200
+    assert "督查人员将复核" in resp.get_data(as_text=True)
     again = client.get(path)  # reopened: nothing more to rate here
-    assert again.status_code == 200 and "您已评价" in again.get_data(as_text=True) and "<button" not in again.get_data(as_text=True).split("<main")[1]
+    assert again.status_code == 200
+    assert "您已评价" in again.get_data(as_text=True)
+    assert "<button" not in again.get_data(as_text=True).split("<main")[1]
     assert client.get("/h/forged-token").status_code == 404
 
 
 def test_the_form_is_rate_limited(client, city):
     statuses = [_post(client, _valid(contact_phone="")).status_code for _ in range(6)]
-    assert statuses[:5] == [422] * 5 and statuses[5] == 429
+    assert statuses[:5] == [422] * 5
+    assert statuses[5] == 429
 
 
 def test_post_without_csrf_is_refused(client, city):

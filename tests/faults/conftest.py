@@ -29,7 +29,7 @@ def fast_password_hashing(monkeypatch):
     monkeypatch.setattr(service, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
 
 
-def report(capsys, text: str) -> None:
-    """Print a figure of the run (shown in the test output, for the note)."""
-    with capsys.disabled():
-        print(f"\n[faults] {text}")
+def report(request, text: str) -> None:
+    """Keep a figure of the run, for the note: listed under "fault figures" at the end of the
+    run (tests/conftest.py), also when pytest-xdist ran the test in a worker process."""
+    request.node.user_properties.append(("fault figure", text))

@@ -25,6 +25,9 @@ import sqlalchemy as sa
 from tests.conftest import make_config, migrate_to_head
 from tests.faults.conftest import report, scaled
 from tests.faults.stack import AppServer, Cluster, app_env, wait_for
+from feedback.terminal import service as terminals
+
+pytestmark = pytest.mark.processes  # one after another on one xdist worker (tests/conftest.py)
 
 
 @dataclass
@@ -69,8 +72,8 @@ def _seed(url: str, tablets: int, per_tablet: int) -> dict:
         now = datetime.now(timezone.utc)
         cookies, records = {}, {}
         for w in windows:
-            terminal, code = ratings.issue_pairing_code(w, actor=None)
-            paired = ratings.pair_terminal(w, code)
+            terminal, code = terminals.issue_pairing_code(w, actor=None)
+            paired = terminals.pair_terminal(w, code)
             cookies[w.code] = f"{paired[0].id}.{paired[1]}"
             records[w.code] = []
             for i in range(per_tablet):
@@ -167,7 +170,7 @@ def _api_jobs(base: str, key: str, prefix: str, n: int, levels) -> list[Job]:
     return jobs
 
 
-def _run(tmp_path, capsys, *, tablets: int, per_tablet: int, api_clients: int, per_api: int, outages: int,
+def _run(tmp_path, request, *, tablets: int, per_tablet: int, api_clients: int, per_api: int, outages: int,
          arrival_seconds: float):
     levels = itertools.cycle([5, 4, 5, 1, 3, 5, 2, 5])
     with Cluster() as cluster:
@@ -229,7 +232,8 @@ def _run(tmp_path, capsys, *, tablets: int, per_tablet: int, api_clients: int, p
             engine.dispose()
 
     assert health.status_code == 200
-    assert workers_after == workers_before and booted == 2, "the web workers must recover without a restart"
+    assert workers_after == workers_before, "the web workers must recover without a restart"
+    assert booted == 2, "the web workers must recover without a restart"
     assert len(ratings) == total
     during = [r for r in ratings if r.during_outage]
     accepted = [r for r in ratings if r.accepted is not None]
@@ -239,12 +243,14 @@ def _run(tmp_path, capsys, *, tablets: int, per_tablet: int, api_clients: int, p
     for r in accepted:
         row = by_id.get(r.accepted["id"])
         assert row is not None, f"{r.ident}: accepted as {r.accepted} but not stored"
-        assert row.level == r.level and row.copies == 1
+        assert row.level == r.level
+        assert row.copies == 1
     assert len(accepted) == total == len(stored), (len(accepted), total, len(stored))
     assert records[0] == records[1] == total  # the API's records: one each as well (tablets' were seeded)
     assert tickets[0] == tickets[1] == bad, "one ticket per bad rating"
-    assert during and errored, "the outage must have hit clients for this test to mean anything"
-    report(capsys, f"database outage x{outages}: {total} ratings ({tablets} tablets, {api_clients} API clients); "
+    assert during, "the outage must have hit clients for this test to mean anything"
+    assert errored, "the outage must have hit clients for this test to mean anything"
+    report(request, f"database outage x{outages}: {total} ratings ({tablets} tablets, {api_clients} API clients); "
                    f"submitted during the outage {len(during)}, accepted {sum(r.accepted is not None for r in during)}, "
                    f"stored {sum(r.accepted['id'] in by_id for r in during if r.accepted)}; clients that got errors "
                    f"{len(errored)} ({sum(r.errors for r in ratings)} failed attempts), each with exactly one copy; "
@@ -252,13 +258,13 @@ def _run(tmp_path, capsys, *, tablets: int, per_tablet: int, api_clients: int, p
 
 
 @pytest.mark.postgres
-def test_ratings_survive_a_database_restart_exactly_once_and_the_workers_recover(tmp_path, capsys):
-    _run(tmp_path, capsys, tablets=3, per_tablet=scaled(40), api_clients=2, per_api=scaled(40), outages=1,
+def test_ratings_survive_a_database_restart_exactly_once_and_the_workers_recover(tmp_path, request):
+    _run(tmp_path, request, tablets=3, per_tablet=scaled(40), api_clients=2, per_api=scaled(40), outages=1,
          arrival_seconds=4 * scaled(1))
 
 
 @pytest.mark.postgres
 @pytest.mark.slow
-def test_long_run_three_database_restarts_under_heavier_load(tmp_path, capsys):
-    _run(tmp_path, capsys, tablets=6, per_tablet=scaled(150), api_clients=4, per_api=scaled(150), outages=3,
+def test_long_run_three_database_restarts_under_heavier_load(tmp_path, request):
+    _run(tmp_path, request, tablets=6, per_tablet=scaled(150), api_clients=4, per_api=scaled(150), outages=3,
          arrival_seconds=20 * scaled(1))

@@ -13,6 +13,8 @@ from tests.bench.stack import Scheduler
 from tests.faults.conftest import report
 from tests.faults.stack import app_env
 
+pytestmark = pytest.mark.processes  # one after another on one xdist worker (tests/conftest.py)
+
 PG = pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 TIMEOUT_S = 90  # processes start on a shared two-core machine: generous, only reached on failure
 
@@ -36,7 +38,7 @@ def _job_lines(path: Path) -> int:
 
 @PG
 @pytest.mark.postgres
-def test_a_standby_scheduler_takes_over_when_the_leader_is_killed(db_url, db, capsys, tmp_path):
+def test_a_standby_scheduler_takes_over_when_the_leader_is_killed(db_url, db, request, tmp_path):
     env = app_env(db_url, FEEDBACK_SCHEDULER_STANDBY_SECONDS="0.2")
     first_log, second_log = tmp_path / "first.log", tmp_path / "second.log"
     with Scheduler(env, first_log) as first:
@@ -47,7 +49,8 @@ def test_a_standby_scheduler_takes_over_when_the_leader_is_killed(db_url, db, ca
             # While the leader lives (and runs more jobs) the standby keeps waiting and runs nothing.
             runs = _job_lines(first_log)
             _wait("another run of the leader", lambda: _job_lines(first_log) > runs)
-            assert "leadership acquired" not in _log(second_log) and _job_lines(second_log) == 0
+            assert "leadership acquired" not in _log(second_log)
+            assert _job_lines(second_log) == 0
             assert _log(second_log).count("standing by") == 1  # said once, retried quietly
             assert second.proc.poll() is None
 
@@ -56,5 +59,5 @@ def test_a_standby_scheduler_takes_over_when_the_leader_is_killed(db_url, db, ca
             took_over = _wait("the standby to take over", lambda: "scheduler leadership acquired" in _log(second_log))
             ran = _wait("the new leader's first job run", lambda: _job_lines(second_log) > 0)
             assert "scheduler started with" in _log(second_log)
-    report(capsys, f"scheduler failover: the standby held the lock {took_over:.1f} s after SIGKILL of the leader "
+    report(request, f"scheduler failover: the standby held the lock {took_over:.1f} s after SIGKILL of the leader "
                    f"and ran its first job {ran:.1f} s later")

@@ -9,7 +9,7 @@ and every text was handed to the SMS backend (console) once — or, for a text t
 being sent at the very moment of a kill, sent again after its lease (at least once: see
 SECURITY.md), which the test counts.
 
-This extends tests/scheduler/test_concurrency.py (one kill of `jobs run deadline_sweep`)
+This extends tests/deadlines/test_concurrency.py (one kill of `jobs run deadline_sweep`)
 and reuses its helpers.
 """
 from __future__ import annotations
@@ -26,11 +26,12 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from tests.deadlines.conftest import recipients  # noqa: F401  (fixture)
+from tests.deadlines.test_concurrency import _assert_exactly_once, _bulk_tickets, _env, _expected
 from tests.faults.conftest import report, scaled
 from tests.faults.stack import ROOT, wait_for
-from tests.scheduler.conftest import staff  # noqa: F401  (fixture)
-from tests.scheduler.test_concurrency import _assert_exactly_once, _bulk_tickets, _env, _expected
-from tests.tickets.conftest import app_config, city  # noqa: F401  (fixtures)
+
+pytestmark = pytest.mark.processes  # one after another on one xdist worker (tests/conftest.py)
 
 PG = pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 FLASK = str(Path(sys.executable).parent / "flask")
@@ -52,7 +53,7 @@ def _tail(log: Path) -> str:
     return log.read_text(errors="replace")[-2000:] if log.exists() else ""
 
 
-def _run(db, db_url, city, capsys, tmp_path, *, tickets: int, kills: int, send_kills: int, seed: int) -> None:
+def _run(db, db_url, city, request, tmp_path, *, tickets: int, kills: int, send_kills: int, seed: int) -> None:
     rng = random.Random(seed)
     # A backlog: tickets opened 30 days ago, never answered. Every step of each (reminder,
     # overdue, 督办) is due now, whatever today is (the real scheduler uses the real clock).
@@ -100,7 +101,7 @@ def _run(db, db_url, city, capsys, tmp_path, *, tickets: int, kills: int, send_k
         with engine.connect() as conn:
             due = conn.execute(sa.text("SELECT max(next_attempt_at) FROM outbound_sms")).scalar()
         start = (max(due, datetime.now(timezone.utc)) + timedelta(minutes=1)).astimezone(timezone(timedelta(hours=8)))
-        driver = [sys.executable, "-m", "tests.scheduler.driver", "sms_send", "--every", "1",
+        driver = [sys.executable, "-m", "tests.deadlines.driver", "sms_send", "--every", "1",
                   "--from", start.strftime("%Y-%m-%dT%H:%M"),
                   "--to", (start + timedelta(hours=3)).strftime("%Y-%m-%dT%H:%M")]
         for k in range(send_kills):
@@ -126,7 +127,8 @@ def _run(db, db_url, city, capsys, tmp_path, *, tickets: int, kills: int, send_k
                 "GROUP BY ticket_id, step HAVING count(*) > 1) d")).scalar()
     finally:
         engine.dispose()
-    assert len(killed_at) == kills and all(0 < n < total for n in killed_at), killed_at
+    assert len(killed_at) == kills, killed_at
+    assert all(0 < n < total for n in killed_at), killed_at
     assert killed_at == sorted(killed_at)
     _assert_exactly_once(db, expected)  # steps, events, notifications, texts: each exactly once
     assert dupes == 0
@@ -138,7 +140,7 @@ def _run(db, db_url, city, capsys, tmp_path, *, tickets: int, kills: int, send_k
     assert len(handed) == texts, (len(handed), texts)
     doubled = sum(c - 1 for c in handed.values())
     assert doubled <= resent
-    report(capsys, f"scheduler kills: {kills} SIGKILLs of `flask scheduler` at steps {killed_at} of {total} "
+    report(request, f"scheduler kills: {kills} SIGKILLs of `flask scheduler` at steps {killed_at} of {total} "
                    f"({tickets} tickets), then {send_kills} of the sender at texts {send_killed_at} of {texts}; "
                    f"duplicate steps/events/notifications/texts found: {dupes}; all {texts} texts sent, "
                    f"{resent} caught mid-send by a kill and sent again, of which {doubled} had reached the "
@@ -148,12 +150,12 @@ def _run(db, db_url, city, capsys, tmp_path, *, tickets: int, kills: int, send_k
 @PG
 @pytest.mark.postgres
 def test_the_scheduler_killed_at_random_moments_of_a_sweep_does_each_escalation_and_text_once(
-        db, db_url, clock, staff, city, capsys, tmp_path):  # noqa: F811
-    _run(db, db_url, city, capsys, tmp_path, tickets=scaled(400), kills=6, send_kills=3, seed=20261123)
+        db, db_url, clock, recipients, city, request, tmp_path):  # noqa: F811
+    _run(db, db_url, city, request, tmp_path, tickets=scaled(400), kills=6, send_kills=3, seed=20261123)
 
 
 @PG
 @pytest.mark.postgres
 @pytest.mark.slow
-def test_long_run_thirty_random_kills(db, db_url, clock, staff, city, capsys, tmp_path):  # noqa: F811
-    _run(db, db_url, city, capsys, tmp_path, tickets=scaled(2000), kills=30, send_kills=10, seed=8)
+def test_long_run_thirty_random_kills(db, db_url, clock, recipients, city, request, tmp_path):  # noqa: F811
+    _run(db, db_url, city, request, tmp_path, tickets=scaled(2000), kills=30, send_kills=10, seed=8)

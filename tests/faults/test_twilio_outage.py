@@ -25,6 +25,8 @@ from tests.faults.conftest import report, scaled
 from tests.faults.stack import ROOT, app_env
 from tests.sms.fake_twilio import FakeTwilio, Scripted, created, hang, server_error
 
+pytestmark = pytest.mark.processes  # one after another on one xdist worker (tests/conftest.py)
+
 PG = pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 BJ = ZoneInfo("Asia/Shanghai")
 FLASK = str(Path(sys.executable).parent / "flask")
@@ -79,7 +81,8 @@ def _send(env: dict, now: datetime, processes: int = 1) -> None:
              for _ in range(processes)]
     for p in procs:
         out, err = p.communicate(timeout=300)
-        assert p.returncode == 0 and "ok" in out, out + err[-2000:]
+        assert p.returncode == 0, out + err[-2000:]
+        assert "ok" in out, out + err[-2000:]
 
 
 def _rows(db_url: str) -> list:
@@ -92,7 +95,7 @@ def _rows(db_url: str) -> list:
         engine.dispose()
 
 
-def _run(db_url: str, capsys, *, messages: int, failures_each: int, senders: int) -> None:
+def _run(db_url: str, request, *, messages: int, failures_each: int, senders: int) -> None:
     start = datetime(2026, 11, 23, 10, 0, tzinfo=BJ)  # working hours: no quiet-hours deferral
     _queue(db_url, messages, start)
     with FlakyTwilio(outage_requests=messages * failures_each) as fake:
@@ -113,26 +116,27 @@ def _run(db_url: str, capsys, *, messages: int, failures_each: int, senders: int
         rows = _rows(db_url)
     assert len(rows) == messages
     assert all(r.state in ("sent", "delivered") for r in rows), Counter(r.state for r in rows)
-    assert fake.failed == messages * failures_each and fake.hung > 0
+    assert fake.failed == messages * failures_each
+    assert fake.hung > 0
     # Each text accepted by Twilio exactly once, and stored with the sid of that acceptance.
     assert set(fake.accepted) == {(r.to_phone, r.body) for r in rows}
     duplicates = sum(c - 1 for c in fake.accepted.values())
     assert duplicates == 0, [k for k, c in fake.accepted.items() if c > 1]
     assert len({r.provider_sid for r in rows}) == messages
     assert all(r.attempts == failures_each + 1 for r in rows), Counter(r.attempts for r in rows)
-    report(capsys, f"Twilio outage: {messages} texts queued; {fake.failed} requests failed during the outage "
+    report(request, f"Twilio outage: {messages} texts queued; {fake.failed} requests failed during the outage "
                    f"({fake.hung} timed out, the rest 500/503); {sum(fake.accepted.values())} accepted after it, "
                    f"{duplicates} duplicates; {runs} job runs, {senders} senders at once during recovery")
 
 
 @PG
 @pytest.mark.postgres
-def test_every_text_is_delivered_exactly_once_after_a_twilio_outage(db_url, db, capsys):
-    _run(db_url, capsys, messages=scaled(24), failures_each=2, senders=2)
+def test_every_text_is_delivered_exactly_once_after_a_twilio_outage(db_url, db, request):
+    _run(db_url, request, messages=scaled(24), failures_each=2, senders=2)
 
 
 @PG
 @pytest.mark.postgres
 @pytest.mark.slow
-def test_long_run_a_longer_outage_with_more_texts_and_three_senders(db_url, db, capsys):
-    _run(db_url, capsys, messages=scaled(150), failures_each=4, senders=3)
+def test_long_run_a_longer_outage_with_more_texts_and_three_senders(db_url, db, request):
+    _run(db_url, request, messages=scaled(150), failures_each=4, senders=3)

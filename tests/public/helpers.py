@@ -1,37 +1,9 @@
-"""Driving ratings and tickets through their services for the disclosure tests."""
+"""Driving a ticket to its end for the disclosure tests (ratings and tickets come from the root factories)."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from feedback.evaluations import service as ratings
 from feedback.tickets import service as tickets
-
-_n = [0]
-
-
-def record(clock, *, window, item, staff=None, phone=None, name=None, at: datetime | None = None):
-    """A completed service record (办件) at ``at`` (default: now on the clock)."""
-    _n[0] += 1
-    if at is not None:
-        clock.set(at)
-    return ratings.create_record(record_number=f"P{_n[0]:06d}", service_item_code=item.code,
-                                 window_code=window.code, staff_number=staff.staff_number if staff else None,
-                                 completed_at=clock.now - timedelta(minutes=5), citizen_phone=phone,
-                                 citizen_name=name)
-
-
-def rated(clock, level: int, *, channel: str = "hall_tablet", reasons=None, **kw):
-    """A record rated ``level`` right away; a bad one opens its ticket."""
-    rec = record(clock, **kw)
-    return ratings.rate(record=rec, level=level, channel=channel, reasons=reasons)
-
-
-def ticket_of(evaluation):
-    from feedback.extensions import db
-    from feedback.tickets.models import Ticket
-    from sqlalchemy import select
-
-    return db.session.scalar(select(Ticket).where(Ticket.evaluation_id == evaluation.id))
 
 
 def work(clock, ticket, actor, *, until: str = "closed", reply_at: datetime | None = None,

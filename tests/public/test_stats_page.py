@@ -9,7 +9,7 @@ from sqlalchemy import event
 
 from feedback.statistics import service as stats
 from feedback.tickets import service as tickets
-from tests.public.helpers import rated, record, ticket_of, work
+from tests.public.helpers import work
 
 # Ratings on Monday 2026-11-02 10:00 Beijing: the tickets are due 5 working days later,
 # at the end of Monday 2026-11-09 (11-03, 04, 05, 06, 09).
@@ -21,8 +21,8 @@ PHONE = "13800138000"
 
 
 @pytest.fixture
-def dataset(db, clock, city):
-    """The hand-computed fixture (市公安局 = GA on window 1, 市场监管局 = SCJ on window 2).
+def dataset(db, clock, city, make_record, make_evaluation, make_ticket):
+    """The hand-computed fixture on the city: GA = 户政支队 (GA-HZ) at W01, SCJ = 市场监管局 at W02.
 
     GA, November: 11 service records.
       r1 5 active · r2 5 active · r3 4 active · r4 3 default · r5 3 default
@@ -34,25 +34,26 @@ def dataset(db, clock, city):
       one record not rated
     SCJ, November: r11 4 and r12 5, both active. SCJ, October: r13 5 (outside the range).
     """
-    ga = dict(window=city.w1, item=city.i1, staff=city.s1)
-    scj = dict(window=city.w2, item=city.i2, staff=city.s2)
-    boss = city.supervisor
+    ga = dict(window=city.window, item=city.item, staff=city.staff)
+    scj = dict(window=city.other_window, item=city.other_item, staff=city.other_staff)
+    boss = city.users.supervisor
     clock.set(RATED)
     for level in (5, 5, 4):
-        rated(clock, level, **ga)
+        make_evaluation(level=level, **ga)
     for _ in range(2):
-        rated(clock, 3, channel="default", **ga)
-    t6, t7, t8, t9 = (ticket_of(rated(clock, level, phone=PHONE, **ga)) for level in (2, 1, 1, 2))
-    t10 = ticket_of(rated(clock, 2, **ga))
-    record(clock, **ga)  # not rated
-    rated(clock, 4, **scj)
-    rated(clock, 5, **scj)
+        make_evaluation(level=3, channel="default", **ga)
+    t6, t7, t8, t9 = (make_ticket(level=level, reasons=[], citizen_phone=PHONE, **ga) for level in (2, 1, 1, 2))
+    t10 = make_ticket(level=2, citizen_phone=None, **ga)
+    make_record(**ga)  # not rated
+    make_evaluation(level=4, **scj)
+    make_evaluation(level=5, **scj)
     clock.set(datetime(2026, 10, 15, 2, 0, tzinfo=timezone.utc))
-    rated(clock, 5, **scj)
+    make_evaluation(level=5, **scj)
     clock.set(ON_TIME)
     work(clock, t6, boss, verdict="satisfied")
     work(clock, t7, boss, reply_at=LATE, verdict="dissatisfied")
-    assert t7.state == "closed" and t7.handling_rating == "dissatisfied"
+    assert t7.state == "closed"
+    assert t7.handling_rating == "dissatisfied"
     clock.set(ON_TIME)
     work(clock, t8, boss, until="accepted")
     tickets.appeal(t9, boss, reason="非本部门责任")
@@ -75,7 +76,7 @@ def row_values(html: str, unit: str) -> dict[str, str]:
 
 def test_every_rate_on_the_statistics_page_matches_the_hand_computed_fixture(client, dataset):
     html = client.get("/public/stats?from=2026-11&to=2026-11").get_data(as_text=True)
-    ga = row_values(html, f"department-{dataset.ga.id}")
+    ga = row_values(html, f"department-{dataset.child.id}")
     assert ga == {
         "records": "11", "ratings": "9", "bad": "4",  # r9 is invalid: 9 ratings, 4 bad (r6 r7 r8 r10)
         "good_rate": "55.6%",  # good r1–r5: 5 / 9
@@ -89,7 +90,7 @@ def test_every_rate_on_the_statistics_page_matches_the_hand_computed_fixture(cli
         "average_score": "5.11",  # (10+10+8+6+6+3+0+0+3) / 9 = 46 / 9
         "overdue": "1",  # T8, due 11-09, still open on 11-23
     }
-    scj = row_values(html, f"department-{dataset.scj.id}")
+    scj = row_values(html, f"department-{dataset.other.id}")
     assert scj == {
         "records": "2", "ratings": "2", "bad": "0",  # the October rating is outside the range
         "good_rate": "100.0%", "bad_rate": "0.0%", "active_rate": "100.0%", "active_good_rate": "100.0%",
@@ -109,31 +110,37 @@ def test_every_rate_on_the_statistics_page_matches_the_hand_computed_fixture(cli
     }
     # Both windows are in one hall: the hall's row is the city's; window 1 is GA's.
     assert row_values(html, f"hall-{dataset.hall.id}") == {k: v for k, v in city.items()}
-    assert row_values(html, f"window-{dataset.w1.id}") == {k: v for k, v in ga.items() if k != "overdue"}
+    assert row_values(html, f"window-{dataset.window.id}") == {k: v for k, v in ga.items() if k != "overdue"}
     # Level distribution of the city, November: 5 ×3, 4 ×2, 3 ×2, 2 ×2, 1 ×2.
     levels = dict(re.findall(r'<tr data-level="(\d)"><th scope="row">[^<]+</th><td class="num">(\d+)</td>', html))
     assert levels == {"5": "3", "4": "2", "3": "2", "2": "2", "1": "2"}
-    assert 'id="trend-chart"' in html and 'id="level-chart"' in html
-    assert "市公安局" in html and "当前超期工单" in html
-    assert "王小五" not in html and "GA001" not in html  # staff statistics are off by default
+    assert 'id="trend-chart"' in html
+    assert 'id="level-chart"' in html
+    assert "户政支队" in html
+    assert "当前超期工单" in html
+    assert "王小明" not in html
+    assert "S001" not in html  # staff statistics are off by default
 
 
 def test_the_range_and_the_department_choose_what_the_tables_and_charts_show(client, dataset):
-    html = client.get(f"/public/stats?from=2026-10&to=2026-11&department={dataset.scj.id}").get_data(as_text=True)
-    assert row_values(html, f"department-{dataset.scj.id}")["ratings"] == "3"
+    html = client.get(f"/public/stats?from=2026-10&to=2026-11&department={dataset.other.id}").get_data(as_text=True)
+    assert row_values(html, f"department-{dataset.other.id}")["ratings"] == "3"
     assert "市场监管局好评率月度走势" in html
     month_rows = dict(re.findall(r'<tr data-month="(\d{4}-\d\d)"><th scope="row">[^<]+</th>'
                                  r'\s*<td class="num">\d+</td><td class="num">(\d+)</td>', html))
-    assert month_rows["2026-10"] == "1" and month_rows["2026-11"] == "2" and len(month_rows) == 12
+    assert month_rows["2026-10"] == "1"
+    assert month_rows["2026-11"] == "2"
+    assert len(month_rows) == 12
 
 
 def test_staff_are_published_by_number_only_when_the_settings_allow(app, client, dataset):
     app.config["PUBLISH_STAFF_STATS"] = True
     html = client.get("/public/stats?from=2026-11&to=2026-11").get_data(as_text=True)
-    assert row_values(html, f"staff-{dataset.s1.id}")["ratings"] == "9"
-    assert "工号 GA001" in html and "王小五" not in html
+    assert row_values(html, f"staff-{dataset.staff.id}")["ratings"] == "9"
+    assert "工号 S001" in html
+    assert "王小明" not in html
     app.config["PUBLISH_STAFF_NAMES"] = True
-    assert "王小五（工号 GA001）" in client.get("/public/stats?from=2026-11&to=2026-11").get_data(as_text=True)
+    assert "王小明（工号 S001）" in client.get("/public/stats?from=2026-11&to=2026-11").get_data(as_text=True)
 
 
 def test_public_pages_read_only_aggregates_publications_and_the_open_ticket_index(app, db, client, dataset):
@@ -162,20 +169,21 @@ def test_overdue_counts_come_from_the_refresh_snapshot_and_live_when_it_is_stale
 
     def overdue_cell():
         html = client.get("/public/stats?from=2026-11&to=2026-11").get_data(as_text=True)
-        return row_values(html, f"department-{dataset.ga.id}")["overdue"], html
+        return row_values(html, f"department-{dataset.child.id}")["overdue"], html
 
     assert overdue_cell()[0] == "1"
     # The snapshot is what the page shows while it is fresh …
     db.session.query(StatOverdue).update({"count": 7})
     db.session.commit()
     cell, html = overdue_cell()
-    assert cell == "7" and "共 <strong id=\"overdue-total\">7</strong> 件" in html
+    assert cell == "7"
+    assert "共 <strong id=\"overdue-total\">7</strong> 件" in html
     # … and a snapshot older than five minutes (scheduler stopped) gives way to a live count.
     clock.set(clock() + timedelta(minutes=6))
     assert overdue_cell()[0] == "1"
     stats.refresh()
     db.session.commit()
-    assert db.session.query(StatOverdue).filter_by(department_id=dataset.ga.id).one().count == 1
+    assert db.session.query(StatOverdue).filter_by(department_id=dataset.child.id).one().count == 1
 
 
 def test_large_text_mode_works_without_script_and_is_remembered(client, dataset):
@@ -184,7 +192,8 @@ def test_large_text_mode_works_without_script_and_is_remembered(client, dataset)
     assert "text_size=large" in resp.headers.get("Set-Cookie", "")
     assert 'class="public large-text"' in client.get("/public/stats").get_data(as_text=True)
     html = client.get("/public/results?text=normal").get_data(as_text=True)
-    assert 'class="public"' in html and "大字版" in html
+    assert 'class="public"' in html
+    assert "大字版" in html
     assert 'class="public"' in client.get("/public/rankings").get_data(as_text=True)
 
 

@@ -61,7 +61,8 @@ def test_the_unit_list_sorts_and_searches(client, many):
     by_code = client.get(f"/public/stats/department?from={MONTH}&to={MONTH}&q=d3").get_data(as_text=True)
     assert units(by_code) == [d.id for d in many if d.code.startswith("D3")]
     odd = client.get(f"/public/stats/department?from={MONTH}&to={MONTH}&q=%25_x").get_data(as_text=True)
-    assert units(odd) == [] and "所选期间暂无数据" in odd
+    assert units(odd) == []
+    assert "所选期间暂无数据" in odd
 
 
 def test_staff_lists_are_published_only_when_allowed_and_never_searchable_by_unpublished_names(app, client, many):
@@ -79,7 +80,8 @@ def test_the_ranking_table_is_paged_with_ranks_continuing_and_too_few_after_the_
     ranks = re.findall(r'<tr data-unit="department-(\d+)"><td class="num">(\d+)</td>', html)
     assert [int(r) for _, r in ranks] == list(range(1, 50))  # 49 ranked, then 1 of the 6 too few
     assert len(re.findall(r'<tr class="too-few"', html)) == 1
-    assert "参与排名 49 个，样本不足 6 个" in html and "第 1 / 2 页，共 55 条" in html
+    assert "参与排名 49 个，样本不足 6 个" in html
+    assert "第 1 / 2 页，共 55 条" in html
     # Order: 好评率 desc, then 平均分 (same for equal rates here), then code.
     rates = {d.id: ((40 + i) - i % 7) / (40 + i) for i, d in enumerate(many[:49], 1)}
     codes = {d.id: d.code for d in many}
@@ -115,7 +117,8 @@ def test_ranks_are_computed_once_per_statistics_refresh(app, db, client, many):
         from_stats = sum("from stat_monthly" in s for s in statements)
         statements.clear()
         assert red_board() == first
-        assert from_stats >= 4 and not any("from stat_monthly" in s for s in statements)  # served from memory
+        assert from_stats >= 4
+        assert not any("from stat_monthly" in s for s in statements)  # served from memory
     finally:
         event.remove(db.engine, "before_cursor_execute", capture)
 

@@ -1,5 +1,5 @@
-"""The security suite's world: the ticket tests' small city, one object of every kind a
-route can name, a client per role (users, API keys of every scope, a paired tablet).
+"""The security suite's ``targets``: on the root ``city``, one object of every kind a route
+can name, and a client per role (users, API keys of every scope, a paired tablet).
 
 Roles (the columns of the access matrix):
 
@@ -18,9 +18,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from tests.conftest import TEST_PASSWORD, csrf_from
-from tests.tickets.conftest import (  # noqa: F401  (fixtures shared with the ticket tests)
-    app_config, city, fast_password_hashing, make_bad_ticket, make_complaint_ticket, walk_to)
+from feedback.evaluations import links
+from feedback.terminal import service as terminals
+from tests.conftest import TEST_PASSWORD, csrf_from, walk_to
 
 PNG = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"
        b"\x00\x00\x00\rIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N\x00\x00\x00\x00IEND\xaeB`\x82")
@@ -33,8 +33,8 @@ ROLES = ["anonymous", *USER_ROLES, "tablet", *[f"api:{s}" for s in SCOPES], "api
 
 
 @dataclass
-class World:
-    """Ids and tokens of one object of each kind, and what each role presents."""
+class Targets:
+    """Ids and tokens of one object of each kind a route can name, and what each role presents."""
 
     args: dict = field(default_factory=dict)  # URL argument name -> value
     api_keys: dict = field(default_factory=dict)  # role -> plain bearer key
@@ -43,31 +43,27 @@ class World:
 
 
 @pytest.fixture
-def world(app, db, city, clock, make_bad_ticket, make_complaint_ticket, make_department, make_user):
+def targets(app, db, city, clock, make_record, make_ticket, make_department, make_user):
     """Everything a route of the app can name, committed."""
     from feedback.accounts import service as accounts
-    from feedback.calendar import service as calendar
+    from feedback.calendar import entries as calendar
     from feedback.complaints.models import ComplaintPhoto
     from feedback.complaints.service import Upload
-    from feedback.evaluations import service as ratings
     from feedback.notifications.models import Notification
     from feedback.publications import service as pubs
     from feedback.tickets import service as t
 
     users = city.users
-    city.staff.windows = [city.window]  # staff_ga01 serves at W01 (the 办结 page needs a window)
-    ticket = make_bad_ticket()
+    ticket = make_ticket()
     t.accept(ticket, users.handler)  # the handler is the assignee (may reveal the phone)
-    replied = walk_to(make_bad_ticket(), "replied", users)
-    closed = walk_to(make_bad_ticket(), "replied", users)
+    replied = walk_to(make_ticket(), "replied", users)
+    closed = walk_to(make_ticket(), "replied", users)
     t.rate_handling(closed, "satisfied", "link")
-    complaint_ticket = make_complaint_ticket(photos=[Upload("a.png", PNG)])
+    complaint_ticket = make_ticket(source="complaint", photos=[Upload("a.png", PNG)])
     db.session.commit()
     pub = pubs.draft_for(closed, users.supervisor)
     pubs.publish(pub, users.supervisor)
-    record = ratings.create_record(record_number="OPEN-1", service_item_code=city.item.code,
-                                   window_code=city.window.code, staff_number=city.staff.staff_number,
-                                   completed_at=clock.now - timedelta(minutes=5), citizen_phone="13700137000")
+    record = make_record(record_number="OPEN-1", citizen_phone="13700137000")
     note = Notification(user_id=users.handler.id, ticket_id=ticket.id, kind="reminder", title="期限提醒",
                         dedupe_key="security-matrix", deliver_after=clock.now - timedelta(hours=1))
     db.session.add(note)
@@ -76,9 +72,9 @@ def world(app, db, city, clock, make_bad_ticket, make_complaint_ticket, make_dep
     spare_key, _ = accounts.create_api_key("spare", ["records:read"])
     calendar.set_day(date(2030, 5, 6), "holiday", "测试假日")
     calendar.mark_year_complete(2030, "测试")
-    terminal, code = ratings.issue_pairing_code(city.window, actor=users.admin)
-    spare_terminal, _ = ratings.issue_pairing_code(city.other_window, actor=users.admin)
-    paired = ratings.pair_terminal(city.window, code)
+    terminal, code = terminals.issue_pairing_code(city.window, actor=users.admin)
+    spare_terminal, _ = terminals.issue_pairing_code(city.other_window, actor=users.admin)
+    paired = terminals.pair_terminal(city.window, code)
     assert paired is not None
     keys = {f"api:{s}": accounts.create_api_key(f"key {s}", [s])[1] for s in SCOPES}
     keys["api:other"] = accounts.create_api_key("other dept", SCOPES, department_code=city.other.code)[1]
@@ -90,17 +86,17 @@ def world(app, db, city, clock, make_bad_ticket, make_complaint_ticket, make_dep
         "notification_id": note.id, "pub_id": pub.id, "hit_id": "no-such-hit", "record_id": record.id,
         "evaluation_id": evaluation.id, "terminal_id": spare_terminal.id, "key_id": spare_key.id,
         "user_id": spare_user.id, "obj_id": spare_dept.id, "kind": "departments", "iso_date": "2030-05-06",
-        "year": 2030, "name": "deadline_sweep", "code": city.window.code, "token": ratings.link_token(record),
+        "year": 2030, "name": "deadline_sweep", "code": city.window.code, "token": links.link_token(record),
         "case_number": complaint_ticket.complaint.case_number, "record_number": evaluation.record.record_number,
         "fmt": "csv", "filename": "css/app.css",
     }
     ns = SimpleNamespace(ticket=ticket, replied=replied, closed=closed, complaint_ticket=complaint_ticket,
                          handling_token=t.handling_token(replied), pub=pub, record=record, terminal=terminal,
                          city=city)
-    return World(args=args, api_keys=keys, tablet_cookie=f"{paired[0].id}.{paired[1]}", ns=ns)
+    return Targets(args=args, api_keys=keys, tablet_cookie=f"{paired[0].id}.{paired[1]}", ns=ns)
 
 
-def role_client(app, world: World, role: str):
+def role_client(app, targets: Targets, role: str):
     """A test client acting as ``role``; API roles carry their key in ``client.api_headers``."""
     client = app.test_client()
     client.api_headers = {}
@@ -110,10 +106,10 @@ def role_client(app, world: World, role: str):
                                            "csrf_token": csrf_from(page.get_data(as_text=True))})
         assert resp.status_code == 302, f"{role} could not log in: {resp.status_code}"
     elif role == "tablet":
-        client.set_cookie("fb_terminal", world.tablet_cookie, path="/terminal/")
+        client.set_cookie("fb_terminal", targets.tablet_cookie, path="/terminal/")
         client.api_headers = {"X-Terminal-Request": "1"}
     elif role.startswith("api:"):
-        client.api_headers = {"Authorization": f"Bearer {world.api_keys[role]}"}
+        client.api_headers = {"Authorization": f"Bearer {targets.api_keys[role]}"}
     return client
 
 

@@ -3,7 +3,7 @@
 RULES names, for every endpoint, who may use it; a new route without a rule fails
 ``test_every_route_has_an_access_rule`` with its name. For each (route, role) the test
 sends one request with concrete URL arguments (one object of each kind from the
-``world`` fixture; a valid CSRF token on every POST, so the access rule, not CSRF, is
+``targets`` fixture; a valid CSRF token on every POST, so the access rule, not CSRF, is
 what answers) and checks the status the rule promises:
 
 * ``LOGIN``: 302 to the login page (pages for logged-in users, visited without a session);
@@ -119,7 +119,7 @@ class Rule:
     method: str = "GET"
     data: dict = field(default_factory=dict)
     json: dict | None = None
-    args: dict = field(default_factory=dict)  # overrides of the world's URL arguments
+    args: dict = field(default_factory=dict)  # overrides of the targets' URL arguments
 
 
 RULES: dict[str, Rule] = {
@@ -134,7 +134,7 @@ RULES: dict[str, Rule] = {
     "rating.link": Rule(public(422), "POST"),
     "complaints.new": Rule(public(422), "POST"),
     "complaints.lookup": Rule(public(422), "POST"),
-    "complaints.rate_handling": Rule(public(422), "POST"),
+    "handling.rate": Rule(public(422), "POST"),
     # disclosure
     "public.index": Rule(public(200)),
     "public.results": Rule(public(200)),
@@ -200,12 +200,12 @@ RULES: dict[str, Rule] = {
     "publications.save": Rule(supervisor(422), "POST"),
     "publications.not_personal": Rule(supervisor(302), "POST"),
     "publications.withdraw": Rule(supervisor(302), "POST"),
-    "terminal.flagged": Rule(supervisor_or_admin(200)),
-    "terminal.flag_decide": Rule(supervisor_or_admin(302), "POST"),
+    "flags.index": Rule(supervisor_or_admin(200)),
+    "flags.decide": Rule(supervisor_or_admin(302), "POST"),
     # the 办结 page and printable QR codes
-    "terminal.counter": Rule(window_staff(200)),
-    "terminal.counter_qr": Rule(record_scoped(200)),
-    "terminal.counter_qr_png": Rule(record_scoped(200)),
+    "counter.complete": Rule(window_staff(200)),
+    "counter.qr": Rule(record_scoped(200)),
+    "counter.qr_png": Rule(record_scoped(200)),
     # the counter tablet (paired by secret cookie)
     "terminal.pair": Rule(public(200), "POST"),
     "terminal.kiosk": Rule(tablet(200, refused=403)),
@@ -239,23 +239,23 @@ def app_config(app_config):
     return app_config
 
 
-def url_args(app, world, endpoint: str, rule: Rule) -> dict:
-    """Concrete values for the URL's arguments: the world's object of that kind."""
-    derived = {"complaint_ticket_id": world.ns.complaint_ticket.id, "closed_ticket_id": world.ns.closed.id}
+def url_args(app, targets, endpoint: str, rule: Rule) -> dict:
+    """Concrete values for the URL's arguments: the targets' object of that kind."""
+    derived = {"complaint_ticket_id": targets.ns.complaint_ticket.id, "closed_ticket_id": targets.ns.closed.id}
     werkzeug_rule = next(r for r in app.url_map.iter_rules() if r.endpoint == endpoint)
     values = {}
     for name in werkzeug_rule.arguments:
-        value = rule.args.get(name, world.args[name])
+        value = rule.args.get(name, targets.args[name])
         values[name] = derived.get(value, value) if isinstance(value, str) else value
-    if endpoint == "complaints.rate_handling":
-        values["token"] = world.ns.handling_token
+    if endpoint == "handling.rate":
+        values["token"] = targets.ns.handling_token
     return values
 
 
-def check(client, app, world, endpoint: str, rule: Rule, role: str, token: str) -> str | None:
+def check(client, app, targets, endpoint: str, rule: Rule, role: str, token: str) -> str | None:
     """Send the rule's request as ``role``; a failure message, or None."""
     with app.test_request_context():
-        url = url_for(endpoint, **url_args(app, world, endpoint, rule))
+        url = url_for(endpoint, **url_args(app, targets, endpoint, rule))
     headers = dict(client.api_headers)
     if rule.method == "GET":
         resp = client.get(url, headers=headers)
@@ -293,17 +293,17 @@ def test_every_rule_names_every_role(app):
     assert not incomplete
 
 
-def test_access_matrix_over_every_route_and_role(app, db, world, capsys):
+def test_access_matrix_over_every_route_and_role(app, db, targets, capsys):
     failures, checked = [], 0
     endpoints = [e for e in RULES if e not in LAST] + LAST
     rules_by_endpoint = {r.endpoint: r for r in app.url_map.iter_rules()}
     for role in ROLES:
-        client = role_client(app, world, role)
+        client = role_client(app, targets, role)
         token = fresh_csrf(client)
         for endpoint in endpoints:
             rule = RULES[endpoint]
             assert rule.method in rules_by_endpoint[endpoint].methods, f"{endpoint} has no {rule.method}"
-            message = check(client, app, world, endpoint, rule, role, token)
+            message = check(client, app, targets, endpoint, rule, role, token)
             checked += 1
             if message:
                 failures.append(message)
@@ -313,24 +313,24 @@ def test_access_matrix_over_every_route_and_role(app, db, world, capsys):
     # What was refused changed nothing: the note was added once per role allowed to add it.
     from feedback.tickets.models import TicketEvent
 
-    notes = db.session.query(TicketEvent).filter_by(ticket_id=world.ns.ticket.id, kind="note").all()
+    notes = db.session.query(TicketEvent).filter_by(ticket_id=targets.ns.ticket.id, kind="note").all()
     allowed = [r for r, v in RULES["tickets.act"].expect.items() if v == 302]
     assert len([n for n in notes if n.note == "矩阵测试"]) == len(allowed) == 2
     assert not failures, f"{len(failures)} of {checked} checks failed:\n" + "\n".join(failures)
 
 
-def test_routes_answer_405_to_methods_they_do_not_have(app, world):
+def test_routes_answer_405_to_methods_they_do_not_have(app, targets):
     """A POST-only action is never run by a GET (a link or an image tag cannot trigger it)."""
     from werkzeug.exceptions import MethodNotAllowed
 
-    client = role_client(app, world, "admin")
+    client = role_client(app, targets, "admin")
     adapter = app.url_map.bind("localhost")
     failures, checked = [], 0
     for rule in app.url_map.iter_rules():
         if "GET" in rule.methods:
             continue
         with app.test_request_context():
-            url = url_for(rule.endpoint, **url_args(app, world, rule.endpoint, RULES[rule.endpoint]))
+            url = url_for(rule.endpoint, **url_args(app, targets, rule.endpoint, RULES[rule.endpoint]))
         try:
             adapter.match(url, method="GET")
             continue  # another route answers GET at this address (the form page of this action)
@@ -340,33 +340,34 @@ def test_routes_answer_405_to_methods_they_do_not_have(app, world):
         status = client.get(url).status_code
         if status != 405:
             failures.append(f"GET {url}: {status}")
-    assert checked >= 20 and not failures
+    assert checked >= 20
+    assert not failures
 
 
-def test_the_sms_simulator_does_not_exist_in_production(app, world):
+def test_the_sms_simulator_does_not_exist_in_production(app, targets):
     app.config["ENV_NAME"] = "production"
-    client = role_client(app, world, "admin")
+    client = role_client(app, targets, "admin")
     assert client.get("/dev/sms").status_code == 404
     assert client.post("/dev/sms/run", data={"csrf_token": fresh_csrf(client)}).status_code == 404
 
 
-def test_forged_or_foreign_tokens_get_404(app, world):
+def test_forged_or_foreign_tokens_get_404(app, targets):
     """Link tokens are signed: a guessed or altered token names nothing."""
     client = app.test_client()
-    token = world.args["token"]
+    token = targets.args["token"]
     assert client.get(f"/e/{token[:-2]}xx").status_code == 404
-    assert client.get(f"/h/{world.ns.handling_token[:-2]}xx").status_code == 404
+    assert client.get(f"/h/{targets.ns.handling_token[:-2]}xx").status_code == 404
     # A rating token is not a handling token and vice versa (different salts).
     assert client.get(f"/h/{token}").status_code == 404
-    assert client.get(f"/e/{world.ns.handling_token}").status_code == 404
+    assert client.get(f"/e/{targets.ns.handling_token}").status_code == 404
 
 
-def test_a_tablet_of_another_window_sees_nothing_of_this_one(app, world, db):
+def test_a_tablet_of_another_window_sees_nothing_of_this_one(app, targets, db):
     """The tablet's secret is bound to its window: W01's cookie on W02's kiosk is unpaired."""
-    client = role_client(app, world, "tablet")
-    other = world.ns.city.other_window.code
-    client.set_cookie("fb_terminal", world.tablet_cookie, path="/terminal/")
+    client = role_client(app, targets, "tablet")
+    other = targets.ns.city.other_window.code
+    client.set_cookie("fb_terminal", targets.tablet_cookie, path="/terminal/")
     assert client.get(f"/terminal/{other}").status_code == 403
     assert client.get(f"/terminal/{other}/state", headers={"X-Terminal-Request": "1"}).status_code == 401
     # Without the custom header (a cross-site form cannot send one) the JSON is refused too.
-    assert client.get(f"/terminal/{world.ns.city.window.code}/state").status_code == 401
+    assert client.get(f"/terminal/{targets.ns.city.window.code}/state").status_code == 401

@@ -73,13 +73,12 @@ HEADERS = ["code,name,parent_code,active", "code,name,hall_code,department_code,
        st.sampled_from(["utf-8", "gb18030", "utf-16"]))
 def test_a_malformed_directory_csv_is_refused_with_row_and_column_messages_never_an_exception(
         app, db, header, rows, encoding):
-    from feedback.directory import service
-    from feedback.directory.importer import ImportFailed
+    from feedback.directory.importer import ImportFailed, import_file
 
     text = header + "\n" + "\n".join(",".join(r) for r in rows)
     content = text.encode(encoding, errors="replace")
     try:
-        service.import_file("departments.csv", content, actor=None)
+        import_file("departments.csv", content, actor=None)
     except ImportFailed as exc:
         assert exc.errors
         for error in exc.errors:
@@ -90,8 +89,8 @@ def test_a_malformed_directory_csv_is_refused_with_row_and_column_messages_never
 
 @FAST
 @given(st.binary(max_size=300), st.sampled_from(["a.csv", "a.xlsx", "a.txt", "a.exe", "a"]))
-def test_any_bytes_uploaded_as_a_directory_file_never_crash_the_import_page(app, db, world, content, name):
-    client = _admin(app, world)
+def test_any_bytes_uploaded_as_a_directory_file_never_crash_the_import_page(app, db, targets, content, name):
+    client = _admin(app, targets)
     resp = client.post("/admin/directory/import", data={
         "csrf_token": _admin_token(client), "kind": "",
         "file": (io.BytesIO(content), name, "text/csv")}, content_type="multipart/form-data")
@@ -101,8 +100,8 @@ def test_any_bytes_uploaded_as_a_directory_file_never_crash_the_import_page(app,
 
 @FAST
 @given(st.binary(max_size=300), st.sampled_from(["a.csv", "a.json", "a.xlsx"]))
-def test_any_bytes_uploaded_as_a_calendar_arrangement_never_crash_the_calendar_page(app, db, world, content, name):
-    client = _admin(app, world)
+def test_any_bytes_uploaded_as_a_calendar_arrangement_never_crash_the_calendar_page(app, db, targets, content, name):
+    client = _admin(app, targets)
     resp = client.post("/admin/calendar/import", data={
         "csrf_token": _admin_token(client), "import-csrf_token": _admin_token(client),
         "import-file": (io.BytesIO(content), name, "application/json")}, content_type="multipart/form-data")
@@ -113,11 +112,11 @@ def test_any_bytes_uploaded_as_a_calendar_arrangement_never_crash_the_calendar_p
 _clients: dict = {}
 
 
-def _admin(app, world):
+def _admin(app, targets):
     key = (id(app), "admin")
     if key not in _clients:
         _clients.clear()
-        _clients[key] = role_client(app, world, "admin")
+        _clients[key] = role_client(app, targets, "admin")
     return _clients[key]
 
 
@@ -140,7 +139,7 @@ def app_config(app_config):
 @given(st.text(max_size=200), st.one_of(st.text(max_size=20), st.sampled_from(["+8613800138000", "13800138000", ""])))
 @example("\x00", "+8613800138000")
 @example("投诉\x00" + "很" * 50, "+8613800138000")
-def test_any_signed_inbound_text_is_answered_200_and_logged_once(app, db, world, body, sender):
+def test_any_signed_inbound_text_is_answered_200_and_logged_once(app, db, targets, body, sender):
     from twilio.request_validator import RequestValidator
 
     from feedback.sms.models import InboundSms
@@ -160,7 +159,7 @@ def test_any_signed_inbound_text_is_answered_200_and_logged_once(app, db, world,
 # ---------------------------------------------------------------- bodies and ids
 
 @pytest.fixture
-def api_key(app, db, world):
+def api_key(app, db, targets):
     from feedback.accounts import service as accounts
     from tests.security.conftest import SCOPES
 
@@ -199,7 +198,8 @@ def test_malformed_json_is_a_problem_document_not_a_500(app, api_key, body, cont
     client = app.test_client()
     for path in ("/api/v1/evaluations", "/api/v1/service-records", "/api/v1/complaints"):
         resp = client.post(path, data=body, content_type=content_type, headers=api_key)
-        assert resp.status_code < 500 and resp.mimetype == "application/problem+json", (path, resp.status_code)
+        assert resp.status_code < 500, (path, resp.status_code)
+        assert resp.mimetype == "application/problem+json", (path, resp.status_code)
     _problem(client.post("/api/v1/evaluations", data=body, content_type=content_type, headers=api_key), status)
 
 
@@ -215,17 +215,17 @@ def test_nul_characters_and_huge_numbers_in_api_requests_are_never_a_500(app, ap
     assert resp.status_code == 200 or resp.mimetype == "application/problem+json"
 
 
-def test_nul_characters_and_huge_ids_in_pages_are_4xx(app, world):
+def test_nul_characters_and_huge_ids_in_pages_are_4xx(app, targets):
     anon = app.test_client()
     for path in ("/public/results?q=%00", "/public/results/99999999999999999999", "/public/results/2147483648",
                  "/public/stats?department=%00", "/complaints/lookup?case=%00", "/e/%00", "/h/%00",
                  "/terminal/%00", "/terminal/pair?window=%00"):
         assert anon.get(path).status_code < 500, path
-    handler = role_client(app, world, "handler")
+    handler = role_client(app, targets, "handler")
     for path in ("/console/tickets?state=%00&department=%00", "/console/tickets/99999999999999999999",
                  "/console/directory/staff/?q=%00"):
         assert handler.get(path).status_code < 500, path
-    resp = handler.post(f"/console/tickets/{world.ns.ticket.id}/note",
+    resp = handler.post(f"/console/tickets/{targets.ns.ticket.id}/note",
                         data={"note": "a\x00b", "csrf_token": fresh_csrf(handler)})
     assert resp.status_code < 500
     token = csrf_from(anon.get("/complaints/new").get_data(as_text=True))
@@ -248,7 +248,7 @@ POLYGLOT = b"\xff\xd8\xff\xe0" + HTML  # a JPEG start, no end marker, HTML insid
     (PHP, "shell.php.jpg", "image/jpeg"), (POLYGLOT, "x.jpg", "image/jpeg"), (b"GIF89a" + b"\x00" * 64, "a.gif", "image/gif"),
 ])
 def test_a_complaint_photo_that_is_not_a_jpeg_png_or_webp_is_refused_whatever_it_claims(
-        app, db, world, content, name, declared):
+        app, db, targets, content, name, declared):
     from feedback.complaints.models import Complaint, ComplaintPhoto
 
     before = db.session.scalar(sa.select(sa.func.count(Complaint.id)))
@@ -261,10 +261,10 @@ def test_a_complaint_photo_that_is_not_a_jpeg_png_or_webp_is_refused_whatever_it
     assert resp.status_code == 422
     db.session.expire_all()
     assert db.session.scalar(sa.select(sa.func.count(Complaint.id))) == before
-    assert db.session.scalar(sa.select(sa.func.count(ComplaintPhoto.id))) == 1  # the world's own photo
+    assert db.session.scalar(sa.select(sa.func.count(ComplaintPhoto.id))) == 1  # the targets' own photo
 
 
-def test_a_real_image_under_a_lying_name_and_type_is_stored_and_served_as_what_it_is(app, db, world):
+def test_a_real_image_under_a_lying_name_and_type_is_stored_and_served_as_what_it_is(app, db, targets):
     from feedback.complaints.models import ComplaintPhoto
     from feedback.tickets.models import Ticket
 
@@ -272,26 +272,27 @@ def test_a_real_image_under_a_lying_name_and_type_is_stored_and_served_as_what_i
     token = csrf_from(client.get("/complaints/new").get_data(as_text=True))
     resp = client.post("/complaints/new", content_type="multipart/form-data", data={
         "csrf_token": token, "description": "窗口要求提供办事指南以外的材料，跑了三次", "occurred_at": "2026-11-23T09:30",
-        "contact_phone": "13900139000", "department": str(world.ns.city.child.id), "hall": "", "window": "",
+        "contact_phone": "13900139000", "department": str(targets.ns.city.child.id), "hall": "", "window": "",
         "photos": [(io.BytesIO(PNG), "evil.html", "text/html"), (io.BytesIO(JPEG), "x.svg", "image/svg+xml")]})
     assert resp.status_code == 201
     photos = db.session.scalars(sa.select(ComplaintPhoto).order_by(ComplaintPhoto.id.desc()).limit(2)).all()
     assert sorted(p.content_type for p in photos) == ["image/jpeg", "image/png"]
     ticket = db.session.scalar(sa.select(Ticket).where(Ticket.complaint_id == photos[0].complaint_id))
-    handler = role_client(app, world, "handler")
+    handler = role_client(app, targets, "handler")
     for photo in photos:
         served = handler.get(f"/console/tickets/{ticket.id}/photos/{photo.id}")
-        assert served.status_code == 200 and served.mimetype == photo.content_type
+        assert served.status_code == 200
+        assert served.mimetype == photo.content_type
         assert served.headers["X-Content-Type-Options"] == "nosniff"
         assert "attachment" in served.headers.get("Content-Disposition", "") or \
             served.headers.get("Content-Disposition") == "inline"
         assert not photo.stored_name.endswith((".html", ".svg")) if hasattr(photo, "stored_name") else True
 
 
-def test_the_terminal_and_api_refuse_json_sent_as_a_form(app, world, api_key):
+def test_the_terminal_and_api_refuse_json_sent_as_a_form(app, targets, api_key):
     """A cross-site form can only send form encodings: JSON endpoints must not accept them."""
-    tablet = role_client(app, world, "tablet")
-    resp = tablet.post(f"/terminal/{world.ns.city.window.code}/ratings", data={"level": "5"},
+    tablet = role_client(app, targets, "tablet")
+    resp = tablet.post(f"/terminal/{targets.ns.city.window.code}/ratings", data={"level": "5"},
                        headers=tablet.api_headers)
     assert 400 <= resp.status_code < 500
     resp = app.test_client().post("/api/v1/evaluations", data=json.dumps({"record_number": "OPEN-1", "level": 5}),

@@ -11,7 +11,8 @@ import sqlalchemy as sa
 from flask import url_for
 
 from feedback.audit.models import AuditEvent
-from tests.conftest import TEST_PASSWORD, csrf_from, make_config
+from feedback.terminal import service as terminals
+from tests.conftest import TEST_PASSWORD, csrf_from
 from tests.security.conftest import ROLES, USER_ROLES, fresh_csrf, role_client
 from tests.security.test_access_matrix import LOGIN, RULES, url_args
 
@@ -32,7 +33,7 @@ def app_config(app_config):
 
 
 def snapshot(db) -> dict[str, list]:
-    """Every row of every table, for 'nothing changed' (the world is small)."""
+    """Every row of every table, for 'nothing changed' (the city is small)."""
     db.session.expire_all()
     out = {}
     with db.engine.connect() as conn:
@@ -53,10 +54,10 @@ def allowed_user(endpoint: str) -> str | None:
     return None
 
 
-def test_every_state_changing_form_refuses_a_post_without_a_csrf_token_and_changes_nothing(app, db, world):
+def test_every_state_changing_form_refuses_a_post_without_a_csrf_token_and_changes_nothing(app, db, targets):
     post_routes = sorted(r.endpoint for r in app.url_map.iter_rules() if "POST" in r.methods)
     assert set(CSRF_EXEMPT) <= set(post_routes)
-    clients = {role: role_client(app, world, role) for role in ["anonymous", *USER_ROLES]}
+    clients = {role: role_client(app, targets, role) for role in ["anonymous", *USER_ROLES]}
     before = snapshot(db)
     refused = []
     for endpoint in post_routes:
@@ -65,7 +66,7 @@ def test_every_state_changing_form_refuses_a_post_without_a_csrf_token_and_chang
         role = allowed_user(endpoint)
         assert role, f"{endpoint}: nobody may post to it?"
         with app.test_request_context():
-            url = url_for(endpoint, **url_args(app, world, endpoint, RULES[endpoint]))
+            url = url_for(endpoint, **url_args(app, targets, endpoint, RULES[endpoint]))
         # The data a valid submission would carry (the matrix's), minus the token; and with a
         # token of another session (a token is bound to its session).
         data = dict(RULES[endpoint].data, note="跨站请求", active="0", level="5", verdict="satisfied",
@@ -83,10 +84,10 @@ def test_every_state_changing_form_refuses_a_post_without_a_csrf_token_and_chang
     assert len(post_routes) - len(CSRF_EXEMPT) >= 35
 
 
-def test_the_same_post_with_the_token_goes_through(app, db, world):
+def test_the_same_post_with_the_token_goes_through(app, db, targets):
     """The refusal above is the token's doing: the note is added once it is there."""
-    client = role_client(app, world, "handler")
-    url = f"/console/tickets/{world.ns.ticket.id}/note"
+    client = role_client(app, targets, "handler")
+    url = f"/console/tickets/{targets.ns.ticket.id}/note"
     assert client.post(url, data={"note": "有令牌"}).status_code == 400
     assert client.post(url, data={"note": "有令牌", "csrf_token": fresh_csrf(client)}).status_code == 302
 
@@ -108,14 +109,13 @@ def _cookie(resp, name):
     raise AssertionError(f"no {name} cookie set: {resp.headers.getlist('Set-Cookie')}")
 
 
-def test_production_cookies_are_secure_httponly_and_samesite(db_url, world, clock):
+def test_production_cookies_are_secure_httponly_and_samesite(db_url, targets, clock):
     """The defaults of a production deployment (no override): session and tablet cookies."""
-    from feedback.evaluations import service as ratings
     from feedback.extensions import db
 
     app = _production_app(db_url, CLOCK=clock)
     with app.app_context():
-        _, code = ratings.issue_pairing_code(db.session.merge(world.ns.city.window), actor=None)
+        _, code = terminals.issue_pairing_code(db.session.merge(targets.ns.city.window), actor=None)
         db.session.commit()
     client = app.test_client()
     base = "https://feedback.example.gov.cn"
@@ -127,7 +127,9 @@ def test_production_cookies_are_secure_httponly_and_samesite(db_url, world, cloc
                                                       "csrf_token": csrf_from(page.get_data(as_text=True))})
     assert resp.status_code == 302
     session = _cookie(resp, "session")
-    assert "Secure" in session and "HttpOnly" in session and "SameSite=Lax" in session
+    assert "Secure" in session
+    assert "HttpOnly" in session
+    assert "SameSite=Lax" in session
     tablet = app.test_client()
     page = tablet.get("/terminal/pair", base_url=base)
     resp = tablet.post("/terminal/pair", base_url=base, headers={"Referer": base + "/terminal/pair"}, data={
@@ -141,7 +143,7 @@ def test_production_cookies_are_secure_httponly_and_samesite(db_url, world, cloc
         db.engine.dispose()
 
 
-def test_every_page_sends_the_security_headers_and_a_csp_without_inline_scripts(app, world):
+def test_every_page_sends_the_security_headers_and_a_csp_without_inline_scripts(app, targets):
     """Every GET route of the matrix, as a role allowed to see it: CSP (no 'unsafe-inline' or
     'unsafe-eval' in script-src), nosniff, frame denial, referrer policy; no page carries an
     inline script, an on*= handler or a javascript: URL (the CSP would block them anyway)."""
@@ -151,9 +153,9 @@ def test_every_page_sends_the_security_headers_and_a_csp_without_inline_scripts(
         if rule.method != "GET":
             continue
         role = next((r for r in ROLES if rule.expect[r] not in (LOGIN, 401, 403, 404)), None)
-        client = clients.get(role) or clients.setdefault(role, role_client(app, world, role))
+        client = clients.get(role) or clients.setdefault(role, role_client(app, targets, role))
         with app.test_request_context():
-            url = url_for(endpoint, **url_args(app, world, endpoint, rule))
+            url = url_for(endpoint, **url_args(app, targets, endpoint, rule))
         resp = client.get(url, headers=client.api_headers, base_url="https://feedback.example.gov.cn")
         pages += 1
         h = resp.headers
@@ -179,16 +181,16 @@ def test_every_page_sends_the_security_headers_and_a_csp_without_inline_scripts(
     assert not failures, "\n".join(failures)
 
 
-def test_pages_with_personal_data_are_not_cached(app, world):
-    client = role_client(app, world, "handler")
-    for url in (f"/console/tickets/{world.ns.ticket.id}", "/console/tickets", "/console/"):
+def test_pages_with_personal_data_are_not_cached(app, targets):
+    client = role_client(app, targets, "handler")
+    for url in (f"/console/tickets/{targets.ns.ticket.id}", "/console/tickets", "/console/"):
         assert client.get(url).headers.get("Cache-Control") == "no-store", url
     anon = app.test_client()
     assert anon.get("/complaints/new").headers.get("Cache-Control") == "no-store"
 
 
 def test_five_wrong_passwords_lock_the_account_even_against_the_right_one_until_the_lockout_ends(
-        app, db, world, clock):
+        app, db, targets, clock):
     client = app.test_client()
 
     def attempt(password):
@@ -199,17 +201,19 @@ def test_five_wrong_passwords_lock_the_account_even_against_the_right_one_until_
     for _ in range(5):
         assert attempt("wrong-password-1").status_code == 401
     locked = attempt(TEST_PASSWORD)
-    assert locked.status_code == 401 and "锁定" in locked.get_data(as_text=True)
+    assert locked.status_code == 401
+    assert "锁定" in locked.get_data(as_text=True)
     assert client.get("/console/").status_code == 302  # not signed in
     actions = [a for (a,) in db.session.execute(sa.select(AuditEvent.action).where(
         AuditEvent.action.like("login.%"))).all()]
-    assert actions.count("login.lockout") == 1 and "login.locked" in actions
+    assert actions.count("login.lockout") == 1
+    assert "login.locked" in actions
     clock.set(clock.now + timedelta(minutes=16))
     assert attempt(TEST_PASSWORD).status_code == 302
     assert client.get("/console/").status_code == 200
 
 
-def test_an_unknown_user_gets_the_same_answer_as_a_wrong_password(app, world):
+def test_an_unknown_user_gets_the_same_answer_as_a_wrong_password(app, targets):
     client = app.test_client()
     answers = []
     for username in ("handler_ga", "nobody_here"):
@@ -222,7 +226,7 @@ def test_an_unknown_user_gets_the_same_answer_as_a_wrong_password(app, world):
 
 
 @pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/", "/\\evil.example", "javascript:alert(1)"])
-def test_login_never_redirects_off_site(app, world, target):
+def test_login_never_redirects_off_site(app, targets, target):
     client = app.test_client()
     page = client.get("/login")
     resp = client.post("/login", query_string={"next": target}, data={
@@ -231,5 +235,8 @@ def test_login_never_redirects_off_site(app, world, target):
     location = resp.headers["Location"]
     # Same site: a path (browsers read "/\\host" and "//host" as another host; an encoded
     # %5C is a harmless path character).
-    assert location.startswith("/") and not location.startswith("//") and "\\" not in location, location
-    assert urlsplit(location).netloc in ("", "localhost") and "javascript" not in location
+    assert location.startswith("/"), location
+    assert not location.startswith("//"), location
+    assert "\\" not in location, location
+    assert urlsplit(location).netloc in ("", "localhost")
+    assert "javascript" not in location

@@ -19,8 +19,9 @@ from twilio.request_validator import RequestValidator
 
 from feedback.audit import service as audit
 from feedback.audit.models import AuditEvent, AuditImmutableError
+from feedback.evaluations import links
 from tests.conftest import csrf_from
-from tests.security.conftest import USER_ROLES, role_client
+from tests.security.conftest import role_client
 from tests.security.test_access_matrix import LOGIN, RULES, url_args
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -78,11 +79,11 @@ def _signed_sms(client, phone: str, body: str, sid: str):
 
 
 @pytest.fixture
-def scenario(app, db, world, clock, make_user):
+def scenario(app, db, targets, clock, make_user):
     """The full scenario, driven through the HTTP pages a citizen uses and the services the
-    console calls; returns the world."""
+    console calls; returns the targets."""
     from feedback.evaluations import service as ratings
-    from feedback.notifications import service as notifications
+    from feedback.directory import heads as department_heads
     from feedback.publications import service as pubs
     from feedback.sms import sender
     from feedback.sms import service as sms
@@ -90,11 +91,11 @@ def scenario(app, db, world, clock, make_user):
     from feedback.tickets import service as t
     from feedback.tickets.models import Ticket
 
-    city, users = world.ns.city, world.ns.city.users
+    city, users = targets.ns.city, targets.ns.city.users
     head = make_user("handler", departments=[city.parent], username="head_ga", phone="+8613700000001")
     users.supervisor.phone = "+8613700000002"
     users.handler.phone = "+8613700000003"
-    notifications.set_head("GA", "head_ga")
+    department_heads.set_head("GA", "head_ga")
     db.session.commit()
     phones = list(CITIZENS)
 
@@ -114,7 +115,7 @@ def scenario(app, db, world, clock, make_user):
     # 1. A rating by link (/e/<token>) with a bad level, reasons and a comment full of personal data.
     anon = app.test_client()
     r1 = record("PD-1", phones[0])
-    url = f"/e/{ratings.link_token(r1)}"
+    url = f"/e/{links.link_token(r1)}"
     token = csrf_from(anon.get(url).get_data(as_text=True))
     resp = anon.post(url, data={"csrf_token": token, "level": "1", "step": "reasons", "reasons": "115",
                                 "comment": comment_for(phones[0])})
@@ -136,7 +137,7 @@ def scenario(app, db, world, clock, make_user):
     _signed_sms(anon, phones[2], f"投诉 {comment_for(phones[2])}", "SMpd000003")
     # 4. A terminal rating (the kiosk JSON) of a record with a name and phone.
     r4 = record("PD-4", phones[3])
-    tablet = role_client(app, world, "tablet")
+    tablet = role_client(app, targets, "tablet")
     resp = tablet.post(f"/terminal/{city.window.code}/ratings", headers={**tablet.api_headers, "Idempotency-Key": "pd-4"},
                        json={"record_id": r4.id, "level": 2, "reasons": [213], "comment": comment_for(phones[3]),
                              "rated_at": clock.now.isoformat()})
@@ -145,7 +146,7 @@ def scenario(app, db, world, clock, make_user):
     # 5. Every ticket worked as handlers write in real life: names and numbers in the measures
     #    and the reply; answered, rated by the citizen, closed and published. One stays open.
     open_tickets = db.session.scalars(sa.select(Ticket).where(
-        Ticket.state.in_(("new", "accepted", "verified")), Ticket.id != world.ns.ticket.id).order_by(Ticket.id)).all()
+        Ticket.state.in_(("new", "accepted", "verified")), Ticket.id != targets.ns.ticket.id).order_by(Ticket.id)).all()
     assert len(open_tickets) >= 5
     left_open = open_tickets[-1]
     for ticket in open_tickets[:-1]:
@@ -176,14 +177,13 @@ def scenario(app, db, world, clock, make_user):
     sender.send_due(clock.now + timedelta(days=20, hours=2))
     stats.refresh(clock.now)
     db.session.commit()
-    world.ns.left_open = left_open
-    world.ns.head = head
-    return world
+    targets.ns.left_open = left_open
+    targets.ns.head = head
+    return targets
 
 
-def _public_urls(app, world) -> list[str]:
+def _public_urls(app, targets) -> list[str]:
     """Every GET route an anonymous visitor may open, with every object of its kind."""
-    from feedback.evaluations import service as ratings
     from feedback.evaluations.models import ServiceRecord
     from feedback.extensions import db
     from feedback.publications.models import Publication
@@ -199,14 +199,14 @@ def _public_urls(app, world) -> list[str]:
             if rule.expect["anonymous"] in (LOGIN, 401, 403, 404) or endpoint.startswith("api.") and \
                     endpoint not in ("api.openapi", "api.problem_doc"):
                 continue
-            args = url_args(app, world, endpoint, rule)
+            args = url_args(app, targets, endpoint, rule)
             if endpoint == "public.result":
                 urls += [url_for(endpoint, pub_id=p) for p in db.session.scalars(sa.select(Publication.id))]
             elif endpoint in ("public.results_data", "public.stats_data"):
                 urls += [url_for(endpoint, fmt=f) for f in ("csv", "json")]
             elif endpoint == "rating.link":
-                urls += [url_for(endpoint, token=ratings.link_token(r)) for r in db.session.scalars(sa.select(ServiceRecord))]
-            elif endpoint == "complaints.rate_handling":
+                urls += [url_for(endpoint, token=links.link_token(r)) for r in db.session.scalars(sa.select(ServiceRecord))]
+            elif endpoint == "handling.rate":
                 urls += [url_for(endpoint, token=t.handling_token(x)) for x in db.session.scalars(sa.select(Ticket))]
             else:
                 urls.append(url_for(endpoint, **args))
@@ -245,8 +245,10 @@ def test_no_public_page_download_or_feed_shows_a_phone_id_number_or_evaluator_na
     assert fetched >= 30
     assert not leaks, "\n".join(leaks)
     # The check itself finds what it looks for (the published texts had these before redaction).
-    assert findings("已致电欧阳建国（138-1234-5678）") and findings("电话 +86 139 8765 4321")
-    assert findings(f"证件{CITIZENS['+8613987654321'][1]}") and findings("１３８１２３４５６７８")
+    assert findings("已致电欧阳建国（138-1234-5678）")
+    assert findings("电话 +86 139 8765 4321")
+    assert findings(f"证件{CITIZENS['+8613987654321'][1]}")
+    assert findings("１３８１２３４５６７８")
 
 
 def test_no_sms_carries_somebody_elses_phone_id_number_or_name(app, db, scenario):
@@ -310,7 +312,9 @@ def test_audit_rows_cannot_be_changed_through_the_orm_in_any_way(app, db):
         db.session.rollback()
         db.session.expire_all()
         row = db.session.get(AuditEvent, event_id)
-        assert row is not None and row.action == "test.event" and row.detail == {"note": "原始"}, what
+        assert row is not None, what
+        assert row.action == "test.event", what
+        assert row.detail == {"note": "原始"}, what
 
 
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
@@ -336,8 +340,8 @@ def test_no_code_in_the_app_updates_or_deletes_audit_rows():
     assert not offenders
 
 
-def test_no_admin_page_offers_to_change_the_audit_log(app, world):
-    client = role_client(app, world, "admin")
+def test_no_admin_page_offers_to_change_the_audit_log(app, targets):
+    client = role_client(app, targets, "admin")
     html = client.get("/admin/audit").get_data(as_text=True)
     assert "<form" not in html.split("<main", 1)[-1] or 'method="post"' not in html.lower().split("<main", 1)[-1]
     audit_routes = [r for r in app.url_map.iter_rules() if "audit" in r.rule]

@@ -35,7 +35,7 @@ def _complaints(db) -> int:
     return db.session.scalar(sa.select(sa.func.count(Complaint.id)))
 
 
-def test_the_complaint_form_takes_five_an_hour_from_one_address_and_the_sixth_files_nothing(app, db, world):
+def test_the_complaint_form_takes_five_an_hour_from_one_address_and_the_sixth_files_nothing(app, db, targets):
     client = app.test_client()
     before = _complaints(db)
     statuses = [_complain(client, REMOTE_ADDR="203.0.113.7") for _ in range(6)]
@@ -45,19 +45,19 @@ def test_the_complaint_form_takes_five_an_hour_from_one_address_and_the_sixth_fi
     assert _complain(app.test_client(), REMOTE_ADDR="203.0.113.8") == 201
 
 
-def test_rating_by_link_takes_thirty_posts_an_hour_from_one_address(app, db, world):
+def test_rating_by_link_takes_thirty_posts_an_hour_from_one_address(app, db, targets):
     client = app.test_client()
-    url = f"/e/{world.args['token']}"
+    url = f"/e/{targets.args['token']}"
     token = fresh_csrf(client)
     statuses = [client.post(url, data={"csrf_token": token}).status_code for _ in range(31)]
     assert statuses == [422] * 30 + [429]  # no level chosen: refused, but counted
     # The 429 is refused before the view: a valid rating now is refused too, and stores nothing.
     assert client.post(url, data={"csrf_token": token, "level": "5"}).status_code == 429
     db.session.expire_all()
-    assert world.ns.record.evaluation is None
+    assert targets.ns.record.evaluation is None
 
 
-def test_without_a_trusted_proxy_x_forwarded_for_is_ignored_so_it_cannot_evade_the_limit(app, world):
+def test_without_a_trusted_proxy_x_forwarded_for_is_ignored_so_it_cannot_evade_the_limit(app, targets):
     client = app.test_client()
     statuses = []
     for i in range(6):
@@ -67,7 +67,7 @@ def test_without_a_trusted_proxy_x_forwarded_for_is_ignored_so_it_cannot_evade_t
     assert statuses == [201] * 5 + [429]
 
 
-def test_behind_a_trusted_proxy_each_citizen_has_their_own_limit(db_url, world, clock):
+def test_behind_a_trusted_proxy_each_citizen_has_their_own_limit(db_url, targets, clock):
     """FEEDBACK_TRUSTED_PROXIES=1: the address the proxy saw, not the proxy's own."""
     from feedback import create_app
     from feedback.extensions import db
@@ -93,7 +93,7 @@ def test_behind_a_trusted_proxy_each_citizen_has_their_own_limit(db_url, world, 
         db.engine.dispose()
 
 
-def test_sms_from_one_number_is_acted_on_twenty_times_an_hour_then_only_logged(app, db, world, clock):
+def test_sms_from_one_number_is_acted_on_twenty_times_an_hour_then_only_logged(app, db, targets, clock):
     """A scripted flood of 投诉 texts from one number: 20 complaints an hour, the rest are kept
     in the SMS log as rate-limited, unanswered. Another number, and opting out, still work."""
     from feedback.sms import service
@@ -118,7 +118,8 @@ def test_sms_from_one_number_is_acted_on_twenty_times_an_hour_then_only_logged(a
     clock.set(clock.now + timedelta(minutes=61))
     assert text("投诉 一小时后再次反映：窗口长时间无人办理") == "complaint"
     limited = db.session.scalars(sa.select(InboundSms).where(InboundSms.outcome == "rate_limited")).all()
-    assert len(limited) == 5 and all(r.complaint_id is None for r in limited)
+    assert len(limited) == 5
+    assert all(r.complaint_id is None for r in limited)
 
 
 # ---------------------------------------------------------------- across processes
@@ -155,6 +156,7 @@ def _two_servers(env, tmp_path):
 
 
 @PG_ONLY
+@pytest.mark.processes
 def test_with_a_shared_store_two_web_processes_allow_five_complaints_in_all(db_url, db, tmp_path):
     from tests.faults.stack import SharedLimitStore, app_env, wait_for
 
@@ -170,6 +172,7 @@ def test_with_a_shared_store_two_web_processes_allow_five_complaints_in_all(db_u
 
 
 @PG_ONLY
+@pytest.mark.processes
 def test_the_default_memory_store_counts_per_process_which_is_why_production_needs_a_shared_one(
         db_url, db, tmp_path):
     """The failure the setting prevents, shown: with memory:// each process allows five."""

@@ -31,7 +31,7 @@ def app_config(app_config):
 
 
 @pytest.fixture
-def all_scopes_key(app, db, world):
+def all_scopes_key(app, db, targets):
     from feedback.accounts import service as accounts
 
     _, plain = accounts.create_api_key("schemathesis", SCOPES)

@@ -1,4 +1,4 @@
-"""Fixtures of the SMS tests: Twilio credentials, a fake Twilio, records and signed posts."""
+"""Fixtures of the SMS tests: Twilio credentials, a fake Twilio, invited records and signed posts."""
 from __future__ import annotations
 
 import itertools
@@ -38,31 +38,15 @@ def twilio_app(app, fake_twilio):
 
 
 @pytest.fixture
-def make_record(db, make_item, make_window, clock):
-    n = itertools.count(1)
-
-    def make(phone: str | None = CITIZEN, *, completed_at=None, item_name="居民身份证换领", **kw):
-        from feedback.evaluations.models import ServiceRecord
-
-        window = make_window()
-        item = make_item(department=window.department, name=item_name)
-        record = ServiceRecord(record_number=kw.pop("record_number", f"R{next(n):05d}"), service_item=item,
-                               department_id=window.department_id, hall_id=window.hall_id, window=window,
-                               completed_at=completed_at or clock.now - timedelta(minutes=30),
-                               citizen_phone=phone, **kw)
-        db.session.add(record)
-        db.session.flush()
-        return record
-    return make
-
-
-@pytest.fixture
 def make_invited(db, make_record, clock):
-    """A record completed 30 minutes ago whose invitation has been queued (committed)."""
-    def make(phone: str = CITIZEN, **kw):
+    """``make_invited(**overrides)``: a record of CITIZEN completed 30 minutes ago (see the root
+    ``make_record``) whose invitation has been queued, committed."""
+    def make(**kw):
         from feedback.sms import service
 
-        record = make_record(phone, **kw)
+        kw.setdefault("citizen_phone", CITIZEN)
+        kw.setdefault("completed_at", clock.now - timedelta(minutes=30))
+        record = make_record(**kw)
         assert service.invite(record, clock.now) is not None
         db.session.commit()
         return record

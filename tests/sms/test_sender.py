@@ -29,8 +29,11 @@ def test_console_backend_logs_the_text_and_marks_it_sent(app, db, clock, caplog)
         summary = sender.send_due(clock.now)
     assert summary["sent"] == 1
     msg = _reload(db, msg)
-    assert msg.state == "sent" and msg.sent_at == clock.now and msg.attempts == 1
-    assert "【某市政务服务】测试短信" in caplog.text and CITIZEN in caplog.text
+    assert msg.state == "sent"
+    assert msg.sent_at == clock.now
+    assert msg.attempts == 1
+    assert "【某市政务服务】测试短信" in caplog.text
+    assert CITIZEN in caplog.text
 
 
 def test_twilio_receives_exactly_to_from_body_and_status_callback_with_basic_auth(twilio_app, db, clock, fake_twilio):
@@ -52,7 +55,8 @@ def test_a_messaging_service_replaces_the_from_number(twilio_app, db, clock, fak
     _queue(db, "x")
     sender.send_due(clock.now)
     form = fake_twilio.requests[0].form
-    assert form["MessagingServiceSid"] == "MG" + "c" * 32 and "From" not in form
+    assert form["MessagingServiceSid"] == "MG" + "c" * 32
+    assert "From" not in form
 
 
 def test_a_500_is_retried_with_backoff_and_then_sent(twilio_app, db, clock, fake_twilio):
@@ -109,7 +113,8 @@ def test_after_a_timeout_a_text_twilio_took_is_found_in_its_message_list_and_not
     summary = sender.send_due(clock.now + timedelta(seconds=60))
     assert (summary["sent"], summary["reconciled"]) == (1, 1)
     assert len(fake_twilio.requests) == 2  # the older text and one attempt of this one: no second create
-    assert fake_twilio.lookups and f"To={CITIZEN.replace('+', '%2B')}" in fake_twilio.lookups[0]
+    assert fake_twilio.lookups
+    assert f"To={CITIZEN.replace('+', '%2B')}" in fake_twilio.lookups[0]
     msg = _reload(db, msg)
     assert (msg.state, msg.provider_sid, msg.attempts) == ("sent", fake_twilio.messages[1]["sid"], 2)
     assert msg.provider_sid != _reload(db, older).provider_sid
@@ -122,7 +127,8 @@ def test_after_a_timeout_a_text_twilio_did_not_take_is_sent_again(twilio_app, db
     sender.send_due(clock.now)
     summary = sender.send_due(clock.now + timedelta(seconds=60))
     assert (summary["sent"], summary["reconciled"]) == (1, 0)
-    assert len(fake_twilio.lookups) == 1 and len(fake_twilio.requests) == 2
+    assert len(fake_twilio.lookups) == 1
+    assert len(fake_twilio.requests) == 2
     assert _reload(db, msg).provider_sid == "SM" + "f" * 32
 
 
@@ -136,7 +142,8 @@ def test_the_same_text_sent_on_purpose_twice_is_not_mistaken_for_the_lost_one(tw
     assert sender.send_due(clock.now)["sent"] == 1
     summary = sender.send_due(clock.now + timedelta(seconds=60))
     assert (summary["sent"], summary["reconciled"]) == (1, 0)
-    assert len(fake_twilio.lookups) == 1 and len(fake_twilio.requests) == 3
+    assert len(fake_twilio.lookups) == 1
+    assert len(fake_twilio.requests) == 3
     assert (_reload(db, first).provider_sid, _reload(db, second).provider_sid) == ("SM" + "1" * 32, "SM" + "2" * 32)
 
 
@@ -152,7 +159,8 @@ def test_when_the_lookup_fails_the_text_waits_still_unknown_and_is_neither_sent_
     assert (msg.state, msg.error_code, len(fake_twilio.requests)) == ("queued", "timeout", 1)
     assert "查询 Twilio 失败" in msg.error_message
     assert sender.send_due(clock.now + timedelta(seconds=180))["reconciled"] == 1
-    assert len(fake_twilio.requests) == 1 and _reload(db, msg).state == "sent"
+    assert len(fake_twilio.requests) == 1
+    assert _reload(db, msg).state == "sent"
 
 
 def test_a_connection_error_is_transient(twilio_app, db, clock):
@@ -195,11 +203,14 @@ def test_an_invitation_in_quiet_hours_waits_until_they_end_but_a_reply_goes_at_o
     invitation = _queue(db, "邀请", purpose="invitation")
     reply = _queue(db, "回复", purpose="reply")
     summary = sender.send_due(clock.now)
-    assert summary["deferred"] == 1 and summary["sent"] == 1
+    assert summary["deferred"] == 1
+    assert summary["sent"] == 1
     invitation = _reload(db, invitation)
-    assert invitation.state == "queued" and invitation.error_code == "quiet-hours"
+    assert invitation.state == "queued"
+    assert invitation.error_code == "quiet-hours"
     assert invitation.next_attempt_at == datetime(2026, 11, 24, 0, 0, tzinfo=timezone.utc)  # 08:00 Beijing
-    assert invitation.attempts == 0 and _reload(db, reply).state == "sent"
+    assert invitation.attempts == 0
+    assert _reload(db, reply).state == "sent"
     clock.set("2026-11-24T00:00:00+00:00")
     assert sender.send_due(clock.now)["sent"] == 1
 
@@ -219,10 +230,13 @@ def test_the_daily_limit_per_number_defers_to_the_next_day_and_drops_surplus_rep
     reply = _queue(db, "r", purpose="reply")
     other = _queue(db, "x", phone="+8613900139000")
     summary = sender.send_due(clock.now)
-    assert summary["sent"] == 3 and summary["deferred"] == 1 and summary["cancelled"] == 1
+    assert summary["sent"] == 3
+    assert summary["deferred"] == 1
+    assert summary["cancelled"] == 1
     assert [_reload(db, m).state for m in (first, second, other)] == ["sent"] * 3
     third = _reload(db, third)
-    assert third.state == "queued" and third.error_code == "daily-limit"
+    assert third.state == "queued"
+    assert third.error_code == "daily-limit"
     assert third.next_attempt_at == datetime(2026, 11, 23, 16, 0, tzinfo=timezone.utc)  # midnight Beijing
     assert _reload(db, reply).state == "cancelled"
 
@@ -242,7 +256,8 @@ def test_a_row_stuck_in_sending_is_sent_again_after_its_lease(app, db, clock):
     db.session.commit()
     assert sender.send_due(clock.now + timedelta(minutes=4))["sent"] == 0
     summary = sender.send_due(clock.now + timedelta(minutes=5))
-    assert summary["reclaimed"] == 1 and summary["sent"] == 1
+    assert summary["reclaimed"] == 1
+    assert summary["sent"] == 1
     assert _reload(db, msg).attempts == 2
 
 
@@ -253,7 +268,8 @@ def test_a_stuck_row_that_twilio_took_before_the_sender_died_is_not_sent_again(t
     fake_twilio.messages.append({"sid": "SM" + "9" * 32, "to": CITIZEN, "from": FROM_NUMBER, "status": "sent",
                                  "body": "【某市政务服务】您好", "date_created": "Mon, 23 Nov 2026 02:00:00 GMT"})
     summary = sender.send_due(clock.now)
-    assert (summary["reclaimed"], summary["reconciled"]) == (1, 1) and fake_twilio.requests == []
+    assert (summary["reclaimed"], summary["reconciled"]) == (1, 1)
+    assert fake_twilio.requests == []
     assert (_reload(db, msg).state, _reload(db, msg).provider_sid) == ("sent", "SM" + "9" * 32)
 
 

@@ -77,7 +77,8 @@ def test_refreshed_aggregates_equal_a_full_recomputation(db, clock, units, seed)
     months = {m for (_, _, m) in full}
     assert {"2026-09", "2026-10"} <= months  # the history spans several months
     city = stats.totals("all", sorted(months))[0].counts
-    assert city["ratings"] > 0 and city["records"] >= city["ratings"]
+    assert city["ratings"] > 0
+    assert city["records"] >= city["ratings"]
 
 
 def test_a_change_waits_for_the_refresh_and_then_counts(db, clock, units):
@@ -117,7 +118,8 @@ def test_the_refresh_job_runs_from_the_command_line(app, db, clock, units):
                           staff_number=None, completed_at=clock.now - timedelta(minutes=3))
     db.session.commit()
     result = app.test_cli_runner().invoke(args=["jobs", "run", "statistics_refresh"])
-    assert result.exit_code == 0 and "2026-11" in result.output, result.output
+    assert result.exit_code == 0, result.output
+    assert "2026-11" in result.output, result.output
     assert stats.totals("department", ["2026-11"])[windows[1].department_id].counts["records"] == 1
 
 
@@ -127,5 +129,6 @@ def test_statistics_recompute_command_rebuilds_from_scratch(app, db, clock, unit
                           staff_number=None, completed_at=clock.now - timedelta(minutes=3))
     db.session.commit()
     result = app.test_cli_runner().invoke(args=["statistics", "recompute"])
-    assert result.exit_code == 0 and "statistics rebuilt" in result.output, result.output
+    assert result.exit_code == 0, result.output
+    assert "statistics rebuilt" in result.output, result.output
     assert stats.totals("all", ["2026-11"])[0].counts["records"] == 1

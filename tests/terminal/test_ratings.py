@@ -6,12 +6,13 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from tests.terminal.conftest import TABLET
+from feedback.terminal import service as terminals
+from tests.conftest import TABLET, post_form
 
 
 def _post(client, payload, key=None, **extra_headers):
     headers = {**TABLET, "Idempotency-Key": key or str(uuid.uuid4()), **extra_headers}
-    return client.post("/terminal/GA-01/ratings", json=payload, headers=headers)
+    return client.post("/terminal/W01/ratings", json=payload, headers=headers)
 
 
 def _count(db, model):
@@ -20,11 +21,12 @@ def _count(db, model):
 
 def test_record_completed_at_the_window_is_pending_on_its_tablet_without_citizen_data(tablet, make_record):
     record = make_record(citizen_phone="13800138000", citizen_name="王五")
-    state = tablet.get("/terminal/GA-01/state", headers=TABLET)
+    state = tablet.get("/terminal/W01/state", headers=TABLET)
     body = state.get_data(as_text=True)
     assert state.get_json()["pending"] == {"id": record.id, "record_number": record.record_number,
-                                           "service_item": "户口迁入登记"}
-    assert "13800138000" not in body and "王五" not in body
+                                           "service_item": "户口迁移"}
+    assert "13800138000" not in body
+    assert "王五" not in body
 
 
 def test_bad_rating_with_reasons_stores_evaluation_and_opens_ticket(tablet, make_record, db, clock):
@@ -37,9 +39,10 @@ def test_bad_rating_with_reasons_stores_evaluation_and_opens_ticket(tablet, make
     assert resp.status_code == 201, resp.get_data(as_text=True)
     ev = db.session.get(Evaluation, resp.get_json()["id"])
     assert (ev.level, ev.channel, ev.reasons, ev.comment) == (1, "hall_tablet", [113, 115], "跑了三次")
-    assert ev.terminal_id is not None and ev.window_id == record.window_id
+    assert ev.terminal_id is not None
+    assert ev.window_id == record.window_id
     assert db.session.scalar(select(Ticket).where(Ticket.evaluation_id == ev.id)) is not None
-    assert tablet.get("/terminal/GA-01/state", headers=TABLET).get_json()["pending"] is None
+    assert tablet.get("/terminal/W01/state", headers=TABLET).get_json()["pending"] is None
 
 
 def test_replay_with_same_key_returns_original_answer_and_stores_once(tablet, make_record, db, clock):
@@ -62,7 +65,8 @@ def test_same_key_with_another_rating_is_refused(tablet, make_record, clock):
     payload = {"record_id": record.id, "level": 5, "rated_at": clock.now.isoformat()}
     assert _post(tablet, payload, key="k-2").status_code == 201
     resp = _post(tablet, {**payload, "level": 4}, key="k-2")
-    assert resp.status_code == 422 and resp.get_json()["type"].endswith("idempotency-key-reused")
+    assert resp.status_code == 422
+    assert resp.get_json()["type"].endswith("idempotency-key-reused")
 
 
 def test_second_rating_of_a_record_with_another_key_is_already_rated(tablet, make_record, db, clock):
@@ -71,7 +75,8 @@ def test_second_rating_of_a_record_with_another_key_is_already_rated(tablet, mak
     record = make_record()
     assert _post(tablet, {"record_id": record.id, "level": 5, "rated_at": clock.now.isoformat()}).status_code == 201
     resp = _post(tablet, {"record_id": record.id, "level": 1, "rated_at": clock.now.isoformat()})
-    assert resp.status_code == 409 and resp.get_json()["type"].endswith("already-rated")
+    assert resp.status_code == 409
+    assert resp.get_json()["type"].endswith("already-rated")
     assert db.session.scalar(select(Evaluation.level)) == 5
 
 
@@ -89,12 +94,9 @@ def test_rating_queued_offline_keeps_its_tap_time_even_with_a_wrong_tablet_clock
     assert db.session.scalar(select(Evaluation.rated_at)) == tapped
 
 
-def test_record_of_another_window_cannot_be_rated_from_this_tablet(tablet, hall, db, clock):
-    from feedback.evaluations import service as ratings
-
-    other = ratings.create_record(record_number="X1", service_item_code="I-SW", window_code="SW-01",
-                                  staff_number=None, completed_at=clock.now)
-    db.session.commit()
+def test_record_of_another_window_cannot_be_rated_from_this_tablet(tablet, city, make_record, clock):
+    other = make_record(record_number="X1", window=city.other_window, item=city.other_item, staff=None,
+                        completed_at=clock.now)
     resp = _post(tablet, {"record_id": other.id, "level": 5, "rated_at": clock.now.isoformat()})
     assert resp.status_code == 404
 
@@ -105,16 +107,19 @@ def test_anonymous_rating_is_allowed_only_when_the_setting_is_on(tablet, app, db
     resp = _post(tablet, {"record_id": None, "level": 3, "rated_at": clock.now.isoformat()})
     assert resp.status_code == 201
     ev = db.session.scalar(select(Evaluation))
-    assert ev.service_record_id is None and ev.window.code == "GA-01" and ev.channel == "hall_tablet"
+    assert ev.service_record_id is None
+    assert ev.window.code == "W01"
+    assert ev.channel == "hall_tablet"
     app.config["TERMINAL_ANONYMOUS_RATING"] = False
-    assert tablet.get("/terminal/GA-01/state", headers=TABLET).get_json()["anonymous"] is False
+    assert tablet.get("/terminal/W01/state", headers=TABLET).get_json()["anonymous"] is False
     assert _post(tablet, {"record_id": None, "level": 3, "rated_at": clock.now.isoformat()}).status_code == 403
 
 
 def test_reason_of_another_level_is_a_definitive_error(tablet, make_record, clock):
     record = make_record()
     resp = _post(tablet, {"record_id": record.id, "level": 2, "reasons": [115], "rated_at": clock.now.isoformat()})
-    assert resp.status_code == 422 and resp.get_json()["type"].endswith("reason-not-for-level")
+    assert resp.status_code == 422
+    assert resp.get_json()["type"].endswith("reason-not-for-level")
 
 
 def test_per_terminal_rate_limit_answers_429(tablet, app, clock):
@@ -139,15 +144,18 @@ def test_many_taps_in_a_minute_are_flagged_but_a_delivered_backlog_is_not(tablet
     for i in range(12):
         _post(tablet, {"record_id": None, "level": 5, "rated_at": (clock.now - timedelta(seconds=i)).isoformat()})
     flagged = db.session.scalars(select(Evaluation).where(Evaluation.flagged.is_(True))).all()
-    assert len(flagged) == 2 and "同一终端" in flagged[0].flag_reason
+    assert len(flagged) == 2
+    assert "同一终端" in flagged[0].flag_reason
 
 
-def test_tablet_gets_qr_svg_for_a_pending_record_only(tablet, make_record, hall):
+def test_tablet_gets_qr_svg_for_a_pending_record_only(tablet, make_record, city):
     record = make_record()
-    resp = tablet.get(f"/terminal/GA-01/records/{record.id}/qr.svg", headers=TABLET)
-    assert resp.status_code == 200 and resp.mimetype == "image/svg+xml" and resp.data.startswith(b"<svg")
-    assert tablet.get(f"/terminal/GA-01/records/{record.id}/qr.svg").status_code == 401
-    assert tablet.get("/terminal/GA-01/records/99999/qr.svg", headers=TABLET).status_code == 404
+    resp = tablet.get(f"/terminal/W01/records/{record.id}/qr.svg", headers=TABLET)
+    assert resp.status_code == 200
+    assert resp.mimetype == "image/svg+xml"
+    assert resp.data.startswith(b"<svg")
+    assert tablet.get(f"/terminal/W01/records/{record.id}/qr.svg").status_code == 401
+    assert tablet.get("/terminal/W01/records/99999/qr.svg", headers=TABLET).status_code == 404
 
 
 def test_two_retries_of_one_rating_racing_store_it_once_and_get_the_same_answer(tablet, app, make_record, db, clock):
@@ -175,21 +183,22 @@ def test_two_retries_of_one_rating_racing_store_it_once_and_get_the_same_answer(
         t.join()
     assert sorted(r.status_code for r in results) == [201, 201]
     assert results[0].get_json() == results[1].get_json()
-    assert _count(db, Evaluation) == 1 and _count(db, Ticket) == 1
+    assert _count(db, Evaluation) == 1
+    assert _count(db, Ticket) == 1
 
 
 def test_replay_after_the_tablet_was_re_paired_does_not_store_an_anonymous_rating_twice(
-        tablet, app, hall, issue_code, db, clock):
-    from feedback.evaluations import service as ratings
-    from feedback.evaluations.models import Evaluation, Terminal
-    from tests.conftest import post_form
+        tablet, app, city, issue_code, db, clock):
+    from feedback.evaluations.models import Evaluation
+    from feedback.terminal.models import Terminal
 
     payload = {"record_id": None, "level": 4, "rated_at": clock.now.isoformat()}
     assert _post(tablet, payload, key="k-anon").status_code == 201
-    ratings.revoke_terminal(db.session.scalar(select(Terminal)), actor=None)
+    terminals.revoke_terminal(db.session.scalar(select(Terminal)), actor=None)
     db.session.commit()
-    _, code = issue_code(hall.window)
-    assert post_form(tablet, "/terminal/pair", {"window_code": "GA-01", "code": code}).status_code == 302
+    _, code = issue_code(city.window)
+    assert post_form(tablet, "/terminal/pair", {"window_code": "W01", "code": code}).status_code == 302
     again = _post(tablet, payload, key="k-anon")
-    assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
+    assert again.status_code == 201
+    assert again.headers["Idempotent-Replayed"] == "true"
     assert _count(db, Evaluation) == 1

@@ -7,8 +7,7 @@ from openpyxl import load_workbook
 
 from feedback.audit.models import AuditEvent
 from feedback.tickets import service as t
-from tests.conftest import csrf_from, login
-from tests.tickets.conftest import walk_to
+from tests.conftest import csrf_from, login, walk_to
 
 
 def _act(client, ticket_id, action, data):
@@ -17,21 +16,23 @@ def _act(client, ticket_id, action, data):
                        data={**data, "csrf_token": csrf_from(page.get_data(as_text=True))})
 
 
-def test_queue_lists_the_soonest_deadline_first_with_badges(client, db, city, clock, make_bad_ticket):
-    later = make_bad_ticket()
+def test_queue_lists_the_soonest_deadline_first_with_badges(client, db, city, clock, make_ticket):
+    later = make_ticket()
     clock.set("2026-11-20T02:00:00+00:00")  # the Friday before: due earlier
-    sooner = make_bad_ticket(now=clock.now)
+    sooner = make_ticket(now=clock.now)
     clock.set("2026-11-23T02:00:00+00:00")
     login(client, "handler_ga")
     html = client.get("/console/tickets").get_data(as_text=True)
     assert html.index(f'data-ticket="{sooner.id}"') < html.index(f'data-ticket="{later.id}"')
-    assert "2026-11-27 23:59" in html and "剩 4 个工作日" in html and "非常不满意" in html
+    assert "2026-11-27 23:59" in html
+    assert "剩 4 个工作日" in html
+    assert "非常不满意" in html
 
 
-def test_queue_filters(client, db, city, make_bad_ticket, make_complaint_ticket):
-    bad = make_bad_ticket()
-    complaint = make_complaint_ticket()
-    triage = make_complaint_ticket(department=None)
+def test_queue_filters(client, db, city, make_ticket):
+    bad = make_ticket()
+    complaint = make_ticket(source="complaint")
+    triage = make_ticket(source="complaint", department=None)
     walk_to(bad, "accepted", city.users)
     db.session.commit()
     login(client, "handler_ga")
@@ -52,8 +53,8 @@ def test_queue_filters(client, db, city, make_bad_ticket, make_complaint_ticket)
     assert ids("") == {bad.id, complaint.id, triage.id}
 
 
-def test_overdue_and_due_today_filters(client, db, city, clock, make_bad_ticket):
-    ticket = make_bad_ticket()
+def test_overdue_and_due_today_filters(client, db, city, clock, make_ticket):
+    ticket = make_ticket()
     login(client, "handler_ga")
     clock.set("2026-11-30T05:00:00+00:00")  # due day, 13:00 Beijing
     assert f'data-ticket="{ticket.id}"' in client.get("/console/tickets?due=today").get_data(as_text=True)
@@ -62,8 +63,8 @@ def test_overdue_and_due_today_filters(client, db, city, clock, make_bad_ticket)
     assert f'data-ticket="{ticket.id}"' not in client.get("/console/tickets?due=today").get_data(as_text=True)
 
 
-def test_handler_works_a_ticket_through_the_pages(client, db, city, clock, make_bad_ticket):
-    ticket = make_bad_ticket()
+def test_handler_works_a_ticket_through_the_pages(client, db, city, clock, make_ticket):
+    ticket = make_ticket()
     login(client, "handler_ga")
     clock.set("2026-11-23T03:00:00+00:00")
     assert _act(client, ticket.id, "accept", {}).status_code == 302
@@ -77,46 +78,55 @@ def test_handler_works_a_ticket_through_the_pages(client, db, city, clock, make_
     assert ticket.callback_at.isoformat() == "2026-11-23T02:30:00+00:00"  # entered in Beijing time
 
 
-def test_refused_action_shows_why_and_keeps_what_was_typed(client, db, city, make_bad_ticket):
-    ticket = walk_to(make_bad_ticket(), "verified", city.users)
+def test_refused_action_shows_why_and_keeps_what_was_typed(client, db, city, make_ticket):
+    ticket = walk_to(make_ticket(), "verified", city.users)
     db.session.commit()
     login(client, "handler_ga")
     resp = _act(client, ticket.id, "rectify", {"outcome": "", "measures": "我写了很多字"})
     html = resp.get_data(as_text=True)
-    assert resp.status_code == 422 and "请选择处理结果" in html and "我写了很多字" in html
+    assert resp.status_code == 422
+    assert "请选择处理结果" in html
+    assert "我写了很多字" in html
     resp = _act(client, ticket.id, "accept", {})  # no form for it, but a crafted POST is refused clearly
-    assert resp.status_code == 409 and "工单当前状态为“已核实”，不能签收" in resp.get_data(as_text=True)
+    assert resp.status_code == 409
+    assert "工单当前状态为“已核实”，不能签收" in resp.get_data(as_text=True)
     resp = _act(client, ticket.id, "extend", {"reason": "x"})
     assert resp.status_code == 403
 
 
-def test_forms_offered_are_the_allowed_actions(client, db, city, make_bad_ticket):
-    ticket = make_bad_ticket()
+def test_forms_offered_are_the_allowed_actions(client, db, city, make_ticket):
+    ticket = make_ticket()
     login(client, "handler_ga")
     html = client.get(f"/console/tickets/{ticket.id}").get_data(as_text=True)
-    assert 'action-accept' in html and 'action-appeal' in html and 'action-extend' not in html
-    assert 'action-verify' not in html and 'action-reply' not in html
+    assert 'action-accept' in html
+    assert 'action-appeal' in html
+    assert 'action-extend' not in html
+    assert 'action-verify' not in html
+    assert 'action-reply' not in html
 
 
-def test_phone_is_masked_and_revealed_only_to_the_assignee_with_an_audit(client, db, city, make_bad_ticket):
-    ticket = make_bad_ticket()
+def test_phone_is_masked_and_revealed_only_to_the_assignee_with_an_audit(client, db, city, make_ticket):
+    ticket = make_ticket()
     login(client, "handler_ga")
     html = client.get(f"/console/tickets/{ticket.id}").get_data(as_text=True)
-    assert "138****8000" in html and "+8613800138000" not in html and "显示完整号码" not in html
+    assert "138****8000" in html
+    assert "+8613800138000" not in html
+    assert "显示完整号码" not in html
     assert client.post(f"/console/tickets/{ticket.id}/phone",
                        data={"csrf_token": csrf_from(html)}).status_code == 403
     _act(client, ticket.id, "accept", {})
     html = client.get(f"/console/tickets/{ticket.id}").get_data(as_text=True)
     assert "显示完整号码" in html
     resp = client.post(f"/console/tickets/{ticket.id}/phone", data={"csrf_token": csrf_from(html)})
-    assert resp.status_code == 200 and "+8613800138000" in resp.get_data(as_text=True)
+    assert resp.status_code == 200
+    assert "+8613800138000" in resp.get_data(as_text=True)
     assert db.session.scalar(sa.select(sa.func.count(AuditEvent.id)).where(AuditEvent.action == "ticket.phone_reveal")) == 1
     # The reveal is not sticky: the next view is masked again.
     assert "+8613800138000" not in client.get(f"/console/tickets/{ticket.id}").get_data(as_text=True)
 
 
-def test_the_rated_staff_member_never_sees_their_ticket(client, db, city, make_bad_ticket, make_user):
-    ticket = make_bad_ticket()
+def test_the_rated_staff_member_never_sees_their_ticket(client, db, city, make_ticket, make_user):
+    ticket = make_ticket()
     rated = make_user("handler", departments=[city.child], username="wang_handler")
     rated.staff_id = city.staff.id
     db.session.commit()
@@ -126,40 +136,46 @@ def test_the_rated_staff_member_never_sees_their_ticket(client, db, city, make_b
     assert ticket not in [u for u in t.assignable_users(ticket) if u.username == "wang_handler"]
 
 
-def test_csv_export_is_excel_friendly_and_masks_phones(client, db, city, make_bad_ticket, make_complaint_ticket):
-    make_bad_ticket()
-    make_complaint_ticket()
+def test_csv_export_is_excel_friendly_and_masks_phones(client, db, city, make_ticket):
+    make_ticket()
+    make_ticket(source="complaint")
     login(client, "handler_ga")
     resp = client.get("/console/tickets/export.csv?source=evaluation")
     body = resp.data.decode("utf-8")
-    assert resp.status_code == 200 and body.startswith("\ufeff")
+    assert resp.status_code == 200
+    assert body.startswith("\ufeff")
     rows = list(csv.DictReader(io.StringIO(body.lstrip("\ufeff"))))
-    assert len(rows) == 1 and rows[0]["联系电话"] == "138****8000" and rows[0]["来源"] == "差评"
+    assert len(rows) == 1
+    assert rows[0]["联系电话"] == "138****8000"
+    assert rows[0]["来源"] == "差评"
     assert "8613800138000" not in body
 
 
-def test_xlsx_export_has_the_filtered_queue(client, db, city, make_bad_ticket, make_complaint_ticket):
-    make_bad_ticket()
-    make_complaint_ticket()
+def test_xlsx_export_has_the_filtered_queue(client, db, city, make_ticket):
+    make_ticket()
+    make_ticket(source="complaint")
     login(client, "handler_ga")
     resp = client.get("/console/tickets/export.xlsx")
     ws = load_workbook(io.BytesIO(resp.data)).active
     values = list(ws.values)
-    assert values[0][0] == "工单号" and len(values) == 3
+    assert values[0][0] == "工单号"
+    assert len(values) == 3
     assert all("+86" not in str(v) for row in values for v in row)
 
 
-def test_supervisor_overview_counts_per_department(client, db, city, clock, make_bad_ticket, make_complaint_ticket):
-    make_bad_ticket()
-    make_complaint_ticket(department=None)
+def test_supervisor_overview_counts_per_department(client, db, city, clock, make_ticket):
+    make_ticket()
+    make_ticket(source="complaint", department=None)
     clock.set("2026-12-05T02:00:00+00:00")
     login(client, "super")
     html = client.get("/console/tickets/overview").get_data(as_text=True)
-    assert "户政支队" in html and "待分办" in html
+    assert "户政支队" in html
+    assert "待分办" in html
 
 
-def test_console_home_shows_ticket_counts(client, db, city, make_bad_ticket):
-    make_bad_ticket()
+def test_console_home_shows_ticket_counts(client, db, city, make_ticket):
+    make_ticket()
     login(client, "handler_ga")
     html = client.get("/console/").get_data(as_text=True)
-    assert 'id="open-count">1<' in html and "工单队列" in html
+    assert 'id="open-count">1<' in html
+    assert "工单队列" in html

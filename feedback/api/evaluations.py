@@ -1,0 +1,121 @@
+"""/api/v1/evaluations: ratings (评价) of service records from windows, terminals and platforms."""
+from __future__ import annotations
+
+from flask import g, jsonify, request
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
+
+from feedback.api.openapi import (PAGE_PARAMETERS, PLACE_AND_TIME_PARAMETERS, create_operation, get_operation,
+                                  list_operation)
+from feedback.api.support import (ApiProblem, Routes, check_department, idempotent_write, in_key_scope, int_arg,
+                                  json_body, page, place_and_time_filters, text_field, time_field)
+from feedback.evaluations import service as ratings
+from feedback.evaluations.levels import CHANNELS, LEVELS, REASONS
+from feedback.evaluations.models import Evaluation, ServiceRecord
+from feedback.extensions import db, limiter
+from feedback.tickets.models import Ticket
+
+SCHEMAS = {
+    "EvaluationIn": {"type": "object", "required": ["record_number", "level"],
+                     "properties": {
+                         "record_number": {"type": "string"},
+                         "level": {"oneOf": [{"type": "integer", "minimum": 1, "maximum": 5}, {"type": "string"}],
+                                   "description": "a number (with level_scheme) or a name: very_satisfied … / 非常满意 …"},
+                         "level_scheme": {"type": "string", "enum": ["score", "gbt39046"]},
+                         "channel": {"type": "string", "enum": sorted(CHANNELS)},
+                         "reasons": {"type": "array", "items": {"type": "integer", "enum": sorted(REASONS)}},
+                         "comment": {"type": "string"},
+                         "rated_at": {"type": "string", "format": "date-time"}}},
+    "Evaluation": {"type": "object", "required": ["id", "level", "channel", "rated_at"],
+                   "properties": {
+                       "id": {"type": "integer"}, "record_number": {"type": "string", "nullable": True},
+                       "level": {"type": "integer"}, "level_scheme": {"type": "string"},
+                       "level_name": {"type": "string"}, "level_label": {"type": "string"},
+                       "gbt39046": {"type": "integer"}, "score": {"type": "integer"},
+                       "channel": {"type": "string"},
+                       "reasons": {"type": "array", "items": {"type": "object", "properties": {
+                           "code": {"type": "integer"}, "text": {"type": "string"}}}},
+                       "comment": {"type": "string"}, "rated_at": {"type": "string", "format": "date-time"},
+                       "department_code": {"type": "string"}, "window_code": {"type": "string", "nullable": True},
+                       "ticket_id": {"type": "integer", "nullable": True},
+                       "flagged": {"type": "boolean"}, "invalid": {"type": "boolean"}}},
+}
+LIST_PARAMETERS = PAGE_PARAMETERS + PLACE_AND_TIME_PARAMETERS + [
+    {"name": "level", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 5}},
+    {"name": "channel", "in": "query", "schema": {"type": "string", "enum": sorted(CHANNELS)}}]
+routes = Routes(SCHEMAS)
+
+
+def evaluation_json(ev: Evaluation) -> dict:
+    """The API's representation of a rating, in both level schemes, with the ticket a bad one opened."""
+    level = LEVELS[ev.level]
+    ticket_id = db.session.scalar(select(Ticket.id).where(Ticket.evaluation_id == ev.id)) if ev.is_bad else None
+    return {
+        "id": ev.id, "record_number": ev.record.record_number if ev.record else None,
+        "level": ev.level, "level_scheme": "score", "level_name": level.name, "level_label": level.label,
+        "gbt39046": level.gbt39046, "score": level.score, "channel": ev.channel,
+        "reasons": [{"code": c, "text": REASONS.get(c, "")} for c in ev.reasons],
+        "comment": ev.comment, "rated_at": ev.rated_at.isoformat(),
+        "department_code": ev.department.code, "window_code": ev.window.code if ev.window else None,
+        "ticket_id": ticket_id, "flagged": ev.flagged, "invalid": ev.invalid,
+    }
+
+
+def _rate_limit_key() -> str:
+    return f"apikey:{getattr(g, 'api_key', None) and g.api_key.id}"
+
+
+@routes.post("/evaluations", "ratings:write",
+              create_operation("Rate a record (one rating per record)", "EvaluationIn", "Evaluation",
+                               (400, 401, 403, 409, 415, 422, 429)))
+@limiter.limit("600 per minute", key_func=_rate_limit_key)
+def create_evaluation():
+    """Rate a service record: level by name, or by number with an explicit level_scheme."""
+    data = json_body()
+
+    def work():
+        number = text_field(data, "record_number", True, 64)
+        # The answer names the department and window: loaded with the record (two round trips fewer).
+        record = db.session.scalar(select(ServiceRecord).where(ServiceRecord.record_number == number)
+                                   .options(joinedload(ServiceRecord.department), joinedload(ServiceRecord.window)))
+        if record is None:
+            raise ApiProblem(422, "unknown-reference", f"办件编号 {number} 不存在", field="record_number",
+                             value=number)
+        check_department(record.department_id)
+        reasons = data.get("reasons") or []
+        if not isinstance(reasons, list) or not all(isinstance(r, int) and not isinstance(r, bool) for r in reasons):
+            raise ApiProblem(422, "validation-error", "reasons 必须是评价指标代码（整数）的数组", field="reasons")
+        comment = data.get("comment")
+        if comment is not None and not isinstance(comment, str):
+            raise ApiProblem(422, "validation-error", "comment 必须是字符串", field="comment")
+        ev = ratings.rate(record=record, level=ratings.level_from_input(data.get("level"), data.get("level_scheme")),
+                          channel=text_field(data, "channel") or "pc", reasons=reasons, comment=comment,
+                          rated_at=time_field(data, "rated_at", False), api_key_id=g.api_key.id)
+        return evaluation_json(ev), 201
+
+    return idempotent_write(data, work)
+
+
+@routes.get("/evaluations/<int:evaluation_id>", "ratings:read",
+             get_operation("One rating", "evaluation_id", "integer", "The rating", "Evaluation"))
+def get_evaluation(evaluation_id: int):
+    """One rating by id; 404 when unknown or outside the key's departments."""
+    ev = db.session.get(Evaluation, evaluation_id)
+    if ev is None or not in_key_scope(ev.department_id):
+        raise ApiProblem(404, "not-found", "评价不存在")
+    return jsonify(evaluation_json(ev))
+
+
+@routes.get("/evaluations", "ratings:read",
+             list_operation("List ratings, newest first", "Evaluation", LIST_PARAMETERS))
+def list_evaluations():
+    """A page of ratings, newest first, by department, window, time, level and channel."""
+    stmt = place_and_time_filters(select(Evaluation), Evaluation, Evaluation.rated_at)
+    level = int_arg("level", None, 1, 5)
+    if level:
+        stmt = stmt.where(Evaluation.level == level)
+    if "channel" in request.args:
+        if request.args["channel"] not in CHANNELS:
+            raise ApiProblem(400, "invalid-parameter", "channel 不是已知的评价渠道", parameter="channel")
+        stmt = stmt.where(Evaluation.channel == request.args["channel"])
+    return page(stmt, Evaluation, evaluation_json)

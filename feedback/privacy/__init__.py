@@ -1,0 +1,1 @@
+"""Privacy duties across areas: citizens' contact data erased after the retention period."""

@@ -1,0 +1,160 @@
+"""The month's 红黑榜 (best and worst units by 好评率) for the public rankings page.
+
+Read from the pre-aggregated ``stat_monthly`` rows only (a row per unit and month), so the
+cost follows the number of units, never the number of ratings; the ranks are cached until
+the statistics refresh stores new rows. Units with fewer than RANKING_MIN_RATINGS ratings
+in the month are listed as 样本不足, not ranked.
+"""
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from flask import current_app
+from sqlalchemy import func, select
+
+from feedback.extensions import db
+from feedback.public.statistics import UNIT_PAGE_SIZE, UnitRow, row_rates, shift_month, unit_row
+from feedback.public.units import UNIT_MODELS, unit_names
+from feedback.statistics import service as stats
+from feedback.statistics.models import COUNTERS, StatMonthly, StatState
+
+RANKING_SIZE = 5
+
+
+def min_ratings() -> int:
+    """The ratings a unit needs in a month to be ranked (RANKING_MIN_RATINGS, default 30)."""
+    return int(current_app.config.get("RANKING_MIN_RATINGS", 30))
+
+
+@dataclass
+class Ranking:
+    """One page of a month's ranking of one unit kind, with its 红榜 and 黑榜."""
+
+    month: str
+    kind: str
+    ranked: list[UnitRow]  # this page of the ranked units (enough ratings), best first
+    too_few: list[UnitRow]  # this page of the 样本不足 units: shown after the ranked ones, not ranked
+    red: list[UnitRow]
+    black: list[UnitRow]
+    min_ratings: int
+    ranked_total: int = 0
+    too_few_total: int = 0
+    page: int = 1
+    per_page: int = UNIT_PAGE_SIZE
+
+    @property
+    def total(self) -> int:
+        """Every unit with ratings in the month, ranked or not."""
+        return self.ranked_total + self.too_few_total
+
+
+class _MonthBoard:
+    """SQL over one month's pre-aggregated rows of one unit kind: a row per unit, whatever the
+    number of ratings, so each query is an index range scan of at most a few thousand rows."""
+
+    def __init__(self, kind: str, month: str, minimum: int):
+        s = StatMonthly
+        self.kind, self.minimum = kind, minimum
+        model = UNIT_MODELS[kind]
+        self.code = model.code
+        self.base = (select(s.unit_id, *[getattr(s, c) for c in COUNTERS]).join(model, model.id == s.unit_id)
+                     .where(s.unit_kind == kind, s.month == month, s.ratings > 0))
+        good_rate = s.good * 1.0 / s.ratings
+        average = s.score_sum * 1.0 / s.ratings
+        self.best_first = [good_rate.desc(), average.desc(), model.code.asc()]
+        self.worst_first = [good_rate.asc(), average.asc(), model.code.desc()]
+
+    def count(self, ranked: bool) -> int:
+        """How many units are ranked (enough ratings), or how many are not."""
+        cond = StatMonthly.ratings >= self.minimum if ranked else StatMonthly.ratings < self.minimum
+        return db.session.scalar(select(func.count()).select_from(self.base.where(cond).subquery())) or 0
+
+    def rows(self, ranked: bool, order: list, limit: int, offset: int = 0) -> list[tuple[int, stats.Rates]]:
+        """One slice of the ranked (or the too-few) units in ``order``, as (unit, rates)."""
+        if limit <= 0:
+            return []
+        cond = StatMonthly.ratings >= self.minimum if ranked else StatMonthly.ratings < self.minimum
+        stmt = self.base.where(cond).order_by(*order).limit(limit).offset(offset)
+        return [(row.unit_id, row_rates(row)) for row in db.session.execute(stmt)]
+
+    def boards(self, ranked_total: int) -> tuple[list[tuple[int, int, stats.Rates]], list[tuple[int, int, stats.Rates]]]:
+        """红榜: the best RANKING_SIZE; 黑榜: the worst RANKING_SIZE that had at least one bad review,
+        worst first, as (rank, unit, rates). Each board takes at most half of the ranked units,
+        so no unit is on both."""
+        size = min(RANKING_SIZE, ranked_total // 2)
+        if size == 0:
+            return [], []
+        red = [(i, uid, r) for i, (uid, r) in enumerate(self.rows(True, self.best_first, size), start=1)]
+        worst = self.rows(True, self.worst_first, size)
+        black = [(ranked_total - i, uid, r) for i, (uid, r) in enumerate(worst) if r.counts.get("bad", 0) > 0]
+        return red, black
+
+
+_CACHE_SIZE = 256
+_cache_lock = threading.Lock()
+
+
+def _cached_by_watermark(key: tuple, compute):
+    """``compute()`` once per ``key`` and statistics watermark, per process.
+
+    The pre-aggregated rows change only when the refresh job (or a full recompute) stores
+    them, and both increment ``StatState.version``; so a result read from them stays true
+    until the version moves. A bounded LRU, per application instance.
+    """
+    watermark = db.session.scalar(select(StatState.version).where(StatState.id == 1))
+    cache: OrderedDict = current_app.extensions.setdefault("public_stat_cache", OrderedDict())
+    full_key = (key, watermark)
+    with _cache_lock:
+        if full_key in cache:
+            cache.move_to_end(full_key)
+            return cache[full_key]
+    value = compute()
+    with _cache_lock:
+        cache[full_key] = value
+        while len(cache) > _CACHE_SIZE:
+            cache.popitem(last=False)
+    return value
+
+
+def _ranking_rows(kind: str, month: str, minimum: int, page: int, per_page: int):
+    board = _MonthBoard(kind, month, minimum)
+    ranked_total, too_few_total = board.count(True), board.count(False)
+    red, black = board.boards(ranked_total)
+    previous = _MonthBoard(kind, shift_month(month, -1), minimum)
+    previous_black = {uid for _, uid, _ in previous.boards(previous.count(True))[1]}
+    offset = (page - 1) * per_page
+    ranked = [(offset + i, uid, r) for i, (uid, r) in
+              enumerate(board.rows(True, board.best_first, min(per_page, ranked_total - offset), offset), start=1)]
+    too_few: list = []
+    if ranked_total - offset < per_page:
+        too_few = [(None, uid, r) for uid, r in
+                   board.rows(False, [board.code], per_page - len(ranked), max(0, offset - ranked_total))]
+    return ranked_total, too_few_total, red, black, previous_black, ranked, too_few
+
+
+def ranking(kind: str, month: str, page: int = 1, per_page: int = UNIT_PAGE_SIZE) -> Ranking:
+    """The month's 红黑榜 for departments, halls or windows (one page of the full table), with
+    units on the 黑榜 two months in a row flagged. Ranked by 好评率, then 平均分, then code;
+    units below the minimum sample are listed after the ranked ones as 样本不足. The ranks are
+    computed once per statistics refresh (they cannot change in between); names are read live."""
+    minimum = min_ratings()
+    ranked_total, too_few_total, red, black, previous_black, ranked, too_few = _cached_by_watermark(
+        ("ranking", kind, month, minimum, page, per_page), lambda: _ranking_rows(kind, month, minimum, page, per_page))
+    names = unit_names(kind, [uid for group in (red, black, ranked, too_few) for _, uid, _ in group])
+
+    def unit_rows(group) -> list[UnitRow]:
+        out = []
+        for rank, uid, rates in group:
+            row = unit_row(kind, uid, rates, names)
+            if rank is not None:
+                row.extra["rank"] = rank
+            out.append(row)
+        return out
+
+    black_rows = unit_rows(black)
+    for row in black_rows:
+        row.extra["two_in_a_row"] = row.unit_id in previous_black
+    return Ranking(month, kind, unit_rows(ranked), unit_rows(too_few), unit_rows(red), black_rows, minimum,
+                   ranked_total, too_few_total, page, per_page)

@@ -1,0 +1,58 @@
+"""The job commands: `jobs run NAME --now` runs once as of a moment and records the run."""
+import sqlalchemy as sa
+
+from tests.conftest import login
+
+from feedback.operations.models import JobRun
+
+
+def test_calendar_year_check_warns_from_november_when_next_year_is_missing(app, db):
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["jobs", "run", "calendar_year_check", "--now", "2026-11-23T09:00"])
+    assert result.exit_code == 0, result.output
+    assert "'missing_year': 2027" in result.output
+    result = runner.invoke(args=["jobs", "run", "calendar_year_check", "--now", "2026-06-01T09:00"])
+    assert "'missing_year': None" in result.output
+    runs = db.session.scalars(sa.select(JobRun).order_by(JobRun.id)).all()
+    assert [r.summary["missing_year"] for r in runs] == [2027, None]
+    assert all(r.ok for r in runs)
+
+
+def test_unknown_job_names_exit_2(app):
+    result = app.test_cli_runner().invoke(args=["jobs", "run", "nope"])
+    assert result.exit_code == 2
+    assert "calendar_year_check" in result.output
+
+
+def test_admin_jobs_page_shows_each_job_with_its_last_run_and_errors(app, db, client, make_user):
+    from jobs.registry import JOBS, JobSpec
+
+    def broken(now):
+        raise RuntimeError("calendar service unreachable")
+
+    JOBS["test_broken"] = JobSpec("test_broken", broken, 60, "a job that fails")
+    try:
+        runner = app.test_cli_runner()
+        runner.invoke(args=["jobs", "run", "calendar_year_check", "--now", "2026-11-23T09:00"])
+        assert runner.invoke(args=["jobs", "run", "test_broken"]).exit_code == 1
+        make_user("admin", username="boss")
+        db.session.commit()
+        login(client, "boss")
+        page = client.get("/admin/jobs").get_data(as_text=True)
+        assert "calendar_year_check" in page
+        assert '"missing_year": 2027' in page
+        assert "失败" in page
+        assert "成功" in page
+        detail = client.get("/admin/jobs/test_broken").get_data(as_text=True)
+        assert "calendar service unreachable" in detail
+        assert client.get("/admin/jobs/nope").status_code == 404
+    finally:
+        del JOBS["test_broken"]
+
+
+def test_jobs_pages_are_for_admins_only(app, db, client, make_user):
+    make_user("supervisor", username="sup")
+    db.session.commit()
+    assert client.get("/admin/jobs").status_code in (302, 401)
+    login(client, "sup")
+    assert client.get("/admin/jobs").status_code == 403
