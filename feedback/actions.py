@@ -6,9 +6,10 @@ transaction is rolled back, so nothing half-done is ever committed.
 """
 from __future__ import annotations
 
+import re
 from typing import Callable, TypeVar
 
-from flask import Response, flash
+from flask import Response, flash, request, url_for
 from flask_wtf import FlaskForm
 from sqlalchemy.exc import IntegrityError
 
@@ -81,3 +82,26 @@ def no_store(resp: Response) -> Response:
     """Mark a response as never to be cached (pages with personal or secret data)."""
     resp.headers["Cache-Control"] = "no-store"
     return resp
+
+
+_UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9_.\-]")
+
+
+def as_download(resp: Response, filename: str, *, inline: bool = False) -> Response:
+    """Name the file a response downloads as. Characters outside ``A-Z a-z 0-9 _ . -`` become
+    ``_``: a name made from data (a 办件编号 with quotes or line breaks) can never break out of
+    the Content-Disposition header."""
+    safe = _UNSAFE_FILENAME.sub("_", filename)[:120] or "download"
+    resp.headers.set("Content-Disposition", "inline" if inline else "attachment", filename=safe)
+    return resp
+
+
+def this_page(**changes) -> str:
+    """This page's URL with its query string and ``changes`` (a pager's page, the text size).
+
+    The view's own arguments always win: a query string naming one (``?pub_id=abc``) must not
+    override it, or url_for fails to build the link (a 500 for a crafted URL).
+    """
+    args = {k: v for k, v in request.args.items() if k not in (request.view_args or {})}
+    args.update(changes)
+    return url_for(request.endpoint, **args, **(request.view_args or {}))

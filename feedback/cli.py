@@ -14,7 +14,7 @@ from feedback.demo.activity import load_activity
 from feedback.directory.cli import directory_cli
 from feedback.errors import DomainError
 from feedback.extensions import db
-from feedback.statistics import service as stats
+from feedback.statistics.cli import statistics_cli
 from jobs.scheduler import jobs_cli, scheduler_command
 
 
@@ -46,7 +46,8 @@ users_cli = AppGroup("users", help="用户账户 (accounts).")
 @click.option("--name", "display_name", default="", help="显示姓名")
 @click.option("--department", "departments", multiple=True, help="部门编码（可重复）")
 @click.option("--password", default=None, help="初始密码；省略时交互输入")
-@click.option("--staff", "staff_number", default=None, help="工号（窗口工作人员：关联工作人员档案）")
+@click.option("--staff", "staff_number", default=None,
+              help="工号：本人也在工作人员名录中时关联（窗口工作人员、办理人员、督查人员）")
 def users_create(username, role, display_name, departments, password, staff_number):
     """Create a user account."""
 
@@ -60,6 +61,25 @@ def users_create(username, role, display_name, departments, password, staff_numb
         _fail(f"错误：{exc.message}")
     db.session.commit()
     click.echo(f"created user {user.username} ({user.role})")
+
+
+@users_cli.command("link-staff")
+@click.argument("username")
+@click.argument("staff_number", required=False)
+@click.option("--unlink", is_flag=True, help="取消关联")
+def users_link_staff(username, staff_number, unlink):
+    """Link an account to its person's staff record (工号), or --unlink it; checked and audited."""
+
+    if bool(staff_number) == unlink:
+        _fail("错误：请给出工号，或使用 --unlink")
+    try:
+        user = accounts.get_by_username(username)
+        accounts.link_staff(user, None if unlink else staff_number)
+    except DomainError as exc:
+        db.session.rollback()
+        _fail(f"错误：{exc.message}")
+    db.session.commit()
+    click.echo(f"user {user.username}: " + (f"linked to staff {staff_number}" if staff_number else "unlinked"))
 
 
 apikeys_cli = AppGroup("apikeys", help="API 密钥.")
@@ -124,14 +144,3 @@ def demo_load(if_empty, activity):
     for username, password in passwords.items():
         click.echo(f"  {username:<14} {password}")
 
-
-statistics_cli = AppGroup("statistics", help="统计 (pre-aggregated statistics).")
-
-
-@statistics_cli.command("recompute")
-def statistics_recompute():
-    """Rebuild every month's statistics from the source tables (after a bulk load)."""
-
-    result = stats.recompute_all()
-    db.session.commit()
-    click.echo(f"statistics rebuilt: {result['months']} months, {result['rows']} unit rows")

@@ -58,9 +58,19 @@ class Config:
     UPLOAD_DIR: str = ""  # complaint photos; empty = instance/uploads
     COMPLAINT_PHOTO_MAX_COUNT: int = 3
     COMPLAINT_PHOTO_MAX_BYTES: int = 3 * 1024 * 1024
-    # Accounts
+    # Accounts (feedback/accounts/throttle.py, sessions.py). Failures are counted per source
+    # address and account: LOGIN_MAX_FAILURES within LOGIN_FAILURE_WINDOW_MINUTES lock that
+    # address out of that account (never the account for everybody) for LOGIN_LOCKOUT_MINUTES;
+    # LOGIN_ADDRESS_MAX_FAILURES lock an address out of every account likewise;
+    # LOGIN_ACCOUNT_ALERT_FAILURES on one account from anywhere alert the administrators.
     LOGIN_MAX_FAILURES: int = 5
     LOGIN_LOCKOUT_MINUTES: int = 15
+    LOGIN_FAILURE_WINDOW_MINUTES: int = 15
+    LOGIN_ADDRESS_MAX_FAILURES: int = 20
+    LOGIN_ACCOUNT_ALERT_FAILURES: int = 20
+    SESSION_IDLE_MINUTES: int = 30  # a staff session unused this long ends
+    SESSION_MAX_HOURS: int = 12  # and any staff session ends this long after signing in
+    API_AUTH_FAILURE_LIMIT: str = "20 per minute"  # failed API-key authentications per address
     PASSWORD_MIN_LENGTH: int = 10
     # Domain rules (DOMAIN.md); each is a setting with the documented default.
     RATING_WINDOW_DAYS: int = 7
@@ -71,6 +81,14 @@ class Config:
     EXTENDED_DUE_WORKING_DAYS: int = 15
     APPEAL_WINDOW_WORKING_DAYS: int = 3
     ESCALATION_LEVEL2_AFTER_WORKING_DAYS: int = 2
+    REMINDER_LEAD_WORKING_DAYS: int = 1  # a deadline's reminder when this many working days are left
+    REWORK_DUE_WORKING_DAYS: int = 5  # a ticket sent back for rework owes a new reply this soon
+    UNRATED_CLOSE_WORKING_DAYS: int = 5  # a reply the citizen never rates closes as 未评价 after this
+    # Next year's arrangement can still move the last days of December (2018-12-29 became a
+    # 调休 workday): deadlines touching them, or counted from a December day, stay provisional
+    # until that arrangement is entered.
+    YEAR_END_PROVISIONAL_DAYS: int = 7
+    COMPLAINT_MIN_LETTERS: int = 2  # a complaint needs this many letters (汉字 or A–Z), not only digits/punctuation
     CONTACT_RETENTION_DAYS: int = 180
     IDEMPOTENCY_RETENTION_DAYS: int = 30  # answered writes kept for replays (API and counter tablets)
     SMS_DAILY_LIMIT_PER_NUMBER: int = 5

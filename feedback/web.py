@@ -12,6 +12,7 @@ from feedback import clock
 from feedback.accounts import service as accounts
 from feedback.accounts.models import Role
 from feedback.accounts.views import bp as accounts_bp
+from feedback.actions import this_page
 from feedback.admin.views import bp as admin_bp
 from feedback.api.views import bp as api_bp
 from feedback.calendar.views import bp as calendar_bp
@@ -20,13 +21,15 @@ from feedback.console.views import bp as console_bp
 from feedback.core.views import bp as core_bp
 from feedback.counter.views import bp as counter_bp
 from feedback.directory.views import bp as directory_bp
+from feedback.evaluations.admin import bp as reasons_bp
 from feedback.evaluations.review import bp as flags_bp
 from feedback.evaluations.views import bp as rating_bp
-from feedback.extensions import login_manager
+from feedback.extensions import db, login_manager
 from feedback.notifications.views import bp as notifications_bp
 from feedback.public.views import bp as public_bp
 from feedback.publications.views import bp as publications_bp
 from feedback.sms.views import bp as sms_bp
+from feedback.statistics.views import bp as statistics_bp
 from feedback.terminal.views import bp as terminal_bp
 from feedback.tickets.citizen import bp as handling_bp
 from feedback.tickets.views import bp as tickets_bp
@@ -51,7 +54,7 @@ def init_app(app: Flask) -> None:
 
     for bp in (core_bp, accounts_bp, admin_bp, directory_bp, console_bp, api_bp, rating_bp, calendar_bp,
                terminal_bp, counter_bp, flags_bp, tickets_bp, handling_bp, complaints_bp, sms_bp, public_bp,
-               publications_bp, notifications_bp):
+               publications_bp, notifications_bp, reasons_bp, statistics_bp):
         app.register_blueprint(bp)
 
     login_manager.login_view = "accounts.login"
@@ -68,7 +71,9 @@ def init_app(app: Flask) -> None:
         response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
         if request.is_secure:
             response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
-        if request.path.startswith(("/console", "/admin", "/account", "/login")):
+        # Staff pages, the API's JSON and the citizen's personal links (/e/, /h/: a shared
+        # computer's cache or a proxy must not keep them) are never cached.
+        if request.path.startswith(("/console", "/admin", "/account", "/login", "/api/", "/e/", "/h/")):
             response.headers["Cache-Control"] = "no-store"
         return response
 
@@ -90,10 +95,17 @@ def init_app(app: Flask) -> None:
     def unstorable_value(error):
         # The database refused a value from the request (a NUL character in text, which
         # PostgreSQL cannot store; a number out of the column's range): the client's error.
-        from feedback.extensions import db
-
         db.session.rollback()
         app.logger.info("refused a value the database cannot store: %s", getattr(error, "orig", error))
+        return bad_value(error)
+
+    @app.errorhandler(OverflowError)
+    def number_out_of_range(error):
+        # SQLite's driver refuses an integer beyond 64 bits before the database sees it; the
+        # same request on PostgreSQL is a DataError above. Ids are read with inputs.as_id, so
+        # this is the net under a number some view forgot to check.
+        db.session.rollback()
+        app.logger.warning("a number out of range reached the database: %s", error)
         return bad_value(error)
 
     @app.errorhandler(CSRFError)
@@ -104,6 +116,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["local"] = clock.format_local
     app.jinja_env.filters["localdate"] = lambda m: clock.format_local(m, "%Y-%m-%d")
     app.jinja_env.globals["nl2br"] = lambda s: Markup("<br>").join((s or "").split("\n"))
+    app.jinja_env.globals["this_page"] = this_page
 
     @app.context_processor
     def inject_roles():

@@ -17,16 +17,18 @@ class JobSpec:
     func: Callable[[datetime], dict]
     seconds: int  # interval between runs
     description: str
+    external: bool = False  # its work leaves the machine (texts): a what-if run cannot be undone
 
 
 JOBS: dict[str, JobSpec] = {}
 
 
-def job(name: str, *, seconds: int, description: str):
-    """Register a job function under ``name`` with a run interval in seconds."""
+def job(name: str, *, seconds: int, description: str, external: bool = False):
+    """Register a job function under ``name`` with a run interval in seconds; ``external`` when
+    its work leaves the machine (it sends texts), so a what-if run of it cannot be rolled back."""
 
     def decorate(func: Callable[[datetime], dict]) -> Callable[[datetime], dict]:
-        JOBS[name] = JobSpec(name, func, seconds, description)
+        JOBS[name] = JobSpec(name, func, seconds, description, external)
         return func
 
     return decorate

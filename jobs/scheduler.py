@@ -103,9 +103,11 @@ def jobs_list():
 
 @jobs_cli.command("run")
 @click.argument("name")
-@click.option("--now", "now_iso", default=None, help="ISO-8601 moment to run as of (what-if run)")
-def jobs_run(name, now_iso):
-    """Run one job once, now or as of --now."""
+@click.option("--now", "now_iso", default=None,
+              help="ISO-8601 moment to run as of: a what-if run, rolled back unless --commit")
+@click.option("--commit", is_flag=True, help="keep what a run with --now did (without --now a run always keeps it)")
+def jobs_run(name, now_iso, commit):
+    """Run one job once, now or as of --now (a dry run unless --commit)."""
 
     jobs = load_jobs()
     if name not in jobs:
@@ -116,7 +118,11 @@ def jobs_run(name, now_iso):
         now = datetime.fromisoformat(now_iso)
         if now.tzinfo is None:
             now = now.replace(tzinfo=local_zone())
-    run = run_job(name, jobs[name].func, now)
+    dry_run = now is not None and not commit
+    if dry_run and jobs[name].external:
+        click.echo(f"{name} sends texts, which cannot be rolled back: a what-if run of it needs --commit", err=True)
+        sys.exit(2)
+    run = run_job(name, jobs[name].func, now, dry_run=dry_run)
     click.echo(f"{name}: {'ok' if run.ok else 'FAILED'} in {run.duration_ms:.0f} ms {run.summary}")
     if not run.ok:
         click.echo(run.error, err=True)

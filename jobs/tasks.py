@@ -13,6 +13,7 @@ from feedback.privacy import service as privacy
 from feedback.sms import sender
 from feedback.sms import service as sms
 from feedback.statistics import service as stats
+from feedback.tickets import closing
 from jobs.registry import job
 
 
@@ -33,7 +34,7 @@ def statistics_refresh(now: datetime) -> dict:
     return stats.refresh(now)
 
 
-@job("sms_send", seconds=15,
+@job("sms_send", seconds=15, external=True,
      description="send the due texts of the SMS outbox (retries, quiet hours, daily limit per number)")
 def sms_send(now: datetime) -> dict:
     """Claim and send queued texts whose time has come (each claim and result commits)."""
@@ -54,6 +55,14 @@ def deadline_sweep(now: datetime) -> dict:
     return deadlines.sweep(now)
 
 
+@job("close_unrated", seconds=600,
+     description="close as 未评价 the replied tickets whose citizen has not rated the handling within "
+                 "UNRATED_CLOSE_WORKING_DAYS working days")
+def close_unrated(now: datetime) -> dict:
+    """Close replied tickets left unrated (handling_rating stays empty; claimed once each)."""
+    return closing.close_unrated(now)
+
+
 @job("auto_rating", seconds=300,
      description="automatic 基本满意 (channel default) for records whose rating window closed unrated")
 def auto_rating(now: datetime) -> dict:
@@ -62,9 +71,10 @@ def auto_rating(now: datetime) -> dict:
 
 
 @job("contact_erasure", seconds=3600,
-     description="erase citizens' contact data (records, complaints, SMS log) CONTACT_RETENTION_DAYS after their ticket closed")
+     description="erase every copy of citizens' contact data (records, complaints, photos, tickets, "
+                 "SMS log) CONTACT_RETENTION_DAYS after their ticket closed")
 def contact_erasure(now: datetime) -> dict:
-    """Blank phone numbers and names past the retention period (statistics kept)."""
+    """Erase contact data and the citizen's texts past the retention period (statistics kept)."""
     return privacy.erase_contacts(now)
 
 

@@ -5,7 +5,7 @@ import enum
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, Column, ForeignKey, Integer, String, Table
+from sqlalchemy import Boolean, Column, ForeignKey, Index, Integer, String, Table, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from feedback.clock import utcnow
@@ -55,12 +55,15 @@ class User(UserMixin, db.Model):
     role: Mapped[str] = mapped_column(String(20))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     phone: Mapped[str | None] = mapped_column(String(20))
+    # The staff record (工号) the person behind the account also is, for any staff-facing role:
+    # tickets about their own ratings are kept from them.
     staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
-    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
-    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Created by `demo load`: its password is in the README, so it signs in only in development.
+    is_demo: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # Bumped on password change/logout-everywhere; part of the session id.
+    # Bumped on password change, deactivation and signing out; part of the session id, so every
+    # session of the account (a copied cookie too) ends.
     session_version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -114,3 +117,28 @@ class ApiKey(db.Model):
     def is_revoked(self) -> bool:
         """Whether the key was revoked (it is refused from then on)."""
         return self.revoked_at is not None
+
+
+class LoginThrottle(db.Model):
+    """登录限制: failed sign-ins counted in a window, per ``kind``:
+
+    * ``source``: one address trying one account name — it alone is locked out of that account;
+    * ``address``: one address trying any names (spraying) — locked out of every account;
+    * ``account``: one account name from anywhere — never locks, alerts the administrators.
+
+    ``account`` is an HMAC of the lower-cased name (never the typed text, which may be a
+    password); a name nobody has is counted like one that exists, so the answers never tell
+    which accounts exist. Updated only by single conditional statements (feedback/accounts/throttle.py).
+    """
+
+    __tablename__ = "login_throttles"
+    __table_args__ = (UniqueConstraint("kind", "address", "account"),
+                      Index("ix_login_throttles_window_started_at", "window_started_at"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(10))
+    address: Mapped[str] = mapped_column(String(45), default="")
+    account: Mapped[str] = mapped_column(String(64), default="")
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    window_started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -4,15 +4,16 @@ from urllib.parse import urlsplit
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
-from feedback.accounts import service
+from feedback.accounts import service, sessions
 from feedback.accounts.forms import ChangePasswordForm, EmptyForm, LoginForm
 from feedback.accounts.models import Role
-from feedback.audit import service as audit
 from feedback.errors import DomainError
 from feedback.extensions import db, limiter
 
 bp = Blueprint("accounts", __name__)
 bp.access = "public: login; logged-in: logout, password"  # type: ignore[attr-defined]
+# Every request of the app: a signed-in session idle or old beyond its limits ends here.
+bp.before_app_request(sessions.enforce_limits)
 
 
 def _home_for(user) -> str:
@@ -46,6 +47,7 @@ def login():
             return render_template("accounts/login.html", form=form), 401
         db.session.commit()
         login_user(user)
+        sessions.start()
         return redirect(_safe_next(request.args.get("next")) or _home_for(user))
     return render_template("accounts/login.html", form=form)
 
@@ -53,13 +55,14 @@ def login():
 @bp.post("/logout")
 @login_required
 def logout():
-    """Sign out (POST with CSRF, so a link elsewhere cannot log you out)."""
+    """Sign out (POST with CSRF, so a link elsewhere cannot log you out). The account's session
+    version moves on: this session's cookie, and any copy of it, no longer works."""
     form = EmptyForm()
     if form.validate_on_submit():
-        audit.record("logout", actor=current_user, obj=current_user._get_current_object(),
-                     ip=request.remote_addr)
+        service.sign_out(current_user._get_current_object(), ip=request.remote_addr)
         db.session.commit()
         logout_user()
+        sessions.end()
         flash("您已安全退出", "info")
     return redirect(url_for("core.index"))
 
@@ -79,6 +82,7 @@ def change_password():
         else:
             db.session.commit()
             login_user(user)  # re-issue the session with the new version
+            sessions.start()
             flash("密码已修改", "success")
             return redirect(_home_for(user))
     return render_template("accounts/password.html", form=form)

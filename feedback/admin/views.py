@@ -34,9 +34,9 @@ def home():
 
 @bp.get("/users")
 def users():
-    """All accounts, with role, scope and lock state."""
+    """All accounts, with role, scope, demo flag and how many source addresses are locked out."""
     rows = db.session.scalars(select(User).order_by(User.username)).all()
-    return render_template("admin/users.html", users=rows, form=EmptyForm())
+    return render_template("admin/users.html", users=rows, form=EmptyForm(), locked=accounts.locked_sources(rows))
 
 
 def _user_form(obj=None) -> UserForm:
@@ -97,7 +97,7 @@ def user_password(user_id: int):
 
 @bp.post("/users/<int:user_id>/unlock")
 def user_unlock(user_id: int):
-    """Lift a login lockout."""
+    """Lift every source address's login lockout of the account."""
     user = db.session.get(User, user_id) or abort(404)
     if EmptyForm().validate_on_submit():
         accounts.unlock(user, current_user)

@@ -9,23 +9,38 @@ from feedback.api.openapi import (PAGE_PARAMETERS, PLACE_AND_TIME_PARAMETERS, cr
                                   list_operation)
 from feedback.api.support import (ApiProblem, Routes, check_department, idempotent_write, in_key_scope, int_arg,
                                   json_body, page, place_and_time_filters, text_field, time_field)
+from feedback.evaluations import reasons as reason_codes
 from feedback.evaluations import service as ratings
-from feedback.evaluations.levels import CHANNELS, LEVELS, REASONS
+from feedback.evaluations.levels import CHANNELS, LEVELS
 from feedback.evaluations.models import Evaluation, ServiceRecord
 from feedback.extensions import db, limiter
 from feedback.tickets.models import Ticket
 
+
+def evaluation_in_schema() -> dict:
+    """The EvaluationIn schema, built per document: its reason codes are the catalogue's
+    active ones (a retired or unknown code is refused as ``reason-not-for-level``)."""
+    return {"type": "object", "required": ["record_number", "level"],
+            "properties": {
+                "record_number": {"type": "string"},
+                "level": {"oneOf": [{"type": "integer", "minimum": 1, "maximum": 5}, {"type": "string"}],
+                          "description": "a number (with level_scheme) or a name: very_satisfied … / 非常满意 …"},
+                "level_scheme": {"type": "string", "enum": ["score", "gbt39046"]},
+                # `default` (系统默认评价) is the auto_rating job's alone: refused here.
+                "channel": {"type": "string", "enum": sorted(set(CHANNELS) - {"default"})},
+                "reasons": {"type": "array", "items": {"type": "integer",
+                                                       "enum": reason_codes.catalogue().active_codes()},
+                            "description": "active reason codes (评价指标) of the rating's level; hundreds digit = level"},
+                "comment": {"type": "string"},
+                "reason_required": {"type": "boolean", "default": False,
+                                    "description": "true when the citizen could give a reason (your form asked): "
+                                                   "a bad rating without reasons and comment is then refused "
+                                                   "as reason-required"},
+                "rated_at": {"type": "string", "format": "date-time"}}}
+
+
 SCHEMAS = {
-    "EvaluationIn": {"type": "object", "required": ["record_number", "level"],
-                     "properties": {
-                         "record_number": {"type": "string"},
-                         "level": {"oneOf": [{"type": "integer", "minimum": 1, "maximum": 5}, {"type": "string"}],
-                                   "description": "a number (with level_scheme) or a name: very_satisfied … / 非常满意 …"},
-                         "level_scheme": {"type": "string", "enum": ["score", "gbt39046"]},
-                         "channel": {"type": "string", "enum": sorted(CHANNELS)},
-                         "reasons": {"type": "array", "items": {"type": "integer", "enum": sorted(REASONS)}},
-                         "comment": {"type": "string"},
-                         "rated_at": {"type": "string", "format": "date-time"}}},
+    "EvaluationIn": evaluation_in_schema,
     "Evaluation": {"type": "object", "required": ["id", "level", "channel", "rated_at"],
                    "properties": {
                        "id": {"type": "integer"}, "record_number": {"type": "string", "nullable": True},
@@ -36,6 +51,8 @@ SCHEMAS = {
                        "reasons": {"type": "array", "items": {"type": "object", "properties": {
                            "code": {"type": "integer"}, "text": {"type": "string"}}}},
                        "comment": {"type": "string"}, "rated_at": {"type": "string", "format": "date-time"},
+                       "reasons_version": {"type": "integer",
+                                           "description": "the version of the reason code list it was given under"},
                        "department_code": {"type": "string"}, "window_code": {"type": "string", "nullable": True},
                        "ticket_id": {"type": "integer", "nullable": True},
                        "flagged": {"type": "boolean"}, "invalid": {"type": "boolean"}}},
@@ -46,16 +63,19 @@ LIST_PARAMETERS = PAGE_PARAMETERS + PLACE_AND_TIME_PARAMETERS + [
 routes = Routes(SCHEMAS)
 
 
-def evaluation_json(ev: Evaluation) -> dict:
-    """The API's representation of a rating, in both level schemes, with the ticket a bad one opened."""
+def evaluation_json(ev: Evaluation, labels: dict[int, str] | None = None) -> dict:
+    """The API's representation of a rating, in both level schemes, with the ticket a bad one
+    opened; ``labels``: the reason labels (read from the catalogue when not given)."""
     level = LEVELS[ev.level]
+    if labels is None:
+        labels = reason_codes.catalogue().labels() if ev.reasons else {}
     ticket_id = db.session.scalar(select(Ticket.id).where(Ticket.evaluation_id == ev.id)) if ev.is_bad else None
     return {
         "id": ev.id, "record_number": ev.record.record_number if ev.record else None,
         "level": ev.level, "level_scheme": "score", "level_name": level.name, "level_label": level.label,
         "gbt39046": level.gbt39046, "score": level.score, "channel": ev.channel,
-        "reasons": [{"code": c, "text": REASONS.get(c, "")} for c in ev.reasons],
-        "comment": ev.comment, "rated_at": ev.rated_at.isoformat(),
+        "reasons": [{"code": c, "text": labels.get(c, "")} for c in ev.reasons],
+        "comment": ev.comment, "rated_at": ev.rated_at.isoformat(), "reasons_version": ev.reasons_version,
         "department_code": ev.department.code, "window_code": ev.window.code if ev.window else None,
         "ticket_id": ticket_id, "flagged": ev.flagged, "invalid": ev.invalid,
     }
@@ -88,9 +108,22 @@ def create_evaluation():
         comment = data.get("comment")
         if comment is not None and not isinstance(comment, str):
             raise ApiProblem(422, "validation-error", "comment 必须是字符串", field="comment")
+        # The caller says whether the citizen could give a reason; not by default, so a window
+        # system that cannot ask never loses a bad rating to a refusal.
+        reason_required = data.get("reason_required", False)
+        if not isinstance(reason_required, bool):
+            raise ApiProblem(422, "validation-error", "reason_required 必须是布尔值", field="reason_required")
+        channel = text_field(data, "channel") or "pc"
+        if channel == "default":
+            # An "automatic" rating at any level, any time, left out of 主动评价: only the
+            # auto_rating job gives it (基本满意, once the rating window closed unrated).
+            raise ApiProblem(422, "default-channel-reserved",
+                             "渠道 default（系统默认评价）只由系统在评价期限届满后自动给出，不能通过接口提交",
+                             field="channel", value=channel)
         ev = ratings.rate(record=record, level=ratings.level_from_input(data.get("level"), data.get("level_scheme")),
-                          channel=text_field(data, "channel") or "pc", reasons=reasons, comment=comment,
-                          rated_at=time_field(data, "rated_at", False), api_key_id=g.api_key.id)
+                          channel=channel, reasons=reasons, comment=comment,
+                          rated_at=time_field(data, "rated_at", False), api_key_id=g.api_key.id,
+                          reason_required=reason_required)
         return evaluation_json(ev), 201
 
     return idempotent_write(data, work)
@@ -118,4 +151,5 @@ def list_evaluations():
         if request.args["channel"] not in CHANNELS:
             raise ApiProblem(400, "invalid-parameter", "channel 不是已知的评价渠道", parameter="channel")
         stmt = stmt.where(Evaluation.channel == request.args["channel"])
-    return page(stmt, Evaluation, evaluation_json)
+    labels = reason_codes.catalogue().labels()  # once per page, not per rating
+    return page(stmt, Evaluation, lambda ev: evaluation_json(ev, labels))

@@ -69,13 +69,15 @@ def get_operation(summary: str, parameter: str, parameter_type: str, description
 
 def document(resources: Iterable) -> dict:
     """The OpenAPI document of the API: the operations and schemas of every resource's
-    ``Routes`` (see feedback.api.support), the bearer scheme and the Problem schema."""
+    ``Routes`` (see feedback.api.support; a schema given as a function is built per document),
+    the bearer scheme and the Problem schema."""
     paths: dict = {}
     schemas = {"Problem": PROBLEM_SCHEMA}
     for routes in resources:
         for path, operations in routes.paths().items():
             paths.setdefault(path, {}).update(operations)
-        schemas.update(routes.schemas)
+        # A schema may be a function: built now, from data (the reason codes' enum of EvaluationIn).
+        schemas.update({name: schema() if callable(schema) else schema for name, schema in routes.schemas.items()})
     return {
         "openapi": "3.0.3",
         "info": {"title": "好差评 API", "version": "1.0.0",

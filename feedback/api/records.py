@@ -1,7 +1,7 @@
 """/api/v1/service-records: service records (办件) registered by window systems."""
 from __future__ import annotations
 
-from flask import current_app, jsonify, url_for
+from flask import current_app, g, jsonify, url_for
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
@@ -37,14 +37,17 @@ SCHEMAS = {
                    "citizen_phone_masked": {"type": "string", "nullable": True},
                    "rated": {"type": "boolean"},
                    "rating_deadline": {"type": "string", "format": "date-time"},
-                   "rate_url": {"type": "string"}}},
+                   "rate_url": {"type": "string",
+                                "description": "the citizen's rating link; only for keys with records:write"}}},
 }
 routes = Routes(SCHEMAS)
 
 
 def record_json(record: ServiceRecord) -> dict:
-    """The API's representation of a service record, with its rating link and deadline."""
-    return {
+    """The API's representation of a service record, with its rating deadline, and its rating
+    link only for a key that may register records: the link rates the record, so a read scope
+    must not hand it out (records:read is for dashboards and reconciliation)."""
+    body = {
         "id": record.id, "record_number": record.record_number,
         "service_item_code": record.service_item.code, "service_item_name": record.service_item.name,
         "department_code": record.department.code,
@@ -55,8 +58,11 @@ def record_json(record: ServiceRecord) -> dict:
         "citizen_phone_masked": mask_phone(record.citizen_phone) or None,
         "rated": record.evaluation is not None,
         "rating_deadline": ratings.rating_deadline(record).isoformat(),
-        "rate_url": current_app.config["PUBLIC_URL"].rstrip("/") + url_for("rating.link", token=link_token(record)),
     }
+    if "records:write" in g.api_key.scope_set:
+        body["rate_url"] = current_app.config["PUBLIC_URL"].rstrip("/") + url_for("rating.link",
+                                                                                token=link_token(record))
+    return body
 
 
 @routes.post("/service-records", "records:write",

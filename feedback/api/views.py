@@ -8,6 +8,7 @@ from __future__ import annotations
 from flask import Blueprint, g, jsonify, request
 
 from feedback.accounts import service as accounts
+from feedback.accounts import throttle
 from feedback.api import complaints, evaluations, records
 from feedback.api.openapi import document
 from feedback.api.support import ApiProblem, from_domain, problem
@@ -30,11 +31,16 @@ def authenticate():
     sets ``g.api_key`` and ``g.api_scope`` (the key's department subtree, None for all)."""
     if request.endpoint in PUBLIC_ENDPOINTS:
         return None
+    # Failed authentications are limited per address (API_AUTH_FAILURE_LIMIT): past it, no key is checked.
+    if throttle.api_failures_exhausted(request.remote_addr):
+        return problem(429, "too-many-failures", "API 密钥认证失败次数过多", "请稍后再试")
     header = request.headers.get("Authorization", "")
     if not header.startswith("Bearer "):
+        throttle.api_failure(request.remote_addr)
         return problem(401, "unauthenticated", "需要 API 密钥", "请在 Authorization 头中提供 Bearer 密钥")
     key = accounts.verify_api_key(header[7:].strip())
     if key is None:
+        throttle.api_failure(request.remote_addr)
         return problem(401, "unauthenticated", "API 密钥无效或已吊销")
     g.api_key = key
     g.api_scope = directory.subtree_ids([key.department_id]) if key.department_id else None

@@ -9,6 +9,11 @@ plain rule and every deadline that touches them says so, so the ticket sweep can
 recompute it once the year's arrangement arrives. Nothing here crashes on a year the
 package does not know, and nothing silently guesses.
 
+A known year's end is not final either: next year's arrangement can still move the last days
+of December (2018-12-29, a Saturday, became a 调休 workday for the 2019 New Year). So a
+deadline counted from a December day, or whose days include the last
+YEAR_END_PROVISIONAL_DAYS days of December, is provisional until the next year is known.
+
 The administrator's entries are written by ``entries.py``, import files read by
 ``importer.py``, and the admin page's year lists built by ``overview.py``.
 """
@@ -21,6 +26,7 @@ from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 import chinese_calendar
+from flask import current_app
 from sqlalchemy import select
 
 from feedback.calendar.models import WORKDAY, CalendarDay, CalendarYear
@@ -98,7 +104,9 @@ class Deadline:
     ``due_at`` is 23:59:59 Asia/Shanghai of working day N, as aware UTC. ``days`` holds
     every calendar day from the day after creation to the due day with its status, so
     the computation can be explained. ``provisional`` is True when any of these days lies
-    in a year without official data: the deadline must be recomputed when it arrives.
+    in a year without official data, or it runs from or through the end of a December whose
+    next year's arrangement is not known yet (``awaiting_years``): the deadline must be
+    recomputed when that data arrives.
     """
 
     start: datetime
@@ -106,6 +114,7 @@ class Deadline:
     due_at: datetime
     provisional: bool
     days: list[tuple[date, DayInfo]]
+    awaiting_years: tuple[int, ...] = ()
 
     @property
     def due_date(self) -> date:
@@ -114,8 +123,9 @@ class Deadline:
 
     @property
     def provisional_years(self) -> list[int]:
-        """The years without official data that this deadline depends on."""
-        return sorted({d.year for d, info in self.days if info.provisional})
+        """The years without official data that this deadline depends on (a year whose
+        arrangement may still move the December days it counts included)."""
+        return sorted({d.year for d, info in self.days if info.provisional} | set(self.awaiting_years))
 
 
 @dataclass(frozen=True)
@@ -252,9 +262,22 @@ class WorkingCalendar:
             if info.is_workday:
                 counted += 1
         due_local = datetime.combine(day, time(23, 59, 59), tzinfo=self.zone)
+        awaiting = self._year_end_awaiting(self.local_date(start), days)
         return Deadline(start=as_utc(start), working_days=n,
                         due_at=due_local.astimezone(timezone.utc),
-                        provisional=any(info.provisional for _, info in days), days=days)
+                        provisional=any(info.provisional for _, info in days) or bool(awaiting), days=days,
+                        awaiting_years=awaiting)
+
+    def _year_end_awaiting(self, start_day: date, days: list[tuple[date, DayInfo]]) -> tuple[int, ...]:
+        """The next years whose unknown arrangement may still move this deadline's December days:
+        for a deadline counted from a December day, or one whose days reach the last
+        YEAR_END_PROVISIONAL_DAYS days of a December."""
+        tail = int(current_app.config.get("YEAR_END_PROVISIONAL_DAYS", 7))
+        years = set()
+        if start_day.month == 12:
+            years.add(start_day.year + 1)
+        years.update(d.year + 1 for d, _ in days if d.month == 12 and d.day > 31 - tail)
+        return tuple(sorted(y for y in years if self.year_source(y) == ORIGIN_PROVISIONAL))
 
     def working_days_between(self, start: datetime, end: datetime) -> int:
         """Signed count of working days after ``start``'s local day up to ``end``'s; see module function."""

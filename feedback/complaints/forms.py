@@ -1,9 +1,16 @@
 """The public complaint form and the case lookup form."""
 from flask_wtf import FlaskForm
 from wtforms import MultipleFileField, SelectField, StringField, TelField, TextAreaField
-from wtforms.validators import DataRequired, Length, Optional
+from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
-from feedback.complaints.service import DESCRIPTION_MAX, DESCRIPTION_MIN
+from feedback.complaints.service import description_problem
+
+
+def _meaningful(form, field) -> None:
+    """The complaints service's own rule (the same for the form, the API and SMS)."""
+    problem = description_problem(field.data)
+    if problem is not None:
+        raise ValidationError(problem)
 
 
 def _optional_int(value):
@@ -11,10 +18,7 @@ def _optional_int(value):
 
 
 class ComplaintForm(FlaskForm):
-    description = TextAreaField("发生了什么", validators=[
-        DataRequired("请描述发生了什么"),
-        Length(min=DESCRIPTION_MIN, max=DESCRIPTION_MAX,
-               message=f"请用 {DESCRIPTION_MIN}–{DESCRIPTION_MAX} 个字描述发生了什么")])
+    description = TextAreaField("发生了什么", validators=[DataRequired("请描述发生了什么"), _meaningful])
     department = SelectField("涉及部门", coerce=_optional_int, validate_choice=False)
     hall = SelectField("办事大厅", coerce=_optional_int, validate_choice=False)
     window = SelectField("窗口", coerce=_optional_int, validate_choice=False)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -26,7 +27,9 @@ from feedback.sms import outbox
 from feedback.tickets import service as tickets
 from feedback.tickets.models import Ticket
 
-DESCRIPTION_MIN, DESCRIPTION_MAX = 10, 1000
+# Any length from one meaningful character up: a complete Chinese complaint may be very short
+# (“窗口没人”); what must be refused is empty or meaningless text (see description_problem).
+DESCRIPTION_MIN, DESCRIPTION_MAX = 1, 1000
 # Unambiguous characters: no 0/O, 1/I/L.
 SECRET_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 SECRET_LENGTH = 8
@@ -94,6 +97,35 @@ def check_photos(uploads: list[Upload]) -> list[tuple[Upload, str]]:
     return checked
 
 
+def min_letters() -> int:
+    """COMPLAINT_MIN_LETTERS: letters (汉字, A–Z…) a complaint needs at least (default 2)."""
+    return max(1, int(current_app.config["COMPLAINT_MIN_LETTERS"]))
+
+
+def letters(text: str) -> int:
+    """How many letters ``text`` holds: 汉字 and other letters count; digits, punctuation,
+    symbols, emoji and spaces do not."""
+    return sum(1 for ch in text if unicodedata.category(ch).startswith("L"))
+
+
+def description_problem(text: str | None) -> str | None:
+    """Why a complaint's text cannot be filed (in Chinese, naming the rule), or None.
+
+    The one rule of every channel (the web form, the API and 投诉… by SMS): not empty, not
+    only digits, punctuation, symbols or spaces — at least COMPLAINT_MIN_LETTERS letters —
+    and at most DESCRIPTION_MAX characters.
+    """
+    text = strip_control(text)
+    if not text:
+        return "请描述发生了什么（投诉内容不能为空）"
+    if len(text) > DESCRIPTION_MAX:
+        return f"描述不能超过 {DESCRIPTION_MAX} 个字"
+    if letters(text) < min_letters():
+        return (f"投诉内容至少要有 {min_letters()} 个汉字或字母，说明发生了什么"
+                "（只有数字、标点或符号无法受理）")
+    return None
+
+
 def _hash_secret(secret: str, salt: str | None = None) -> str:
     salt = salt or secrets.token_hex(8)
     digest = hashlib.sha256((salt + ":" + secret.upper()).encode()).hexdigest()
@@ -130,10 +162,9 @@ def create_complaint(*, description: str, contact_phone: str | None, occurred_at
     if source not in SOURCES:
         raise ValidationError(f"未知的投诉来源 {source}", field="source")
     description = strip_control(description)
-    if len(description) < DESCRIPTION_MIN:
-        raise ValidationError(f"请描述发生了什么（至少 {DESCRIPTION_MIN} 个字）", field="description")
-    if len(description) > DESCRIPTION_MAX:
-        raise ValidationError(f"描述不能超过 {DESCRIPTION_MAX} 个字", field="description")
+    problem = description_problem(description)
+    if problem is not None:
+        raise ValidationError(problem, field="description")
     if not (contact_phone or "").strip():
         raise ValidationError("请填写联系电话，以便回访和答复", field="contact_phone")
     try:
@@ -181,10 +212,12 @@ def create_complaint(*, description: str, contact_phone: str | None, occurred_at
 
 
 def receipt_text(complaint: Complaint, secret: str) -> str:
-    """The SMS receipt of a new complaint: its case number and the secret to look it up."""
-    base = current_app.config["PUBLIC_URL"].rstrip("/")
+    """The SMS receipt of a new complaint: its case number, the secret to look it up and when
+    the answer is due (REPLY_DUE_WORKING_DAYS working days)."""
+    cfg = current_app.config
+    base = cfg["PUBLIC_URL"].rstrip("/")
     return (f"您的投诉已受理，编号 {complaint.case_number}，查询码 {secret}。"
-            f"可在 {base}/complaints/lookup 查询办理进度，5 个工作日内答复。")
+            f"可在 {base}/complaints/lookup 查询办理进度，{cfg['REPLY_DUE_WORKING_DAYS']} 个工作日内答复。")
 
 
 def photo_path(photo: ComplaintPhoto) -> Path:
@@ -214,7 +247,8 @@ def ticket_of(complaint: Complaint):
 
 PUBLIC_EVENTS = {"opened": "已受理", "accept": "部门已签收", "verify": "已回访核实", "rectify": "正在整改",
                  "reply": "已答复", "handling_rated": "您已评价", "reopened": "已提交督查复核",
-                 "review": "督查复核完成", "move": "已转交责任部门", "close": "已办结", "extend": "办理期限已延长"}
+                 "review": "督查复核完成", "move": "已转交责任部门", "close": "已办结", "extend": "办理期限已延长",
+                 "unrated_closed": "已办结（未评价）"}
 
 
 def public_timeline(ticket) -> list[tuple[datetime, str]]:

@@ -11,7 +11,8 @@ from markupsafe import Markup
 
 from feedback.accounts.guards import require_roles
 from feedback.accounts.models import Role
-from feedback.actions import no_store, run_action
+from feedback.actions import as_download, no_store, run_action
+from feedback.audit import service as audit
 from feedback.contact import mask_phone
 from feedback.counter import service
 from feedback.counter.forms import CounterForm
@@ -87,11 +88,18 @@ def _scoped_record(record_id: int) -> ServiceRecord:
     return record
 
 
+def _printed_url(record: ServiceRecord, form: str) -> str:
+    """The record's rating link as this staff member prints it: audited (who, which record)."""
+    audit.record("record.qr_print", actor=current_user, obj=record, form=form)
+    db.session.commit()
+    return links.rating_url(record, printed_by=current_user.id, address=request.remote_addr)
+
+
 @bp.get("/records/<int:record_id>/qr")
 def qr(record_id: int):
     """A printable page with the record's rating QR code (valid for the rating window)."""
     record = _scoped_record(record_id)
-    url = links.rating_url(record)
+    url = _printed_url(record, "page")
     return no_store(Response(render_template(
         "counter/qr.html", record=record, url=url, svg=Markup(links.qr_svg(url, scale=8)),
         deadline=ratings.rating_deadline(record))))
@@ -101,6 +109,5 @@ def qr(record_id: int):
 def qr_png(record_id: int):
     """The same QR code as a PNG (for receipt printers)."""
     record = _scoped_record(record_id)
-    resp = Response(links.qr_png(links.rating_url(record)), mimetype="image/png")
-    resp.headers["Content-Disposition"] = f'inline; filename="rate-{record.record_number}.png"'
-    return no_store(resp)
+    resp = Response(links.qr_png(_printed_url(record, "png")), mimetype="image/png")
+    return no_store(as_download(resp, f"rate-{record.record_number}.png", inline=True))

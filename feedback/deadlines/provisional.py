@@ -18,8 +18,10 @@ def recompute_provisional(now: datetime, batch: int = 500) -> dict:
     """Recompute the deadlines computed without official calendar data once their years are known.
 
     From the ticket's creation, as when it opened: verification, reply and (if extended)
-    the extended deadline. A ticket whose deadlines still touch an unknown year keeps its
-    provisional deadlines. Each recomputed ticket gets a timeline event; the deadline sweep
+    the extended deadline; a reworked ticket's deadline from the supervisor's decision
+    (REWORK_DUE_WORKING_DAYS), which is then the deadline in force. A ticket whose deadlines
+    still touch an unknown year (or a December that year's arrangement may still move) keeps
+    its provisional deadlines. Each recomputed ticket gets a timeline event; the deadline sweep
     picks the new deadlines up (fresh reminder and escalation steps).
     """
     now = as_utc(now)
@@ -40,7 +42,9 @@ def recompute_provisional(now: datetime, batch: int = 500) -> dict:
                       if t.verify_due_at is not None else None)
             extended = (calendar.add_working_days(t.created_at, int(cfg["EXTENDED_DUE_WORKING_DAYS"]))
                         if t.extended_at is not None else None)
-            if any(d is not None and d.provisional for d in (reply, verify, extended)):
+            rework = (calendar.add_working_days(t.reworked_at, int(cfg["REWORK_DUE_WORKING_DAYS"]))
+                      if t.reworked_at is not None else None)
+            if any(d is not None and d.provisional for d in (reply, verify, extended, rework)):
                 summary["still_provisional"] += 1
                 continue
             before = t.due_at
@@ -49,7 +53,10 @@ def recompute_provisional(now: datetime, batch: int = 500) -> dict:
                 t.verify_due_at = verify.due_at
             if extended is not None:
                 t.extended_due_at = extended.due_at
-            t.due_at = extended.due_at if extended is not None else reply.due_at
+            if rework is not None:
+                t.rework_due_at = rework.due_at
+            in_force = rework or extended or reply
+            t.due_at = in_force.due_at
             t.due_provisional = False
             changed = before != t.due_at
             add_event(t, "deadline_recomputed", at=now,

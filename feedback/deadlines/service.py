@@ -5,12 +5,18 @@ until ``verified_at``) and the reply (``due_at``, the deadline in force, until
 ``replied_at`` — the reply stops the clock, see tickets/workflow.py). Each deadline has
 three steps:
 
-- reminder (提醒): at the start of the last working day, i.e. when 1 working day is left,
-  to the assignee (or, unassigned, the handlers of the department);
+- reminder (提醒): at the start of the day when REMINDER_LEAD_WORKING_DAYS (1) working days
+  are left (by default the deadline's own day), to the assignee (or, unassigned, the
+  handlers of the department);
 - overdue (超期, escalation level 1): when the deadline has passed, to the department
-  head(s) and the handlers;
+  head(s) — with no head anywhere up the tree, the supervisors — and the handlers;
 - level 2 (督办): ESCALATION_LEVEL2_AFTER_WORKING_DAYS working days after the deadline, to
   the supervisors (营商环境监督局).
+
+Nobody is told about a ticket on their own rating: users linked to the rated staff member
+(``User.staff_id``) are left out of every step. A ticket sent back for rework gets a new
+``due_at`` and its reply clock runs again, so the sweep sees the rework deadline as the reply
+deadline, with fresh steps (the step key holds the deadline).
 
 ``tickets.next_deadline_check_at`` is the next moment a step of the ticket falls due; a
 flush listener below keeps it current whenever a deadline, the reply, the verification or
@@ -74,14 +80,30 @@ class PlannedStep:
         return STEPS[self.step][1]
 
 
-def reminder_moment(due_at: datetime) -> datetime:
-    """The start (00:00 local) of the deadline's day: 1 working day is left from then on.
+def reminder_lead() -> int:
+    """REMINDER_LEAD_WORKING_DAYS: how many working days are left when the reminder goes (≥ 1)."""
+    return max(1, int(current_app.config["REMINDER_LEAD_WORKING_DAYS"]))
+
+
+def reminder_moment(due_at: datetime, calendar=None) -> datetime:
+    """The start (00:00 local) of the day from which REMINDER_LEAD_WORKING_DAYS working days are
+    left: the deadline's own day with the default 1, the working day before it with 2, and so on.
 
     A deadline always ends on a working day (23:59:59 local), so its own day is the last
-    working day.
+    working day. ``calendar`` (a WorkingCalendar) is only read for a lead above 1.
     """
-    local = as_utc(due_at).astimezone(local_zone())
-    return as_utc(datetime.combine(local.date(), time(0), tzinfo=local_zone()))
+    day = as_utc(due_at).astimezone(local_zone()).date()
+    left = 1
+    lead = reminder_lead()
+    if lead > 1:
+        calendar = calendar or WorkingCalendar()
+        for _ in range(366 * 2):  # a lead far beyond a year would be a misconfiguration
+            if left >= lead:
+                break
+            day -= timedelta(days=1)
+            if calendar.day_status(day).is_workday:
+                left += 1
+    return as_utc(datetime.combine(day, time(0), tzinfo=local_zone()))
 
 
 def _active_deadlines(t) -> list[tuple[str, datetime]]:
@@ -96,9 +118,9 @@ def _active_deadlines(t) -> list[tuple[str, datetime]]:
     return out
 
 
-def first_check_at(t) -> datetime | None:
+def first_check_at(t, calendar=None) -> datetime | None:
     """The earliest step moment of ``t``'s running deadlines (its reminders), or None."""
-    moments = [reminder_moment(due) for _, due in _active_deadlines(t)]
+    moments = [reminder_moment(due, calendar) for _, due in _active_deadlines(t)]
     return min(moments) if moments else None
 
 
@@ -109,7 +131,7 @@ def plan(t, calendar) -> list[PlannedStep]:
     for path, due in _active_deadlines(t):
         prefix = "verify_" if path == "verify" else ""
         level2 = calendar.add_working_days(due, level2_days).due_at + SECOND
-        out += [PlannedStep(prefix + "reminder", due, reminder_moment(due)),
+        out += [PlannedStep(prefix + "reminder", due, reminder_moment(due, calendar)),
                 PlannedStep(prefix + "overdue", due, due + SECOND),
                 PlannedStep(prefix + "level2", due, level2)]
     return out
@@ -134,7 +156,9 @@ class Recipients:
     """Who gets told, read once per sweep and only when there is something to tell.
 
     The department's handlers are those assigned directly to the ticket's department, or
-    if none, to its nearest ancestor that has some; heads likewise (DepartmentHead).
+    if none, to its nearest ancestor that has some; heads likewise (DepartmentHead); with
+    no head anywhere up the tree a level-1 step goes to the supervisors. Users linked to the
+    ticket's rated staff member are never told (nobody hears of a ticket on their own rating).
     """
 
     def __init__(self) -> None:
@@ -144,9 +168,12 @@ class Recipients:
     def _load(self) -> None:
         self.parents = dict(db.session.execute(select(Department.id, Department.parent_id)).all())
         self.users: dict[int, tuple[str, str | None]] = {}
-        for uid, role, phone in db.session.execute(select(User.id, User.role, User.phone)
-                                                   .where(User.active.is_(True))):
+        self.staff_of: dict[int, int] = {}  # user id → the staff member the account belongs to
+        for uid, role, phone, staff_id in db.session.execute(select(User.id, User.role, User.phone, User.staff_id)
+                                                             .where(User.active.is_(True))):
             self.users[uid] = (role, phone)
+            if staff_id is not None:
+                self.staff_of[uid] = staff_id
         self.handlers: dict[int, list[int]] = {}
         for uid, dept in db.session.execute(
                 select(user_departments.c.user_id, user_departments.c.department_id)
@@ -175,9 +202,14 @@ class Recipients:
         """(user id, capacity) pairs for a step of ``level``; capacity is 'head', 'handler' or 'supervisor'."""
         if not self._loaded:
             self._load()
+        rated = getattr(t, "staff_id", None)
+
+        def told(pairs: list[tuple[int, str]]) -> list[tuple[int, str]]:
+            return [(uid, cap) for uid, cap in pairs if rated is None or self.staff_of.get(uid) != rated]
+
         if level == 2 or t.department_id is None:
             # Level 2 is the supervision bureau's; a complaint still in triage is the supervisors' too.
-            return [(uid, "supervisor") for uid in self.supervisors]
+            return told([(uid, "supervisor") for uid in self.supervisors])
         workers: list[int]
         if t.assignee_id is not None and t.assignee_id in self.users:
             workers = [t.assignee_id]
@@ -185,10 +217,12 @@ class Recipients:
             workers = self._nearest(self.handlers, t.department_id)
         out = []
         if level == 1:
-            out += [(uid, "head") for uid in self._nearest(self.heads, t.department_id)]
+            heads = told([(uid, "head") for uid in self._nearest(self.heads, t.department_id)])
+            # Nobody above the handler to tell: the supervision bureau hears of it instead.
+            out += heads or told([(uid, "supervisor") for uid in self.supervisors])
         taken = {uid for uid, _ in out}
         out += [(uid, "handler") for uid in workers if uid not in taken]
-        return out
+        return told(out)
 
     def phone(self, uid: int) -> str | None:
         """The phone of a staff user (for SMS copies), or None."""
@@ -236,7 +270,7 @@ def sweep(now: datetime, batch: int | None = None, *, max_batches: int | None = 
 
 _TICKET_COLUMNS = (Ticket.id, Ticket.is_open, Ticket.due_at, Ticket.verify_due_at, Ticket.verified_at,
                    Ticket.replied_at, Ticket.due_provisional, Ticket.department_id, Ticket.assignee_id,
-                   Ticket.escalation_level, Ticket.next_deadline_check_at)
+                   Ticket.staff_id, Ticket.escalation_level, Ticket.next_deadline_check_at)
 
 
 def _process_batch(ids: list[int], now: datetime, calendar, people: Recipients, summary: Counter) -> None:
@@ -312,10 +346,11 @@ def _texts(t, s: PlannedStep) -> tuple[str, str, str]:
     what = PATH_LABELS[s.path]
     due = format_local(s.due_at, "%Y-%m-%d %H:%M")
     if s.level == 0:
-        return ("deadline_reminder", f"{what}仅剩 1 个工作日（截至 {due}），已提醒承办人",
-                f"工单 #{t.id} {what}仅剩 1 个工作日")
+        lead = reminder_lead()
+        return ("deadline_reminder", f"{what}仅剩 {lead} 个工作日（截至 {due}），已提醒承办人",
+                f"工单 #{t.id} {what}仅剩 {lead} 个工作日")
     if s.level == 1:
-        return ("overdue", f"已超过{what}（{due}），一级预警：已通知部门负责人",
+        return ("overdue", f"已超过{what}（{due}），一级预警：已通知部门负责人（无负责人时通知督查人员）",
                 f"工单 #{t.id} 已超过{what}，一级预警")
     days = current_app.config["ESCALATION_LEVEL2_AFTER_WORKING_DAYS"]
     return ("supervised", f"超过{what} {days} 个工作日仍未办理，二级预警：已提交营商环境监督局督办",

@@ -15,7 +15,7 @@ from feedback.accounts.models import User
 from feedback.clock import utcnow
 from feedback.directory.models import ServiceItem, Window
 from feedback.evaluations import service as ratings
-from feedback.evaluations.levels import reasons_for
+from feedback.evaluations import reasons as reason_codes
 from feedback.extensions import db
 from feedback.publications import service as publications
 from feedback.statistics import service as stats
@@ -56,6 +56,7 @@ def load_activity(seed: int = 2026, days: int = 60, per_day: int = 12, now: date
     supervisor = handler.get("supervisor")
     counts = {"records": 0, "ratings": 0, "tickets": 0, "published": 0}
     opened = []
+    catalogue = reason_codes.catalogue()
     for day in range(days, 0, -1):
         base = (now - timedelta(days=day)).replace(hour=1, minute=0, second=0, microsecond=0)  # 09:00 Beijing
         for n in range(per_day):
@@ -71,7 +72,11 @@ def load_activity(seed: int = 2026, days: int = 60, per_day: int = 12, now: date
             counts["records"] += 1
             if rng.random() < 0.85:
                 level = _weighted_level(rng)
-                reasons = rng.sample(sorted(reasons_for(level)), k=1) if level <= 2 else []
+                offered = sorted(catalogue.offered(level))
+                if level <= 2:
+                    reasons = rng.sample(offered, k=1) if offered else []
+                else:  # every fourth good rating has a label, chosen without the rng (same draws as before)
+                    reasons = [offered[n % len(offered)]] if offered and n % 4 == 0 else []
                 rated_at = completed + timedelta(minutes=rng.randrange(1, 30))
                 ev = ratings.rate(record=record, level=level, channel=rng.choice(["hall_tablet", "sms", "qr"]),
                                   reasons=reasons, rated_at=rated_at, now=rated_at,

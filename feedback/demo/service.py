@@ -138,5 +138,8 @@ def load(seed: int = 2026) -> dict[str, str]:
                                 display_name=first_ga.name if first_ga else "窗口人员",
                                 department_codes=["GA"])
     user.staff = first_ga
+    # Their passwords are in the README: they sign in only in development (accounts.authenticate).
+    for demo_user in db.session.scalars(select(User).where(User.username.in_(DEMO_PASSWORDS))):
+        demo_user.is_demo = True
     db.session.flush()
     return dict(DEMO_PASSWORDS)

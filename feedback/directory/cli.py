@@ -8,11 +8,7 @@ import click
 from flask.cli import AppGroup
 from sqlalchemy import select
 
-from feedback.directory import formats
-
-from feedback.directory import importer
-
-from feedback.directory import heads
+from feedback.directory import formats, heads, importer
 from feedback.directory.models import DepartmentHead
 from feedback.errors import DomainError
 from feedback.extensions import db

@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from feedback.directory.models import Department, Hall, ServiceItem, Staff, Window
 from feedback.extensions import db
+from feedback.spreadsheets import append_xlsx_row, csv_row
 
 CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
 
@@ -92,7 +93,7 @@ def export_csv(kind: str) -> bytes:
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=KINDS[kind].columns, lineterminator="\r\n")
     writer.writeheader()
-    writer.writerows(export_rows(kind))
+    writer.writerows(csv_row(row) for row in export_rows(kind))
     return ("\ufeff" + buf.getvalue()).encode("utf-8")
 
 
@@ -102,9 +103,9 @@ def export_xlsx() -> bytes:
     wb.remove(wb.active)
     for kind in IMPORT_ORDER:
         ws = wb.create_sheet(kind)
-        ws.append(list(KINDS[kind].columns))
+        append_xlsx_row(ws, KINDS[kind].columns)
         for row in export_rows(kind):
-            ws.append([row[c] for c in KINDS[kind].columns])
+            append_xlsx_row(ws, (row[c] for c in KINDS[kind].columns))
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()

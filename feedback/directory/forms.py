@@ -4,6 +4,8 @@ from flask_wtf.file import FileAllowed, FileField, FileRequired
 from wtforms import BooleanField, IntegerField, SelectField, SelectMultipleField, StringField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
+from feedback.inputs import as_id
+
 _code = [DataRequired("请填写编码"), Length(max=40, message="编码最长 40 位")]
 _name = [DataRequired("请填写名称"), Length(max=120, message="名称最长 120 个字符")]
 
@@ -11,7 +13,7 @@ _name = [DataRequired("请填写名称"), Length(max=120, message="名称最长 
 class DepartmentForm(FlaskForm):
     code = StringField("部门编码", validators=_code)
     name = StringField("部门名称", validators=_name)
-    parent_id = SelectField("上级部门", coerce=lambda v: int(v) if v else None, validate_choice=False)
+    parent_id = SelectField("上级部门", coerce=as_id, validate_choice=False)
     active = BooleanField("启用", default=True)
 
 
@@ -25,8 +27,8 @@ class HallForm(FlaskForm):
 class WindowForm(FlaskForm):
     code = StringField("窗口编码", validators=_code)
     name = StringField("窗口名称", validators=_name)
-    hall_id = SelectField("所属大厅", coerce=int, validate_choice=False, validators=[DataRequired("请选择大厅")])
-    department_id = SelectField("所属部门", coerce=int, validate_choice=False, validators=[DataRequired("请选择部门")])
+    hall_id = SelectField("所属大厅", coerce=as_id, validate_choice=False, validators=[DataRequired("请选择大厅")])
+    department_id = SelectField("所属部门", coerce=as_id, validate_choice=False, validators=[DataRequired("请选择部门")])
     active = BooleanField("启用", default=True)
 
 
@@ -34,16 +36,16 @@ class StaffForm(FlaskForm):
     staff_number = StringField("工号", validators=_code)
     name = StringField("姓名", validators=[DataRequired("请填写姓名"), Length(max=60)])
     # Scope is checked by the view/service with a specific message, not by WTForms' English one.
-    department_id = SelectField("所属部门", coerce=int, validate_choice=False,
+    department_id = SelectField("所属部门", coerce=as_id, validate_choice=False,
                                 validators=[DataRequired("请选择部门")])
-    window_ids = SelectMultipleField("服务窗口", coerce=int, validate_choice=False)
+    window_ids = SelectMultipleField("服务窗口", coerce=as_id, validate_choice=False)
     active = BooleanField("在岗", default=True)
 
 
 class ServiceItemForm(FlaskForm):
     code = StringField("事项编码", validators=[DataRequired("请填写编码"), Length(max=40)])
     name = StringField("事项名称", validators=[DataRequired("请填写名称"), Length(max=200)])
-    department_id = SelectField("实施部门", coerce=int, validate_choice=False, validators=[DataRequired("请选择部门")])
+    department_id = SelectField("实施部门", coerce=as_id, validate_choice=False, validators=[DataRequired("请选择部门")])
     promised_days = IntegerField("承诺办结时限（工作日）", default=0,
                                  validators=[NumberRange(0, 365, "请填写 0–365 之间的整数")])
     active = BooleanField("启用", default=True)

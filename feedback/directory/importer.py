@@ -16,18 +16,11 @@ from openpyxl import load_workbook
 from sqlalchemy import select
 
 from feedback.audit import service as audit
-from feedback.directory.formats import (
-    CODE_RE,
-    FALSE_WORDS,
-    HEADER_ALIASES,
-    IMPORT_ORDER,
-    KINDS,
-    REQUIRED,
-    SHEET_ALIASES,
-    TRUE_WORDS,
-)
+from feedback.directory.formats import (CODE_RE, FALSE_WORDS, HEADER_ALIASES, IMPORT_ORDER, KINDS, REQUIRED,
+                                        SHEET_ALIASES, TRUE_WORDS)
 from feedback.directory.models import Department, Hall, ServiceItem, Staff, Window
 from feedback.extensions import db
+from feedback.spreadsheets import from_csv_cell
 
 
 @dataclass
@@ -157,7 +150,8 @@ def _make_table(rows: list[list[str]], kind: str | None, sheet: str, filename: s
         if len(row) > len(header) and any(c.strip() for c in row[len(header):]):
             raise ImportFailed([ImportError_(number, _letter(len(header)), "该行的列数多于表头",
                                              sheet=sheet)])
-        values = {header[i]: (row[i].strip() if i < len(row) else "") for i in range(len(header)) if header[i]}
+        values = {header[i]: (from_csv_cell(row[i].strip()) if i < len(row) else "")
+                  for i in range(len(header)) if header[i]}
         data_rows.append((number, values))
     return _Table(kind, sheet, header, raw_header, data_rows)
 

@@ -5,14 +5,12 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from flask_login import current_user
 from sqlalchemy import select
 
-from feedback.actions import run_action
 from feedback.accounts.forms import EmptyForm
 from feedback.accounts.guards import require_roles
 from feedback.accounts.models import Role, User
+from feedback.actions import run_action
+from feedback.directory import formats, importer, service
 from feedback.directory import heads as department_heads
-from feedback.directory import formats
-from feedback.directory import importer
-from feedback.directory import service
 from feedback.directory.forms import FORMS, HeadForm, ImportForm
 from feedback.directory.models import Department, Hall, Window
 from feedback.extensions import db

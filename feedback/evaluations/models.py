@@ -1,9 +1,9 @@
-"""Service records (办件) and their evaluations (评价)."""
+"""Service records (办件), their evaluations (评价) and the reason code list (评价指标)."""
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, SmallInteger, String, Text
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, SmallInteger, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from feedback.clock import utcnow
@@ -73,6 +73,8 @@ class Evaluation(db.Model):
     invalidated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     flagged: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
     flag_reason: Mapped[str | None] = mapped_column(String(200))
+    # The version of the reason code list the rating was given under (see ReasonCatalogue).
+    reasons_version: Mapped[int] = mapped_column(Integer, server_default="1")
 
     record: Mapped[ServiceRecord | None] = relationship(back_populates="evaluation")
     department: Mapped[Department] = relationship()
@@ -84,3 +86,53 @@ class Evaluation(db.Model):
     def is_bad(self) -> bool:
         """Levels 1–2 are bad ratings and open a ticket."""
         return self.level <= 2
+
+
+class ReasonCatalogue(db.Model):
+    """评价指标版本: the one row (id 1) holding the version of the reason code list.
+
+    Every change of the list (a code added, retired or reactivated) increments ``version``
+    with one ``UPDATE``, whose row lock puts two administrators' changes one after the other;
+    ``stamp`` is new on every change, so a process may keep the list it read until the stamp
+    it reads differs (also after a rolled-back change, and across test databases).
+    """
+
+    __tablename__ = "reason_catalogue"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+    stamp: Mapped[str] = mapped_column(String(32))
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ReasonCode(db.Model):
+    """评价指标: a national label code offered with a rating of one level (its hundreds digit).
+
+    Never deleted and never reused for another meaning: a retired code stays, with its label,
+    for the ratings that carry it, and may be reactivated.
+    """
+
+    __tablename__ = "reason_codes"
+
+    code: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    level: Mapped[int] = mapped_column(SmallInteger)
+    label: Mapped[str] = mapped_column(String(100))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    added_in_version: Mapped[int] = mapped_column(Integer)
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ReasonCodeChange(db.Model):
+    """One change of the reason code list (append-only): the version it made, the code and
+    what happened to it (``added``, ``retired``, ``reactivated``). The list of any version is
+    read from these rows, so a rating can be checked against the version it was given under."""
+
+    __tablename__ = "reason_code_changes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, index=True)
+    code: Mapped[int] = mapped_column(ForeignKey("reason_codes.code"))
+    action: Mapped[str] = mapped_column(String(20))
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))

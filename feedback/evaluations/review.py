@@ -1,6 +1,7 @@
 """The supervisors' review of flagged ratings (防刷评): keep one, or declare it invalid.
 
-One audience (supervisors and admins), guarded by one ``before_request`` check.
+One audience: the supervision bureau (督查人员), guarded by one ``before_request`` check. The
+rules give this decision to supervisors; an administrator runs the system, not the ratings.
 """
 from __future__ import annotations
 
@@ -13,13 +14,14 @@ from feedback.actions import flash_form_errors, no_store, run_action
 from feedback.contact import mask_phone
 from feedback.evaluations import service as ratings
 from feedback.evaluations.forms import FlagDecisionForm
-from feedback.evaluations.levels import LEVELS, REASONS
+from feedback.evaluations.levels import LEVELS
+from feedback.evaluations.reasons import LABELS
 from feedback.evaluations.models import Evaluation
 from feedback.extensions import db
 
 bp = Blueprint("flags", __name__, url_prefix="/console/ratings")
-bp.access = "supervisors and admins"  # type: ignore[attr-defined]
-bp.before_request(require_roles(Role.ADMIN, Role.SUPERVISOR))
+bp.access = "supervisors"  # type: ignore[attr-defined]
+bp.before_request(require_roles(Role.SUPERVISOR))
 
 
 @bp.get("/flagged")
@@ -27,7 +29,7 @@ def index():
     """Ratings flagged as bursts; they still count until a supervisor decides."""
     rows = ratings.flagged_evaluations()
     return no_store(Response(render_template(
-        "evaluations/flagged.html", rows=rows, levels=LEVELS, reasons=REASONS, form=FlagDecisionForm(),
+        "evaluations/flagged.html", rows=rows, levels=LEVELS, reasons=LABELS, form=FlagDecisionForm(),
         mask_phone=mask_phone)))
 
 

@@ -20,16 +20,11 @@ from feedback.clock import as_utc, utcnow
 from feedback.contact import clean_text, normalise_phone
 from feedback.directory.models import ServiceItem, Staff, Window
 from feedback.errors import ConflictError, DomainError, ValidationError
-from feedback.evaluations.levels import (
-    BY_NAME,
-    CHANNELS,
-    LEVELS,
-    REASONS,
-    from_scheme,
-    reason_level,
-)
+from feedback.evaluations.levels import BY_NAME, CHANNELS, LEVELS, from_scheme
 from feedback.evaluations.models import Evaluation, ServiceRecord
+from feedback.evaluations.reasons import ReasonRequiredError, catalogue, version_at_most
 from feedback.extensions import db
+from feedback.tickets import closing as ticket_closing
 from feedback.tickets import service as tickets
 
 CLOCK_SKEW = timedelta(minutes=5)
@@ -43,10 +38,6 @@ class AlreadyRatedError(ConflictError, code="already-rated"):
 
 class RatingWindowClosedError(DomainError, code="rating-window-closed", status=422):
     """The record's rating window (RATING_WINDOW_DAYS) has closed."""
-
-
-class ReasonMismatchError(ValidationError, code="reason-not-for-level"):
-    """A reason code that does not exist or does not belong to the rating's level."""
 
 
 class UnknownReferenceError(ValidationError, code="unknown-reference"):
@@ -75,6 +66,9 @@ def create_record(*, record_number: str, service_item_code: str, window_code: st
     record_number = clean_text(record_number, 64, "办件编号")
     if not record_number:
         raise ValidationError("办件编号不能为空", field="record_number")
+    if any(ch in record_number for ch in "\r\n\t"):
+        # It names files and headers (the QR download) and lines of exports.
+        raise ValidationError("办件编号不能包含换行或制表符", field="record_number")
     item = db.session.scalar(select(ServiceItem).where(ServiceItem.code == service_item_code))
     if item is None:
         raise UnknownReferenceError(f"服务事项编码 {service_item_code} 不存在", field="service_item_code",
@@ -136,12 +130,18 @@ def give_default_rating(record: ServiceRecord, now: datetime) -> Evaluation:
 def rate(*, record: ServiceRecord | None, level: int, channel: str, reasons: list[int] | None = None,
          comment: str | None = None, rated_at: datetime | None = None, window: Window | None = None,
          terminal_id: int | None = None, api_key_id: int | None = None,
+         reasons_version: int | None = None, reason_required: bool = False,
          now: datetime | None = None) -> Evaluation:
     """Record one rating and, for a bad one, open its ticket — in the caller's transaction.
 
     ``record`` None means an anonymous walk-in rating at ``window`` (terminal only).
+    ``reasons`` are active codes of the level in the reason catalogue (of ``reasons_version``
+    when the channel says which list it offered, else the current one); the rating keeps
+    that version. ``reason_required``: the citizen could say why (the tablet, the rating
+    link, an API caller saying so), so a bad rating needs a label or a text; channels that
+    cannot ask (SMS asks a follow-up question instead, phone, the default rating) leave it off.
     Raises AlreadyRatedError (never overwrites), RatingWindowClosedError,
-    ReasonMismatchError, InvalidTimestampError or ValidationError.
+    ReasonMismatchError, ReasonRequiredError, InvalidTimestampError or ValidationError.
     """
     now = now or utcnow()
     if level not in LEVELS:
@@ -149,12 +149,11 @@ def rate(*, record: ServiceRecord | None, level: int, channel: str, reasons: lis
     if channel not in CHANNELS:
         raise ValidationError(f"未知的评价渠道 {channel}", field="channel")
     reasons = sorted(set(int(r) for r in (reasons or [])))
-    for code in reasons:
-        if code not in REASONS:
-            raise ReasonMismatchError(f"评价指标 {code} 不存在", field="reasons", value=code)
-        if reason_level(code) != level:
-            raise ReasonMismatchError(f"评价指标 {code}（{REASONS[code]}）不属于“{LEVELS[level].label}”",
-                                      field="reasons", value=code)
+    if reasons:
+        reasons_version = catalogue().check(reasons, level, reasons_version)
+    else:
+        # No code to check: the version is read inside the INSERT, not by a statement of its own.
+        reasons_version = version_at_most(reasons_version)
     comment = clean_text(comment, current_app.config["COMMENT_MAX_LENGTH"])
     rated_at = as_utc(rated_at) if rated_at else now
     if rated_at > now + CLOCK_SKEW:
@@ -173,8 +172,12 @@ def rate(*, record: ServiceRecord | None, level: int, channel: str, reasons: lis
             raise InvalidTimestampError("评价时间不能早于办结时间", field="rated_at")
     elif window is None:
         raise ValidationError("匿名评价需要指明窗口", field="window")
+    # After "already rated": a second attempt is told that first, whatever it carries.
+    if reason_required and LEVELS[level].is_bad and not reasons and not comment:
+        raise ReasonRequiredError("请至少选择一项问题，或填写补充说明", field="reasons")
     evaluation = Evaluation(
         service_record_id=record.id if record else None, level=level, channel=channel, reasons=reasons, comment=comment, rated_at=rated_at,
+        reasons_version=reasons_version,
         department_id=record.department_id if record else window.department_id,
         hall_id=record.hall_id if record else window.hall_id,
         window_id=record.window_id if record else window.id,
@@ -241,7 +244,8 @@ def decide_flag(evaluation: Evaluation, decision: str, *, actor: Any, reason: st
                 now: datetime | None = None) -> None:
     """A supervisor's decision on a flagged rating (防刷评): ``keep`` clears the flag;
     ``invalidate`` marks the evaluation invalid (kept, excluded from statistics) with a
-    reason. Both are audited; nothing is deleted.
+    reason and closes its ticket with the outcome ``rating_invalid`` (never escalated, counted
+    overdue or published). Both are audited; nothing is deleted.
     """
     now = now or utcnow()
     if not evaluation.flagged or evaluation.invalid:
@@ -258,6 +262,7 @@ def decide_flag(evaluation: Evaluation, decision: str, *, actor: Any, reason: st
         evaluation.invalidated_at = now
         audit.record("evaluation.invalidate", actor=actor, obj=evaluation, flag_reason=evaluation.flag_reason,
                      reason=reason, level=evaluation.level)
+        ticket_closing.close_for_invalid_rating(evaluation, actor=actor, reason=reason, now=now)
     else:
         raise ValidationError("未知的处理决定", field="decision")
     db.session.flush()

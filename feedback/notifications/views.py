@@ -18,6 +18,7 @@ bp.access = "staff roles; a user's own notifications only"  # type: ignore[attr-
 KIND_LABELS = {
     "reminder": "期限提醒", "overdue": "超期预警", "level2": "督办",
     "verify_reminder": "核实期限提醒", "verify_overdue": "核实超期预警", "verify_level2": "核实督办",
+    "login_alert": "登录告警",
 }
 
 

@@ -12,7 +12,7 @@ from flask import current_app
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from feedback.clock import as_utc
+from feedback.clock import as_utc, utcnow
 from feedback.extensions import db
 from feedback.operations.models import JobWatermark
 
@@ -23,7 +23,10 @@ def get_watermark(name: str) -> datetime | None:
 
 
 def set_watermark(name: str, value: datetime, now: datetime) -> None:
-    """Move the watermark forward (never back, whatever another process wrote meanwhile)."""
+    """Move the watermark forward (never back, whatever another process wrote meanwhile), and
+    never past the real clock: a what-if run as of a future moment must not make the real runs
+    skip what closes between now and then."""
+    value = min(value, utcnow())
     if db.session.get(JobWatermark, name) is None:
         try:
             with db.session.begin_nested():

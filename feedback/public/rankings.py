@@ -4,15 +4,20 @@ Read from the pre-aggregated ``stat_monthly`` rows only (a row per unit and mont
 cost follows the number of units, never the number of ratings; the ranks are cached until
 the statistics refresh stores new rows. Units with fewer than RANKING_MIN_RATINGS ratings
 in the month are listed as 样本不足, not ranked.
+
+末位 (DOMAIN.md): the ranked units tied with the worst one (the same 好评率 and the same
+平均分; the code only orders the display), ties included. A unit 末位 in two consecutive
+months is flagged for a 约谈 (talk with its head); being on the 黑榜 twice is not enough.
+With fewer than two ranked units, or all of them tied, nobody is behind anybody: no 末位.
 """
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import BigInteger, cast, func, select
 
 from feedback.extensions import db
 from feedback.public.statistics import UNIT_PAGE_SIZE, UnitRow, row_rates, shift_month, unit_row
@@ -43,6 +48,7 @@ class Ranking:
     too_few_total: int = 0
     page: int = 1
     per_page: int = UNIT_PAGE_SIZE
+    talks: list[UnitRow] = field(default_factory=list)  # 末位 this month and the month before: 约谈
 
     @property
     def total(self) -> int:
@@ -78,6 +84,20 @@ class _MonthBoard:
         cond = StatMonthly.ratings >= self.minimum if ranked else StatMonthly.ratings < self.minimum
         stmt = self.base.where(cond).order_by(*order).limit(limit).offset(offset)
         return [(row.unit_id, row_rates(row)) for row in db.session.execute(stmt)]
+
+    def last(self, ranked_total: int) -> dict[int, stats.Rates]:
+        """末位: the ranked units tied with the worst (same 好评率 and 平均分, compared exactly in
+        integers), ties included; none with fewer than two ranked units or when all of them tie."""
+        if ranked_total < 2:
+            return {}
+        (worst_id, worst), = self.rows(True, self.worst_first, 1)
+        good, ratings, score = (worst.counts[c] for c in ("good", "ratings", "score_sum"))
+        s = StatMonthly
+        tied = ((cast(s.good, BigInteger) * ratings == cast(s.ratings, BigInteger) * good)
+                & (cast(s.score_sum, BigInteger) * ratings == cast(s.ratings, BigInteger) * score))
+        found = {row.unit_id: row_rates(row)
+                 for row in db.session.execute(self.base.where(s.ratings >= self.minimum, tied))}
+        return {} if len(found) >= ranked_total else found
 
     def boards(self, ranked_total: int) -> tuple[list[tuple[int, int, stats.Rates]], list[tuple[int, int, stats.Rates]]]:
         """红榜: the best RANKING_SIZE; 黑榜: the worst RANKING_SIZE that had at least one bad review,
@@ -122,8 +142,10 @@ def _ranking_rows(kind: str, month: str, minimum: int, page: int, per_page: int)
     board = _MonthBoard(kind, month, minimum)
     ranked_total, too_few_total = board.count(True), board.count(False)
     red, black = board.boards(ranked_total)
+    last = board.last(ranked_total)
     previous = _MonthBoard(kind, shift_month(month, -1), minimum)
-    previous_black = {uid for _, uid, _ in previous.boards(previous.count(True))[1]}
+    previous_last = set(previous.last(previous.count(True)))
+    talks = [(None, uid, rates) for uid, rates in sorted(last.items()) if uid in previous_last]
     offset = (page - 1) * per_page
     ranked = [(offset + i, uid, r) for i, (uid, r) in
               enumerate(board.rows(True, board.best_first, min(per_page, ranked_total - offset), offset), start=1)]
@@ -131,18 +153,20 @@ def _ranking_rows(kind: str, month: str, minimum: int, page: int, per_page: int)
     if ranked_total - offset < per_page:
         too_few = [(None, uid, r) for uid, r in
                    board.rows(False, [board.code], per_page - len(ranked), max(0, offset - ranked_total))]
-    return ranked_total, too_few_total, red, black, previous_black, ranked, too_few
+    return ranked_total, too_few_total, red, black, set(last), talks, ranked, too_few
 
 
 def ranking(kind: str, month: str, page: int = 1, per_page: int = UNIT_PAGE_SIZE) -> Ranking:
-    """The month's 红黑榜 for departments, halls or windows (one page of the full table), with
-    units on the 黑榜 two months in a row flagged. Ranked by 好评率, then 平均分, then code;
-    units below the minimum sample are listed after the ranked ones as 样本不足. The ranks are
-    computed once per statistics refresh (they cannot change in between); names are read live."""
+    """The month's 红黑榜 for departments, halls or windows (one page of the full table). Ranked by
+    好评率, then 平均分, then code; units below the minimum sample are listed after the ranked ones
+    as 样本不足. The 末位 units (ties included) are marked, and those 末位 in the month before too
+    are flagged for a 约谈 (``talks``). The ranks are computed once per statistics refresh (they
+    cannot change in between); names are read live."""
     minimum = min_ratings()
-    ranked_total, too_few_total, red, black, previous_black, ranked, too_few = _cached_by_watermark(
+    ranked_total, too_few_total, red, black, last, talks, ranked, too_few = _cached_by_watermark(
         ("ranking", kind, month, minimum, page, per_page), lambda: _ranking_rows(kind, month, minimum, page, per_page))
-    names = unit_names(kind, [uid for group in (red, black, ranked, too_few) for _, uid, _ in group])
+    talk_ids = {uid for _, uid, _ in talks}
+    names = unit_names(kind, [uid for group in (red, black, ranked, too_few, talks) for _, uid, _ in group])
 
     def unit_rows(group) -> list[UnitRow]:
         out = []
@@ -150,11 +174,10 @@ def ranking(kind: str, month: str, page: int = 1, per_page: int = UNIT_PAGE_SIZE
             row = unit_row(kind, uid, rates, names)
             if rank is not None:
                 row.extra["rank"] = rank
+            row.extra["last"] = uid in last
+            row.extra["talk"] = uid in talk_ids
             out.append(row)
         return out
 
-    black_rows = unit_rows(black)
-    for row in black_rows:
-        row.extra["two_in_a_row"] = row.unit_id in previous_black
-    return Ranking(month, kind, unit_rows(ranked), unit_rows(too_few), unit_rows(red), black_rows, minimum,
-                   ranked_total, too_few_total, page, per_page)
+    return Ranking(month, kind, unit_rows(ranked), unit_rows(too_few), unit_rows(red), unit_rows(black), minimum,
+                   ranked_total, too_few_total, page, per_page, unit_rows(talks))

@@ -12,8 +12,10 @@ from typing import Any
 from sqlalchemy import func, select
 
 from feedback.clock import format_local
-from feedback.evaluations.levels import LEVELS, REASONS
+from feedback.evaluations.levels import LEVELS
+from feedback.evaluations.reasons import LABELS
 from feedback.extensions import db
+from feedback.inputs import as_id
 from feedback.public.statistics import parse_month
 from feedback.public.units import unit_names
 from feedback.publications.models import PUBLIC_STATES, Publication
@@ -49,8 +51,7 @@ class ResultFilters:
     def from_args(cls, args) -> "ResultFilters":
         """The filters of a query string; unknown or malformed values are dropped."""
         def num(name):
-            value = (args.get(name) or "").strip()
-            return int(value) if value.isdigit() else None
+            return as_id(args.get(name))
 
         outcome = (args.get("outcome") or "").strip()
         return cls(q=(args.get("q") or "").strip()[:50], department=num("department"), hall=num("hall"),
@@ -142,7 +143,7 @@ def record_dict(pub: Publication, names: dict[str, dict[int, dict[str, str]]], b
         "level_gbt39046": level.gbt39046 if level else None,
         "level_label": level.label if level else "",
         "score_points": level.score if level else None,
-        "reasons": "" if withdrawn else "；".join(f"{c} {REASONS.get(c, '')}".strip() for c in pub.reasons or []),
+        "reasons": "" if withdrawn else "；".join(f"{c} {LABELS.get(c, '')}".strip() for c in pub.reasons or []),
         "outcome": "" if withdrawn else OUTCOMES.get(pub.outcome or "", ""),
         "on_time": None if withdrawn else pub.on_time,
         "handling_rating": "" if withdrawn else HANDLING_RATINGS.get(pub.handling_rating or "", ""),

@@ -22,24 +22,19 @@ from sqlalchemy import func, select
 from feedback.clock import local_zone, utcnow
 from feedback.evaluations.levels import LEVELS
 from feedback.extensions import db
-from feedback.public.units import UNIT_MODELS, staff_names_published, staff_published, unit_names
+from feedback.public.units import SCOPE_LABELS, UNIT_MODELS, staff_names_published, staff_published, unit_names
+from feedback.statistics import definitions
 from feedback.statistics import service as stats
 from feedback.statistics.models import COUNTERS, StatMonthly
 
 MONTH_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 MAX_MONTHS = 36
 TREND_MONTHS = 12
-RATES = (  # (attribute of stats.Rates, Chinese name, kind of value)
-    ("good_rate", "好评率", "pct"),
-    ("bad_rate", "差评率", "pct"),
-    ("active_rate", "主动评价率", "pct"),
-    ("active_good_rate", "主动评价好评率", "pct"),
-    ("bad_reply_rate", "差评回复率", "pct"),
-    ("rectify_rate", "回访整改率", "pct"),
-    ("on_time_rate", "按时整改率", "pct"),
-    ("handling_satisfaction_rate", "回访整改满意率", "pct"),
-    ("average_score", "平均分", "score"),
-)
+# (attribute of stats.Rates, Chinese name, kind of value), from the one definition of each rate.
+RATES = tuple((rate.attr, rate.label, rate.kind) for rate in definitions.RATES)
+# (Chinese name, rule) of each rate and (Chinese name, rule) of each cohort, for the page's 指标说明.
+RATE_RULES = tuple((rate.label, rate.rule) for rate in definitions.RATES)
+COHORT_RULES = tuple((cohort.label, cohort.rule) for cohort in definitions.COHORTS)
 
 
 # ---------------------------------------------------------------- months
@@ -118,8 +113,9 @@ def named_rows(kind: str, items: Iterable[tuple[int, stats.Rates]]) -> list[Unit
 
 
 def table_kinds() -> tuple[str, ...]:
-    """The unit tables of the statistics page (staff only when the setting allows)."""
-    return ("department", "hall", "window") + (("staff",) if staff_published() else ())
+    """The unit tables of the statistics page: departments on their own (本部门) and with the
+    departments below them (含下级部门), halls, windows, and staff only when the setting allows."""
+    return ("department", "department_tree", "hall", "window") + (("staff",) if staff_published() else ())
 
 
 UNIT_SORTS = {  # ?sort= key: Chinese label
@@ -246,7 +242,9 @@ def level_distribution(rates: stats.Rates) -> list[dict[str, Any]]:
 # ---------------------------------------------------------------- open statistics
 
 LEVEL_COLUMNS = [(f"level{v}", f"n_score{v}_gbt{LEVELS[v].gbt39046}") for v in sorted(LEVELS, reverse=True)]
-STAT_KINDS = ("all", "department", "hall", "window", "service_item")
+STAT_KINDS = ("all", "department", "department_tree", "hall", "window", "service_item")
+# Every counter of the open data after the level counts, in the stored order.
+COUNT_COLUMNS = [c for c in COUNTERS if c not in ("records", "ratings", "good", "bad") and not c.startswith("level")]
 
 
 def stat_kinds() -> tuple[str, ...]:
@@ -266,14 +264,14 @@ def stats_rows(months: list[str]) -> list[dict[str, Any]]:
         counts = {c: getattr(r, c) for c in COUNTERS}
         rates = stats.Rates(counts)
         unit = names[r.unit_kind].get(r.unit_id, {"code": str(r.unit_id), "name": ""})
-        item: dict[str, Any] = {"month": r.month, "unit_kind": r.unit_kind, "unit_code": unit["code"],
+        item: dict[str, Any] = {"month": r.month, "unit_kind": r.unit_kind,
+                                "unit_scope": SCOPE_LABELS.get(r.unit_kind, ""), "unit_code": unit["code"],
                                 "unit_name": unit["name"]}
         for c in ("records", "ratings", "good", "bad"):
             item[c] = counts[c]
         for counter, column in LEVEL_COLUMNS:
             item[column] = counts[counter]
-        for c in ("score_sum", "active", "active_good", "bad_replied", "realname_bad", "realname_bad_rectified",
-                  "tickets", "tickets_closed", "tickets_on_time", "handling_rated", "handling_satisfied"):
+        for c in COUNT_COLUMNS:
             item[c] = counts[c]
         for attr, _, kind in RATES:
             value = getattr(rates, attr)
@@ -284,7 +282,9 @@ def stats_rows(months: list[str]) -> list[dict[str, Any]]:
 
 LEVEL_NOTE = ("level_score: 1–5, 5 = 非常满意 … 1 = 非常不满意 (this product's and most vendors' direction); "
               "level_gbt39046: GB/T 39046 满意度代码, 1 = 非常满意 … 5 = 非常不满意; "
-              "score_points: 10/8/6/3/0; n_scoreX_gbtY: number of ratings at level X (score) = Y (GB/T 39046)")
+              "score_points: 10/8/6/3/0; n_scoreX_gbtY: number of ratings at level X (score) = Y (GB/T 39046); "
+              "unit_kind department = 本部门 (the department's own figures), department_tree = 含下级部门 "
+              "(the department and every department below it)")
 
 
 def local_now_label(now: datetime | None = None) -> str:

@@ -1,6 +1,9 @@
 """The units the public pages name: departments, halls, windows, staff and service items, by
 their public code and name, and the department drill-down of the statistics page.
 
+A department has two figures: its own (``department``, 本部门) and rolled up over the
+departments below it (``department_tree``, 含下级部门); both are named as the department.
+
 Staff appear only when PUBLISH_STAFF_STATS is on, and by name only when PUBLISH_STAFF_NAMES
 is on too; otherwise by staff number (工号).
 """
@@ -14,11 +17,12 @@ from sqlalchemy import select
 
 from feedback.directory.models import Department, Hall, ServiceItem, Staff, Window
 from feedback.extensions import db
+from feedback.statistics.definitions import SCOPE_LABELS as SCOPE_LABELS  # 本部门 / 含下级部门, for the templates
 
-KIND_LABELS = {"all": "全市", "department": "部门", "hall": "大厅", "window": "窗口", "staff": "工作人员",
-               "service_item": "服务事项"}
-UNIT_MODELS = {"department": Department, "hall": Hall, "window": Window, "staff": Staff,
-               "service_item": ServiceItem}
+KIND_LABELS = {"all": "全市", "department": "部门", "department_tree": "部门", "hall": "大厅", "window": "窗口",
+               "staff": "工作人员", "service_item": "服务事项"}
+UNIT_MODELS = {"department": Department, "department_tree": Department, "hall": Hall, "window": Window,
+               "staff": Staff, "service_item": ServiceItem}
 SCOPE_CHILDREN = 200
 
 

@@ -13,16 +13,30 @@ import io
 import json
 from xml.etree import ElementTree as ET
 
-from flask import Blueprint, Response, abort, current_app, g, render_template, request, url_for
+from flask import Blueprint, Response, abort, current_app, g, render_template, request
 
+from feedback.actions import as_download, this_page
 from feedback.clock import format_local, to_local, utcnow
 from feedback.directory.models import Department
-from feedback.evaluations.levels import LEVELS, REASONS
+from feedback.evaluations.levels import LEVELS
+from feedback.evaluations.reasons import LABELS
 from feedback.extensions import db
+from feedback.inputs import as_id
 from feedback.public import charts, statistics, units
 from feedback.public.rankings import ranking
-from feedback.public.results import (ResultFilters, feed_entries, level_label, names_for, public_record,
-                                     published_choices, record_dict, results_for_export, results_page, timeline)
+from feedback.public.results import (
+    ResultFilters,
+    feed_entries,
+    level_label,
+    names_for,
+    public_record,
+    published_choices,
+    record_dict,
+    results_for_export,
+    results_page,
+    timeline,
+)
+from feedback.spreadsheets import csv_cell
 from feedback.tickets.workflow import HANDLING_RATINGS, OUTCOMES
 
 bp = Blueprint("public", __name__, url_prefix="/public")
@@ -70,17 +84,16 @@ def score(value) -> str:
 
 def toggle_url(size: str) -> str:
     """This page's URL with its arguments and the text size switched to ``size``."""
-    args = dict(request.args)
-    args["text"] = size
-    return url_for(request.endpoint, **dict(request.view_args or {}, **args))
+    return this_page(text=size)
 
 
 @bp.context_processor
 def helpers():
     """The formatting helpers and labels every public template uses."""
-    return {"pct": pct, "score": score, "RATES": statistics.RATES, "LEVELS": LEVELS, "REASONS": REASONS,
+    return {"pct": pct, "score": score, "RATES": statistics.RATES, "LEVELS": LEVELS, "REASONS": LABELS,
             "OUTCOMES": OUTCOMES, "HANDLING_RATINGS": HANDLING_RATINGS, "large_text": g.get("large_text", False),
-            "toggle_url": toggle_url, "level_label": level_label, "KIND_LABELS": units.KIND_LABELS}
+            "toggle_url": toggle_url, "level_label": level_label, "KIND_LABELS": units.KIND_LABELS,
+            "SCOPE_LABELS": units.SCOPE_LABELS}
 
 
 # ---------------------------------------------------------------- pages
@@ -120,21 +133,25 @@ def result(pub_id: int):
 
 @bp.get("/stats")
 def stats():
-    """Statistics for a month range: every rate per department, hall, window (and staff when
-    allowed), the monthly trend and level distribution charts, and overdue tickets now."""
+    """Statistics for a month range: every rate per department (本部门 and 含下级部门), hall,
+    window (and staff when allowed), the monthly trend and level distribution charts, and
+    overdue tickets now. A chosen department's charts show it with the departments below it
+    (含下级部门) unless ``scope=own`` asks for its own figures."""
     months = statistics.month_range(request.args.get("from"), request.args.get("to"))
     unit = request.args.get("department", "").strip()
-    department = db.session.get(Department, int(unit)) if unit.isdigit() else None
-    kind, unit_id = ("department", department.id) if department else ("all", 0)
+    department = db.session.get(Department, as_id(unit)) if as_id(unit) else None
+    own = request.args.get("scope") == "own"
+    kind, unit_id = (("department" if own else "department_tree"), department.id) if department else ("all", 0)
     unit_name = department.name if department else "全市"
+    scope_note = f"（{units.SCOPE_LABELS[kind]}）" if department else ""
     selected = statistics.unit_totals(kind, unit_id, months)
     trend = statistics.trend(kind, unit_id, months[-1])
     distribution = statistics.level_distribution(selected)
     trend_chart = charts.line_chart(
-        "trend-chart", f"{unit_name}好评率月度走势", "截至 " + months[-1] + " 的近 12 个月好评率，下方表格列出各月数值。",
-        [(m, r.good_rate) for m, r in trend])
+        "trend-chart", f"{unit_name}好评率月度走势{scope_note}",
+        "截至 " + months[-1] + " 的近 12 个月好评率，下方表格列出各月数值。", [(m, r.good_rate) for m, r in trend])
     level_chart = charts.bar_chart(
-        "level-chart", f"{unit_name}评价等级分布", f"{months[0]} 至 {months[-1]} 各评价等级的数量，下方表格列出数值。",
+        "level-chart", f"{unit_name}评价等级分布{scope_note}", f"{months[0]} 至 {months[-1]} 各评价等级的数量，下方表格列出数值。",
         [{"label": d["label"], "value": d["count"], "level": d["level"]} for d in distribution])
     overdue, overdue_at = statistics.overdue_now()
     tables = {kind: statistics.first_units(kind, months) for kind in statistics.table_kinds()}
@@ -145,10 +162,12 @@ def stats():
     overdue_rows = [(overdue_names.get(d, {}).get("name", "待分办") if d else "待分办", n) for d, n in top_overdue]
     return render_template(
         "public/stats.html", months=months, first=months[0], last=months[-1], city=statistics.city_totals(months),
-        selected=selected, unit_name=unit_name, department=department, trend=trend, distribution=distribution,
-        trend_chart=trend_chart, level_chart=level_chart, tables=tables, overdue_rows=overdue_rows,
-        overdue_total=sum(overdue.values()), overdue_units=len(overdue),
-        scope=units.department_scope(department.id if department else None), now_label=statistics.local_now_label(overdue_at))
+        selected=selected, unit_name=unit_name, scope_note=scope_note, own=own, department=department, trend=trend,
+        distribution=distribution, trend_chart=trend_chart, level_chart=level_chart, tables=tables,
+        overdue_rows=overdue_rows, overdue_total=sum(overdue.values()), overdue_units=len(overdue),
+        scope=units.department_scope(department.id if department else None),
+        now_label=statistics.local_now_label(overdue_at), rate_rules=statistics.RATE_RULES,
+        cohort_rules=statistics.COHORT_RULES)
 
 
 @bp.get("/stats/<kind>")
@@ -205,11 +224,9 @@ def _csv_response(rows: list[dict], columns: list[str], filename: str) -> Respon
     writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: ("" if v is None else (1 if v is True else 0 if v is False else v))
+        writer.writerow({k: ("" if v is None else (1 if v is True else 0 if v is False else csv_cell(v)))
                          for k, v in row.items()})
-    resp = Response(out.getvalue(), mimetype="text/csv")
-    resp.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return resp
+    return as_download(Response(out.getvalue(), mimetype="text/csv"), filename)
 
 
 def _json_response(kind: str, rows: list[dict], **meta) -> Response:
@@ -245,10 +262,8 @@ def stats_data(fmt: str):
     rows = statistics.stats_rows(months)
     if fmt == "json":
         return _json_response("stats", rows, months=months)
-    columns = (["month", "unit_kind", "unit_code", "unit_name", "records", "ratings", "good", "bad"]
-               + [c for _, c in statistics.LEVEL_COLUMNS]
-               + ["score_sum", "active", "active_good", "bad_replied", "realname_bad", "realname_bad_rectified",
-                  "tickets", "tickets_closed", "tickets_on_time", "handling_rated", "handling_satisfied"]
+    columns = (["month", "unit_kind", "unit_scope", "unit_code", "unit_name", "records", "ratings", "good", "bad"]
+               + [c for _, c in statistics.LEVEL_COLUMNS] + statistics.COUNT_COLUMNS
                + [attr for attr, _, _ in statistics.RATES])
     return _csv_response(rows, columns, "stats.csv")
 

@@ -15,7 +15,7 @@ import hashlib
 import hmac
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Iterable
 
 import phonenumbers
@@ -26,7 +26,9 @@ from feedback.audit import service as audit
 from feedback.clock import utcnow
 from feedback.contact import required_text
 from feedback.errors import ConflictError, NotFoundError, ValidationError
+from feedback.evaluations.models import Evaluation
 from feedback.extensions import db
+from feedback.inputs import as_id
 from feedback.publications.models import Publication
 from feedback.statistics.service import month_of
 from feedback.tickets.models import Ticket
@@ -35,10 +37,18 @@ TEXT_MAX = 2000
 REASON_MAX = 200
 ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 ID_CHECK = "10X98765432"
-FULLWIDTH = str.maketrans("０１２３４５６７８９Ｘｘ＋", "0123456789Xx+")
-ID_RE = re.compile(r"(?<![0-9A-Za-z])(\d{17}[\dXx])(?![0-9A-Za-z])")
+# Read full-width digits and Chinese numerals (一三八…, 幺 and 两 as people say them) as digits.
+# One character for one: offsets in the normalised text are offsets in the original.
+FULLWIDTH = str.maketrans("０１２３４５６７８９Ｘｘ＋零〇一幺二两三四五六七八九",
+                          "0123456789Xx+001122345678" "9")
+# What people (and copy-paste) put between digits: spaces, dashes, dots, and invisible characters.
+SEP = r"[\s\-.\u00b7\u200b-\u200f\u2060\ufeff]*"
+ID_RE = re.compile(rf"(?<![0-9A-Za-z])(\d(?:{SEP}\d){{16}}{SEP}[\dXx])(?![0-9A-Za-z])")
+# First-generation IDs: 15 digits (6 area, YYMMDD birth date, 3 sequence), no checksum.
+ID15_RE = re.compile(rf"(?<![0-9A-Za-z])([1-8]\d(?:{SEP}\d){{13}})(?![0-9A-Za-z])")
 # Mainland mobile numbers with any separators, as a second net under PhoneNumberMatcher.
-MOBILE_RE = re.compile(r"(?<!\d)(?:\+?86[\s\-]*)?(1[3-9]\d(?:[\s\-.]*\d){8})(?!\d)")
+MOBILE_RE = re.compile(rf"(?<!\d)(?:\+?86{SEP})?(1{SEP}[3-9](?:{SEP}\d){{9}})(?!\d)")
+_SEP_RE = re.compile(SEP)
 # Words a callback contact field may hold that are not names.
 NOT_NAMES = {"本人", "群众", "家属", "代理人", "申请人", "办事人", "企业", "联系人", "未接通", "无"}
 KIND_LABELS = {"phone": "电话号码", "id_number": "身份证号码", "name": "姓名"}
@@ -50,7 +60,7 @@ class UnresolvedHitsError(ConflictError, code="unresolved-hits"):
 
 
 class NotEligibleError(ConflictError, code="not-eligible"):
-    """Only closed tickets (not upheld appeals) can be published."""
+    """Only closed tickets of valid ratings (not upheld appeals, not invalid ratings) can be published."""
 
 
 class PublicationStateError(ConflictError, code="publication-state"):
@@ -71,8 +81,15 @@ class Match:
 
 
 def valid_id_number(value: str) -> bool:
-    """An 18-character resident ID number (GB 11643) whose last character is its checksum."""
+    """A resident ID number (GB 11643): 18 characters whose last is its checksum, or a
+    first-generation 15-digit number whose digits 7–12 are a real date (19YYMMDD)."""
     value = value.upper()
+    if len(value) == 15 and value.isdigit():
+        try:
+            date(1900 + int(value[6:8]), int(value[8:10]), int(value[10:12]))
+        except ValueError:
+            return False
+        return True
     if len(value) != 18 or not value[:17].isdigit():
         return False
     total = sum(int(d) * w for d, w in zip(value[:17], ID_WEIGHTS))
@@ -114,9 +131,11 @@ def find_personal_data(text: str, ticket: Ticket | None = None) -> list[Match]:
     text = text or ""
     norm = text.translate(FULLWIDTH)  # same length: offsets stay valid
     found: list[Match] = []
-    for m in ID_RE.finditer(norm):
-        if valid_id_number(m.group(1)):
-            found.append(Match("id_number", KIND_LABELS["id_number"], m.group(1).upper(), m.start(1), m.end(1)))
+    for pattern in (ID_RE, ID15_RE):
+        for m in pattern.finditer(norm):
+            value = _SEP_RE.sub("", m.group(1)).upper()
+            if valid_id_number(value) and not any(f.start < m.end(1) and m.start(1) < f.end for f in found):
+                found.append(Match("id_number", KIND_LABELS["id_number"], value, m.start(1), m.end(1)))
 
     def overlaps(start: int, end: int) -> bool:
         return any(f.start < end and start < f.end for f in found)
@@ -244,9 +263,16 @@ def _merge_hits(previous: list[dict], current: list[dict], now: datetime) -> lis
 
 # ---------------------------------------------------------------- drafting and reviewing
 
+# Outcomes that void the rating: its ticket is never published.
+VOID_OUTCOMES = ("appeal_upheld", "rating_invalid")
+
+
 def eligible(ticket: Ticket) -> bool:
-    """A ticket can be published once closed, unless the appeal was upheld (the rating was void)."""
-    return ticket.state == "closed" and ticket.outcome != "appeal_upheld"
+    """A ticket can be published once closed, unless its rating was found invalid by any route
+    (an upheld appeal, the flagged-rating review: outcome or the rating's own mark)."""
+    evaluation = ticket.evaluation
+    return (ticket.state == "closed" and ticket.outcome not in VOID_OUTCOMES
+            and not (evaluation is not None and evaluation.invalid))
 
 
 def draft_text(ticket: Ticket) -> str:
@@ -266,7 +292,7 @@ def draft_for(ticket: Ticket, actor: Any = None, *, now: datetime | None = None)
     if pub is not None:
         return pub
     if not eligible(ticket):
-        raise NotEligibleError("只有已办结的工单可以公示（申诉成立的差评不公示）")
+        raise NotEligibleError("只有已办结的工单可以公示（申诉成立或被认定无效的差评不公示）")
     pub = Publication(ticket_id=ticket.id, ticket=ticket, state="draft", public_text=draft_text(ticket),
                       hits=[], created_at=now, created_by_id=getattr(actor, "id", None))
     pub.hits = _merge_hits([], scan(pub.public_text, ticket), now)
@@ -351,7 +377,7 @@ def publish(pub: Publication, actor: Any, *, now: datetime | None = None) -> Pub
     _require_state(pub, "draft", "该记录已公示或已撤回")
     ticket = pub.ticket
     if not eligible(ticket):
-        raise NotEligibleError("只有已办结的工单可以公示（申诉成立的差评不公示）")
+        raise NotEligibleError("只有已办结的工单可以公示（申诉成立或被认定无效的差评不公示）")
     if not (pub.public_text or "").strip():
         raise ValidationError("请填写公示内容", field="public_text")
     open_hits = rescan(pub, now=now)
@@ -389,10 +415,12 @@ def withdraw(pub: Publication, actor: Any, reason: str, *, now: datetime | None 
 def awaiting_statement(q: str = ""):
     """Closed tickets with no publication yet or only a draft, most recently closed first."""
     stmt = (select(Ticket, Publication).outerjoin(Publication, Publication.ticket_id == Ticket.id)
-            .where(Ticket.state == "closed", or_(Ticket.outcome.is_(None), Ticket.outcome != "appeal_upheld"),
+            .outerjoin(Evaluation, Evaluation.id == Ticket.evaluation_id)
+            .where(Ticket.state == "closed", or_(Ticket.outcome.is_(None), Ticket.outcome.not_in(VOID_OUTCOMES)),
+                   func.coalesce(Evaluation.invalid, False).is_(False),
                    or_(Publication.id.is_(None), Publication.state == "draft")))
-    if q.isdigit():
-        stmt = stmt.where(Ticket.id == int(q))
+    if as_id(q):
+        stmt = stmt.where(Ticket.id == as_id(q))
     return stmt.order_by(Ticket.closed_at.desc(), Ticket.id.desc())
 
 

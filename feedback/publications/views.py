@@ -8,7 +8,8 @@ from feedback.actions import flash_form_errors, run_action
 from feedback.accounts.guards import require_roles
 from feedback.accounts.models import Role
 from feedback.errors import DomainError
-from feedback.evaluations.levels import LEVELS, REASONS
+from feedback.evaluations.levels import LEVELS
+from feedback.evaluations.reasons import LABELS
 from feedback.extensions import db
 from feedback.publications import service
 from feedback.publications.forms import NotPersonalForm, PublicTextForm, WithdrawForm
@@ -25,7 +26,7 @@ PER_PAGE = 30
 @bp.context_processor
 def helpers():
     """Names every template of this blueprint uses: level, reason and outcome labels, the masker."""
-    return {"LEVELS": LEVELS, "REASONS": REASONS, "OUTCOMES": OUTCOMES, "HANDLING_RATINGS": HANDLING_RATINGS,
+    return {"LEVELS": LEVELS, "REASONS": LABELS, "OUTCOMES": OUTCOMES, "HANDLING_RATINGS": HANDLING_RATINGS,
             "mask_text": service.mask_text}
 
 

@@ -32,8 +32,9 @@ from flask import current_app
 from sqlalchemy import func, select, update
 
 from feedback.clock import as_utc, local_zone
+from feedback.evaluations.models import Evaluation
 from feedback.extensions import db
-from feedback.sms.models import OutboundSms
+from feedback.sms.models import OutboundSms, SmsInvitation
 from feedback.sms.outbox import OPT_OUT_BLOCKS, is_opted_out, record_opt_out
 
 log = logging.getLogger("feedback.sms")
@@ -47,6 +48,8 @@ REPLY_PURPOSES = {"reply", "follow_up"}
 # Errors after which Twilio may or may not hold the text: look it up before sending again.
 UNKNOWN_OUTCOME = {"timeout", "network", "stuck"}
 LOOKUP_SLACK = timedelta(minutes=2)  # clock difference between us and Twilio
+# No invitation is sent (nor queued, sms/service.py) for a record whose window closes sooner.
+INVITATION_MIN_REMAINING = timedelta(hours=1)
 LOOKUP_LIMIT = 20
 # Delivery states in order; a status callback only ever moves a row to a higher rank.
 STATE_RANK = {"queued": 0, "sending": 1, "sent": 2, "delivered": 3, "undelivered": 3, "failed": 3}
@@ -194,10 +197,31 @@ def sent_today(phone: str, now: datetime, exclude_id: int | None = None) -> int:
     return db.session.scalar(q) or 0
 
 
+def invitation_moot(msg: OutboundSms, now: datetime) -> tuple[str, str] | None:
+    """Why an invitation must not go any more, as (code, Chinese reason), or None.
+
+    Quiet hours, the daily limit and retries can hold an invitation for hours: by the time it
+    may go, the record may have been rated elsewhere (the tablet, the link, the default rating)
+    or its rating window may have closed (or close within INVITATION_MIN_REMAINING).
+    """
+    if msg.purpose != "invitation" or msg.service_record_id is None:
+        return None
+    if db.session.scalar(select(Evaluation.id).where(Evaluation.service_record_id == msg.service_record_id)):
+        return ("record-rated", "办件已评价，评价邀请取消")
+    deadline = db.session.scalar(select(SmsInvitation.deadline_at)
+                                 .where(SmsInvitation.service_record_id == msg.service_record_id))
+    if deadline is not None and as_utc(deadline) - INVITATION_MIN_REMAINING <= as_utc(now):
+        return ("window-closed", "评价期限已过（或即将结束），评价邀请取消")
+    return None
+
+
 def _gate(msg: OutboundSms, now: datetime) -> tuple[str, object, str] | None:
     """Why ``msg`` may not go now: ("cancel", code, text) or ("defer", until, reason); None: send."""
     if msg.purpose in OPT_OUT_BLOCKS and is_opted_out(msg.to_phone):
         return ("cancel", "opted-out", "号码已退订")
+    moot = invitation_moot(msg, now)
+    if moot is not None:
+        return ("cancel", *moot)
     if msg.purpose not in REPLY_PURPOSES:
         quiet_end = in_quiet_hours(now)
         if quiet_end is not None:

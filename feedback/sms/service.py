@@ -24,21 +24,9 @@ from feedback.evaluations.levels import LEVELS
 from feedback.evaluations.models import Evaluation, ServiceRecord
 from feedback.extensions import db, insert_ignoring_conflicts
 from feedback.sms import outbox
-from feedback.sms.models import (
-    InboundSms,
-    OutboundSms,
-    SmsFollowUp,
-    SmsInvitation,
-    SmsOptOut,
-)
-from feedback.sms.parser import (
-    TWILIO_OPT_IN_WORDS,
-    TWILIO_OPT_OUT_WORDS,
-    Reply,
-    choices_text,
-    compact,
-    parse_reply,
-)
+from feedback.sms.models import InboundSms, OutboundSms, SmsFollowUp, SmsInvitation, SmsOptOut
+from feedback.sms.parser import TWILIO_OPT_IN_WORDS, TWILIO_OPT_OUT_WORDS, Reply, choices_text, compact, parse_reply
+from feedback.sms.sender import INVITATION_MIN_REMAINING
 from feedback.tickets import service as tickets
 from feedback.tickets.models import Ticket
 from feedback.tickets.service import HANDLING_LINK_DAYS
@@ -48,7 +36,7 @@ log = logging.getLogger("feedback.sms")
 
 UCS2_SINGLE = 70  # characters in one SMS segment when any character is outside GSM-7 (Chinese)
 UCS2_MULTI = 67  # per segment once a text is split (6 bytes of each go to the concatenation header)
-MIN_REMAINING = timedelta(hours=1)  # no invitation for a record whose window closes sooner
+MIN_REMAINING = INVITATION_MIN_REMAINING  # no invitation for a record whose window closes sooner
 
 OUTCOME_LABELS = {
     "rated": "已评价", "comment": "补充差评原因", "opted_out": "退订", "opted_in": "恢复订阅",
@@ -412,7 +400,9 @@ def _answer_follow_up(result: InboundResult, follow_up: SmsFollowUp, phone: str,
     follow_up.answered_at, follow_up.answer_inbound_id = now, inbound.id
     ticket = db.session.scalar(select(Ticket).where(Ticket.evaluation_id == evaluation.id))
     if ticket is not None:
-        tickets.add_event(ticket, "note", note=f"群众短信补充差评原因：{text}", at=now, channel="sms")
+        # The citizen's words may hold their name or number: quoted from an erasable row, never
+        # written into the append-only timeline itself.
+        tickets.add_event(ticket, "note", note="群众短信补充差评原因", text=text, at=now, channel="sms")
     _done(inbound, "comment", f"评价 #{evaluation.id} 的原因", evaluation_id=evaluation.id,
           service_record_id=evaluation.service_record_id)
     _reply(result, phone, "comment", now)

@@ -12,16 +12,7 @@ from __future__ import annotations
 import re
 import secrets
 
-from flask import (
-    Blueprint,
-    abort,
-    current_app,
-    flash,
-    redirect,
-    render_template,
-    request,
-    url_for,
-)
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 from twilio.request_validator import RequestValidator
@@ -34,6 +25,7 @@ from feedback.clock import utcnow
 from feedback.contact import mask_phone, normalise_phone
 from feedback.errors import DomainError
 from feedback.extensions import csrf, db
+from feedback.inputs import as_id
 from feedback.sms import sender, service
 from feedback.sms.models import InboundSms, OutboundSms, SmsInvitation
 from feedback.sms.parser import choices_text
@@ -227,7 +219,8 @@ def simulator():
     if form.validate_on_submit():
         phone = None
         if form.invitation.data:
-            chosen = db.session.get(SmsInvitation, int(form.invitation.data)) if form.invitation.data.isdigit() else None
+            invitation_id = as_id(form.invitation.data)
+            chosen = db.session.get(SmsInvitation, invitation_id) if invitation_id else None
             phone = chosen.phone if chosen else None
         elif form.phone.data:
             try:

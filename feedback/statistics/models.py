@@ -9,21 +9,23 @@ from sqlalchemy.orm import Mapped, mapped_column
 from feedback.db_types import UTCDateTime
 from feedback.extensions import db
 
-# Every counter of StatMonthly; the rates of DOMAIN.md are ratios of these.
+# Every counter of StatMonthly; the rates of DOMAIN.md are ratios of these. What each one
+# counts (its cohort, month and unit) is defined once, in definitions.py.
 COUNTERS = (
-    "records", "ratings", "good", "bad", "level1", "level2", "level3", "level4", "level5", "score_sum",
-    "active", "active_good", "bad_replied", "realname_bad", "realname_bad_rectified",
-    "tickets", "tickets_closed", "tickets_on_time", "handling_rated", "handling_satisfied",
+    "records", "records_active", "ratings", "good", "bad", "level1", "level2", "level3", "level4", "level5",
+    "score_sum", "active", "active_good", "tickets", "tickets_closed", "tickets_on_time", "bad_tickets",
+    "bad_replied", "realname_bad", "realname_bad_rectified", "handling_rated", "handling_satisfied",
 )
-UNIT_KINDS = ("all", "department", "hall", "window", "staff", "service_item")
 
 
 class StatMonthly(db.Model):
-    """统计: the counts of one unit (department, hall, window, staff, service item or all) in one month.
+    """统计: the counts of one unit in one month.
 
-    The month is the Asia/Shanghai calendar month of the rating (ratings), of the
-    completion (service records) and of the ticket's opening (ticket counters), so each
-    ticket counts in the month of the review that caused it. Invalid ratings are excluded.
+    Units: ``all`` (the city, unit 0), ``department`` (the department's own figures, 本部门),
+    ``department_tree`` (the department and every department below it, 含下级部门), ``hall``,
+    ``window``, ``staff``, ``service_item``. Each counter belongs to one cohort (ratings by
+    the month of the rating, records by the month of completion, tickets by the month the
+    ticket opened), see definitions.py. Invalid ratings are excluded everywhere.
     """
 
     __tablename__ = "stat_monthly"
@@ -34,6 +36,7 @@ class StatMonthly(db.Model):
     unit_id: Mapped[int] = mapped_column(Integer)  # 0 for "all"
     month: Mapped[str] = mapped_column(String(7), index=True)  # YYYY-MM, local
     records: Mapped[int] = mapped_column(Integer, default=0)
+    records_active: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # migration 0013
     ratings: Mapped[int] = mapped_column(Integer, default=0)
     good: Mapped[int] = mapped_column(Integer, default=0)
     bad: Mapped[int] = mapped_column(Integer, default=0)
@@ -45,6 +48,7 @@ class StatMonthly(db.Model):
     score_sum: Mapped[int] = mapped_column(BigInteger, default=0)
     active: Mapped[int] = mapped_column(Integer, default=0)
     active_good: Mapped[int] = mapped_column(Integer, default=0)
+    bad_tickets: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # migration 0013
     bad_replied: Mapped[int] = mapped_column(Integer, default=0)
     realname_bad: Mapped[int] = mapped_column(Integer, default=0)
     realname_bad_rectified: Mapped[int] = mapped_column(Integer, default=0)

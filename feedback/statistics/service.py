@@ -1,81 +1,89 @@
 """Statistics: monthly counts per unit, kept current by the refresh job, and the rates of DOMAIN.md.
 
+What each counter counts (its cohort: ratings, records or tickets; its month rule; its units)
+is defined once, in definitions.py; the console drill-down lists the rows behind a count with
+the same definitions (drilldown.py).
+
 How the counts stay current: a flush listener writes a StatDirtyMonth marker in the same
 transaction as every change that can move a count (a service record, a rating, an
-invalidation, a ticket step). The ``statistics_refresh`` job recomputes the marked months
-from the source tables (one GROUP BY per unit kind over one month, on indexed time
-columns) and replaces their rows. A page therefore reads a few hundred pre-aggregated rows
-whether ten thousand or ten million ratings are stored; ``recompute_all`` rebuilds
-everything from scratch and must give the same rows (a test proves it).
+invalidation, a ticket step, a department moved in the tree), for every month the change
+reaches: a rating marks its own month, its record's month of completion (主动评价率) and,
+when it is changed later (invalidated), the month its ticket opened. The
+``statistics_refresh`` job recomputes the marked months from the source tables (one GROUP BY
+per cohort and unit kind over one month, on indexed time columns), rolls the departments up
+over the tree and replaces the months' rows. A page therefore reads a few hundred
+pre-aggregated rows whether ten thousand or ten million ratings are stored; ``recompute_all``
+rebuilds everything from scratch and must give the same rows (tests prove it).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Iterable
 
-from sqlalchemy import case, delete, event, func, insert, literal, select
+from sqlalchemy import delete, event, func, insert, inspect, literal, select
 from sqlalchemy.orm import Session
 
-from feedback.clock import as_utc, local_zone, utcnow
-from feedback.evaluations.levels import LEVELS
+from feedback.clock import as_utc, utcnow
+from feedback.directory.models import Department
 from feedback.evaluations.models import Evaluation, ServiceRecord
 from feedback.extensions import db
-from feedback.statistics.models import COUNTERS, UNIT_KINDS, StatDirtyMonth, StatMonthly, StatOverdue, StatState
+from feedback.statistics.definitions import COHORTS, COUNTER_DEFS, GROUPED_KINDS, RATE_BY_ATTR, UNIT_KINDS, WATCHED
+from feedback.statistics.models import COUNTERS, StatDirtyMonth, StatMonthly, StatOverdue, StatState
+from feedback.statistics.months import month_bounds as month_bounds  # noqa: F401  (re-exported)
+from feedback.statistics.months import month_of, months_between
 from feedback.tickets.models import Ticket
 from feedback.tickets.workflow import WORK_STATES
-
-# The column naming each unit kind, per source table (None: the kind does not apply).
-_UNIT_COLUMNS = {
-    "all": None,
-    "department": "department_id",
-    "hall": "hall_id",
-    "window": "window_id",
-    "staff": "staff_id",
-    "service_item": "service_item_id",
-}
-
-
-# ---------------------------------------------------------------- months
-
-def month_of(moment: datetime) -> str:
-    """The local (Asia/Shanghai) calendar month of a stored UTC moment, as YYYY-MM."""
-    return as_utc(moment).astimezone(local_zone()).strftime("%Y-%m")
-
-
-def month_bounds(month: str) -> tuple[datetime, datetime]:
-    """The UTC start (inclusive) and end (exclusive) of a local calendar month."""
-    year, mon = (int(p) for p in month.split("-"))
-    zone = local_zone()
-    start = datetime(year, mon, 1, tzinfo=zone)
-    end = datetime(year + (mon == 12), mon % 12 + 1, 1, tzinfo=zone)
-    return start.astimezone(timezone.utc), end.astimezone(timezone.utc)
-
-
-def months_between(first: str, last: str) -> list[str]:
-    """Every month from ``first`` to ``last`` inclusive."""
-    y, m = (int(p) for p in first.split("-"))
-    out = []
-    while f"{y:04d}-{m:02d}" <= last:
-        out.append(f"{y:04d}-{m:02d}")
-        y, m = (y + 1, 1) if m == 12 else (y, m + 1)
-    return out
 
 
 # ---------------------------------------------------------------- dirty markers (same transaction)
 
+def _changed(obj, columns: Iterable[str]) -> bool:
+    state = inspect(obj)
+    return any(state.attrs[c].history.has_changes() for c in columns)
+
+
+def _moments(obj, column: str) -> list[datetime]:
+    """The column's value and, when it was changed in this transaction, its value before."""
+    history = inspect(obj).attrs[column].history
+    values = [getattr(obj, column), *(history.deleted or ())]
+    return [v for v in values if v is not None]
+
+
+def _evaluation_moments(session: Session, evaluation: Evaluation, is_new: bool) -> list[datetime]:
+    moments = _moments(evaluation, "rated_at")
+    record = evaluation.__dict__.get("record")
+    if record is None and evaluation.service_record_id is not None:
+        record = session.get(ServiceRecord, evaluation.service_record_id)
+    if record is not None and record.completed_at is not None:
+        moments.append(record.completed_at)  # 主动评价率 counts in the record's month
+    if not is_new and evaluation.id is not None:
+        # A later change (an invalidation) reaches the month its ticket opened as well.
+        moments += [m for m in session.scalars(select(Ticket.created_at).where(Ticket.evaluation_id == evaluation.id))
+                    if m is not None]
+    return moments
+
+
 def _months_touched(session: Session) -> set[str]:
     months: set[str] = set()
-    for obj in list(session.new) + list(session.dirty):
-        moment = None
-        if isinstance(obj, Evaluation):
-            moment = obj.rated_at
-        elif isinstance(obj, ServiceRecord):
-            moment = obj.completed_at
-        elif isinstance(obj, Ticket):
-            moment = obj.created_at or utcnow()
-        if moment is not None and (obj in session.new or session.is_modified(obj)):
-            months.add(month_of(moment))
+    with session.no_autoflush:
+        for obj in list(session.new) + list(session.dirty):
+            is_new = obj in session.new
+            if isinstance(obj, Department):
+                if not is_new and _changed(obj, ("parent_id", "parent")):
+                    # Every stored 含下级部门 row may change: recompute every stored month.
+                    months.update(session.scalars(select(StatMonthly.month).distinct()))
+                continue
+            model = next((m for m in WATCHED if isinstance(obj, m)), None)
+            if model is None or (not is_new and not _changed(obj, WATCHED[model])):
+                continue
+            if model is Evaluation:
+                moments = _evaluation_moments(session, obj, is_new)
+            elif model is ServiceRecord:
+                moments = _moments(obj, "completed_at")
+            else:
+                moments = _moments(obj, "created_at") or [utcnow()]
+            months.update(month_of(m) for m in moments)
     return months
 
 
@@ -89,8 +97,17 @@ def _mark_dirty_months(session: Session, flush_context, instances) -> None:
 
 @event.listens_for(Session, "after_transaction_end")
 def _forget_marked(session: Session, transaction) -> None:
-    if transaction.parent is None:
-        session.info.pop("stat_dirty_seen", None)
+    # Also after a savepoint: one rolled back takes its markers with it, so the months must
+    # be marked again by the next change (a released one costs at most a duplicate marker).
+    session.info.pop("stat_dirty_seen", None)
+
+
+def mark_months_dirty(months: Iterable[str]) -> None:
+    """Mark months for the next refresh, for a change made without the ORM (a bulk UPDATE of
+    ratings, records or tickets), which the flush listener cannot see."""
+    for month in sorted(set(months)):
+        db.session.add(StatDirtyMonth(month=month))
+    db.session.flush()
 
 
 # ---------------------------------------------------------------- computing one month
@@ -98,102 +115,54 @@ def _forget_marked(session: Session, transaction) -> None:
 Key = tuple[str, int]
 
 
-def _grouped(model, time_col, month: str, columns: dict, where=()) -> Iterable[tuple[str, int, dict]]:
-    """Run one GROUP BY per unit kind over ``model`` rows of ``month``; yield (kind, id, counts)."""
-    start, end = month_bounds(month)
-    names = list(columns)
-    for kind, attr in _UNIT_COLUMNS.items():
-        unit = literal(0) if attr is None else getattr(model, attr, None)
-        if unit is None:
+def _cohort_rows(cohort, month: str) -> Iterable[tuple[str, int, dict]]:
+    """(kind, unit id, counts) for every unit of every kind with rows of ``cohort`` in ``month``:
+    one GROUP BY per unit kind (one row for the city), units whose counters are all zero left out."""
+    counters = [c for c in COUNTER_DEFS.values() if c.cohort is cohort]
+    names = [c.name for c in counters]
+    aggregates = [c.aggregate().label(c.name) for c in counters]
+    for kind in ("all", *GROUPED_KINDS):
+        unit = cohort.unit_column(kind)
+        stmt = (select(literal(0).label("unit") if unit is None else unit.label("unit"), *aggregates)
+                .select_from(cohort.source).where(*cohort.where(month)))
+        if unit is not None:
+            stmt = stmt.where(unit.is_not(None)).group_by(unit)
+        for row in db.session.execute(stmt):
+            counts = {n: int(getattr(row, n) or 0) for n in names}
+            if any(counts.values()):
+                yield kind, int(row.unit), counts
+
+
+def department_parents() -> dict[int, int | None]:
+    """Every department's parent (None for a top department), for the roll-up over the tree."""
+    return dict(db.session.execute(select(Department.id, Department.parent_id)).all())
+
+
+def roll_up(data: dict[Key, dict[str, int]], parents: dict[int, int | None]) -> None:
+    """Add the 含下级部门 rows: each department's own counts added to it and every ancestor."""
+    for (kind, unit), counts in list(data.items()):
+        if kind != "department":
             continue
-        stmt = (select(unit.label("unit"), *[c.label(n) for n, c in columns.items()])
-                .where(time_col >= start, time_col < end, *where))
-        yield from _unit_counts(kind, stmt, unit if attr is not None else None, names)
-
-
-def _unit_counts(kind: str, stmt, unit, names):
-    """(kind, unit id, counts) per row of ``stmt``, grouped by ``unit`` unless it is None (the
-    whole city: one row); units whose counters are all zero are left out."""
-    if unit is not None:
-        stmt = stmt.where(unit.is_not(None)).group_by(unit)
-    for row in db.session.execute(stmt):
-        counts = {n: int(getattr(row, n) or 0) for n in names}
-        if any(counts.values()):
-            yield kind, int(row.unit), counts
-
-
-def _count_if(condition):
-    return func.sum(case((condition, 1), else_=0))
+        node: int | None = unit
+        visited: set[int] = set()
+        while node is not None and node not in visited:  # the visited set only guards against a cycle
+            visited.add(node)
+            target = data.setdefault(("department_tree", node), dict.fromkeys(COUNTERS, 0))
+            for name, value in counts.items():
+                target[name] += value
+            node = parents.get(node)
 
 
 def compute_month(month: str) -> dict[Key, dict[str, int]]:
-    """Every unit's counters for one month, computed from the source tables."""
+    """Every unit's counters for one month, computed from the source tables (see definitions.py)."""
     out: dict[Key, dict[str, int]] = {}
-
-    def add(rows):
-        for kind, unit, counts in rows:
+    for cohort in COHORTS:
+        for kind, unit, counts in _cohort_rows(cohort, month):
             target = out.setdefault((kind, unit), dict.fromkeys(COUNTERS, 0))
             for name, value in counts.items():
                 target[name] += value
-
-    e = Evaluation
-    score = case(*[(e.level == v, lv.score) for v, lv in LEVELS.items()], else_=0)
-    rating_cols = {
-        "ratings": func.count(e.id),
-        "good": _count_if(e.level >= 3),
-        "bad": _count_if(e.level <= 2),
-        **{f"level{v}": _count_if(e.level == v) for v in LEVELS},
-        "score_sum": func.sum(score),
-        "active": _count_if(e.is_active_rating.is_(True)),
-        "active_good": _count_if(e.is_active_rating.is_(True) & (e.level >= 3)),
-        "realname_bad": _count_if(e.real_name.is_(True) & (e.level <= 2)),
-    }
-    add(_grouped(e, e.rated_at, month, rating_cols, where=(e.invalid.is_(False),)))
-    add(_grouped(ServiceRecord, ServiceRecord.completed_at, month, {"records": func.count(ServiceRecord.id)}))
-    add(_ticket_rows(month))
+    roll_up(out, department_parents())
     return out
-
-
-def _ticket_rows(month: str) -> Iterable[tuple[str, int, dict]]:
-    """Ticket counters, by the month the ticket opened; tickets of invalid ratings are excluded.
-
-    Hall, window, staff and service item come from the rating (complaint tickets count
-    for their department and the whole city).
-    """
-    t, e = Ticket, Evaluation
-    start, end = month_bounds(month)
-    columns = _ticket_counter_columns()
-    names = list(columns)
-    base = (select().select_from(t).outerjoin(e, e.id == t.evaluation_id)
-            .where(t.created_at >= start, t.created_at < end, func.coalesce(e.invalid, False).is_(False)))
-    for kind, attr in _UNIT_COLUMNS.items():
-        if attr is None:
-            unit = literal(0)
-        elif attr == "department_id":
-            unit = t.department_id
-        else:
-            unit = getattr(e, attr)
-        stmt = base.add_columns(unit.label("unit"), *[c.label(n) for n, c in columns.items()])
-        yield from _unit_counts(kind, stmt, unit if attr is not None else None, names)
-
-
-def _ticket_counter_columns() -> dict:
-    """Ticket counters. The reply to the citizen stops the clock (see tickets/workflow.py): a
-    closed ticket is on time when it was answered (or, for an upheld appeal, closed) by the
-    deadline in force."""
-    t, e = Ticket, Evaluation
-    closed = t.closed_at.is_not(None)
-    from_rating = t.evaluation_id.is_not(None)
-    return {
-        "tickets": func.count(t.id),
-        "tickets_closed": _count_if(closed),
-        "tickets_on_time": _count_if(closed & (func.coalesce(t.replied_at, t.closed_at) <= t.due_at)),
-        "bad_replied": _count_if(from_rating & t.replied_at.is_not(None)),
-        "realname_bad_rectified": _count_if(from_rating & e.real_name.is_(True) & t.verified_at.is_not(None)
-                                            & t.rectified_at.is_not(None)),
-        "handling_rated": _count_if(t.handling_rating.is_not(None)),
-        "handling_satisfied": _count_if(t.handling_rating.in_(("satisfied", "basically_satisfied"))),
-    }
 
 
 def _store_month(month: str, data: dict[Key, dict[str, int]]) -> int:
@@ -229,6 +198,8 @@ def refresh(now: datetime | None = None) -> dict:
         recompute_month(month)
     if marks:
         db.session.execute(delete(StatDirtyMonth).where(StatDirtyMonth.id <= max(i for i, _ in marks)))
+        # Changes later in this same transaction must mark their months again.
+        db.session.info.pop("stat_dirty_seen", None)
         state = _state()
         state.refreshed_until = now
         state.version = (state.version or 0) + 1
@@ -278,6 +249,7 @@ def recompute_all(now: datetime | None = None) -> dict:
     firsts = [f for f in firsts if f is not None]
     db.session.execute(delete(StatMonthly))
     db.session.execute(delete(StatDirtyMonth))
+    db.session.info.pop("stat_dirty_seen", None)
     months = months_between(month_of(min(firsts)), month_of(now)) if firsts else []
     rows = sum(recompute_month(m) for m in months)
     state = _state()
@@ -289,10 +261,13 @@ def recompute_all(now: datetime | None = None) -> dict:
 # ---------------------------------------------------------------- reading and rates
 
 class Ratio:
-    """A rate of :class:`Rates`: ``counts[num] / counts[den]``, None where the denominator is zero."""
+    """A rate of :class:`Rates` (definitions.RATES): ``counts[num] / counts[den]``, None where the
+    denominator is zero."""
 
-    def __init__(self, num: str, den: str, doc: str):
-        self.num, self.den, self.__doc__ = num, den, doc
+    def __init__(self, attr: str):
+        definition = RATE_BY_ATTR[attr]
+        self.num, self.den = definition.num, definition.den
+        self.__doc__ = f"{definition.label}: {definition.rule}"
 
     def __set_name__(self, owner: type, name: str) -> None:
         self.name = name
@@ -310,24 +285,19 @@ class Rates:
 
     counts: dict[str, int]
 
-    good_rate = Ratio("good", "ratings", "好评率: good ratings over valid ratings (a fraction 0–1).")
-    bad_rate = Ratio("bad", "ratings", "差评率: bad ratings over valid ratings.")
-    active_rate = Ratio("active", "records", "主动评价率: active (not automatic) ratings over service records.")
-    active_good_rate = Ratio("active_good", "active", "主动评价好评率: good active ratings over active ratings.")
-    bad_reply_rate = Ratio("bad_replied", "bad", "差评回复率: bad ratings whose ticket was replied to over bad ratings.")
-    rectify_rate = Ratio("realname_bad_rectified", "realname_bad",
-                         "回访整改率: real-name bad ratings rectified over real-name bad ratings.")
-    on_time_rate = Ratio("tickets_on_time", "tickets_closed", "按时整改率: tickets closed on time over tickets closed.")
-    handling_satisfaction_rate = Ratio("handling_satisfied", "handling_rated",
-                                       "回访整改满意率: citizens satisfied with the handling over handling ratings.")
-    # 平均分: the score column of DOMAIN.md (0–10) averaged over valid ratings.
-    average_score = Ratio("score_sum", "ratings", "平均分: the mean score of valid ratings.")
+    good_rate = Ratio("good_rate")
+    bad_rate = Ratio("bad_rate")
+    active_rate = Ratio("active_rate")
+    active_good_rate = Ratio("active_good_rate")
+    bad_reply_rate = Ratio("bad_reply_rate")
+    rectify_rate = Ratio("rectify_rate")
+    on_time_rate = Ratio("on_time_rate")
+    handling_satisfaction_rate = Ratio("handling_satisfaction_rate")
+    average_score = Ratio("average_score")
 
     def as_dict(self) -> dict:
         """Every rate by name, for templates, CSV and the open data."""
-        names = ("good_rate", "bad_rate", "active_rate", "active_good_rate", "bad_reply_rate", "rectify_rate",
-                 "on_time_rate", "handling_satisfaction_rate", "average_score")
-        return {"counts": dict(self.counts), **{n: getattr(self, n) for n in names}}
+        return {"counts": dict(self.counts), **{n: getattr(self, n) for n in RATE_BY_ATTR}}
 
 
 def totals(kind: str, months: list[str], unit_ids: Iterable[int] | None = None) -> dict[int, Rates]:

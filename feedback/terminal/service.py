@@ -18,10 +18,12 @@ from feedback.audit import service as audit
 from feedback.clock import utcnow
 from feedback.directory.models import Window
 from feedback.errors import NotFoundError, PermissionDeniedError, ValidationError
+from feedback.evaluations import reasons as reason_codes
 from feedback.evaluations import service as ratings
-from feedback.evaluations.levels import LEVELS, REASONS
+from feedback.evaluations.levels import LEVELS
 from feedback.evaluations.models import Evaluation, ServiceRecord
 from feedback.extensions import db
+from feedback.idempotency import service as idempotency
 from feedback.idempotency.models import IdempotencyKey
 from feedback.terminal.models import Terminal
 
@@ -60,6 +62,8 @@ def terminal_state(terminal: Terminal, now: datetime | None = None) -> dict[str,
             "id": record.id, "record_number": record.record_number, "service_item": record.service_item.name,
         },
         "anonymous": bool(current_app.config.get("TERMINAL_ANONYMOUS_RATING", True)),
+        # The tablet reloads (when idle) once the reason code list it shows is out of date.
+        "reasons_version": reason_codes.current_version(),
     }
 
 
@@ -105,8 +109,10 @@ def rating_work(terminal: Terminal, payload: dict, *, sent_at: Any = None, now: 
     """The write of one tablet rating, for ``commit_once``: returns a callable giving (body, 201).
 
     ``payload``: ``record_id`` (None for an anonymous walk-in rating), ``level`` 1–5,
-    ``reasons``, ``comment``, ``rated_at`` (tablet clock). Domain errors propagate (nothing
-    is stored for them) and the caller rolls back.
+    ``reasons``, ``comment``, ``rated_at`` (tablet clock), ``reasons_version`` (the reason
+    code list the tablet showed). A bad rating needs a label or a text: the tablet asks for
+    one before it queues the rating. Domain errors propagate (nothing is stored for them)
+    and the caller rolls back.
     """
     now = now or utcnow()
 
@@ -132,8 +138,9 @@ def _rate(terminal: Terminal, payload: dict, sent_at: Any, now: datetime) -> Eva
     reasons = payload.get("reasons") or []
     if not isinstance(reasons, list) or not all(isinstance(r, int) and not isinstance(r, bool) for r in reasons):
         raise ValidationError("reasons 必须是评价指标代码的数组", field="reasons")
-    if any(r not in REASONS for r in reasons):
-        raise ratings.ReasonMismatchError("未知的评价指标", field="reasons")
+    version = payload.get("reasons_version")
+    if version is not None and (not isinstance(version, int) or isinstance(version, bool)):
+        raise ValidationError("reasons_version 必须是整数", field="reasons_version")
     comment = payload.get("comment") or ""
     if not isinstance(comment, str):
         raise ValidationError("comment 必须是字符串", field="comment")
@@ -147,7 +154,32 @@ def _rate(terminal: Terminal, payload: dict, sent_at: Any, now: datetime) -> Eva
         raise PermissionDeniedError("本终端未开放匿名评价", field="record_id")
     return ratings.rate(record=record, level=level, channel="hall_tablet", reasons=reasons, comment=comment,
                         rated_at=tap_moment(payload, sent_at, now), window=terminal.window, terminal_id=terminal.id,
-                        now=now)
+                        reasons_version=version, reason_required=True, now=now)
+
+
+def add_labels(terminal: Terminal, payload: dict, now: datetime | None = None) -> dict:
+    """Labels the citizen added on the thanks screen to the good rating just given there.
+
+    ``payload``: ``rating_key`` (the Idempotency-Key the tablet sent the rating with: only
+    this window's tablet knows it, and it names the rating even when the tablet never got
+    the answer) and ``labels`` (codes of the rating's level). The tablet queues this after the
+    rating, so the rating is stored first; adding labels twice changes nothing.
+    Raises NotFoundError, LabelsClosedError or ReasonMismatchError.
+    """
+    key = payload.get("rating_key")
+    if not isinstance(key, str) or not key.strip() or len(key) > 128:
+        raise ValidationError("rating_key 必须是评价的 Idempotency-Key", field="rating_key")
+    labels = payload.get("labels")
+    if not isinstance(labels, list) or not all(isinstance(c, int) and not isinstance(c, bool) for c in labels):
+        raise ValidationError("labels 必须是评价指标代码的数组", field="labels")
+    stored = idempotency.stored(rating_scope(terminal, key), key.strip())
+    evaluation = None
+    if stored is not None and stored.status == 201 and isinstance(stored.body.get("id"), int):
+        evaluation = db.session.get(Evaluation, stored.body["id"])
+    if evaluation is None or evaluation.window_id != terminal.window_id:
+        raise NotFoundError("本终端没有这条评价", field="rating_key")
+    reason_codes.add_labels(evaluation, labels, source="terminal", now=now)
+    return {"id": evaluation.id, "level": evaluation.level, "reasons": list(evaluation.reasons)}
 
 
 def terminals_list() -> list[Terminal]:

@@ -19,8 +19,8 @@ from feedback.actions import commit_once, no_store
 from feedback.api.support import problem
 from feedback.directory.models import Window
 from feedback.errors import DomainError
-from feedback.evaluations import links
-from feedback.evaluations.levels import LEVELS, reasons_for
+from feedback.evaluations import links, reasons
+from feedback.evaluations.levels import LEVELS
 from feedback.evaluations.models import ServiceRecord
 from feedback.extensions import csrf, db, limiter
 from feedback.idempotency.models import IdempotencyKey
@@ -41,6 +41,7 @@ ACCESS: dict[str, tuple[Role, ...] | str] = {
     "terminal.kiosk": "tablet",  # the page itself shows nothing without a paired secret
     "terminal.state": "tablet",
     "terminal.submit": "tablet",
+    "terminal.labels": "tablet",
     "terminal.record_qr": "tablet",
     "terminal.admin_terminals": (Role.ADMIN,),
     "terminal.admin_revoke": (Role.ADMIN,),
@@ -82,6 +83,17 @@ def _tablet_json_or_401() -> Terminal | Response:
         resp.headers.pop("WWW-Authenticate", None)
         return resp
     return terminal
+
+
+def _tablet_json_body() -> tuple[Terminal | Response, dict]:
+    """The paired tablet and the JSON object it sent, or a 401/400 problem in their place."""
+    terminal = _tablet_json_or_401()
+    if isinstance(terminal, Response):
+        return terminal, {}
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        return problem(400, "malformed-json", "请求体不是有效的 JSON 对象"), {}
+    return terminal, data
 
 
 def _rate_limit_key() -> str:
@@ -128,9 +140,10 @@ def kiosk(code: str):
         db.session.commit()
     cfg = current_app.config
     state = service.terminal_state(terminal)
+    catalogue = reasons.catalogue()
     html = render_template(
         "terminal/kiosk.html", terminal=terminal, state=state, levels=[LEVELS[v] for v in (5, 4, 3, 2, 1)],
-        bad_reasons={lv: reasons_for(lv) for lv in (2, 1)},
+        labels={lv: catalogue.offered(lv) for lv in (5, 4, 3, 2, 1)}, reasons_version=catalogue.version,
         timing={"poll": cfg.get("TERMINAL_POLL_MS", 1000), "idle": cfg.get("TERMINAL_IDLE_MS", 60000),
                 "lockout": cfg.get("TERMINAL_LOCKOUT_MS", 1200), "thanks": cfg.get("TERMINAL_THANKS_MS", 6000),
                 "retry_base": cfg.get("TERMINAL_RETRY_BASE_MS", 2000),
@@ -159,12 +172,9 @@ def submit(code: str):
     201 with the stored answer (also on replay, with ``Idempotent-Replayed: true``);
     a definitive problem (already rated, invalid) is 4xx and the tablet drops the rating.
     """
-    terminal = _tablet_json_or_401()
+    terminal, data = _tablet_json_body()
     if isinstance(terminal, Response):
         return terminal
-    data = request.get_json(silent=True)
-    if not isinstance(data, dict):
-        return problem(400, "malformed-json", "请求体不是有效的 JSON 对象")
     sent_at = data.pop("sent_at", None)  # differs per attempt: not part of the request's identity
     digest = request_hash(data)
     try:
@@ -182,6 +192,26 @@ def submit(code: str):
     if replayed:
         resp.headers["Idempotent-Replayed"] = "true"
     return resp
+
+
+@bp.post("/terminal/<code>/labels")
+@csrf.exempt
+@limiter.limit(_rate_limit, key_func=_rate_limit_key)
+def labels(code: str):
+    """Labels added on the thanks screen to the good rating just given at this tablet
+    (queued after the rating; adding them again changes nothing): 200 with the rating's labels,
+    a definitive 4xx when the rating is unknown here, bad, or older than a few minutes."""
+    terminal, data = _tablet_json_body()
+    if isinstance(terminal, Response):
+        return terminal
+    try:
+        body = service.add_labels(terminal, data)
+    except DomainError as exc:
+        db.session.rollback()
+        current_app.logger.info("terminal %s labels refused: %s %s", terminal.id, exc.code, exc.message)
+        return problem(exc.status, exc.code, exc.message, exc.message)
+    db.session.commit()
+    return jsonify(body)
 
 
 @bp.get("/terminal/<code>/records/<int:record_id>/qr.svg")

@@ -12,6 +12,8 @@ from feedback.db_types import UTCDateTime
 from feedback.directory.models import Department, Hall, Staff, Window
 from feedback.extensions import db
 
+ERASED_LABEL = "已按保存期限清除"  # shown where contact erasure has removed a text
+
 
 class Ticket(db.Model):
     """工单: the work item opened for every bad review and every complaint.
@@ -70,6 +72,9 @@ class Ticket(db.Model):
     callback_contact: Mapped[str | None] = mapped_column(String(100))
     callback_reached: Mapped[bool | None] = mapped_column(Boolean)
     findings: Mapped[str | None] = mapped_column(Text)
+    # When contact erasure reached this ticket (feedback/privacy): the callback contact is gone,
+    # the findings are masked and the citizen's texts quoted on the timeline are erased.
+    contact_erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # 整改
     rectified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     measures: Mapped[str | None] = mapped_column(Text)
@@ -86,6 +91,13 @@ class Ticket(db.Model):
     extended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     extension_reason: Mapped[str | None] = mapped_column(Text)
     extended_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # Rework (重新整改) after the citizen's 不满意: a new reply deadline from the supervisor's
+    # decision; ``due_at`` becomes it and ``replied_at`` is cleared until the new reply.
+    reworked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    rework_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # How the ticket was closed (workflow.CLOSE_REASONS): rated | unrated (未评价) | supervisor |
+    # review | appeal_upheld | rating_invalid.
+    close_reason: Mapped[str | None] = mapped_column(String(20))
     # Appeal (申诉): pending | upheld | rejected
     appeal_state: Mapped[str | None] = mapped_column(String(20))
     appeal_reason: Mapped[str | None] = mapped_column(Text)
@@ -131,6 +143,39 @@ class TicketEvent(db.Model):
     data: Mapped[dict] = mapped_column(JSON, default=dict)
 
     ticket: Mapped[Ticket] = relationship(back_populates="events")
+    # The free text of this step, when it has one that may name the citizen (ticket_texts).
+    quoted: Mapped["TicketText | None"] = relationship(
+        viewonly=True, uselist=False, lazy="selectin", primaryjoin="TicketText.event_id == TicketEvent.id")
+
+    @property
+    def shown_note(self) -> str:
+        """What the timeline shows for this step: its note, with the free text kept off the
+        append-only row (a quoted text, or the verification's findings on the ticket) — or
+        已按保存期限清除 once contact erasure has reached it."""
+        if self.kind == "verify" and not self.note:  # the findings live on the ticket (migration 0016)
+            return self.ticket.findings or ""
+        if self.quoted is None:
+            return self.note
+        body = ERASED_LABEL if self.quoted.body is None else self.quoted.body
+        return f"{self.note}：{body}" if self.note else body
+
+
+class TicketText(db.Model):
+    """工单记录原文: free text a step quotes that may name the citizen (the citizen's SMS answer
+    to the follow-up question), kept off the append-only ``ticket_events`` so that contact
+    erasure can reach it: the event is ``event_id``; ``body`` is None once erased."""
+
+    __tablename__ = "ticket_texts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("ticket_events.id"), unique=True)
+    body: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    ticket: Mapped[Ticket] = relationship()
+    event: Mapped[TicketEvent] = relationship()
 
 
 @event.listens_for(Session, "before_flush")

@@ -21,10 +21,12 @@ from feedback.directory.models import Department
 from feedback.evaluations.levels import LEVELS
 from feedback.evaluations.models import Evaluation
 from feedback.extensions import db
+from feedback.inputs import as_id
 from feedback.tickets import workflow
 from feedback.tickets.models import Ticket
 from feedback.tickets.service import citizen_phone
 from feedback.tickets.workflow import HANDLING_RATINGS, OUTCOMES, WORK_STATES
+
 
 def scope_filter(user: User):
     """WHERE clauses limiting tickets to what ``user`` may see.
@@ -92,11 +94,11 @@ def queue_statement(filters: QueueFilters, user: User, now: datetime | None = No
         stmt = stmt.where(Ticket.is_open)
     if filters.department == "none":
         stmt = stmt.where(Ticket.department_id.is_(None))
-    elif filters.department.isdigit():
-        stmt = stmt.where(Ticket.department_id.in_(directory.subtree_ids([int(filters.department)])))
+    elif as_id(filters.department):
+        stmt = stmt.where(Ticket.department_id.in_(directory.subtree_ids([as_id(filters.department)])))
     if filters.source in workflow.SOURCES:
         stmt = stmt.where(Ticket.source == filters.source)
-    if filters.level.isdigit():
+    if filters.level in ("0", "1", "2"):
         stmt = stmt.where(Ticket.escalation_level == int(filters.level))
     if filters.due == "overdue":
         stmt = stmt.where(Ticket.state.in_(WORK_STATES), Ticket.due_at < now)
@@ -158,7 +160,9 @@ def _export_dicts(stmt):
             "答复时间": format_local(t.replied_at),
             "按时": "" if t.on_time is None else ("是" if t.on_time else "否"),
             "处理结果": OUTCOMES.get(t.outcome or "", ""),
-            "群众评价": HANDLING_RATINGS.get(t.handling_rating or "", ""),
+            "群众评价": HANDLING_RATINGS.get(t.handling_rating or "", "")
+                        or ("未评价" if t.close_reason == "unrated" else ""),
+            "办结方式": workflow.CLOSE_REASONS.get(t.close_reason or "", ""),
             "联系电话": mask_phone(citizen_phone(t)),
         }
 

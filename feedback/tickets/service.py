@@ -25,20 +25,27 @@ from feedback.errors import NotFoundError, ValidationError
 from feedback.extensions import db
 from feedback.sms import outbox
 from feedback.tickets import workflow
-from feedback.tickets.models import Ticket, TicketEvent
+from feedback.tickets.models import Ticket, TicketEvent, TicketText
 from feedback.tickets.workflow import HANDLER_OUTCOMES, HANDLING_RATINGS
 
 TEXT_MAX = 1000
 HANDLING_LINK_DAYS = 30
 
 
-def add_event(ticket: Ticket, kind: str, *, actor: Any = None, note: str = "", at: datetime | None = None,
-              **data: Any) -> TicketEvent:
-    """Append one step to a ticket's timeline (never edited afterwards)."""
+def add_event(ticket: Ticket, kind: str, *, actor: Any = None, note: str = "", text: str | None = None,
+              at: datetime | None = None, **data: Any) -> TicketEvent:
+    """Append one step to a ticket's timeline (never edited afterwards).
+
+    ``note`` and ``data`` stay on the append-only row: never a phone number or a name there.
+    ``text`` is free text that may name the citizen (their SMS answer …): it goes to an
+    erasable ``ticket_texts`` row the event refers to, which contact erasure reaches.
+    """
     event = TicketEvent(ticket=ticket, kind=kind, note=note, at=at or utcnow(), data=data,
                         actor_id=getattr(actor, "id", None),
                         actor_label=getattr(actor, "display_name", None) or "系统")
     db.session.add(event)
+    if text is not None:
+        db.session.add(TicketText(ticket=ticket, event=event, body=text, created_at=event.at))
     return event
 
 
@@ -188,15 +195,17 @@ def rate_handling(ticket: Ticket, verdict: str, channel: str, *, now: datetime |
         ticket.state = "reopened"
         add_event(ticket, "reopened", at=now, note="群众对办理结果不满意，工单重新打开，待督查人员复核")
     else:
-        _close(ticket, now)
+        _close(ticket, now, "rated")
     db.session.flush()
     return ticket
 
 
-def _close(ticket: Ticket, now: datetime) -> None:
+def _close(ticket: Ticket, now: datetime, reason: str) -> None:
+    """Close ``ticket`` now; ``reason`` is how (workflow.CLOSE_REASONS)."""
     ticket.state = "closed"
     ticket.is_open = False
     ticket.closed_at = now
+    ticket.close_reason = reason
 
 
 # ---------------------------------------------------------------- handler steps
@@ -232,8 +241,9 @@ def verify(ticket: Ticket, actor: User, *, callback_at: datetime | None, contact
     ticket.callback_contact = contact
     ticket.callback_reached = bool(reached)
     ticket.findings = findings
-    add_event(ticket, "verify", actor=actor, at=now, note=findings, contact=contact, reached=bool(reached),
-              callback_at=callback_at.isoformat(),
+    # Whom the handler called and what they found stay on the ticket (erasable), not on the
+    # append-only event: the timeline shows them from there (TicketEvent.shown_note).
+    add_event(ticket, "verify", actor=actor, at=now, reached=bool(reached), callback_at=callback_at.isoformat(),
               on_time=None if ticket.verify_due_at is None else now <= ticket.verify_due_at)
     db.session.flush()
     return ticket
@@ -289,24 +299,34 @@ def close(ticket: Ticket, actor: User, *, note: str, now: datetime | None = None
     now = now or utcnow()
     workflow.check(ticket, "close", actor)
     note = _text(note, "note", "办结说明")
-    _close(ticket, now)
+    _close(ticket, now, "supervisor")
     add_event(ticket, "close", actor=actor, at=now, note=note)
     db.session.flush()
     return ticket
 
 
 def review(ticket: Ticket, actor: User, *, decision: str, note: str, now: datetime | None = None) -> Ticket:
-    """督查复核 of a reopened ticket: 'rework' sends it back to rectification, 'close' ends it."""
+    """督查复核 of a reopened ticket: 'close' ends it; 'rework' sends it back to rectification
+    with a new reply deadline, REWORK_DUE_WORKING_DAYS from this decision: it becomes the
+    deadline in force (``due_at``, with its own reminders and escalation) and the clock runs
+    again until the new reply (``replied_at`` is cleared; the first reply stays on the timeline)."""
     now = now or utcnow()
     workflow.check(ticket, "review", actor)
     if decision not in ("rework", "close"):
         raise ValidationError("请选择复核结论：重新整改 或 维持并办结", field="decision")
     note = _text(note, "note", "复核意见")
+    extra: dict[str, Any] = {}
     if decision == "rework":
+        rework = add_working_days(now, current_app.config["REWORK_DUE_WORKING_DAYS"])
         ticket.state = "rectifying"
+        ticket.reworked_at = now
+        ticket.rework_due_at = ticket.due_at = rework.due_at
+        ticket.due_provisional = ticket.due_provisional or rework.provisional
+        ticket.replied_at = None
+        extra = {"rework_due_at": rework.due_at.isoformat(), "provisional": rework.provisional}
     else:
-        _close(ticket, now)
-    add_event(ticket, "review", actor=actor, at=now, note=note, decision=decision)
+        _close(ticket, now, "review")
+    add_event(ticket, "review", actor=actor, at=now, note=note, decision=decision, **extra)
     db.session.flush()
     return ticket
 
@@ -314,8 +334,9 @@ def review(ticket: Ticket, actor: User, *, decision: str, note: str, now: dateti
 # ---------------------------------------------------------------- supervisor steps
 
 def extend(ticket: Ticket, actor: User, *, reason: str, now: datetime | None = None) -> Ticket:
-    """延期: once, by a supervisor, with a reason: the reply is due EXTENDED_DUE_WORKING_DAYS
-    working days after the ticket opened (not after the extension)."""
+    """延期: once, by a supervisor, with a reason, before the deadline it extends (a late ticket
+    stays late): the reply is due EXTENDED_DUE_WORKING_DAYS working days after the ticket
+    opened (not after the extension)."""
     now = now or utcnow()
     workflow.check(ticket, "extend", actor, now)
     reason = _text(reason, "reason", "延期理由")
@@ -336,7 +357,8 @@ def extend(ticket: Ticket, actor: User, *, reason: str, now: datetime | None = N
 def appeal(ticket: Ticket, actor: User, *, reason: str, now: datetime | None = None) -> Ticket:
     """申诉: the department claims the bad review is mistaken, malicious or not its business.
 
-    Only for bad reviews, once, within APPEAL_WINDOW_WORKING_DAYS working days of opening.
+    Only for bad reviews, once, within APPEAL_WINDOW_WORKING_DAYS working days of opening, by
+    a handler of the ticket's department (not the rated staff member); a supervisor decides.
     """
     now = now or utcnow()
     workflow.check(ticket, "appeal", actor, now)
@@ -346,7 +368,7 @@ def appeal(ticket: Ticket, actor: User, *, reason: str, now: datetime | None = N
     ticket.appeal_state = "pending"
     ticket.appeal_reason = reason
     ticket.appeal_filed_at = now
-    add_event(ticket, "appeal", actor=actor, at=now, note=reason)
+    add_event(ticket, "appeal", actor=actor, at=now, note=reason)  # who filed it: never who decides
     db.session.flush()
     return ticket
 
@@ -356,7 +378,7 @@ def decide_appeal(ticket: Ticket, actor: User, *, upheld: bool, note: str, now: 
     excluded from statistics), the outcome is 申诉成立 and the ticket closes. Rejected: the
     ticket returns to the state it was in, its deadlines unchanged."""
     now = now or utcnow()
-    workflow.check(ticket, "decide_appeal", actor)
+    workflow.check(ticket, "decide_appeal", actor, now)
     note = _text(note, "note", "审核意见")
     ticket.appeal_decided_at = now
     ticket.appeal_decided_by_id = actor.id
@@ -369,7 +391,7 @@ def decide_appeal(ticket: Ticket, actor: User, *, upheld: bool, note: str, now: 
             evaluation.invalid = True
             evaluation.invalidated_at = now
             audit.record("evaluation.invalidate", actor=actor, obj=evaluation, ticket_id=ticket.id, reason=note)
-        _close(ticket, now)
+        _close(ticket, now, "appeal_upheld")
     else:
         ticket.appeal_state = "rejected"
         ticket.state = ticket.state_before_appeal or "new"

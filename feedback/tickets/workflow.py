@@ -14,19 +14,28 @@ States are short English codes with Chinese labels::
     appealed ──decide_appeal: upheld──▶ closed (evaluation invalid, outcome 申诉成立)
     appealed ──decide_appeal: rejected──▶ the state before the appeal
 
-Side actions keep the state: ``extend`` (once, supervisor, before the reply), ``assign``,
-``move`` (to another department: an event, the deadlines stay), ``note``.
+    reopened ──review: rework──▶ rectifying, with a new reply deadline (REWORK_DUE_WORKING_DAYS
+        from the decision; ``due_at`` becomes it and the clock runs again until the new reply)
+    replied ──no rating for UNRATED_CLOSE_WORKING_DAYS──▶ closed as 未评价 (the job close_unrated)
+    any open state ──the rating found invalid (申诉成立 or 防刷评 review)──▶ closed, never escalated,
+        counted overdue or published
+
+Side actions keep the state: ``extend`` (once, supervisor, before the deadline it extends and
+before the reply), ``assign``, ``move`` (to another department: an event, the deadlines stay),
+``note``.
 
 The rule for moving: a ticket's deadlines are fixed when it opens, from the moment the
 citizen complained or rated. Moving it to another department (or routing a complaint out
 of triage) is recorded on the timeline and changes nothing else: the receiving department
-inherits the remaining time. Only a supervisor's extension changes a deadline.
+inherits the remaining time. Only a supervisor's extension, or a rework's new reply deadline,
+changes a deadline.
 
 What stops the clock: the reply to the citizen (``replied_at``). A ticket is on time when
 it was answered by the deadline in force (``due_at``). An appeal does not stop the clock.
 
-Beyond state and role, ``RULES`` holds what else an action needs (one extension; one appeal
-of a bad review, within its window). ``refusal`` reads all of it: the service's ``check``
+Beyond state and role, ``RULES`` holds what else an action needs (one extension, before the
+deadline; one appeal of a bad review, within its window, by the department's own handlers;
+its decision by someone other than who filed it). ``refusal`` reads all of it: the service's ``check``
 and the ticket page's ``available_actions`` both go through it.
 """
 from __future__ import annotations
@@ -37,6 +46,7 @@ from typing import Any, Callable
 
 from flask import current_app
 
+from feedback.accounts import service as accounts
 from feedback.accounts.models import Role
 from feedback.calendar.days import add_working_days
 from feedback.clock import format_local, utcnow
@@ -52,14 +62,17 @@ STATES = {
     "appealed": "申诉审核中",
     "closed": "已办结",
 }
-# States in which the department still owes work against the deadline.
-WORK_STATES = ("new", "accepted", "verified", "rectifying", "reopened", "appealed")
+# States in which the department still owes the reply against the deadline in force. Not
+# ``reopened``: it was answered and waits for the supervisors' review (a rework then sets a
+# new deadline), so it is never counted overdue.
+WORK_STATES = ("new", "accepted", "verified", "rectifying", "appealed")
 
 OUTCOMES = {
     "fixed_at_once": "立行立改",
     "rectified": "限期整改",
     "explained": "解释说明",
     "appeal_upheld": "申诉成立",
+    "rating_invalid": "评价无效（防刷评复核）",
 }
 # The outcomes a handler chooses when rectifying (申诉成立 only comes from an upheld appeal).
 HANDLER_OUTCOMES = ("fixed_at_once", "rectified", "explained")
@@ -68,6 +81,16 @@ HANDLING_RATINGS = {
     "satisfied": "满意",
     "basically_satisfied": "基本满意",
     "dissatisfied": "不满意",
+}
+
+# How a ticket was closed (``tickets.close_reason``).
+CLOSE_REASONS = {
+    "rated": "群众已评价办理结果",
+    "unrated": "未评价（答复后群众未评价，自动办结）",
+    "supervisor": "督查人员办结",
+    "review": "督查复核后办结",
+    "appeal_upheld": "申诉成立，评价作废",
+    "rating_invalid": "评价被认定无效",
 }
 
 SOURCES = {"evaluation": "差评", "complaint": "投诉"}
@@ -88,6 +111,8 @@ EVENT_LABELS = {
     "move": "转办",
     "note": "备注",
     "close": "办结",
+    "unrated_closed": "群众未评价，自动办结",
+    "rating_invalid": "评价认定无效，工单办结",
     "phone_revealed": "查看完整号码",
     "sms_queued": "短信已排队",
     # written by the deadline sweep (feedback/deadlines) and the provisional recompute
@@ -110,6 +135,7 @@ class Transition:
     sources: tuple[str, ...]
     target: str | None
     roles: tuple[Role, ...]
+    who: str = ""  # who may take it, said when another role tries
 
 
 _ACTIVE = ("new", "accepted", "verified", "rectifying")
@@ -123,7 +149,9 @@ TRANSITIONS: dict[str, Transition] = {t.action: t for t in (
     Transition("review", "督查复核", ("reopened",), None, SUPERVISORS),
     Transition("close", "办结", ("replied",), "closed", SUPERVISORS),
     Transition("extend", "延期", _ACTIVE, None, SUPERVISORS),
-    Transition("appeal", "申诉", _ACTIVE, "appealed", HANDLERS),
+    # Only the department's own handlers appeal; a supervisor decides (never the one who filed).
+    Transition("appeal", "申诉", _ACTIVE, "appealed", (Role.HANDLER,),
+               "只有工单所属部门的办理人员可以提出申诉"),
     Transition("decide_appeal", "申诉审核", ("appealed",), None, SUPERVISORS),
     Transition("assign", "指派", tuple(s for s in STATES if s != "closed"), None, HANDLERS),
     Transition("move", "转办", tuple(s for s in STATES if s != "closed"), None, SUPERVISORS),
@@ -147,6 +175,18 @@ class AppealWindowClosedError(ValidationError, code="appeal-window-closed"):
     """The department's time to appeal a bad review has run out."""
 
 
+class ExtensionTooLateError(ValidationError, code="extension-too-late"):
+    """An extension is asked for before the deadline it extends; a late ticket stays late."""
+
+
+class NotDepartmentHandlerError(PermissionDeniedError, code="appeal-not-department-handler"):
+    """Only a handler of the ticket's department (and not the rated staff member) files an appeal."""
+
+
+class SameAppealDeciderError(PermissionDeniedError, code="appeal-decider-is-filer"):
+    """Whoever decides an appeal is not whoever filed it."""
+
+
 def state_label(state: str | None) -> str:
     """The Chinese label of a state code (the code itself when unknown, "" for None)."""
     return STATES.get(state or "", state or "")
@@ -163,16 +203,24 @@ def appeal_deadline(ticket) -> datetime:
 
 
 # The rules of an action beyond its source states and roles: each returns why the action is
-# refused on this ticket now, or None. ``refusal`` (and so ``check`` and ``available_actions``)
-# reads them, so the service and the ticket page cannot disagree on what is possible.
+# refused on this ticket now (``actor`` None: whoever asks), or None. ``refusal`` (and so
+# ``check`` and ``available_actions``) reads them, so the service and the ticket page cannot
+# disagree on what is possible.
 
-def _extend_refusal(ticket, now: datetime) -> DomainError | None:
+def _extend_refusal(ticket, now: datetime, actor) -> DomainError | None:
     if ticket.extended_at is not None:
         return AlreadyExtendedError("该工单已延期过一次，不能再次延期")
+    if ticket.reworked_at is not None:
+        return InvalidTransitionError("重新整改的工单已有新的答复期限，不能延期")
+    if ticket.due_at is not None and now > ticket.due_at:
+        return ExtensionTooLateError(
+            f"延期须在答复期限（{format_local(ticket.due_at)}）届满前申请；该工单已超期，不能延期")
     return None
 
 
-def _appeal_refusal(ticket, now: datetime) -> DomainError | None:
+def _appeal_refusal(ticket, now: datetime, actor) -> DomainError | None:
+    if actor is not None and not _department_handler(ticket, actor):
+        return NotDepartmentHandlerError("只有工单所属部门的办理人员可以提出申诉（被评价的工作人员本人除外）")
     if ticket.source != "evaluation":
         return InvalidTransitionError("只有差评工单可以申诉；投诉请核实后答复")
     if ticket.appeal_state is not None:
@@ -185,9 +233,31 @@ def _appeal_refusal(ticket, now: datetime) -> DomainError | None:
     return None
 
 
-RULES: dict[str, Callable[[Any, datetime], DomainError | None]] = {
+def _department_handler(ticket, actor) -> bool:
+    """A handler whose departments cover the ticket's, and who is not the rated staff member."""
+    if not actor.has_role(Role.HANDLER) or ticket.department_id is None:
+        return False
+    if ticket.staff_id is not None and actor.staff_id == ticket.staff_id:
+        return False
+    return ticket.department_id in (accounts.department_scope(actor) or set())
+
+
+def appeal_filer_id(ticket) -> int | None:
+    """The user who filed the ticket's appeal, read from its append-only timeline."""
+    filed = [e for e in ticket.events if e.kind == "appeal"]
+    return filed[-1].actor_id if filed else None
+
+
+def _decide_appeal_refusal(ticket, now: datetime, actor) -> DomainError | None:
+    if actor is not None and actor.id == appeal_filer_id(ticket):
+        return SameAppealDeciderError("申诉由您本人提出，须由其他督查人员审核（提出与审核不能是同一人）")
+    return None
+
+
+RULES: dict[str, Callable[[Any, datetime, Any], DomainError | None]] = {
     "extend": _extend_refusal,
     "appeal": _appeal_refusal,
+    "decide_appeal": _decide_appeal_refusal,
 }
 
 
@@ -196,8 +266,9 @@ def refusal(ticket, action: str, actor=None, now: datetime | None = None) -> Dom
 
     In order: the action must exist, the ticket's state must be one it starts from, the
     actor's role must be one that may take it (``actor`` None is the citizen or the system),
-    and the action's own rule in RULES must pass (extend once; appeal a bad review once,
-    within its window). The Chinese message of an invalid state names the current state and
+    and the action's own rule in RULES must pass (extend once, before the deadline; appeal a bad
+    review once, within its window, by the department's handlers; decide an appeal someone else
+    filed). The Chinese message of an invalid state names the current state and
     the actions possible from it.
     """
     transition = TRANSITIONS.get(action)
@@ -211,9 +282,10 @@ def refusal(ticket, action: str, actor=None, now: datetime | None = None) -> Dom
             f"工单当前状态为“{state_label(ticket.state)}”，不能{transition.label}。当前可执行：{allowed}",
             state=ticket.state, action=action)
     if actor is not None and not actor.has_role(*transition.roles):
-        return ActionNotAllowedError(f"您的角色不能执行“{transition.label}”", action=action)
+        return ActionNotAllowedError(f"您的角色不能执行“{transition.label}”"
+                                     + (f"：{transition.who}" if transition.who else ""), action=action)
     rule = RULES.get(action)
-    return rule(ticket, now or utcnow()) if rule is not None else None
+    return rule(ticket, now or utcnow(), actor) if rule is not None else None
 
 
 def check(ticket, action: str, actor=None, now: datetime | None = None) -> Transition:

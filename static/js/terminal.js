@@ -4,6 +4,10 @@
  * background loop sends the queue until the server acknowledges each item (2xx) or refuses
  * it definitively (4xx such as already rated). Retries reuse the key, so the server stores
  * each rating exactly once even when a response is lost.
+ *
+ * A good rating is stored on its first tap; its thanks screen offers the labels of that level
+ * as an optional extra, queued after the rating as an amendment that names the rating by its
+ * idempotency key. A bad rating asks for a label or a text before it is queued.
  */
 (function () {
   "use strict";
@@ -15,6 +19,8 @@
     win: ds.window,
     stateUrl: ds.stateUrl,
     submitUrl: ds.submitUrl,
+    labelsUrl: ds.labelsUrl,
+    reasonsVersion: +ds.reasonsVersion || null,
     qrUrl: ds.qrUrl, // .../records/0/qr.svg: 0 is replaced by the record id
     poll: +ds.pollMs || 1000,
     idle: +ds.idleMs || 60000,
@@ -63,13 +69,18 @@
   var retryDelay = cfg.retryBase;
   var nextRetryAt = 0;
 
-  function enqueue(payload) {
+  // ``url``: where the item goes (the ratings endpoint when omitted); returns its key.
+  function enqueue(payload, url) {
     var queue = load(QUEUE_KEY, []);
-    queue.push({ idempotencyKey: uuid(), payload: payload, createdAt: new Date().toISOString() });
+    var key = uuid();
+    var item = { idempotencyKey: key, payload: payload, createdAt: new Date().toISOString() };
+    if (url) { item.url = url; }
+    queue.push(item);
     save(QUEUE_KEY, queue);
     showStatus();
     nextRetryAt = 0;
     flush();
+    return key;
   }
 
   function dropFromQueue(key) {
@@ -99,7 +110,7 @@
     Object.keys(item.payload).forEach(function (k) { body[k] = item.payload[k]; });
     body.sent_at = new Date().toISOString(); // with rated_at, gives the queue age on the tablet's clock
     flushing = true;
-    fetch(cfg.submitUrl, {
+    fetch(item.url || cfg.submitUrl, {
       method: "POST",
       credentials: "same-origin",
       cache: "no-store",
@@ -137,6 +148,7 @@
   var screens = ["idle", "rate", "reasons", "thanks", "qr"];
   var screen = "idle";
   var current = null; // {recordId: id|null, level: n}
+  var rated = null; // on the thanks screen of a good rating: {key: its idempotency key, level: n}
   var lockUntil = 0;
   var idleTimer = null;
   var unlockTimer = null;
@@ -151,7 +163,7 @@
     // A short lockout after every change of screen: a double tap or a held finger never
     // lands on the next screen's buttons (they are disabled, looking the same).
     lockUntil = Date.now() + cfg.lockout;
-    var buttons = $("screen-" + name).querySelectorAll("button");
+    var buttons = $("screen-" + name).querySelectorAll("button, input[type=checkbox]");
     Array.prototype.forEach.call(buttons, function (b) { b.disabled = true; });
     if (unlockTimer) { clearTimeout(unlockTimer); }
     unlockTimer = setTimeout(function () {
@@ -178,6 +190,7 @@
 
   function goIdle() {
     current = null;
+    rated = null;
     show("idle");
     $("start-anonymous").hidden = !anonymousAllowed;
   }
@@ -194,11 +207,12 @@
     if (level <= 2) {
       var names = { 1: "非常不满意", 2: "不满意" };
       $("reasons-level").textContent = names[level];
-      Array.prototype.forEach.call(document.querySelectorAll(".k-reasons"), function (fs) {
+      Array.prototype.forEach.call(document.querySelectorAll("#screen-reasons .k-reasons"), function (fs) {
         fs.hidden = +fs.dataset.level !== level;
         Array.prototype.forEach.call(fs.querySelectorAll("input"), function (i) { i.checked = false; });
       });
       $("k-comment").value = "";
+      $("reasons-error").hidden = true;
       show("reasons");
     } else {
       submit([], "");
@@ -213,11 +227,39 @@
       comment: comment,
       rated_at: new Date().toISOString()
     };
+    if (cfg.reasonsVersion) { payload.reasons_version = cfg.reasonsVersion; } // the list the citizen saw
     markHandled(current.recordId);
-    enqueue(payload); // stored before it is sent: the thanks below is never a lie
-    $("thanks-bad").hidden = current.level > 2;
+    var key = enqueue(payload); // stored before it is sent: the thanks below is never a lie
+    var level = current.level;
+    $("thanks-bad").hidden = level > 2;
     current = null;
+    rated = level > 2 ? { key: key, level: level } : null;
+    offerLabels(level);
     show("thanks");
+  }
+
+  // The labels of a good level, on the thanks screen: optional, the rating is stored already.
+  function offerLabels(level) {
+    var any = false;
+    Array.prototype.forEach.call(document.querySelectorAll(".k-good"), function (fs) {
+      var mine = +fs.dataset.level === level;
+      fs.hidden = !mine;
+      any = any || mine;
+      Array.prototype.forEach.call(fs.querySelectorAll("input"), function (i) { i.checked = false; });
+    });
+    $("thanks-labels").hidden = !(rated && any);
+    $("labels-done").hidden = true;
+  }
+
+  function sendLabels() {
+    var codes = Array.prototype.map.call(
+      document.querySelectorAll(".k-good:not([hidden]) input:checked"), function (i) { return +i.value; });
+    if (!codes.length) { return; }
+    enqueue({ rating_key: rated.key, labels: codes }, cfg.labelsUrl); // after the rating in the queue
+    rated = null;
+    $("thanks-labels").hidden = true;
+    $("labels-done").hidden = false;
+    armIdle();
   }
 
   function showQr() {
@@ -243,8 +285,20 @@
   $("reasons-submit").addEventListener("click", function () {
     if (locked() || screen !== "reasons" || !current) { return; }
     var reasons = Array.prototype.map.call(
-      document.querySelectorAll('.k-reasons:not([hidden]) input:checked'), function (i) { return +i.value; });
-    submit(reasons, $("k-comment").value);
+      document.querySelectorAll('#screen-reasons .k-reasons:not([hidden]) input:checked'), function (i) { return +i.value; });
+    var comment = $("k-comment").value;
+    if (!reasons.length && !comment.trim()) {
+      // A bad rating says why: the server would refuse it, and a refused rating is lost.
+      $("reasons-error").hidden = false;
+      return;
+    }
+    submit(reasons, comment);
+  });
+  $("screen-reasons").addEventListener("change", function () { $("reasons-error").hidden = true; });
+  $("k-comment").addEventListener("input", function () { $("reasons-error").hidden = true; });
+  $("labels-submit").addEventListener("click", function () {
+    if (locked() || screen !== "thanks" || !rated) { return; }
+    sendLabels();
   });
   $("reasons-back").addEventListener("click", function () {
     if (locked() || !current) { return; }
@@ -260,7 +314,8 @@
     startRating(null);
   });
   ["pointerdown", "keydown", "input"].forEach(function (type) {
-    document.addEventListener(type, function () { if (screen !== "thanks") { armIdle(); } }, true);
+    // The thanks screen keeps its own short timer, unless the citizen is choosing labels there.
+    document.addEventListener(type, function () { if (screen !== "thanks" || rated) { armIdle(); } }, true);
   });
   window.addEventListener("online", function () { nextRetryAt = 0; flush(); });
 
@@ -279,6 +334,11 @@
       setText("k-photo", state.staff.name.charAt(0));
     }
     anonymousAllowed = !!state.anonymous;
+    if (screen === "idle" && state.reasons_version && cfg.reasonsVersion &&
+        state.reasons_version !== cfg.reasonsVersion) {
+      window.location.reload(); // the reason code list changed: show the new one (the queue is kept)
+      return;
+    }
     if (screen === "idle") {
       $("start-anonymous").hidden = !anonymousAllowed;
       if (state.pending && !isHandled(state.pending.id)) { startRating(state.pending); }

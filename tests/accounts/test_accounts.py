@@ -175,10 +175,10 @@ def test_an_admin_links_a_window_staff_account_to_its_staff_record_by_number(app
     user = db.session.scalar(sa.select(User).where(User.username == "li4"))
     assert user.staff_id == staff.id
     assert 'value="GA007"' in client.get(f"/admin/users/{user.id}").get_data(as_text=True)
-    # Only window staff act as a staff member; unlinking is an audited change like any other.
+    # Only staff-facing accounts are somebody on the staff list; unlinking is an audited change like any other.
     edit = {"display_name": "李四", "role": "handler", "departments": [dept.code], "active": "y"}
-    assert "只有窗口工作人员账号可以关联工号" in post_form(
-        client, f"/admin/users/{user.id}", edit | {"staff_number": "GA007"}).get_data(as_text=True)
+    assert "系统管理员账号不能关联工号" in post_form(
+        client, f"/admin/users/{user.id}", edit | {"role": "admin", "staff_number": "GA007"}).get_data(as_text=True)
     assert post_form(client, f"/admin/users/{user.id}", edit | {"staff_number": ""}).status_code == 302
     db.session.expire_all()
     assert db.session.get(User, user.id).staff_id is None

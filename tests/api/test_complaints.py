@@ -60,7 +60,8 @@ def test_idempotent_replay_returns_the_same_case(client, db, keys):
 
 
 @pytest.mark.parametrize("over,field,text", [
-    ({"description": "太差"}, "description", "至少"), ({"contact_phone": "123"}, "contact_phone", "无效"),
+    ({"description": "？？？123"}, "description", "至少要有 2 个汉字或字母"), ({"description": "  "}, "description", "不能为空"),
+    ({"contact_phone": "123"}, "contact_phone", "无效"),
     ({"contact_phone": None}, "contact_phone", "contact_phone"), ({"window_code": "NOPE"}, "window_code", "不存在"),
     ({"occurred_at": "2026-11-23T09:00:00"}, "occurred_at", "时区"),
 ])

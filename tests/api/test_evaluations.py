@@ -229,3 +229,21 @@ def test_a_rating_runs_a_bounded_number_of_sql_statements(client, keys, city, cl
     assert resp.json["department_code"] == city.window.department.code
     assert resp.json["window_code"] == "W01"
     assert len(statements) <= 10, "\n".join(statements)
+
+
+def test_channel_default_is_refused_with_its_own_problem_type_and_nothing_is_stored(client, keys, clock, db):
+    """系统默认评价 (channel ``default``) is the auto_rating job's alone: a key posting it would
+    rate at any level, after the window, outside 主动评价."""
+    _record(client, keys, clock)
+    resp = _rate(client, keys, channel="default", level="very_dissatisfied", reasons=[115])
+    assert resp.status_code == 422, resp.json
+    assert resp.json["type"] == P + "default-channel-reserved"
+    assert "系统默认评价" in resp.json["title"]
+    assert resp.json["field"] == "channel"
+    assert db.session.scalar(sa.select(sa.func.count(Evaluation.id))) == 0
+    assert db.session.scalar(sa.select(sa.func.count(Ticket.id))) == 0
+    # Nothing accepted is lost: the same record can still be rated on a real channel.
+    assert _rate(client, keys, channel="mobile").status_code == 201
+    document = client.get("/api/v1/openapi.json").json
+    channel = document["components"]["schemas"]["EvaluationIn"]["properties"]["channel"]
+    assert "default" not in channel["enum"]

@@ -343,7 +343,8 @@ RECORD_COLUMNS = ("id", "record_number", "service_item_id", "department_id", "ha
                   "contact_erased_at")
 EVALUATION_COLUMNS = ("id", "service_record_id", "level", "channel", "reasons", "comment", "rated_at", "created_at",
                       "department_id", "hall_id", "window_id", "staff_id", "service_item_id", "is_active_rating",
-                      "real_name", "terminal_id", "api_key_id", "invalid", "invalidated_at", "flagged", "flag_reason")
+                      "real_name", "terminal_id", "api_key_id", "invalid", "invalidated_at", "flagged", "flag_reason",
+                      "reasons_version")
 TICKET_COLUMNS = ("id", "source", "evaluation_id", "complaint_id", "department_id", "hall_id", "window_id", "staff_id",
                   "assignee_id", "state", "is_open", "created_at", "verify_due_at", "reply_due_at", "extended_due_at",
                   "due_at", "due_provisional", "escalation_level", "outcome", "closed_at", "accepted_at",
@@ -611,10 +612,14 @@ def generate(url: str, *, ratings: int, pool: int = 200_000, windows: int = 2000
         channel_cum = _cum([w for _, w in ACTIVE_CHANNELS])
         good_levels, good_cum = [lv for lv, _ in GOOD_LEVELS], _cum([w for _, w in GOOD_LEVELS])
         bad_levels, bad_cum = [lv for lv, _ in BAD_LEVELS], _cum([w for _, w in BAD_LEVELS])
-        reasons_by_level = {lv: [c for c in (108, 109, 110, 111, 112, 113, 114, 115, 207, 208, 209, 210, 211, 212,
-                                             213, 214, 309, 314, 411, 510, 517) if c // 100 == lv] for lv in range(1, 6)}
-        reasons_by_level[5] = [510, 517]
-        reasons_by_level[4] = [411]
+        # The reason codes the migration seeded (the catalogue of feedback/evaluations/reasons.py):
+        # every rating is given under its current version.
+        cur.execute("SELECT version FROM reason_catalogue WHERE id = 1")
+        reasons_version = cur.fetchone()[0]
+        cur.execute("SELECT code, level FROM reason_codes WHERE active ORDER BY code")
+        reasons_by_level: dict[int, list[int]] = {lv: [] for lv in range(1, 6)}
+        for code, code_level in cur.fetchall():
+            reasons_by_level[code_level].append(code)
         bad_count = n_tickets = n_complaints = n_open = 0
         rand = rng.random
         day_total = day_cum[-1]
@@ -691,7 +696,7 @@ def generate(url: str, *, ratings: int, pool: int = 200_000, windows: int = 2000
                 evs.append(f"{ev_id}\t{rec_id}\t{level}\t{channel}\t{reasons}\t{comment}\t{fmt(rated)}\t{fmt(rated)}\t"
                            f"{win.department_id}\t{win.hall_id}\t{win.id}\t{staff}\t{item}\t"
                            f"{'f' if auto else 't'}\t{'t' if phone else 'f'}\t\\N\t\\N\t{invalid}\t{invalidated}\t"
-                           f"f\t\\N\n")
+                           f"f\t\\N\t{reasons_version}\n")
                 rec_id += 1
                 ev_id += 1
             if backlog:  # complaints fill the tickets up to the target, slice by slice

@@ -83,6 +83,8 @@ def production_env(database_url: str, **extra: str) -> dict[str, str]:
         "FEEDBACK_PUBLIC_URL": "http://127.0.0.1",
         # The API allows 600 ratings a minute per key; a load test is one key.
         "FEEDBACK_RATELIMIT_ENABLED": "0",
+        # wrk replays one login cookie for the whole run: no idle sign-out in the middle of it.
+        "FEEDBACK_SESSION_IDLE_MINUTES": "1440",
         "PYTHONPATH": str(ROOT),
     })
     env.update(extra)

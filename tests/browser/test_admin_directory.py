@@ -139,13 +139,13 @@ def test_five_wrong_passwords_lock_the_account_even_against_the_right_one(page, 
         page.get_by_label("用户名").fill("boss")
         page.get_by_label("密码").fill(f"wrong-password-{attempt}")
         page.get_by_role("button", name="登录").click()
-        expected = "用户名或密码错误" if attempt < 5 else "登录失败次数过多，账户已临时锁定 15 分钟"
+        expected = "用户名或密码错误" if attempt < 5 else "登录失败次数过多，已临时锁定 15 分钟"
         expect(flash).to_have_text(expected)
 
     page.get_by_label("用户名").fill("boss")
     page.get_by_label("密码").fill(TEST_PASSWORD)
     page.get_by_role("button", name="登录").click()
-    expect(flash).to_contain_text("账户已临时锁定，请")
+    expect(flash).to_contain_text("已临时锁定，请")
     expect(page).to_have_url(re.compile(r"/login$"))
     expect(page.get_by_role("button", name=re.compile("退出"))).to_have_count(0)
 

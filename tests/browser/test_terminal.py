@@ -1,5 +1,6 @@
 """The counter tablet in Chromium: pairing, a record appearing within 2 s, rating with
-reasons, anonymous rating, outages (nothing lost, nothing twice) and the QR link on a phone."""
+reasons (a bad rating says why; a good one is stored on its tap and may get labels from the
+thanks screen), anonymous rating, outages (nothing lost, nothing twice) and the QR link on a phone."""
 from __future__ import annotations
 
 import re
@@ -128,6 +129,47 @@ def test_bad_rating_with_reasons_stores_the_rating_and_its_ticket(page, live_ser
     # Back to idle after the thanks, and the rated record is not asked for again.
     expect(page.get_by_role("heading", name="欢迎办事")).to_be_visible()
     page.wait_for_timeout(1200)
+    expect(page.get_by_role("heading", name="欢迎办事")).to_be_visible()
+
+
+def test_bad_rating_without_a_label_or_a_text_is_not_queued_until_the_citizen_says_why(
+        page, live_server, db, city, clock, issue_code, make_record):
+    pair(page, issue_code, city.window)
+    make_record(record_number="R-5", completed_at=clock.now)
+    expect(page.get_by_role("heading", name="请您对本次服务进行评价")).to_be_visible(timeout=3000)
+    page.get_by_role("button", name="非常不满意").click()
+    expect(page.get_by_role("heading", name="您选择了“非常不满意”")).to_be_visible()
+    page.get_by_role("button", name="提交评价").click()
+    expect(page.locator("#reasons-error")).to_have_text("请至少选择一项问题，或填写补充说明，再提交评价。")
+    expect(page.get_by_role("heading", name="您选择了“非常不满意”")).to_be_visible()
+    assert queue_length(page) == 0
+    page.get_by_label("补充说明（选填，500 字以内）").fill("窗口长时间无人")
+    expect(page.locator("#reasons-error")).to_be_hidden()
+    page.get_by_role("button", name="提交评价").click()
+    expect(page.get_by_role("heading", name="感谢您的评价！")).to_be_visible()
+    ev = wait_for(page, lambda: evaluations(db))[0]
+    assert (ev.level, ev.reasons, ev.comment) == (1, [], "窗口长时间无人")
+
+
+def test_good_rating_is_stored_on_its_first_tap_and_labels_are_added_from_the_thanks_screen(
+        page, live_server, db, city, clock, issue_code, make_record):
+    live_server.app.config["TERMINAL_THANKS_MS"] = 4000  # time to read the labels
+    pair(page, issue_code, city.window)
+    make_record(record_number="R-4", completed_at=clock.now)
+    expect(page.get_by_role("heading", name="请您对本次服务进行评价")).to_be_visible(timeout=3000)
+    page.get_by_role("button", name="满意", exact=True).click()
+    expect(page.get_by_role("heading", name="感谢您的评价！")).to_be_visible()
+    ev = wait_for(page, lambda: evaluations(db))[0]  # one tap: stored, nothing more asked
+    assert (ev.level, ev.reasons, ev.reasons_version) == (4, [], 2)
+
+    expect(page.locator("#thanks-labels .k-reason:visible")).to_have_count(8)  # the labels of 满意 only
+    page.get_by_label("跑大厅一次办完").check()
+    page.get_by_label("服务态度较好").check()
+    page.get_by_role("button", name="补充提交").click()
+    expect(page.locator("#labels-done")).to_have_text("已补充，谢谢您！")
+    wait_for(page, lambda: evaluations(db)[0].reasons == [411, 413])
+    assert len(evaluations(db)) == 1
+    assert wait_for(page, lambda: queue_length(page) == 0)
     expect(page.get_by_role("heading", name="欢迎办事")).to_be_visible()
 
 

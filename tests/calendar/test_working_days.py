@@ -156,10 +156,40 @@ def test_a_ticket_created_on_december_29_is_provisional_too(app):
     assert _due_local(deadline) == "2027-01-05T23:59:59+08:00"
 
 
-def test_a_deadline_ending_before_the_new_year_is_not_provisional(app):
+def test_a_deadline_ending_before_the_new_year_is_provisional_while_next_years_arrangement_is_missing(app):
+    """Next year's arrangement may still move late-December days (2018-12-29 became a 调休
+    workday for the 2019 New Year): a December deadline is not final before it is entered."""
     deadline = add_working_days(shanghai(2026, 12, 24, 10, 0), 3)
-    assert not deadline.provisional
     assert _due_local(deadline) == "2026-12-29T23:59:59+08:00"
+    assert deadline.provisional
+    assert deadline.provisional_years == [2027]
+    assert not any(info.provisional for _, info in deadline.days)  # 2026 itself is known
+
+
+def test_a_deadline_counted_from_a_december_day_is_provisional_even_if_it_ends_early_in_the_month(app):
+    assert add_working_days(shanghai(2026, 12, 1, 10, 0), 5).provisional
+    # From November, only what reaches the last YEAR_END_PROVISIONAL_DAYS (7) days of December.
+    assert not add_working_days(shanghai(2026, 11, 23, 10, 0), 15).provisional  # ends 12-14
+    assert add_working_days(shanghai(2026, 11, 30, 10, 0), 20).provisional  # ends 12-28
+    # A December whose next year is known (2026 is in chinesecalendar) is final.
+    assert not add_working_days(shanghai(2025, 12, 24, 10, 0), 3).provisional
+
+
+def test_a_late_december_deadline_is_recomputed_when_next_years_make_up_workday_arrives(app, db, clock,
+                                                                                          make_ticket):
+    """The 2018-12-29 case: next year's arrangement turns a December Saturday into a workday."""
+    from feedback.deadlines import provisional
+
+    clock.set(shanghai(2026, 12, 22, 10, 0))
+    ticket = make_ticket(now=clock.now)
+    assert ticket.due_at == shanghai(2026, 12, 29, 23, 59, 59)  # 23, 24, 25, 28, 29
+    assert ticket.due_provisional
+    assert provisional.recompute_provisional(clock.now) == {"still_provisional": 1}
+    importer.import_arrangement("2027.csv", ARRANGEMENT_2027_CSV)  # 2026-12-26 (Sat) becomes a workday
+    db.session.commit()
+    assert provisional.recompute_provisional(clock.now) == {"recomputed": 1, "changed": 1}
+    assert ticket.due_at == ticket.reply_due_at == shanghai(2026, 12, 28, 23, 59, 59)  # 23, 24, 25, 26, 28
+    assert not ticket.due_provisional
 
 
 def test_importing_the_2027_arrangement_makes_the_same_deadline_official_and_moves_it(app, db):

@@ -189,3 +189,26 @@ def test_the_form_is_rate_limited(client, city):
 
 def test_post_without_csrf_is_refused(client, city):
     assert client.post("/complaints/new", data=_valid()).status_code == 400
+
+
+def test_a_short_complete_chinese_complaint_is_accepted_on_the_form(client, db, city):
+    """Under ten characters is often a whole complaint in Chinese; the form keeps the SMS rule."""
+    resp = _post(client, _valid(description="窗口没人"))
+    assert resp.status_code == 201, resp.get_data(as_text=True)[:300]
+    assert db.session.scalar(sa.select(Complaint.description)) == "窗口没人"
+
+
+@pytest.mark.parametrize("text", ["。。。！！", "123456789012", "？？ 1 2 3 ？？", "😡😡😡😡😡😡😡😡😡😡😡"])
+def test_a_complaint_of_only_digits_punctuation_or_symbols_is_refused_naming_the_rule(client, db, city, text):
+    resp = _post(client, _valid(description=text))
+    assert resp.status_code == 422
+    assert "至少要有 2 个汉字或字母" in resp.get_data(as_text=True)
+    assert db.session.scalar(sa.select(sa.func.count(Complaint.id))) == 0
+
+
+def test_the_receipt_states_the_reply_deadline_setting_not_a_fixed_five_days(app, client, db, city):
+    app.config["REPLY_DUE_WORKING_DAYS"] = 3
+    assert _post(client, _valid()).status_code == 201
+    receipt = db.session.scalars(sa.select(OutboundSms).where(OutboundSms.purpose == "complaint_receipt")).one()
+    assert "3 个工作日内答复" in receipt.body
+    assert "5 个工作日" not in receipt.body

@@ -141,7 +141,8 @@ def test_a_sweep_killed_in_the_middle_and_restarted_loses_and_duplicates_nothing
     # Reply due Monday 11-30; at Thursday 12-03 10:00 each ticket owes: overdue and 督办 (the
     # stale reminder is recorded, not sent).
     now = "2026-12-03T10:00"
-    cmd = [str(Path(sys.executable).parent / "flask"), "--app", "wsgi", "jobs", "run", "deadline_sweep", "--now", now]
+    cmd = [str(Path(sys.executable).parent / "flask"), "--app", "wsgi", "jobs", "run", "deadline_sweep", "--now", now,
+           "--commit"]
     env = _env(db_url, FEEDBACK_DEADLINE_SWEEP_BATCH="10")
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     engine = sa.create_engine(db_url)

@@ -146,19 +146,20 @@ def test_an_extension_gives_the_new_deadline_fresh_steps(db, clock, recipients, 
     t.verify(ticket, recipients.handler, callback_at=None, contact="评价人本人", reached=True, findings="属实",
              now=clock.now)
     db.session.commit()
-    _walk(db, clock, bj(2026, 11, 30), bj(2026, 12, 1, 12), step=timedelta(hours=3))  # due Mon 11-30
-    assert {k for _, k, _ in _notes(db, tid)} == {"reminder", "overdue"}
+    _walk(db, clock, bj(2026, 11, 30), bj(2026, 11, 30, 12), step=timedelta(hours=3))  # due Mon 11-30
+    assert {k for _, k, _ in _notes(db, tid)} == {"reminder"}
     ticket = db.session.get(Ticket, tid)
-    clock.set(bj(2026, 12, 1, 14))
+    clock.set(bj(2026, 11, 30, 14))  # an extension is asked for before the deadline it extends
     t.extend(ticket, recipients.supervisor, reason="涉及多个部门，情况复杂", now=clock.now)
     db.session.commit()
     assert ticket.due_at == bj(2026, 12, 14, 23, 59, 59)  # 15 working days from 11-23
     assert ticket.next_deadline_check_at == bj(2026, 12, 14)
-    _walk(db, clock, bj(2026, 12, 1, 15), bj(2026, 12, 20), step=timedelta(hours=3))
+    _walk(db, clock, bj(2026, 11, 30, 15), bj(2026, 12, 20), step=timedelta(hours=3))
     steps = Counter(s for s, in db.session.execute(sa.select(TicketDeadlineStep.step)
                                                    .where(TicketDeadlineStep.ticket_id == tid)))
+    # The old deadline's reminder, then the new deadline's own three steps.
     # The assignee (who accepted) is told, not the department's other handlers.
-    assert steps == Counter({"reminder": 2, "overdue": 2, "level2": 1})
+    assert steps == Counter({"reminder": 2, "overdue": 1, "level2": 1})
     assert Counter(uid for uid, k, _ in _notes(db, tid) if k == "reminder") == Counter({recipients.handler.id: 2})
 
 
@@ -245,7 +246,8 @@ def test_the_console_shows_delivered_notifications_with_an_unread_count(db, cloc
 def test_the_sweep_is_a_job_run_once_from_the_command_line(app, db, clock, recipients, make_ticket):
     clock.set(bj(2026, 11, 23, 10))
     make_ticket(now=clock.now)
-    result = app.test_cli_runner().invoke(args=["jobs", "run", "deadline_sweep", "--now", "2026-11-24T10:00"])
+    result = app.test_cli_runner().invoke(args=["jobs", "run", "deadline_sweep", "--now", "2026-11-24T10:00",
+                                                "--commit"])
     assert result.exit_code == 0, result.output
     assert "'verify_reminder_done': 1" in result.output
     db.session.rollback()

@@ -116,7 +116,8 @@ def test_provisional_deadlines_are_recomputed_after_the_2027_arrangement_is_impo
     result = app.test_cli_runner().invoke(args=["calendar", "import", str(path)])
     assert result.exit_code == 0, result.output
     db.session.rollback()
-    result = app.test_cli_runner().invoke(args=["jobs", "run", "provisional_deadlines", "--now", "2026-12-28T11:00"])
+    result = app.test_cli_runner().invoke(args=["jobs", "run", "provisional_deadlines", "--now", "2026-12-28T11:00",
+                                                "--commit"])
     assert result.exit_code == 0, result.output
     assert "'recomputed': 1" in result.output, result.output
     db.session.expire_all()

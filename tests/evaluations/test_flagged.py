@@ -48,9 +48,11 @@ def test_supervisor_keeps_one_and_invalidates_another_both_audited_nothing_delet
     assert f'id="ev-{bad.id}"' not in page
 
 
-def test_flagged_page_is_for_supervisors_and_admins_only(app, db, city):
-    handler, admin = app.test_client(), app.test_client()
+def test_flagged_ratings_are_decided_by_supervisors_only_not_handlers_or_administrators(app, db, city):
+    handler, admin, supervisor = app.test_client(), app.test_client(), app.test_client()
     login(handler, city.users.handler2.username)  # a handler of the window's department
     login(admin, city.users.admin.username)
+    login(supervisor, city.users.supervisor.username)
     assert handler.get("/console/ratings/flagged").status_code == 403
-    assert admin.get("/console/ratings/flagged").status_code == 200
+    assert admin.get("/console/ratings/flagged").status_code == 403
+    assert supervisor.get("/console/ratings/flagged").status_code == 200

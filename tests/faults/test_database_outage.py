@@ -143,11 +143,15 @@ def _client(jobs: list[Job], interval: float, outage: Outage, stop: threading.Ev
         failures.append(str(exc))
 
 
+BAD_LABELS = {1: [115], 2: [213]}
+
+
 def _tablet_jobs(base: str, code: str, cookie: str, record_ids: list[int], levels) -> list[Job]:
     headers = {"X-Terminal-Request": "1", "Cookie": f"fb_terminal={cookie}"}
     jobs = []
     for record_id, level in zip(record_ids, levels):
-        payload = {"record_id": record_id, "level": level, "reasons": [115] if level == 1 else [], "comment": "",
+        # A bad rating at the tablet carries a label (the kiosk asks for one before it queues).
+        payload = {"record_id": record_id, "level": level, "reasons": BAD_LABELS.get(level, []), "comment": "",
                    "rated_at": datetime.now(timezone.utc).isoformat()}
         jobs.append(Job(Rating("tablet", f"{code}/{record_id}", level), [(
             f"{base}/terminal/{code}/ratings", payload, {**headers, "Idempotency-Key": f"tablet-{uuid.uuid4()}"})]))

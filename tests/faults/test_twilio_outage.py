@@ -76,7 +76,7 @@ def _queue(db_url: str, n: int, now: datetime) -> None:
 
 def _send(env: dict, now: datetime, processes: int = 1) -> None:
     """`flask --app wsgi jobs run sms_send --now NOW`, in ``processes`` processes at once."""
-    cmd = [FLASK, "--app", "wsgi", "jobs", "run", "sms_send", "--now", now.isoformat()]
+    cmd = [FLASK, "--app", "wsgi", "jobs", "run", "sms_send", "--now", now.isoformat(), "--commit"]
     procs = [subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for _ in range(processes)]
     for p in procs:

@@ -56,3 +56,35 @@ def test_jobs_pages_are_for_admins_only(app, db, client, make_user):
     assert client.get("/admin/jobs").status_code in (302, 401)
     login(client, "sup")
     assert client.get("/admin/jobs").status_code == 403
+
+
+def test_a_what_if_run_of_contact_erasure_reports_and_changes_nothing_unless_committed(app, db, clock, make_record):
+    """M5: `jobs run contact_erasure --now <future>` is a dry run; --commit applies it, and the
+    watermark never moves past the real clock (later closures are still erased)."""
+    from feedback.evaluations.models import ServiceRecord
+    from feedback.operations.models import JobWatermark
+
+    old = make_record(record_number="OLD1", citizen_phone="13800138000", completed_at=clock.now)
+    runner = app.test_cli_runner()
+
+    dry = runner.invoke(args=["jobs", "run", "contact_erasure", "--now", "2027-12-01T09:00"])
+    assert dry.exit_code == 0, dry.output
+    assert "'records': 1" in dry.output
+    assert "'dry_run': True" in dry.output
+    db.session.expire_all()
+    assert db.session.get(ServiceRecord, old.id).citizen_phone == "+8613800138000"
+    assert db.session.scalars(sa.select(JobWatermark)).all() == []
+
+    real = runner.invoke(args=["jobs", "run", "contact_erasure", "--now", "2027-12-01T09:00", "--commit"])
+    assert real.exit_code == 0, real.output
+    db.session.expire_all()
+    assert db.session.get(ServiceRecord, old.id).citizen_phone is None
+    marks = db.session.scalars(sa.select(JobWatermark)).all()
+    assert marks, "the committed run keeps its watermarks"
+    assert all(m.value <= clock.now for m in marks), [(m.name, m.value) for m in marks]
+
+
+def test_a_what_if_run_of_a_job_that_sends_texts_is_refused_without_commit(app, db):
+    result = app.test_cli_runner().invoke(args=["jobs", "run", "sms_send", "--now", "2026-11-23T09:00"])
+    assert result.exit_code == 2
+    assert "--commit" in result.output

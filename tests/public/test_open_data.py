@@ -84,7 +84,13 @@ def test_stats_csv_and_json_carry_counts_in_both_directions_and_the_rates(client
     assert ga["good_rate"] == "0.0"
     assert ga["bad_rate"] == "1.0"
     assert ga["average_score"] == "1.5"
-    assert {r["unit_kind"] for r in rows} == {"all", "department", "hall", "window", "service_item"}
+    assert {r["unit_kind"] for r in rows} == {"all", "department", "department_tree", "hall", "window", "service_item"}
+    assert ga["unit_scope"] == "本部门"
+    # 市公安局 has no figures of its own; rolled up over 户政支队 below it, it has both ratings.
+    ga_tree = next(r for r in rows if r["unit_kind"] == "department_tree" and r["unit_code"] == "GA")
+    assert (ga_tree["unit_scope"], ga_tree["ratings"], ga_tree["bad_tickets"]) == ("含下级部门", "2", "2")
+    assert not any(r["unit_kind"] == "department" and r["unit_code"] == "GA" for r in rows)
+    assert "department_tree = 含下级部门" in note
     data = json.loads(client.get("/public/data/stats.json?from=2026-11&to=2026-11").get_data(as_text=True))
     assert data["meta"]["months"] == ["2026-11"]
     assert any(r["unit_kind"] == "all" and r["ratings"] == 2 for r in data["data"])

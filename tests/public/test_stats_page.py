@@ -56,7 +56,7 @@ def dataset(db, clock, city, make_record, make_evaluation, make_ticket):
     assert t7.handling_rating == "dissatisfied"
     clock.set(ON_TIME)
     work(clock, t8, boss, until="accepted")
-    tickets.appeal(t9, boss, reason="非本部门责任")
+    tickets.appeal(t9, city.users.handler, reason="非本部门责任")  # only the department's handlers appeal
     tickets.decide_appeal(t9, boss, upheld=True, note="经核实属实")
     clock.set(ON_TIME)
     work(clock, t10, boss, reply_at=LATE, verdict="basically_satisfied")
@@ -120,6 +120,28 @@ def test_every_rate_on_the_statistics_page_matches_the_hand_computed_fixture(cli
     assert "当前超期工单" in html
     assert "王小明" not in html
     assert "S001" not in html  # staff statistics are off by default
+
+
+def test_departments_are_shown_on_their_own_and_with_the_departments_below_them(client, dataset):
+    html = client.get("/public/stats?from=2026-11&to=2026-11").get_data(as_text=True)
+    assert "各部门（本部门）" in html and "各部门（含下级部门）" in html
+    hz_own = row_values(html, f"department-{dataset.child.id}")
+    assert row_values(html, f"department_tree-{dataset.child.id}") == {k: v for k, v in hz_own.items() if k != "overdue"}
+    # 市公安局 has no figures of its own: it is absent from 本部门 and carries 户政支队's in 含下级部门.
+    assert f'data-unit="department-{dataset.parent.id}"' not in html
+    ga_tree = row_values(html, f"department_tree-{dataset.parent.id}")
+    assert (ga_tree["records"], ga_tree["ratings"], ga_tree["bad_reply_rate"]) == ("11", "9", "75.0%")
+
+    def levels(page: str) -> dict[str, str]:
+        return dict(re.findall(r'<tr data-level="(\d)"><th scope="row">[^<]+</th><td class="num">(\d+)</td>', page))
+
+    tree = client.get(f"/public/stats?from=2026-11&to=2026-11&department={dataset.parent.id}").get_data(as_text=True)
+    assert "市公安局好评率月度走势（含下级部门）" in tree
+    assert levels(tree) == {"5": "2", "4": "1", "3": "2", "2": "2", "1": "2"}
+    own = client.get(f"/public/stats?from=2026-11&to=2026-11&department={dataset.parent.id}&scope=own"
+                     ).get_data(as_text=True)
+    assert "市公安局好评率月度走势（本部门）" in own
+    assert set(levels(own).values()) == {"0"}
 
 
 def test_the_range_and_the_department_choose_what_the_tables_and_charts_show(client, dataset):

@@ -89,6 +89,7 @@ def targets(app, db, city, clock, make_record, make_ticket, make_department, mak
         "year": 2030, "name": "deadline_sweep", "code": city.window.code, "token": links.link_token(record),
         "case_number": complaint_ticket.complaint.case_number, "record_number": evaluation.record.record_number,
         "fmt": "csv", "filename": "css/app.css",
+        "unit": f"department:{city.child.code}", "month": "2026-11", "counter": "bad_tickets",  # statistics drill-down
     }
     ns = SimpleNamespace(ticket=ticket, replied=replied, closed=closed, complaint_ticket=complaint_ticket,
                          handling_token=t.handling_token(replied), pub=pub, record=record, terminal=terminal,

@@ -132,6 +132,7 @@ RULES: dict[str, Rule] = {
     "accounts.logout": Rule(logged_in(302), "POST"),
     # rating by link, complaints (public, CSRF-protected forms)
     "rating.link": Rule(public(422), "POST"),
+    "rating.labels": Rule(public(409), "POST"),  # the record is not rated by this browser
     "complaints.new": Rule(public(422), "POST"),
     "complaints.lookup": Rule(public(422), "POST"),
     "handling.rate": Rule(public(422), "POST"),
@@ -176,6 +177,8 @@ RULES: dict[str, Rule] = {
     "calendar.unmark_year": Rule(admin(302), "POST"),
     "terminal.admin_terminals": Rule(admin(200), "POST"),
     "terminal.admin_revoke": Rule(admin(302), "POST"),
+    "reasons.index": Rule(admin(422), "POST"),  # an empty form
+    "reasons.set_active": Rule(admin(302), "POST", data={"active": "1"}, args={"code": 115}),
     "sms.admin.log": Rule(admin(200)),
     "sms.dev.simulator": Rule(dev_only(200), "POST"),
     "sms.dev.run_jobs": Rule(dev_only(302), "POST"),
@@ -200,8 +203,13 @@ RULES: dict[str, Rule] = {
     "publications.save": Rule(supervisor(422), "POST"),
     "publications.not_personal": Rule(supervisor(302), "POST"),
     "publications.withdraw": Rule(supervisor(302), "POST"),
-    "flags.index": Rule(supervisor_or_admin(200)),
-    "flags.decide": Rule(supervisor_or_admin(302), "POST"),
+    # statistics drill-down: supervisors every unit, handlers their departments and below (else 404)
+    "statistics.index": Rule(tickets(200)),
+    "statistics.unit": Rule(tickets_scoped(200)),  # unit department:GA-HZ (户政支队), month 2026-11
+    "statistics.rows": Rule(tickets_scoped(200)),
+    "statistics.rows_csv": Rule(tickets_scoped(200)),
+    "flags.index": Rule(supervisor(200)),  # L9: supervisors decide, not administrators
+    "flags.decide": Rule(supervisor(302), "POST"),
     # the 办结 page and printable QR codes
     "counter.complete": Rule(window_staff(200)),
     "counter.qr": Rule(record_scoped(200)),
@@ -211,6 +219,7 @@ RULES: dict[str, Rule] = {
     "terminal.kiosk": Rule(tablet(200, refused=403)),
     "terminal.state": Rule(tablet(200)),
     "terminal.submit": Rule(tablet(422), "POST", json={}),
+    "terminal.labels": Rule(tablet(422), "POST", json={}),
     "terminal.record_qr": Rule(tablet(200)),
     # Twilio webhooks (signature instead of CSRF)
     "sms.webhooks.inbound": Rule(webhook(), "POST"),

@@ -56,12 +56,12 @@ def test_the_job_command_runs_the_invitations_as_of_a_moment(app, db, make_recor
     make_record(citizen_phone=CITIZEN, completed_at=datetime(2026, 11, 23, 1, 0, tzinfo=timezone.utc))
     db.session.commit()
     runner = app.test_cli_runner()
-    result = runner.invoke(args=["jobs", "run", "sms_invitations", "--now", "2026-11-23T09:05+08:00"])
+    result = runner.invoke(args=["jobs", "run", "sms_invitations", "--now", "2026-11-23T09:05+08:00", "--commit"])
     assert result.exit_code == 0, result.output
     assert "'invited': 0" in result.output, result.output
-    result = runner.invoke(args=["jobs", "run", "sms_invitations", "--now", "2026-11-23T09:10+08:00"])
+    result = runner.invoke(args=["jobs", "run", "sms_invitations", "--now", "2026-11-23T09:10+08:00", "--commit"])
     assert "'invited': 1" in result.output, result.output
-    result = runner.invoke(args=["jobs", "run", "sms_send", "--now", "2026-11-23T09:10+08:00"])
+    result = runner.invoke(args=["jobs", "run", "sms_send", "--now", "2026-11-23T09:10+08:00", "--commit"])
     assert "'sent': 1" in result.output, result.output
 
 

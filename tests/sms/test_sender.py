@@ -327,3 +327,42 @@ def test_an_unsigned_status_callback_is_refused_and_changes_nothing(twilio_app, 
     sender.send_due(clock.now)
     assert _status(client, "SM" + "1" * 32, "delivered", signed=False).status_code == 403
     assert _reload(db, msg).state == "sent"
+
+
+def test_an_invitation_held_by_quiet_hours_is_cancelled_once_the_record_was_rated_meanwhile(app, db, clock, make_invited):
+    from feedback.evaluations import service as evaluations
+
+    clock.set("2026-11-23T14:30:00+00:00")  # 22:30 Beijing: the invitation waits for 08:00
+    record = make_invited()
+    assert sender.send_due(clock.now)["deferred"] == 1
+    evaluations.rate(record=record, level=5, channel="qr", now=clock.now)  # rated by the QR code at night
+    db.session.commit()
+    clock.set("2026-11-24T00:00:00+00:00")
+    summary = sender.send_due(clock.now)
+    assert (summary["sent"], summary["cancelled"]) == (0, 1)
+    msg = db.session.scalar(sa.select(OutboundSms).where(OutboundSms.purpose == "invitation"))
+    assert (msg.state, msg.error_code) == ("cancelled", "record-rated")
+    assert msg.error_message == "办件已评价，评价邀请取消"
+    assert msg.sent_at is None
+
+
+def test_an_invitation_held_past_the_rating_window_is_cancelled_not_sent(app, db, clock, make_invited):
+    app.config["SMS_DAILY_LIMIT_PER_NUMBER"] = 1
+    _queue(db, "今天的另一条通知", purpose="staff_notice")  # queued first: uses up today's one text
+    make_invited(completed_at=clock.now - timedelta(days=6, hours=20))  # the window closes in 4 hours
+    summary = sender.send_due(clock.now)
+    assert (summary["sent"], summary["deferred"]) == (1, 1)  # the invitation waits for tomorrow
+    clock.set(clock.now + timedelta(days=1))
+    summary = sender.send_due(clock.now)
+    assert (summary["sent"], summary["cancelled"]) == (0, 1)
+    msg = db.session.scalar(sa.select(OutboundSms).where(OutboundSms.purpose == "invitation"))
+    assert (msg.state, msg.error_code) == ("cancelled", "window-closed")
+    assert "评价期限已过" in msg.error_message
+
+
+def test_an_invitation_still_open_and_unrated_is_sent_after_its_wait(app, db, clock, make_invited):
+    clock.set("2026-11-23T14:30:00+00:00")
+    make_invited()
+    sender.send_due(clock.now)
+    clock.set("2026-11-24T00:00:00+00:00")
+    assert sender.send_due(clock.now)["sent"] == 1

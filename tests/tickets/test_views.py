@@ -2,10 +2,13 @@
 import csv
 import io
 
+import pytest
 import sqlalchemy as sa
 from openpyxl import load_workbook
 
+from feedback.accounts import service as accounts
 from feedback.audit.models import AuditEvent
+from feedback.errors import ValidationError
 from feedback.tickets import service as t
 from tests.conftest import csrf_from, login, walk_to
 
@@ -133,7 +136,12 @@ def test_the_rated_staff_member_never_sees_their_ticket(client, db, city, make_t
     login(client, "wang_handler")
     assert client.get(f"/console/tickets/{ticket.id}").status_code == 404
     assert f'data-ticket="{ticket.id}"' not in client.get("/console/tickets").get_data(as_text=True)
-    assert ticket not in [u for u in t.assignable_users(ticket) if u.username == "wang_handler"]
+    # 王小明's account covers the ticket's department, so only the exclusion keeps it off the list.
+    assert city.child.id in accounts.department_scope(rated)
+    assert rated not in t.assignable_users(ticket)
+    assert {u.username for u in t.assignable_users(ticket)} == {"handler_ga", "handler_hz"}
+    with pytest.raises(ValidationError, match="只能指派"):
+        t.assign(ticket, city.users.supervisor, rated)
 
 
 def test_csv_export_is_excel_friendly_and_masks_phones(client, db, city, make_ticket):
