@@ -114,6 +114,9 @@ class Config:
     TERMINAL_THANKS_MS: int = 6000  # the thanks screen stays this long
     TERMINAL_RETRY_BASE_MS: int = 2000  # offline queue: first retry, doubled each time ...
     TERMINAL_RETRY_MAX_MS: int = 60000  # ... up to this
+    TERMINAL_OFFLINE_MAX_HOURS: int = 24  # a tap time older than this (offline queue) is clamped and flagged
+    TERMINAL_PAIR_MAX_FAILURES: int = 5  # wrong pairing codes for a window before its code is locked
+    TERMINAL_PAIR_GLOBAL_LIMIT: str = "60 per hour"  # pairing attempts from all addresses together
     RANKING_MIN_RATINGS: int = 30
     PUBLISH_STAFF_STATS: bool = False
     PUBLISH_STAFF_NAMES: bool = False  # with PUBLISH_STAFF_STATS: names beside staff numbers

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import io
 import secrets
 import unicodedata
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from flask import current_app
+from PIL import Image, ImageOps, UnidentifiedImageError
 from sqlalchemy import select
 
 from feedback.clock import as_utc, local_zone, utcnow
@@ -34,6 +36,7 @@ DESCRIPTION_MIN, DESCRIPTION_MAX = 1, 1000
 SECRET_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 SECRET_LENGTH = 8
 PHOTO_TYPES = {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp"}
+PILLOW_FORMATS = {"image/jpeg": "JPEG", "image/png": "PNG", "image/webp": "WEBP"}
 CLOCK_SKEW = timedelta(minutes=5)
 
 
@@ -93,8 +96,38 @@ def check_photos(uploads: list[Upload]) -> list[tuple[Upload, str]]:
         kind = sniff_image(u.data)
         if kind is None:
             raise PhotoRejectedError(f"“{name}”不是 JPG、PNG 或 WebP 图片", field="photos")
-        checked.append((u, kind))
+        checked.append((Upload(u.filename, strip_metadata(u.data, kind, name)), kind))
     return checked
+
+
+def strip_metadata(data: bytes, kind: str, name: str = "照片") -> bytes:
+    """The photo re-encoded by Pillow without EXIF (GPS, camera, time), XMP, ICC or text chunks,
+    turned upright first. Bytes Pillow cannot decode (already recognised by sniff_image) keep
+    their pixels but lose every JPEG APP1–APP15 segment; a decompression bomb is refused."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()
+            image = ImageOps.exif_transpose(image)
+            if kind == "image/jpeg" and image.mode not in ("RGB", "L", "CMYK"):
+                image = image.convert("RGB")
+            out = io.BytesIO()
+            image.save(out, format=PILLOW_FORMATS[kind], **({"quality": 90} if kind != "image/png" else {}))
+            return out.getvalue()
+    except Image.DecompressionBombError:
+        raise PhotoRejectedError(f"照片“{name}”像素过多", field="photos")
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        return strip_jpeg_segments(data) if kind == "image/jpeg" else data
+
+
+def strip_jpeg_segments(data: bytes) -> bytes:
+    """A JPEG without its APP1–APP15 segments (EXIF, XMP…), walked up to the image data."""
+    out, i = bytearray(data[:2]), 2
+    while i + 4 <= len(data) and data[i] == 0xFF and data[i + 1] != 0xDA:
+        end = i + 2 + int.from_bytes(data[i + 2:i + 4], "big")
+        if not 0xE1 <= data[i + 1] <= 0xEF:
+            out += data[i:end]
+        i = end
+    return bytes(out + data[i:])
 
 
 def min_letters() -> int:
@@ -213,10 +246,11 @@ def create_complaint(*, description: str, contact_phone: str | None, occurred_at
 
 def receipt_text(complaint: Complaint, secret: str) -> str:
     """The SMS receipt of a new complaint: its case number, the secret to look it up and when
-    the answer is due (REPLY_DUE_WORKING_DAYS working days)."""
+    the answer is due (REPLY_DUE_WORKING_DAYS working days). The secret follows outbox.SECRET_LABEL,
+    so the sender can blank it once the text is sent: it then lives only in the citizen's phone."""
     cfg = current_app.config
     base = cfg["PUBLIC_URL"].rstrip("/")
-    return (f"您的投诉已受理，编号 {complaint.case_number}，查询码 {secret}。"
+    return (f"您的投诉已受理，编号 {complaint.case_number}，{outbox.SECRET_LABEL}{secret}。"
             f"可在 {base}/complaints/lookup 查询办理进度，{cfg['REPLY_DUE_WORKING_DAYS']} 个工作日内答复。")
 
 

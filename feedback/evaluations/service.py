@@ -218,6 +218,12 @@ def _flag_bursts(evaluation: Evaluation, record: ServiceRecord | None, now: date
             Evaluation.rated_at <= evaluation.rated_at + span / 2))
         if n > limit:
             reasons.append(f"同一终端 1 分钟内评价 {n} 次")
+        # Also counted by arrival (the server's clock): a tablet may choose its tap times.
+        n = db.session.scalar(select(func.count(Evaluation.id)).where(
+            Evaluation.terminal_id == evaluation.terminal_id, Evaluation.created_at >= now - span,
+            Evaluation.created_at <= now))
+        if n > limit:
+            reasons.append(f"同一终端 1 分钟内上传 {n} 条评价")
     if record is not None and record.citizen_phone:
         limit, span = NUMBER_BURST
         n = db.session.scalar(select(func.count(Evaluation.id)).join(ServiceRecord).where(

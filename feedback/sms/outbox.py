@@ -1,6 +1,7 @@
 """Writing to the SMS outbox. Sending happens in the job process (feedback.sms.sender)."""
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from flask import current_app
@@ -11,8 +12,19 @@ from feedback.clock import utcnow
 from feedback.extensions import db, insert_ignoring_conflicts
 from feedback.sms.models import OutboundSms, SmsOptOut
 
-# Purposes that an opted-out number never receives (DOMAIN.md: opt-out stops invitations).
-OPT_OUT_BLOCKS = {"invitation"}
+# Purposes that an opted-out number never receives (DOMAIN.md: opt-out stops invitations; a
+# complaint receipt is not needed either: the web page showed its case number and secret).
+OPT_OUT_BLOCKS = {"invitation", "complaint_receipt"}
+# Texts carrying a complaint's lookup secret after SECRET_LABEL: the stored body keeps it only
+# until the text is sent, cancelled or failed (blank_secret), then it lives in the citizen's phone.
+SECRET_PURPOSES = {"complaint_receipt"}
+SECRET_LABEL = "查询码 "
+_SECRET = re.compile(re.escape(SECRET_LABEL) + r"[^\s。，,；;]+")
+
+
+def blank_secret(body: str) -> str:
+    """``body`` with the lookup secret after SECRET_LABEL replaced by ******."""
+    return _SECRET.sub(SECRET_LABEL + "******", body)
 
 
 def is_opted_out(phone: str) -> bool:
@@ -39,6 +51,10 @@ def record_opt_out(phone: str, *, source: str = "sms", now: datetime | None = No
         OutboundSms.to_phone == phone, OutboundSms.state == "queued",
         OutboundSms.purpose.in_(OPT_OUT_BLOCKS)).values(
         state="cancelled", error_code="opted-out", error_message="号码已退订"))
+    for msg in db.session.scalars(select(OutboundSms).where(
+            OutboundSms.to_phone == phone, OutboundSms.state == "cancelled",
+            OutboundSms.purpose.in_(SECRET_PURPOSES))):
+        msg.body = blank_secret(msg.body)
     return created
 
 
@@ -67,6 +83,8 @@ def enqueue(to_phone: str, text: str, *, purpose: str, dedupe_key: str | None = 
                       service_record_id=service_record_id)
     if purpose in OPT_OUT_BLOCKS and is_opted_out(to_phone):
         msg.state, msg.error_code, msg.error_message = "cancelled", "opted-out", "号码已退订"
+        if purpose in SECRET_PURPOSES:
+            msg.body = blank_secret(msg.body)
     db.session.add(msg)
     db.session.flush()
     return msg

@@ -25,6 +25,7 @@ transaction, by design.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
@@ -35,7 +36,7 @@ from feedback.clock import as_utc, local_zone
 from feedback.evaluations.models import Evaluation
 from feedback.extensions import db
 from feedback.sms.models import OutboundSms, SmsInvitation
-from feedback.sms.outbox import OPT_OUT_BLOCKS, is_opted_out, record_opt_out
+from feedback.sms.outbox import OPT_OUT_BLOCKS, SECRET_PURPOSES, blank_secret, is_opted_out, record_opt_out
 
 log = logging.getLogger("feedback.sms")
 
@@ -45,6 +46,10 @@ PERMANENT_CODES = {21211: "号码无效", 21610: "号码已退订（STOP）", 21
 # Answers to a text the citizen just sent are not unsolicited: no quiet hours for them,
 # and over the daily limit they are dropped rather than delivered a day late.
 REPLY_PURPOSES = {"reply", "follow_up"}
+# Receipts only go to a mainland mobile, and over the daily limit they are cancelled, not held:
+# the web page already showed the case number and secret, so a skipped receipt loses nothing.
+RECEIPT_PURPOSES = {"complaint_receipt"}
+MAINLAND_MOBILE = re.compile(r"\+861[3-9]\d{9}")
 # Errors after which Twilio may or may not hold the text: look it up before sending again.
 UNKNOWN_OUTCOME = {"timeout", "network", "stuck"}
 LOOKUP_SLACK = timedelta(minutes=2)  # clock difference between us and Twilio
@@ -219,6 +224,8 @@ def _gate(msg: OutboundSms, now: datetime) -> tuple[str, object, str] | None:
     """Why ``msg`` may not go now: ("cancel", code, text) or ("defer", until, reason); None: send."""
     if msg.purpose in OPT_OUT_BLOCKS and is_opted_out(msg.to_phone):
         return ("cancel", "opted-out", "号码已退订")
+    if msg.purpose in RECEIPT_PURPOSES and not MAINLAND_MOBILE.fullmatch(msg.to_phone or ""):
+        return ("cancel", "not-mainland-mobile", "回执只发往中国大陆手机号码")
     moot = invitation_moot(msg, now)
     if moot is not None:
         return ("cancel", *moot)
@@ -230,6 +237,8 @@ def _gate(msg: OutboundSms, now: datetime) -> tuple[str, object, str] | None:
     if limit > 0 and sent_today(msg.to_phone, now, msg.id) >= limit:
         if msg.purpose in REPLY_PURPOSES:
             return ("cancel", "daily-limit", "超过每日短信条数上限，回复未发送")
+        if msg.purpose in RECEIPT_PURPOSES:
+            return ("cancel", "daily-limit", "超过每日短信条数上限，回执未发送")
         tomorrow = _local_day_start(now) + timedelta(days=1)
         return ("defer", tomorrow.astimezone(as_utc(now).tzinfo), "daily-limit")
     return None
@@ -270,6 +279,8 @@ def send_due(now: datetime, limit: int = 50) -> dict:
             kind, value, reason = gate
             if kind == "cancel":
                 values = {"state": "cancelled", "error_code": value, "error_message": reason}
+                if msg.purpose in SECRET_PURPOSES:
+                    values["body"] = blank_secret(msg.body)
             else:
                 values = {"next_attempt_at": value, "error_code": reason, "error_message": None}
             done = db.session.execute(update(OutboundSms).where(
@@ -298,8 +309,12 @@ def send_due(now: datetime, limit: int = 50) -> dict:
 
 
 def _apply(msg: OutboundSms, result: SendResult, now: datetime) -> str:
-    """Store one send's result on its row (claimed by us, state 'sending')."""
+    """Store one send's result on its row (claimed by us, state 'sending'); a sent or failed
+    text's lookup secret is blanked (SECRET_PURPOSES), a text to be retried keeps it."""
     msg.error_code, msg.error_message = result.error_code, result.error_message
+    final = result.outcome != "transient" or msg.attempts >= int(current_app.config["SMS_MAX_ATTEMPTS"])
+    if final and msg.purpose in SECRET_PURPOSES:
+        msg.body = blank_secret(msg.body)
     if result.outcome == "sent":
         msg.state = TWILIO_STATUS.get(result.provider_status or "", "sent")
         msg.provider_sid, msg.provider_status = result.provider_sid, result.provider_status

@@ -12,10 +12,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from feedback.audit import service as audit
-from feedback.clock import utcnow
+from feedback.accounts.models import Role, User
+from feedback.audit.models import AuditEvent
+from feedback.clock import as_utc, local_zone, utcnow
 from feedback.directory.models import Window
 from feedback.errors import NotFoundError, PermissionDeniedError, ValidationError
 from feedback.evaluations import reasons as reason_codes
@@ -25,6 +27,7 @@ from feedback.evaluations.models import Evaluation, ServiceRecord
 from feedback.extensions import db
 from feedback.idempotency import service as idempotency
 from feedback.idempotency.models import IdempotencyKey
+from feedback.notifications import service as notifications
 from feedback.terminal.models import Terminal
 
 SEEN_WRITE_EVERY = timedelta(seconds=60)
@@ -93,6 +96,25 @@ def tap_moment(payload: dict, sent_at: Any, now: datetime) -> datetime:
     return now - max(age, timedelta(0))
 
 
+def bounded_tap(terminal: Terminal, record: ServiceRecord | None, tap: datetime, now: datetime) -> tuple[datetime, bool]:
+    """The tap moment clamped to what the tablet could have seen; and whether it was moved.
+
+    A tablet chooses its tap time, so it may not lie before the terminal's pairing, before
+    the record's completion, further back than ``TERMINAL_OFFLINE_MAX_HOURS`` (how long a
+    queue may wait while the network is down) or in a closed (previous, local) month.
+    """
+    hours = current_app.config.get("TERMINAL_OFFLINE_MAX_HOURS", 24)
+    local_now = now.astimezone(local_zone())
+    month_start = local_now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    bounds = [now - timedelta(hours=hours), month_start.astimezone(now.tzinfo)]
+    if terminal.paired_at is not None:
+        bounds.append(as_utc(terminal.paired_at))
+    if record is not None:
+        bounds.append(as_utc(record.completed_at))
+    floor = min(max(bounds), now)
+    return (floor, True) if tap < floor else (tap, False)
+
+
 def rating_scope(terminal: Terminal, key: str) -> str:
     """The Idempotency-Key scope of a tablet rating; refuses a missing or over-long key.
 
@@ -152,9 +174,16 @@ def _rate(terminal: Terminal, payload: dict, sent_at: Any, now: datetime) -> Eva
             raise NotFoundError("该办件不属于本窗口", field="record_id")
     elif not current_app.config.get("TERMINAL_ANONYMOUS_RATING", True):
         raise PermissionDeniedError("本终端未开放匿名评价", field="record_id")
-    return ratings.rate(record=record, level=level, channel="hall_tablet", reasons=reasons, comment=comment,
-                        rated_at=tap_moment(payload, sent_at, now), window=terminal.window, terminal_id=terminal.id,
-                        reasons_version=version, reason_required=True, now=now)
+    tap, adjusted = bounded_tap(terminal, record, tap_moment(payload, sent_at, now), now)
+    evaluation = ratings.rate(record=record, level=level, channel="hall_tablet", reasons=reasons, comment=comment,
+                              rated_at=tap, window=terminal.window, terminal_id=terminal.id,
+                              reasons_version=version, reason_required=True, now=now)
+    if adjusted:
+        # Kept (nothing accepted is lost), but a person looks at it.
+        note = "终端上报的评价时间过早，已调整为允许的最早时间"
+        evaluation.flagged = True
+        evaluation.flag_reason = "；".join(filter(None, [evaluation.flag_reason, note]))[:200]
+    return evaluation
 
 
 def add_labels(terminal: Terminal, payload: dict, now: datetime | None = None) -> dict:
@@ -206,12 +235,18 @@ def issue_pairing_code(window: Window, *, actor: Any, name: str = "", now: datet
 
 
 def pair_terminal(window: Window, code: str, now: datetime | None = None) -> tuple[Terminal, str] | None:
-    """Exchange a pairing code for a long-lived terminal secret (the code works once)."""
+    """Exchange a pairing code for a long-lived terminal secret (the code works once).
+
+    A wrong code for a window with a code pending is recorded (``terminal.pair_failed``);
+    after ``TERMINAL_PAIR_MAX_FAILURES`` of them the window's pending codes are void and
+    the admins are alerted (:func:`_record_pair_failure`). The caller commits either way.
+    """
     now = now or utcnow()
     digest = _digest(f"{window.id}:{code.strip()}")
     terminal = db.session.scalar(select(Terminal).where(
         Terminal.window_id == window.id, Terminal.pairing_code_hash == digest, Terminal.revoked_at.is_(None)))
-    if terminal is None or terminal.pairing_expires_at is None or terminal.pairing_expires_at < now:
+    if terminal is None or terminal.pairing_expires_at is None or as_utc(terminal.pairing_expires_at) < now:
+        _record_pair_failure(window, now)
         return None
     secret = secrets.token_urlsafe(32)
     terminal.secret_hash = _digest(secret)
@@ -219,6 +254,45 @@ def pair_terminal(window: Window, code: str, now: datetime | None = None) -> tup
     terminal.paired_at = now
     audit.record("terminal.pair", obj=terminal, window=window.code)
     return terminal, secret
+
+
+def _pending_codes(window: Window, now: datetime) -> list[Terminal]:
+    return list(db.session.scalars(select(Terminal).where(
+        Terminal.window_id == window.id, Terminal.pairing_code_hash.is_not(None), Terminal.revoked_at.is_(None),
+        Terminal.pairing_expires_at >= now)))
+
+
+def _record_pair_failure(window: Window, now: datetime) -> None:
+    """Count a wrong code against the window's pending codes; lock them at the limit.
+
+    Failures are audit events of the window counted since its newest pending code was
+    issued, so a new code starts afresh and no column is needed.
+    """
+    pending = _pending_codes(window, now)
+    if not pending:
+        return
+    audit.record("terminal.pair_failed", object_type="Window", object_id=window.id, window=window.code)
+    db.session.flush()
+    since = max(as_utc(t.created_at) for t in pending)
+    failures = db.session.scalar(select(func.count(AuditEvent.id)).where(
+        AuditEvent.action == "terminal.pair_failed", AuditEvent.object_type == "Window",
+        AuditEvent.object_id == str(window.id), AuditEvent.at >= since))
+    limit = current_app.config.get("TERMINAL_PAIR_MAX_FAILURES", 5)
+    if failures < limit:
+        return
+    for terminal in pending:
+        terminal.pairing_code_hash = None  # the admin issues a new code
+    audit.record("terminal.pair_locked", object_type="Window", object_id=window.id, window=window.code,
+                 failures=failures, terminals=[t.id for t in pending])
+    admins = db.session.scalars(select(User.id).where(User.role == Role.ADMIN.value, User.active.is_(True))).all()
+    title = f"窗口 {window.code} 的评价器配对码已锁定"
+    body = (f"该窗口的配对码被输错 {failures} 次，已作废以防猜测。"
+            "如需配对评价器，请在终端管理页重新生成配对码；如非工作人员所为，请核查。")
+    notifications.notify_many([
+        notifications.notification_row(admin_id, kind="pair_alert", title=title, body=body, now=now,
+                                       deliver_after=now,
+                                       dedupe_key=f"pair:{window.id}:{int(since.timestamp())}:{admin_id}"[:160])
+        for admin_id in admins])
 
 
 def terminal_for(window: Window, terminal_id: int | None, secret: str | None) -> Terminal | None:

@@ -105,10 +105,19 @@ def _rate_limit() -> str:
     return current_app.config.get("TERMINAL_RATE_LIMIT", "30 per minute")
 
 
+def _pair_global_limit() -> str:
+    return current_app.config.get("TERMINAL_PAIR_GLOBAL_LIMIT", "60 per hour")
+
+
+def _pair_global_key() -> str:
+    return "terminal-pair-global"  # one budget shared by every address
+
+
 # ---------------------------------------------------------------- pairing and kiosk
 
 @bp.route("/terminal/pair", methods=["GET", "POST"])
 @limiter.limit("10 per minute", methods=["POST"])
+@limiter.limit(_pair_global_limit, methods=["POST"], key_func=_pair_global_key)
 def pair():
     """The tablet enters its window code and the admin-issued one-time code, once."""
     form = PairForm()
@@ -118,7 +127,7 @@ def pair():
         window = db.session.scalar(select(Window).where(Window.code == form.window_code.data.strip()))
         paired = service.pair_terminal(window, form.code.data) if window is not None else None
         if paired is None:
-            db.session.rollback()
+            db.session.commit()  # the failure count (and a lock, with its alerts) is kept
             form.code.errors.append("配对码无效、已使用或已过期，请向管理员重新申请")
         else:
             terminal, secret = paired
