@@ -139,7 +139,8 @@ def stats():
     (含下级部门) unless ``scope=own`` asks for its own figures."""
     months = statistics.month_range(request.args.get("from"), request.args.get("to"))
     unit = request.args.get("department", "").strip()
-    department = db.session.get(Department, as_id(unit)) if as_id(unit) else None
+    department_id = as_id(unit)
+    department = db.session.get(Department, department_id) if department_id else None
     own = request.args.get("scope") == "own"
     kind, unit_id = (("department" if own else "department_tree"), department.id) if department else ("all", 0)
     unit_name = department.name if department else "全市"

@@ -419,8 +419,9 @@ def awaiting_statement(q: str = ""):
             .where(Ticket.state == "closed", or_(Ticket.outcome.is_(None), Ticket.outcome.not_in(VOID_OUTCOMES)),
                    func.coalesce(Evaluation.invalid, False).is_(False),
                    or_(Publication.id.is_(None), Publication.state == "draft")))
-    if as_id(q):
-        stmt = stmt.where(Ticket.id == as_id(q))
+    ticket_id = as_id(q)
+    if ticket_id:
+        stmt = stmt.where(Ticket.id == ticket_id)
     return stmt.order_by(Ticket.closed_at.desc(), Ticket.id.desc())
 
 

@@ -94,8 +94,8 @@ def queue_statement(filters: QueueFilters, user: User, now: datetime | None = No
         stmt = stmt.where(Ticket.is_open)
     if filters.department == "none":
         stmt = stmt.where(Ticket.department_id.is_(None))
-    elif as_id(filters.department):
-        stmt = stmt.where(Ticket.department_id.in_(directory.subtree_ids([as_id(filters.department)])))
+    elif department_id := as_id(filters.department):
+        stmt = stmt.where(Ticket.department_id.in_(directory.subtree_ids([department_id])))
     if filters.source in workflow.SOURCES:
         stmt = stmt.where(Ticket.source == filters.source)
     if filters.level in ("0", "1", "2"):
