@@ -13,6 +13,7 @@ from feedback.demo import service as demo
 from feedback.demo.activity import load_activity
 from feedback.directory.cli import directory_cli
 from feedback.errors import DomainError
+from feedback.exchange.cli import exchange_cli
 from feedback.extensions import db
 from feedback.statistics.cli import statistics_cli
 from jobs.scheduler import jobs_cli, scheduler_command
@@ -25,6 +26,7 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(directory_cli)
     app.cli.add_command(demo_cli)
     app.cli.add_command(statistics_cli)
+    app.cli.add_command(exchange_cli)
 
     app.cli.add_command(calendar_cli)
 

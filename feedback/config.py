@@ -120,6 +120,28 @@ class Config:
     RANKING_MIN_RATINGS: int = 30
     PUBLISH_STAFF_STATS: bool = False
     PUBLISH_STAFF_NAMES: bool = False  # with PUBLISH_STAFF_STATS: names beside staff numbers
+    # Data exchange with the provincial platform (feedback/exchange; README "Exchange").
+    # none: nothing is sent (messages wait in the ledger) | log: written to the log as they
+    # would go | national-json: the national-style JSON envelope | a dotted path module:Class.
+    EXCHANGE_ADAPTER: str = "none"
+    EXCHANGE_URL: str = ""  # the province's endpoint (national-json)
+    EXCHANGE_APP_KEY: str = ""
+    EXCHANGE_APP_SECRET: str = ""
+    EXCHANGE_SM2_PRIVATE_KEY: str = ""  # hex; when set, every request is signed (SM2)
+    EXCHANGE_SM2_PUBLIC_KEY: str = ""  # hex, the public half the province is given
+    EXCHANGE_SM4_KEY: str = ""  # 32 hex digits; when set, payloads are encrypted (SM4-CBC)
+    EXCHANGE_TIMEOUT_SECONDS: float = 10.0
+    EXCHANGE_BATCH_SIZE: int = 200  # items a request (the national limit)
+    EXCHANGE_RETRY_BASE_SECONDS: int = 30  # first retry after this, doubling, with jitter ...
+    EXCHANGE_RETRY_MAX_SECONDS: int = 1800  # ... up to this
+    EXCHANGE_MAX_ATTEMPTS: int = 30  # transient failures this many times: failed, shown to the operator
+    EXCHANGE_SENDING_LEASE_SECONDS: int = 300  # a message left 'sending' longer (crash) is sent again
+    EXCHANGE_RUN_SECONDS: float = 50.0  # one push run stops taking batches after this long
+    EXCHANGE_DATA_SOURCE: str = "city"  # dataSource: this system's id at the province
+    PROVINCE_CODE: str = "34"  # 2-digit province code: prefix of nationally unique 办件编号
+    # `make run` only: start the fake provincial gateway beside the app (python -m
+    # feedback.exchange.fake_gateway) and report to it with national-json.
+    EXCHANGE_LOCAL_GATEWAY: bool = False
     DEMO_DATA: bool = False
     # Tests inject a clock here: a callable returning an aware UTC datetime.
     CLOCK: Any = None
@@ -133,6 +155,7 @@ class Config:
         "TIMEZONE": "FEEDBACK_TIMEZONE",
         "SMS_BACKEND": "FEEDBACK_SMS_BACKEND",
         "SMS_SIGNATURE": "FEEDBACK_SMS_SIGNATURE",
+        "EXCHANGE_ADAPTER": "FEEDBACK_EXCHANGE_ADAPTER",
         "ENV_NAME": "FEEDBACK_ENV",
         "RATELIMIT_STORAGE_URI": "FEEDBACK_RATELIMIT_STORAGE_URI",
         "TWILIO_ACCOUNT_SID": "TWILIO_ACCOUNT_SID",

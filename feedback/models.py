@@ -12,6 +12,7 @@ from feedback.sms.models import InboundSms, OutboundSms, SmsFollowUp, SmsInvitat
 from feedback.statistics.models import StatDirtyMonth, StatMonthly, StatState  # noqa: F401
 from feedback.publications.models import Publication  # noqa: F401
 from feedback.notifications.models import Notification  # noqa: F401
+from feedback.exchange.models import ExchangeControl, ExchangeMessage, ExchangeReconciliation  # noqa: F401
 from feedback.deadlines.models import TicketDeadlineStep  # noqa: F401
 import feedback.deadlines.service  # noqa: F401,E402  (keeps tickets' next deadline check current)
 import feedback.statistics.service  # noqa: F401,E402  (registers the dirty-month flush listener)

@@ -24,6 +24,7 @@ from feedback.directory.views import bp as directory_bp
 from feedback.evaluations.admin import bp as reasons_bp
 from feedback.evaluations.review import bp as flags_bp
 from feedback.evaluations.views import bp as rating_bp
+from feedback.exchange.views import bp as exchange_bp
 from feedback.extensions import db, login_manager
 from feedback.notifications.views import bp as notifications_bp
 from feedback.public.views import bp as public_bp
@@ -54,7 +55,7 @@ def init_app(app: Flask) -> None:
 
     for bp in (core_bp, accounts_bp, admin_bp, directory_bp, console_bp, api_bp, rating_bp, calendar_bp,
                terminal_bp, counter_bp, flags_bp, tickets_bp, handling_bp, complaints_bp, sms_bp, public_bp,
-               publications_bp, notifications_bp, reasons_bp, statistics_bp):
+               publications_bp, notifications_bp, reasons_bp, statistics_bp, exchange_bp):
         app.register_blueprint(bp)
 
     login_manager.login_view = "accounts.login"

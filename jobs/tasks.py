@@ -8,6 +8,8 @@ from feedback.calendar import overview
 from feedback.deadlines import provisional
 from feedback.deadlines import service as deadlines
 from feedback.evaluations import automatic
+from feedback.exchange import pusher
+from feedback.exchange import service as exchange
 from feedback.idempotency import service as idempotency
 from feedback.privacy import service as privacy
 from feedback.sms import sender
@@ -90,3 +92,19 @@ def provisional_deadlines(now: datetime) -> dict:
 def idempotency_prune(now: datetime) -> dict:
     """Keep the idempotency table to the retry horizon of clients and tablets."""
     return idempotency.prune(now)
+
+
+@job("exchange_push", seconds=30, external=True,
+     description="report the exchange ledger to the provincial platform: bad ratings first, the rest in "
+                 "batches of EXCHANGE_BATCH_SIZE, retries with back-off")
+def exchange_push(now: datetime) -> dict:
+    """Push what is due through the configured adapter (each batch claims and commits)."""
+    return pusher.push(now)
+
+
+@job("exchange_reconcile", seconds=3600,
+     description="对账: compare yesterday's local counts with what the province acknowledged; "
+                 "warn the administrators when they differ")
+def exchange_reconcile(now: datetime) -> dict:
+    """Reconcile the previous local day once (a later run the same day does nothing)."""
+    return exchange.reconcile_yesterday(now)

@@ -392,6 +392,7 @@ def make_record(db, city, clock):
     def make(*, window=_DEFAULT, item=None, staff=_DEFAULT, now=None, **columns):
         from feedback.contact import normalise_phone
         from feedback.evaluations.models import ServiceRecord
+        from feedback.exchange import ledger
 
         window = city.window if window is _DEFAULT else window
         at_window = {city.window.id: (city.item, city.staff), city.other_window.id: (city.other_item, city.other_staff)}
@@ -404,6 +405,8 @@ def make_record(db, city, clock):
                                hall_id=window.hall_id if window else None, window=window,
                                staff=window_staff if staff is _DEFAULT else staff, **columns)
         db.session.add(record)
+        db.session.flush()
+        ledger.record_registered(record, now=now or clock.now)  # as create_record does: its exchange message
         db.session.commit()
         return record
     return make

@@ -82,7 +82,11 @@ def document(resources: Iterable) -> dict:
         "openapi": "3.0.3",
         "info": {"title": "好差评 API", "version": "1.0.0",
                  "description": "Service records and ratings. Levels inside the product: 5 = 非常满意 … 1 = 非常不满意 "
-                                "(`score` scheme); GB/T 39046 numbers them the other way (`gbt39046`: 1 = 非常满意)."},
+                                "(`score` scheme); GB/T 39046 numbers them the other way (`gbt39046`: 1 = 非常满意). "
+                                "Service records carry the national identifiers of the provincial exchange "
+                                "(applicant_type 申请人类型, certificate_type 证件类型, national_number 办件编号, "
+                                "service_number 服务序号): a malformed one is refused as `invalid-national-code` "
+                                "(422), a national number another record has as `national-number-exists` (409)."},
         "servers": [{"url": "/api/v1"}],
         "security": [{"bearer": []}],
         "paths": paths,

@@ -24,6 +24,7 @@ from feedback.complaints.models import SOURCES, Complaint, ComplaintPhoto
 from feedback.contact import normalise_phone, strip_control
 from feedback.directory.models import Department, Hall, Window
 from feedback.errors import NotFoundError, ValidationError
+from feedback.exchange import ledger
 from feedback.extensions import db
 from feedback.sms import outbox
 from feedback.tickets import service as tickets
@@ -230,6 +231,7 @@ def create_complaint(*, description: str, contact_phone: str | None, occurred_at
         source=source, triage_state="routed" if department else "pending", api_key_id=api_key_id, created_at=now)
     db.session.add(complaint)
     db.session.flush()
+    ledger.complaint_filed(complaint, now=now)
     directory = upload_dir()
     for upload, kind in checked:
         stored = secrets.token_hex(16) + PHOTO_TYPES[kind]

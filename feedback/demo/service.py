@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from feedback.accounts import service as accounts
 from feedback.accounts.models import Role, User
 from feedback.directory.models import Department, Hall, ServiceItem, Staff, Window
+from feedback.directory.national import credit_check_character
 from feedback.extensions import db
 
 # (code, name, parent code, service items)
@@ -59,6 +60,13 @@ HALLS = [
     ("H02", "临江市东城区政务服务中心", "临江市东城区和平路 16 号"),
 ]
 
+# National identifiers: the demo city uses 亳州's 行政区划代码 (a real city, so the codes look like
+# a province's); its second hall lies in a district (谯城区).
+CITY_AREA_CODE = "341600000000"
+HALL_AREA_CODES = {"H01": CITY_AREA_CODE, "H02": "341602000000"}
+# Items created locally, without a 实施编码: they are never reported to the province.
+LOCAL_ITEMS = {"政务服务咨询", "商标质押登记咨询"}
+
 # (department code, windows in H01, windows in H02)
 WINDOWS = [("ZWB", 2, 1), ("GA", 4, 2), ("GA-CRJ", 1, 1), ("SCJ", 3, 1), ("RSJ", 3, 1),
            ("YB", 2, 1), ("ZJJ", 1, 0), ("BDC", 2, 1), ("SWJ", 2, 1), ("MZJ", 1, 1), ("JTJ", 1, 0),
@@ -78,6 +86,29 @@ DEMO_PASSWORDS = {
 }
 
 
+def demo_credit_code(number: int) -> str:
+    """A valid 统一社会信用代码 of the ``number``-th demo government body: 1 (机构编制) 1 (机关),
+    the city's area, a 9-character organisation code (GB 11714 check digit) and the GB 32100
+    check character."""
+    body = f"{11300000 + number * 137:08d}"
+    rest = 11 - sum(int(ch) * w for ch, w in zip(body, (3, 7, 9, 10, 5, 8, 4, 2))) % 11
+    organisation = body + {10: "X", 11: "0"}.get(rest, str(rest))
+    first17 = "11" + CITY_AREA_CODE[:6] + organisation
+    return first17 + credit_check_character(first17)
+
+
+def demo_item_codes(credit_code: str, item_no: int, name: str, days: int) -> dict[str, str | None]:
+    """The national identifiers of a demo item: its 实施编码 (the department's credit code, the
+    item type and a sequence: 31 characters) and 业务办理项编码 (+ "01"), unless it is local."""
+    item_type = "01" if "许可" in name else "07" if "登记" in name or "认定" in name else "20"
+    if name in LOCAL_ITEMS:
+        return {"item_type": None, "implementation_code": None, "handle_item_code": None,
+                "record_type": "1" if days == 0 else "2"}
+    implementation = f"{credit_code}{item_type}{item_no:05d}000000"
+    return {"item_type": item_type, "implementation_code": implementation, "handle_item_code": implementation + "01",
+            "record_type": "1" if days == 0 else "2"}
+
+
 def is_empty() -> bool:
     """True when no directory or account data exists yet."""
     return not db.session.scalar(select(func.count()).select_from(Department)) and \
@@ -91,16 +122,19 @@ def load(seed: int = 2026) -> dict[str, str]:
     """
     rng = random.Random(seed)
     depts: dict[str, Department] = {}
-    for code, name, parent, _ in DEPARTMENTS:
-        depts[code] = Department(code=code, name=name, parent=depts.get(parent) if parent else None)
+    for number, (code, name, parent, _) in enumerate(DEPARTMENTS, start=1):
+        depts[code] = Department(code=code, name=name, parent=depts.get(parent) if parent else None,
+                                 credit_code=demo_credit_code(number), area_code=CITY_AREA_CODE)
         db.session.add(depts[code])
     item_no = 0
     for code, _, _, items in DEPARTMENTS:
         for name, days in items:
             item_no += 1
             db.session.add(ServiceItem(code=f"3302{item_no:04d}", name=name, department=depts[code],
-                                       promised_days=days))
-    halls = {code: Hall(code=code, name=name, address=addr) for code, name, addr in HALLS}
+                                       promised_days=days,
+                                       **demo_item_codes(depts[code].credit_code, item_no, name, days)))
+    halls = {code: Hall(code=code, name=name, address=addr, area_code=HALL_AREA_CODES[code])
+             for code, name, addr in HALLS}
     db.session.add_all(halls.values())
     windows: list[Window] = []
     seq = {"H01": 0, "H02": 0}

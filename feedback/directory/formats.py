@@ -34,14 +34,15 @@ class KindSpec:
 
 KINDS: dict[str, KindSpec] = {
     "departments": KindSpec("departments", "部门", Department, "code",
-                            ("code", "name", "parent_code", "active")),
-    "halls": KindSpec("halls", "大厅", Hall, "code", ("code", "name", "address", "active")),
+                            ("code", "name", "parent_code", "credit_code", "area_code", "active")),
+    "halls": KindSpec("halls", "大厅", Hall, "code", ("code", "name", "address", "area_code", "active")),
     "windows": KindSpec("windows", "窗口", Window, "code",
                         ("code", "name", "hall_code", "department_code", "active")),
     "staff": KindSpec("staff", "工作人员", Staff, "staff_number",
                       ("staff_number", "name", "department_code", "window_codes", "active")),
     "service_items": KindSpec("service_items", "服务事项", ServiceItem, "code",
-                              ("code", "name", "department_code", "promised_days", "active")),
+                              ("code", "name", "department_code", "promised_days", "implementation_code",
+                               "handle_item_code", "item_type", "record_type", "active")),
 }
 IMPORT_ORDER = ("departments", "halls", "windows", "staff", "service_items")
 
@@ -50,6 +51,11 @@ HEADER_ALIASES = {
     "大厅编码": "hall_code", "部门编码": "department_code", "工号": "staff_number",
     "姓名": "name", "窗口编码": "window_codes", "承诺时限": "promised_days",
     "承诺办结时限": "promised_days", "启用": "active", "状态": "active",
+    # National identifiers (feedback/directory/national.py)
+    "实施编码": "implementation_code", "事项实施编码": "implementation_code",
+    "业务办理项编码": "handle_item_code", "事项类型": "item_type", "事项类型代码": "item_type",
+    "办件类型": "record_type", "统一社会信用代码": "credit_code", "社会信用代码": "credit_code",
+    "行政区划代码": "area_code", "行政区划": "area_code", "区划代码": "area_code",
 }
 SHEET_ALIASES = {"部门": "departments", "大厅": "halls", "窗口": "windows",
                  "工作人员": "staff", "服务事项": "service_items", "事项": "service_items"}
@@ -63,10 +69,11 @@ def export_row(kind: str, obj: Any) -> dict[str, str]:
     active = "1" if obj.active else "0"
     if kind == "departments":
         return {"code": obj.code or "", "name": obj.name or "",
-                "parent_code": obj.parent.code if obj.parent else "", "active": active}
+                "parent_code": obj.parent.code if obj.parent else "", "credit_code": obj.credit_code or "",
+                "area_code": obj.area_code or "", "active": active}
     if kind == "halls":
         return {"code": obj.code or "", "name": obj.name or "", "address": obj.address or "",
-                "active": active}
+                "area_code": obj.area_code or "", "active": active}
     if kind == "windows":
         return {"code": obj.code or "", "name": obj.name or "",
                 "hall_code": obj.hall.code if obj.hall else "",
@@ -78,7 +85,8 @@ def export_row(kind: str, obj: Any) -> dict[str, str]:
     return {"code": obj.code or "", "name": obj.name or "",
             "department_code": obj.department.code if obj.department else "",
             "promised_days": str(obj.promised_days if obj.promised_days is not None else ""),
-            "active": active}
+            "implementation_code": obj.implementation_code or "", "handle_item_code": obj.handle_item_code or "",
+            "item_type": obj.item_type or "", "record_type": obj.record_type or "", "active": active}
 
 
 def export_rows(kind: str) -> list[dict[str, str]]:

@@ -16,6 +16,7 @@ from openpyxl import load_workbook
 from sqlalchemy import select
 
 from feedback.audit import service as audit
+from feedback.directory import national
 from feedback.directory.formats import (CODE_RE, FALSE_WORDS, HEADER_ALIASES, IMPORT_ORDER, KINDS, REQUIRED,
                                         SHEET_ALIASES, TRUE_WORDS)
 from feedback.directory.models import Department, Hall, ServiceItem, Staff, Window
@@ -166,9 +167,9 @@ def _guess_kind(header: list[str], filename: str) -> str | None:
         return "staff"
     if "hall_code" in cols:
         return "windows"
-    if "promised_days" in cols:
+    if "promised_days" in cols or "implementation_code" in cols:
         return "service_items"
-    if "parent_code" in cols:
+    if "parent_code" in cols or "credit_code" in cols:
         return "departments"
     if "address" in cols:
         return "halls"
@@ -215,6 +216,14 @@ class _Importer:
             ok = False
         return ok
 
+    def _national(self, table: _Table, number: int, values: dict[str, str]) -> dict[str, Any] | None:
+        """The national codes of a row (only the columns the file has), canonical, or None after
+        reporting every malformed one at its row and column (national.check_directory_codes)."""
+        attrs, errors = national.check_directory_codes(values)
+        for error in errors:
+            self.err(table, number, error.field, error.message)
+        return None if errors else attrs
+
     def _seen_key(self, table: _Table, seen: dict[str, int], number: int, key_col: str, value: str) -> bool:
         if value in seen:
             self.err(table, number, key_col, f"编码 {value} 与第 {seen[value]} 行重复")
@@ -256,8 +265,11 @@ class _Importer:
     def _apply_departments(self, table: _Table) -> None:
         pending = []
         for number, values in self._rows(table, "code"):
+            codes = self._national(table, number, values)
+            if codes is None:
+                continue
             obj = self._upsert(table, Department, "code", values["code"],
-                               {"name": values["name"], "active": self._active(values)})
+                               {"name": values["name"], "active": self._active(values), **codes})
             pending.append((number, obj, values.get("parent_code", "")))
         db.session.flush()
         parent_of = dict(db.session.execute(select(Department.id, Department.parent_id)).all())
@@ -280,9 +292,11 @@ class _Importer:
 
     def _apply_halls(self, table: _Table) -> None:
         for number, values in self._rows(table, "code"):
-            self._upsert(table, Hall, "code", values["code"],
-                         {"name": values["name"], "address": values.get("address", ""),
-                          "active": self._active(values)})
+            codes = self._national(table, number, values)
+            if codes is not None:
+                self._upsert(table, Hall, "code", values["code"],
+                             {"name": values["name"], "address": values.get("address", ""),
+                              "active": self._active(values), **codes})
         db.session.flush()
 
     def _apply_windows(self, table: _Table) -> None:
@@ -325,11 +339,12 @@ class _Importer:
             if days < 0 or days > 365:
                 self.err(table, number, "promised_days", f"“{days_raw}”不是 0–365 之间的整数")
                 continue
+            codes = self._national(table, number, values)
             dept = self._dept(table, number, "department_code", values["department_code"])
-            if dept:
+            if dept and codes is not None:
                 self._upsert(table, ServiceItem, "code", values["code"],
                              {"name": values["name"], "department": dept, "promised_days": days,
-                              "active": self._active(values)})
+                              "active": self._active(values), **codes})
         db.session.flush()
 
 

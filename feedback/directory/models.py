@@ -44,6 +44,8 @@ class Department(CodedEntry, db.Model):
 
     name: Mapped[str] = mapped_column(String(120), index=True)
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"), index=True)
+    credit_code: Mapped[str | None] = mapped_column(String(18))  # 统一社会信用代码 (GB 32100)
+    area_code: Mapped[str | None] = mapped_column(String(12))  # 行政区划代码 (12 digits)
 
     parent: Mapped["Department | None"] = relationship(remote_side="Department.id", back_populates="children")
     children: Mapped[list["Department"]] = relationship(back_populates="parent")
@@ -56,6 +58,7 @@ class Hall(CodedEntry, db.Model):
 
     name: Mapped[str] = mapped_column(String(120), index=True)
     address: Mapped[str] = mapped_column(String(200), default="")
+    area_code: Mapped[str | None] = mapped_column(String(12))  # 行政区划代码 (12 digits)
 
     windows: Mapped[list["Window"]] = relationship(back_populates="hall")
 
@@ -95,15 +98,29 @@ class Staff(DirectoryEntry, db.Model):
 
 
 class ServiceItem(CodedEntry, db.Model):
-    """政务服务事项: a catalogued service with its promised handling time."""
+    """政务服务事项: a catalogued service with its promised handling time.
+
+    Its national identifiers (feedback/directory/national.py): the 实施编码 and 业务办理项编码 of
+    the province's catalogue, the 事项类型 (GB/T 39046 A.1) and the 办件类型 (即办件/承诺件). An
+    item without a 实施编码 was created locally: it is never reported to the province.
+    """
 
     __tablename__ = "service_items"
 
     name: Mapped[str] = mapped_column(String(200), index=True)
     department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"), index=True)
     promised_days: Mapped[int] = mapped_column(Integer, default=0)
+    implementation_code: Mapped[str | None] = mapped_column(String(31))  # 实施编码 (taskCode)
+    handle_item_code: Mapped[str | None] = mapped_column(String(33))  # 业务办理项编码 (taskHandleItem)
+    item_type: Mapped[str | None] = mapped_column(String(2))  # 事项类型 (taskType, A.1)
+    record_type: Mapped[str] = mapped_column(String(1), default="2", server_default="2")  # 1 即办件 · 2 承诺件
 
     department: Mapped[Department] = relationship()
+
+    @property
+    def is_local(self) -> bool:
+        """True for an item without a 实施编码 (本地事项): it is never reported."""
+        return not self.implementation_code
 
 
 class DepartmentHead(db.Model):

@@ -10,8 +10,9 @@ from typing import Any, Iterable
 from sqlalchemy import or_, select
 
 from feedback.audit import service as audit
+from feedback.directory import national
 from feedback.directory.formats import CODE_RE, KINDS, export_row
-from feedback.directory.models import Department, Hall, Window
+from feedback.directory.models import Department, Hall, ServiceItem, Window
 from feedback.errors import ValidationError
 from feedback.extensions import db
 
@@ -72,6 +73,18 @@ def department_path(dept: Department) -> str:
     return " / ".join(reversed(names))
 
 
+def department_area_code(dept: Department | None) -> str | None:
+    """The 行政区划代码 of a department: its own, else its nearest ancestor's (a bureau lies in
+    its city); None when no department up the tree has one."""
+    seen = set()
+    while dept is not None and dept.id not in seen:
+        if dept.area_code:
+            return dept.area_code
+        seen.add(dept.id)
+        dept = dept.parent
+    return None
+
+
 def scoped_department_filter(model: type, scope: set[int] | None):
     """A WHERE clause limiting ``model`` rows to a department scope (None = all)."""
     if scope is None:
@@ -94,7 +107,10 @@ def search(kind: str, q: str = "", *, scope: set[int] | None = None, show_inacti
         stmt = stmt.where(Hall.id.in_(select(Window.hall_id).where(Window.department_id.in_(scope or {-1}))))
     if q:
         like = f"%{q.strip()}%"
-        stmt = stmt.where(or_(getattr(model, spec.key).ilike(like), model.name.ilike(like)))
+        matches = [getattr(model, spec.key).ilike(like), model.name.ilike(like)]
+        if model is ServiceItem:
+            matches.append(ServiceItem.implementation_code.ilike(like))
+        stmt = stmt.where(or_(*matches))
     if not show_inactive:
         stmt = stmt.where(model.active.is_(True))
     total = db.session.scalar(select(db.func.count()).select_from(stmt.subquery())) or 0
@@ -133,6 +149,10 @@ def save(kind: str, obj: Any | None, data: dict[str, Any], *, actor: Any = None)
     if clash is not None and clash is not obj:
         raise ValidationError(f"{spec.label}编码 {key_value} 已存在")
     _check_references(data)
+    codes, errors = national.check_directory_codes({k: v for k, v in data.items() if k in national.DIRECTORY_COLUMNS})
+    if errors:
+        raise ValidationError(errors[0].message, field=errors[0].field)
+    data.update(codes)
     creating = obj is None
     if creating:
         obj = model()

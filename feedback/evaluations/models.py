@@ -3,13 +3,22 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from flask import current_app, has_app_context
 from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, SmallInteger, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from feedback.clock import utcnow
 from feedback.db_types import UTCDateTime
 from feedback.directory.models import Department, Hall, ServiceItem, Staff, Window
+from feedback.directory.national import national_number_for
 from feedback.extensions import db
+
+
+def default_national_number(context) -> str:
+    """The 办件编号 of a record inserted without one: PROVINCE_CODE before its record number
+    (feedback.evaluations.service.create_record sets it itself and refuses duplicates)."""
+    province = current_app.config.get("PROVINCE_CODE", "34") if has_app_context() else "34"
+    return national_number_for(context.get_current_parameters()["record_number"], province)
 
 
 class ServiceRecord(db.Model):
@@ -33,6 +42,12 @@ class ServiceRecord(db.Model):
     source: Mapped[str] = mapped_column(String(20), default="api")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     contact_erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # National identifiers (feedback/directory/national.py): 申请人类型 (userProp), 证件类型
+    # (userPageType), the nationally unique 办件编号 (projectNo) and the 服务序号 (serviceNumber).
+    applicant_type: Mapped[str] = mapped_column(String(1), default="1", server_default="1")
+    certificate_type: Mapped[str | None] = mapped_column(String(3))
+    national_number: Mapped[str] = mapped_column(String(64), unique=True, default=default_national_number)
+    service_number: Mapped[int] = mapped_column(SmallInteger, default=1, server_default="1")
 
     service_item: Mapped[ServiceItem] = relationship()
     department: Mapped[Department] = relationship()

@@ -11,18 +11,20 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
 
 from feedback.audit import service as audit
 from feedback.clock import as_utc, utcnow
 from feedback.contact import clean_text, normalise_phone
+from feedback.directory import national
 from feedback.directory.models import ServiceItem, Staff, Window
 from feedback.errors import ConflictError, DomainError, ValidationError
 from feedback.evaluations.levels import BY_NAME, CHANNELS, LEVELS, from_scheme
 from feedback.evaluations.models import Evaluation, ServiceRecord
 from feedback.evaluations.reasons import ReasonRequiredError, catalogue, version_at_most
+from feedback.exchange import ledger
 from feedback.extensions import db
 from feedback.tickets import closing as ticket_closing
 from feedback.tickets import service as tickets
@@ -52,15 +54,31 @@ class RecordExistsError(ConflictError, code="record-exists"):
     """A service record with this 办件编号 is already registered."""
 
 
+class NationalNumberExistsError(ConflictError, code="national-number-exists"):
+    """Another service record already has this nationally unique 办件编号."""
+
+
+class InvalidNationalCodeError(ValidationError, code="invalid-national-code"):
+    """A national code of a record (申请人类型, 证件类型, 服务序号, 全国办件编号) that is malformed."""
+
+
 # ---------------------------------------------------------------- service records
 
 def create_record(*, record_number: str, service_item_code: str, window_code: str | None,
                   staff_number: str | None, completed_at: datetime, citizen_phone: str | None = None,
-                  citizen_name: str | None = None, citizen_kind: str = "person", source: str = "api",
+                  citizen_name: str | None = None, citizen_kind: str | None = None, source: str = "api",
+                  applicant_type: str | None = None, certificate_type: str | None = None,
+                  national_number: str | None = None, service_number: int | str | None = None,
                   now: datetime | None = None) -> ServiceRecord:
     """Register a completed service record (办件) from a window system or the 办结 page.
 
     Unknown codes are named in the error; the completion time may not lie in the future.
+    National identifiers: ``applicant_type`` (申请人类型, default from ``citizen_kind``: a person
+    is 1 自然人, a company 2 企业法人; ``citizen_kind`` defaults from it the other way),
+    ``certificate_type`` (证件类型), ``service_number`` (服务序号, 1 by default) and
+    ``national_number`` (办件编号, unique nationwide; default: PROVINCE_CODE before the record
+    number unless it begins with it). A malformed code raises InvalidNationalCodeError, a
+    national number already taken NationalNumberExistsError.
     """
     now = now or utcnow()
     record_number = clean_text(record_number, 64, "办件编号")
@@ -86,23 +104,62 @@ def create_record(*, record_number: str, service_item_code: str, window_code: st
     completed_at = as_utc(completed_at)
     if completed_at > now + CLOCK_SKEW:
         raise InvalidTimestampError("办结时间不能晚于当前时间", field="completed_at")
-    if citizen_kind not in ("person", "company"):
+    if citizen_kind not in (None, "person", "company"):
         raise ValidationError("办事人类型只能是 person（个人）或 company（企业）", field="citizen_kind")
-    if db.session.scalar(select(ServiceRecord.id).where(ServiceRecord.record_number == record_number)):
+    codes = _national_codes(record_number, citizen_kind, applicant_type, certificate_type, national_number,
+                            service_number)
+    taken = set(db.session.scalars(select(ServiceRecord.record_number).where(or_(
+        ServiceRecord.record_number == record_number, ServiceRecord.national_number == codes["national_number"]))))
+    if record_number in taken:
         raise RecordExistsError(f"办件编号 {record_number} 已存在", field="record_number")
+    if taken:
+        raise NationalNumberExistsError(f"全国办件编号 {codes['national_number']} 已被另一办件使用",
+                                        field="national_number", value=codes["national_number"])
     record = ServiceRecord(
         record_number=record_number, service_item=item,
         department_id=window.department_id if window else item.department_id,
         hall_id=window.hall_id if window else None, window=window, staff=staff,
         completed_at=completed_at, citizen_phone=normalise_phone(citizen_phone),
-        citizen_name=clean_text(citizen_name, 100, "姓名") or None, citizen_kind=citizen_kind, source=source)
+        citizen_name=clean_text(citizen_name, 100, "姓名") or None, source=source, **codes)
     db.session.add(record)
     db.session.flush()
+    ledger.record_registered(record, now=now)
     if current_app.config["AUTO_RATING_ENABLED"] and rating_deadline(record) <= now:
         # Pushed after its rating window closed (a backlog sent late): the auto_rating job reads
         # new work by completion time and would never reach it, so it gets the default here.
         give_default_rating(record, now)
     return record
+
+
+def _national_codes(record_number: str, citizen_kind: str | None, applicant_type, certificate_type,
+                    national_number, service_number) -> dict[str, Any]:
+    """The checked national columns of a new record (see create_record)."""
+    try:
+        applicant = national.optional(national.check_applicant_type, applicant_type)
+        certificate = national.optional(national.check_certificate_type, certificate_type)
+        number = national.optional(national.check_service_number, service_number) or 1
+    except national.NationalCodeError as exc:
+        raise InvalidNationalCodeError(exc.message, field=exc.field) from None
+    if applicant is None:
+        applicant = "2" if citizen_kind == "company" else national.DEFAULT_APPLICANT_TYPE
+    if citizen_kind is None:
+        citizen_kind = "person" if applicant == "1" else "company"
+    elif (citizen_kind == "person") != (applicant == "1"):
+        raise InvalidNationalCodeError(f"申请人类型 {applicant}（{national.APPLICANT_TYPES[applicant]}）"
+                                       f"与办事人类型 {citizen_kind} 不一致", field="applicant_type")
+    given = str(national_number).strip() if national_number is not None else ""
+    if given:
+        if len(given) > national.NATIONAL_NUMBER_LENGTH or any(ch.isspace() or not ch.isprintable() for ch in given):
+            raise InvalidNationalCodeError(f"全国办件编号最长 {national.NATIONAL_NUMBER_LENGTH} 位，"
+                                           "不能包含空格、换行或制表符", field="national_number")
+        national_number = given
+    else:
+        national_number = national.national_number_for(record_number, current_app.config["PROVINCE_CODE"])
+        if len(national_number) > national.NATIONAL_NUMBER_LENGTH:
+            raise InvalidNationalCodeError(f"办件编号加省级代码后超过 {national.NATIONAL_NUMBER_LENGTH} 位，"
+                                           "请缩短办件编号或提供全国办件编号", field="record_number")
+    return {"citizen_kind": citizen_kind, "applicant_type": applicant, "certificate_type": certificate,
+            "national_number": national_number, "service_number": number}
 
 
 def new_record_number(now: datetime | None = None) -> str:
@@ -200,6 +257,7 @@ def rate(*, record: ServiceRecord | None, level: int, channel: str, reasons: lis
         raise AlreadyRatedError("该办件已评价，每个办件只能评价一次",
                                 record_number=record.record_number if record else None)
     _flag_bursts(evaluation, record, now)
+    ledger.rating_given(evaluation, record, now=now)
     if evaluation.is_bad:
         tickets.open_for_evaluation(evaluation, now=now)
     return evaluation
@@ -268,6 +326,7 @@ def decide_flag(evaluation: Evaluation, decision: str, *, actor: Any, reason: st
         evaluation.invalidated_at = now
         audit.record("evaluation.invalidate", actor=actor, obj=evaluation, flag_reason=evaluation.flag_reason,
                      reason=reason, level=evaluation.level)
+        ledger.rating_invalidated(evaluation, now=now)
         ticket_closing.close_for_invalid_rating(evaluation, actor=actor, reason=reason, now=now)
     else:
         raise ValidationError("未知的处理决定", field="decision")

@@ -22,6 +22,7 @@ from feedback.calendar.days import add_working_days
 from feedback.clock import as_utc, utcnow
 from feedback.contact import required_text
 from feedback.errors import NotFoundError, ValidationError
+from feedback.exchange import ledger
 from feedback.extensions import db
 from feedback.sms import outbox
 from feedback.tickets import workflow
@@ -46,6 +47,9 @@ def add_event(ticket: Ticket, kind: str, *, actor: Any = None, note: str = "", t
     db.session.add(event)
     if text is not None:
         db.session.add(TicketText(ticket=ticket, event=event, body=text, created_at=event.at))
+    if ledger.step_kind(kind) is not None:  # reported upward (整改反馈, 督办): the message names the event
+        db.session.flush()
+        ledger.ticket_steps([(event.id, ticket.id, kind, event.at)])
     return event
 
 
@@ -391,6 +395,7 @@ def decide_appeal(ticket: Ticket, actor: User, *, upheld: bool, note: str, now: 
             evaluation.invalid = True
             evaluation.invalidated_at = now
             audit.record("evaluation.invalidate", actor=actor, obj=evaluation, ticket_id=ticket.id, reason=note)
+            ledger.rating_invalidated(evaluation, now=now)
         _close(ticket, now, "appeal_upheld")
     else:
         ticket.appeal_state = "rejected"

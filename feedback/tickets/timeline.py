@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from feedback.exchange import ledger
 from feedback.extensions import db
 from feedback.tickets.models import TicketEvent
 from feedback.tickets.workflow import EVENT_LABELS
@@ -24,6 +25,14 @@ def event_row(ticket_id: int, kind: str, note: str, *, at: datetime, data: dict)
 
 
 def append_events(rows: list[dict], chunk: int = 1000) -> None:
-    """Append event rows made by :func:`event_row` in the caller's transaction."""
+    """Append event rows made by :func:`event_row` in the caller's transaction; the steps
+    reported upward (超期预警, 督办) get their exchange messages in the same transaction."""
+    table = TicketEvent.__table__
     for i in range(0, len(rows), chunk):
-        db.session.execute(TicketEvent.__table__.insert(), rows[i:i + chunk])
+        part = rows[i:i + chunk]
+        if not any(ledger.step_kind(r["kind"]) for r in part):
+            db.session.execute(table.insert(), part)
+            continue
+        made = db.session.execute(table.insert().returning(table.c.id, table.c.ticket_id, table.c.kind, table.c.at),
+                                  part)
+        ledger.ticket_steps([tuple(r) for r in made])

@@ -49,6 +49,7 @@ def targets(app, db, city, clock, make_record, make_ticket, make_department, mak
     from feedback.calendar import entries as calendar
     from feedback.complaints.models import ComplaintPhoto
     from feedback.complaints.service import Upload
+    from feedback.exchange.models import ExchangeMessage
     from feedback.notifications.models import Notification
     from feedback.publications import service as pubs
     from feedback.tickets import service as t
@@ -80,6 +81,7 @@ def targets(app, db, city, clock, make_record, make_ticket, make_department, mak
     keys["api:other"] = accounts.create_api_key("other dept", SCOPES, department_code=city.other.code)[1]
     db.session.commit()
     photo = db.session.query(ComplaintPhoto).one()
+    message = db.session.query(ExchangeMessage).order_by(ExchangeMessage.id).first()
     evaluation = ticket.evaluation
     args = {
         "ticket_id": ticket.id, "action": "note", "photo_id": photo.id, "staff_id": city.staff.id,
@@ -88,7 +90,7 @@ def targets(app, db, city, clock, make_record, make_ticket, make_department, mak
         "user_id": spare_user.id, "obj_id": spare_dept.id, "kind": "departments", "iso_date": "2030-05-06",
         "year": 2030, "name": "deadline_sweep", "code": city.window.code, "token": links.link_token(record),
         "case_number": complaint_ticket.complaint.case_number, "record_number": evaluation.record.record_number,
-        "fmt": "csv", "filename": "css/app.css",
+        "fmt": "csv", "filename": "css/app.css", "message_id": message.id,
         "unit": f"department:{city.child.code}", "month": "2026-11", "counter": "bad_tickets",  # statistics drill-down
     }
     ns = SimpleNamespace(ticket=ticket, replied=replied, closed=closed, complaint_ticket=complaint_ticket,

@@ -180,6 +180,12 @@ RULES: dict[str, Rule] = {
     "reasons.index": Rule(admin(422), "POST"),  # an empty form
     "reasons.set_active": Rule(admin(302), "POST", data={"active": "1"}, args={"code": 115}),
     "sms.admin.log": Rule(admin(200)),
+    "exchange.index": Rule(admin(200)),
+    "exchange.show": Rule(admin(200)),
+    "exchange.repush": Rule(admin(302), "POST"),
+    "exchange.pause": Rule(admin(302), "POST"),
+    "exchange.resume": Rule(admin(302), "POST"),
+    "exchange.backfill": Rule(admin(302), "POST"),  # an empty form: its errors flashed
     "sms.dev.simulator": Rule(dev_only(200), "POST"),
     "sms.dev.run_jobs": Rule(dev_only(302), "POST"),
     # console (staff roles, scoped by department)

@@ -1,0 +1,95 @@
+"""The exchange ledger: one row per reportable event, with its delivery to the province."""
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import Boolean, Date, Index, Integer, SmallInteger, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from feedback.clock import utcnow
+from feedback.db_types import UTCDateTime
+from feedback.extensions import db
+
+STATUSES = ("pending", "sending", "acknowledged", "failed", "skipped")
+STATUS_LABELS = {"pending": "待上报", "sending": "上报中", "acknowledged": "已确认", "failed": "失败",
+                 "skipped": "不上报"}
+KINDS = ("record", "evaluation", "evaluation_invalidated", "complaint", "rectification", "supervision")
+KIND_LABELS = {"record": "办件", "evaluation": "评价", "evaluation_invalidated": "评价作废",
+               "complaint": "投诉", "rectification": "整改反馈", "supervision": "督办/预警"}
+
+
+class ExchangeMessage(db.Model):
+    """上报消息: one event to report upward (a record, a rating, a rectification step …).
+
+    Written in the transaction of its cause. ``subject_key`` names the event locally
+    (``EVA-123``) and is unique, so a backfill never queues it twice; ``message_id`` (the
+    data source plus the key) is the remote's dedupe key, so a resend after a lost answer is
+    recognised there. The row holds no personal data: the payload is built from the subject
+    at send time and what is stored of the request is masked.
+    """
+
+    __tablename__ = "exchange_messages"
+    __table_args__ = (
+        Index("ix_exchange_messages_due", "status", "lane", "kind", "next_attempt_at"),
+        Index("ix_exchange_messages_day", "business_date", "kind", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subject_key: Mapped[str] = mapped_column(String(60), unique=True)
+    message_id: Mapped[str] = mapped_column(String(100), unique=True)
+    kind: Mapped[str] = mapped_column(String(30))
+    subject_id: Mapped[int] = mapped_column(Integer)
+    lane: Mapped[str] = mapped_column(String(10), default="batch")  # fast | batch
+    depends_on: Mapped[str | None] = mapped_column(String(60), index=True)  # subject_key sent first
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    attempts: Mapped[int] = mapped_column(SmallInteger, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    claim: Mapped[str | None] = mapped_column(String(32))  # the push run holding it while 'sending'
+    remote_id: Mapped[str | None] = mapped_column(String(100))
+    last_request: Mapped[str | None] = mapped_column(Text)  # masked
+    last_answer: Mapped[str | None] = mapped_column(Text)
+    last_error: Mapped[str | None] = mapped_column(String(300))
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    event_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    business_date: Mapped[date] = mapped_column(Date)
+    produced_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    backfilled: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    @property
+    def status_label(self) -> str:
+        """The status in Chinese."""
+        return STATUS_LABELS.get(self.status, self.status)
+
+    @property
+    def kind_label(self) -> str:
+        """The kind in Chinese."""
+        return KIND_LABELS.get(self.kind, self.kind)
+
+
+class ExchangeControl(db.Model):
+    """The one row (id 1) holding whether pushing is paused, by whom and why."""
+
+    __tablename__ = "exchange_control"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    reason: Mapped[str] = mapped_column(String(200), default="")
+    changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    changed_by: Mapped[str] = mapped_column(String(80), default="")
+
+
+class ExchangeReconciliation(db.Model):
+    """对账: one day's local counts beside what the province acknowledged, as checked."""
+
+    __tablename__ = "exchange_reconciliations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    day: Mapped[date] = mapped_column(Date, index=True)
+    kind: Mapped[str] = mapped_column(String(30))
+    local_count: Mapped[int] = mapped_column(Integer)
+    produced: Mapped[int] = mapped_column(Integer)
+    acknowledged: Mapped[int] = mapped_column(Integer)
+    skipped: Mapped[int] = mapped_column(Integer)
+    matches: Mapped[bool] = mapped_column(Boolean)
+    checked_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -1,0 +1,248 @@
+"""Pushing the ledger upward: claim a batch, send it through the adapter, record each outcome.
+
+Order: the fast lane (bad ratings and their records) before the batch lane; within a lane,
+records before ratings before the rest; a message whose parent (``depends_on``) is not yet
+acknowledged waits. Each batch is claimed with one conditional UPDATE (two pushers never
+send the same message) and committed before the request, so the request holds no
+transaction; a pusher killed mid-batch leaves rows 'sending' whose lease runs out and they
+are sent again — with the same ``message_id``, which the remote dedupes on.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+import uuid
+from datetime import datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import bindparam, exists, select, update
+from sqlalchemy.orm import aliased
+
+from feedback.exchange.adapters import make_adapter
+from feedback.exchange.adapters.base import Adapter, Delivery, Outgoing, TransientError
+from feedback.exchange.mapping import payloads, stored_request
+from feedback.exchange.models import ExchangeControl, ExchangeMessage
+from feedback.extensions import db
+
+log = logging.getLogger("feedback.exchange")
+
+ORDER = ("record", "evaluation", "evaluation_invalidated", "complaint", "rectification", "supervision")
+LANES = ("fast", "batch")
+BLOCKED = "所属办件或评价上报失败，待其重推后一并上报"
+GONE = "本地数据已不存在，无法上报"
+
+
+def is_paused() -> bool:
+    """Whether an operator paused pushing (the ledger still fills)."""
+    return bool(db.session.scalar(select(ExchangeControl.paused).where(ExchangeControl.id == 1)))
+
+
+def reclaim(now: datetime) -> int:
+    """Put back to pending the messages whose sending lease ran out (their pusher died)."""
+    done = db.session.execute(update(ExchangeMessage).where(
+        ExchangeMessage.status == "sending", ExchangeMessage.next_attempt_at <= now).values(
+        status="pending", claim=None, last_error="上报中断（进程退出或超时），重新排队")).rowcount or 0
+    db.session.commit()
+    return done
+
+
+def block_orphans(now: datetime) -> int:
+    """Fail the pending messages whose parent failed for good (they would wait forever);
+    re-pushing the parent brings them back (:func:`feedback.exchange.service.repush`)."""
+    parent = aliased(ExchangeMessage)
+    done = db.session.execute(update(ExchangeMessage).where(
+        ExchangeMessage.status == "pending", ExchangeMessage.depends_on.is_not(None),
+        exists().where(parent.subject_key == ExchangeMessage.depends_on, parent.status == "failed"),
+    ).values(status="failed", last_error=BLOCKED, next_attempt_at=None, last_attempt_at=now)
+    .execution_options(synchronize_session=False)).rowcount or 0
+    db.session.commit()
+    return done
+
+
+def promote_parents() -> int:
+    """A pending message of the fast lane takes its still-pending parent with it, as a bad
+    rating takes its record when it is given (:func:`feedback.exchange.ledger.rating_given`);
+    a 补报 queues them apart. Otherwise each bad rating of a backlog would wait for its record's
+    turn in the batch lane and then go up alone, one request per rating."""
+    child = aliased(ExchangeMessage)
+    done = db.session.execute(update(ExchangeMessage).where(
+        ExchangeMessage.status == "pending", ExchangeMessage.lane == "batch",
+        ExchangeMessage.subject_key.in_(select(child.depends_on).where(
+            child.status == "pending", child.lane == "fast", child.depends_on.is_not(None))),
+    ).values(lane="fast").execution_options(synchronize_session=False)).rowcount or 0
+    db.session.commit()
+    return done
+
+
+_TABLE = ExchangeMessage.__table__
+_PARENT = _TABLE.alias("parent")
+# The due messages of one lane and kind, oldest due first, whose parent (if any) is
+# acknowledged. Built once: a push run asks it several times per batch. The parent's status is
+# a correlated scalar subquery, one index lookup per candidate row (an EXISTS under OR becomes
+# a hashed subplan reading every acknowledged message on each call). The ORDER BY is the due
+# index's own order: adding the id made PostgreSQL sort every due message of the kind for each
+# batch (a backfill's messages share one next_attempt_at); ties come in index order.
+_DUE = (select(_TABLE.c.id)
+        .where(_TABLE.c.status == "pending", _TABLE.c.lane == bindparam("lane"), _TABLE.c.kind == bindparam("kind"),
+               _TABLE.c.next_attempt_at <= bindparam("now"),
+               _TABLE.c.depends_on.is_(None) | (select(_PARENT.c.status).where(
+                   _PARENT.c.subject_key == _TABLE.c.depends_on).scalar_subquery() == "acknowledged"))
+        .order_by(_TABLE.c.next_attempt_at).limit(bindparam("limit")))
+
+
+_ANY_DUE = (select(_TABLE.c.id).where(_TABLE.c.status == "pending", _TABLE.c.lane == bindparam("lane"),
+                                      _TABLE.c.kind == bindparam("kind"), _TABLE.c.next_attempt_at <= bindparam("now"))
+            .limit(1))
+
+
+def _due(kind: str, lane: str, now: datetime, limit: int) -> list[int]:
+    return sorted(db.session.scalars(_DUE, {"lane": lane, "kind": kind, "now": now, "limit": limit}))
+
+
+def _pick(now: datetime, limit: int, spent: set) -> tuple[str, list[int]] | None:
+    """The next batch: the first lane and kind, in order, with due messages whose parents are
+    acknowledged. One found with nothing due at all goes into ``spent`` and is not asked again
+    this run: with ``now`` fixed, nothing becomes due during a run, only ready (its parent
+    acknowledged); what another process queues meanwhile waits for the next run, as before."""
+    for lane in LANES:
+        for kind in ORDER:
+            if (lane, kind) in spent:
+                continue
+            if ids := _due(kind, lane, now, limit):
+                return kind, ids
+            if db.session.scalar(_ANY_DUE, {"lane": lane, "kind": kind, "now": now}) is None:
+                spent.add((lane, kind))
+    return None
+
+
+def _claim(ids: list[int], now: datetime) -> tuple[str, list]:
+    """Claim the still-pending ones of ``ids`` (one conditional UPDATE, committed); the
+    claimed rows (id, message_id, subject_id, attempts), by id."""
+    token = uuid.uuid4().hex
+    lease = now + timedelta(seconds=int(current_app.config["EXCHANGE_SENDING_LEASE_SECONDS"]))
+    claimed = db.session.execute(
+        update(_TABLE).where(_TABLE.c.id.in_(ids), _TABLE.c.status == "pending")
+        .values(status="sending", claim=token, attempts=_TABLE.c.attempts + 1, next_attempt_at=lease,
+                last_attempt_at=now)
+        .returning(_TABLE.c.id, _TABLE.c.message_id, _TABLE.c.subject_id, _TABLE.c.attempts)).all()
+    db.session.commit()
+    return token, sorted(claimed, key=lambda row: row.id)
+
+
+def backoff(attempts: int) -> timedelta:
+    """The wait before the next try: doubling from EXCHANGE_RETRY_BASE_SECONDS up to
+    EXCHANGE_RETRY_MAX_SECONDS, with jitter (so a recovered province is not hit by every
+    pusher's backlog in the same second)."""
+    cfg = current_app.config
+    ceiling = min(int(cfg["EXCHANGE_RETRY_BASE_SECONDS"]) * 2 ** max(attempts - 1, 0),
+                  int(cfg["EXCHANGE_RETRY_MAX_SECONDS"]))
+    return timedelta(seconds=ceiling * (0.5 + random.random() / 2))
+
+
+_APPLY = (update(_TABLE)
+          .where(_TABLE.c.id == bindparam("_id"), _TABLE.c.claim == bindparam("_claim"))
+          .values(status=bindparam("status"), next_attempt_at=bindparam("next_attempt_at"),
+                  remote_id=bindparam("remote_id"), last_request=bindparam("last_request"),
+                  last_answer=bindparam("last_answer"), last_error=bindparam("last_error"),
+                  acknowledged_at=bindparam("acknowledged_at"), claim=None))
+
+
+_ANSWER = json.JSONEncoder(ensure_ascii=False).encode  # json.dumps(…, ensure_ascii=False), one encoder
+
+
+def _retry_or_fail(msg, now: datetime, reason: str) -> tuple[str, datetime | None, str]:
+    if msg.attempts >= int(current_app.config["EXCHANGE_MAX_ATTEMPTS"]):
+        return "failed", None, f"重试 {msg.attempts} 次仍未成功：{reason}"[:300]
+    return "pending", now + backoff(msg.attempts), reason[:300]
+
+
+def _send_batch(adapter: Adapter, kind: str, messages: list, token: str, now: datetime, summary: dict) -> bool:
+    """Send one claimed batch (rows from :func:`_claim`) and store each outcome; False when the
+    remote failed as a whole."""
+    built = payloads(kind, messages)
+    rows, outgoing, error = [], [], None
+    for msg in messages:
+        payload = built.get(msg.message_id)
+        if payload is None:
+            rows.append(_row(msg, token, "failed", None, None, None, GONE, None))
+            summary["failed"] += 1
+        else:
+            outgoing.append(Outgoing(msg.message_id, kind, payload))
+    if outgoing:
+        by_id = {m.message_id: m for m in messages}
+        try:
+            delivery: Delivery | None = adapter.send(kind, outgoing)
+            error = None
+        except TransientError as exc:
+            delivery, error = None, exc
+        summary["requests"] += 1
+        outcomes = {o.message_id: o for o in delivery.outcomes} if delivery else {}
+        for item in outgoing:
+            msg = by_id[item.message_id]
+            request = stored_request({"messageId": item.message_id, **item.payload})
+            outcome = outcomes.get(item.message_id)
+            if outcome is not None and outcome.status == "acknowledged":
+                rows.append(_row(msg, token, "acknowledged", None, outcome.remote_id, request, None,
+                                 _ANSWER({"status": "acknowledged", "remoteId": outcome.remote_id}),
+                                 acknowledged_at=now))
+                summary["acknowledged"] += 1
+            elif outcome is not None and outcome.status == "rejected":
+                reason = f"省平台拒收：{outcome.reason or '未说明原因'}"
+                rows.append(_row(msg, token, "failed", None, None, request, reason,
+                                 _ANSWER({"status": "rejected", "reason": outcome.reason})))
+                summary["rejected"] += 1
+            else:
+                reason = error.reason if error else (outcome.reason if outcome else "应答中没有这条消息")
+                status, next_at, reason = _retry_or_fail(msg, now, reason)
+                answer = (error.answer if error else _ANSWER({"status": "retry"}))
+                rows.append(_row(msg, token, status, next_at, None, request, reason, (answer or "")[:2000]))
+                summary["failed" if status == "failed" else "retry"] += 1
+    if rows:
+        db.session.execute(_APPLY, rows, execution_options={"synchronize_session": False})
+    db.session.commit()
+    return not (outgoing and error is not None)
+
+
+def _row(msg, token, status, next_at, remote_id, request, error, answer, acknowledged_at=None) -> dict:
+    return {"_id": msg.id, "_claim": token, "status": status, "next_attempt_at": next_at, "remote_id": remote_id,
+            "last_request": request, "last_answer": answer, "last_error": error, "acknowledged_at": acknowledged_at}
+
+
+def push(now: datetime, *, adapter: Adapter | None = None, budget_seconds: float | None = None,
+         max_batches: int | None = None) -> dict:
+    """Send what is due, fast lane first, until nothing is due or the run's time budget
+    (EXCHANGE_RUN_SECONDS of real time) is spent. Returns counts by outcome."""
+    cfg = current_app.config
+    summary = {"reclaimed": reclaim(now), "blocked": block_orphans(now), "promoted": promote_parents(),
+               "requests": 0, "acknowledged": 0, "rejected": 0, "retry": 0, "failed": 0, "paused": False,
+               "adapter": cfg["EXCHANGE_ADAPTER"]}
+    if is_paused():
+        summary["paused"] = True
+        return summary
+    own = adapter is None
+    adapter = adapter or make_adapter(cfg)
+    if not adapter.sends:
+        return summary
+    budget = float(cfg["EXCHANGE_RUN_SECONDS"] if budget_seconds is None else budget_seconds)
+    size = int(cfg["EXCHANGE_BATCH_SIZE"])
+    started, batches, spent = time.monotonic(), 0, set()
+    try:
+        while time.monotonic() - started < budget and (max_batches is None or batches < max_batches):
+            picked = _pick(now, size, spent)
+            if picked is None:
+                break
+            kind, ids = picked
+            token, messages = _claim(ids, now)
+            batches += 1
+            if messages and not _send_batch(adapter, kind, messages, token, now, summary):
+                summary["stopped"] = "省平台暂时无法送达，本轮停止，稍后重试"
+                break
+    finally:
+        if own:
+            adapter.close()
+    summary["blocked"] += block_orphans(now)  # behind a refusal of this run: shown failed at once
+    if summary["rejected"] or summary["failed"]:
+        log.warning("exchange push: %s", summary)
+    return summary
