@@ -33,6 +33,11 @@ def ledger(db, **where):
     return list(db.session.scalars(q))
 
 
+def figure(request, text: str) -> None:
+    """A figure for the note, listed under "fault figures" at the end of the run."""
+    request.node.user_properties.append(("fault figure", text))
+
+
 def push(clock, **kw):
     from feedback.exchange import pusher
 
@@ -70,7 +75,8 @@ def test_a_bad_rating_jumps_a_backlog_of_good_ones(db, app, wired, make_evaluati
     assert sum(m.status == "acknowledged" for m in by_key.values()) == 2, "nothing else yet"
 
 
-def test_an_answer_lost_after_the_gateway_accepted_is_resent_and_not_duplicated(db, wired, make_evaluation, clock):
+def test_an_answer_lost_after_the_gateway_accepted_is_resent_and_not_duplicated(request, db, wired, make_evaluation,
+                                                                                 clock):
     ev = make_evaluation(level=4)
     wired.control(drop_answers=1)  # the record's request is stored, its answer never arrives
     first = push(clock)
@@ -82,7 +88,9 @@ def test_an_answer_lost_after_the_gateway_accepted_is_resent_and_not_duplicated(
     stats = wired.stats()
     assert stats["duplicates"] == 0, "the stable message id made the resend a redelivery, not a second record"
     assert stats["redelivered"] == 1 and stats["accepted"] == 2
-    assert ev.id
+    figure(request, f"exchange, answer dropped after the gateway stored it ({db.engine.dialect.name}): "
+                    f"{len(rows)} produced, {len(rows)} acknowledged, redelivered {stats['redelivered']}, "
+                    f"duplicates {stats['duplicates']} (rating {ev.id})")
 
 
 def test_a_message_refused_for_good_fails_with_the_reason_blocks_its_rating_and_is_never_retried(
@@ -157,7 +165,7 @@ def test_a_paused_exchange_sends_nothing_and_resumes_in_order(db, wired, make_ev
 
 
 def test_thirty_minutes_of_outage_while_ratings_keep_coming_end_with_every_message_acknowledged_once(
-        db, wired, make_evaluation, clock):
+        request, db, wired, make_evaluation, clock):
     wired.control(mode="down")
     made = 0
     for minute in range(30):
@@ -180,6 +188,10 @@ def test_thirty_minutes_of_outage_while_ratings_keep_coming_end_with_every_messa
     assert stats["duplicates"] == 0, "and none twice"
     assert stats["order_violations"] == 0, "a record always before its rating"
     assert max(m.attempts for m in rows) < 30, "back-off kept the attempts bounded"
+    figure(request, f"exchange, gateway down 30 simulated minutes ({db.engine.dialect.name}): {len(rows)} messages "
+                    f"produced, {sum(m.status == 'acknowledged' for m in rows)} acknowledged, gateway accepted "
+                    f"{stats['accepted']}, duplicates {stats['duplicates']}, order violations "
+                    f"{stats['order_violations']}, at most {max(m.attempts for m in rows)} attempts a message")
 
 
 def test_a_hung_gateway_times_out_and_the_batch_goes_once_it_answers_again(db, app, wired, make_evaluation, clock):

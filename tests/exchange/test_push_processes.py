@@ -50,7 +50,7 @@ def _statuses(db) -> dict[str, int]:
     return dict(db.session.execute(sa.select(ExchangeMessage.status, sa.func.count()).group_by(ExchangeMessage.status)).all())
 
 
-def test_two_pushers_at_once_send_every_message_exactly_once(db, db_url, ratings):
+def test_two_pushers_at_once_send_every_message_exactly_once(request, db, db_url, ratings):
     with start_gateway() as gateway:
         gateway.control(delay=0.02)  # requests overlap
         env = _env(db_url, gateway, FEEDBACK_EXCHANGE_BATCH_SIZE="10")
@@ -64,9 +64,13 @@ def test_two_pushers_at_once_send_every_message_exactly_once(db, db_url, ratings
     assert stats["accepted"] == ratings
     assert stats["redelivered"] == 0, "no message was claimed by both pushers"
     assert stats["duplicates"] == 0 and stats["order_violations"] == 0
+    request.node.user_properties.append(("fault figure", (
+        f"exchange, two pusher processes at once ({db.engine.dialect.name}): {ratings} produced, "
+        f"{stats['accepted']} accepted, redelivered {stats['redelivered']}, duplicates {stats['duplicates']}")))
 
 
-def test_a_pusher_killed_mid_batch_is_finished_by_the_next_run_without_a_duplicate(app, db, db_url, ratings, clock):
+def test_a_pusher_killed_mid_batch_is_finished_by_the_next_run_without_a_duplicate(request, app, db, db_url, ratings,
+                                                                                   clock):
     from feedback.exchange import pusher
 
     with start_gateway() as gateway:
@@ -96,3 +100,7 @@ def test_a_pusher_killed_mid_batch_is_finished_by_the_next_run_without_a_duplica
     assert _statuses(db) == {"acknowledged": ratings}
     assert stats["duplicates"] == 0, "what the gateway stored before the kill was recognised on resend"
     assert stats["accepted"] == ratings and stats["order_violations"] == 0
+    request.node.user_properties.append(("fault figure", (
+        f"exchange, pusher SIGKILLed mid-batch ({db.engine.dialect.name}): {ratings} produced, "
+        f"{summary['reclaimed']} reclaimed after the lease, {stats['accepted']} accepted, "
+        f"redelivered {stats['redelivered']}, duplicates {stats['duplicates']}")))
