@@ -24,8 +24,10 @@ install: $(VENV)/.installed
 
 install-test: $(VENV)/.installed-test
 
-## make run: migrate, load the demo city into an empty database, serve web + scheduler.
+## make run: install the bulletin's CJK font when missing, migrate, load the demo city into an empty
+## database, serve web + scheduler.
 run: install
+	@bash tests/support/ensure_fonts.sh
 	@export FEEDBACK_ENV=$${FEEDBACK_ENV:-development}; \
 	$(FLASK) db upgrade && \
 	$(FLASK) demo load --if-empty && \

@@ -15,6 +15,7 @@ from feedback.directory.cli import directory_cli
 from feedback.errors import DomainError
 from feedback.exchange.cli import exchange_cli
 from feedback.extensions import db
+from feedback.reports.cli import report_cli
 from feedback.statistics.cli import statistics_cli
 from jobs.scheduler import jobs_cli, scheduler_command
 
@@ -27,6 +28,7 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(demo_cli)
     app.cli.add_command(statistics_cli)
     app.cli.add_command(exchange_cli)
+    app.cli.add_command(report_cli)
 
     app.cli.add_command(calendar_cli)
 

@@ -82,6 +82,10 @@ class Config:
     APPEAL_WINDOW_WORKING_DAYS: int = 3
     ESCALATION_LEVEL2_AFTER_WORKING_DAYS: int = 2
     REMINDER_LEAD_WORKING_DAYS: int = 1  # a deadline's reminder when this many working days are left
+    # 督办单 (feedback/orders): the longest deadline an order may give, and the prefilled one when a
+    # level-2 escalation (督办) is turned into an order.
+    ORDER_DUE_MAX_WORKING_DAYS: int = 30
+    ORDER_DEFAULT_DUE_WORKING_DAYS: int = 3
     REWORK_DUE_WORKING_DAYS: int = 5  # a ticket sent back for rework owes a new reply this soon
     UNRATED_CLOSE_WORKING_DAYS: int = 5  # a reply the citizen never rates closes as 未评价 after this
     # Next year's arrangement can still move the last days of December (2018-12-29 became a
@@ -118,6 +122,15 @@ class Config:
     TERMINAL_PAIR_MAX_FAILURES: int = 5  # wrong pairing codes for a window before its code is locked
     TERMINAL_PAIR_GLOBAL_LIMIT: str = "60 per hour"  # pairing attempts from all addresses together
     RANKING_MIN_RATINGS: int = 30
+    # The monthly 通报 (feedback/reports): who issues it, and the CJK font its PDF embeds (Debian
+    # fonts-wqy-microhei; ReportLab cannot read Noto CJK).
+    REPORT_ISSUER: str = "临江市营商环境监督局"
+    REPORT_FONT_PATH: str = "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"
+    # 抽查回访 (feedback/oversight): the share of last week's closed real-name bad-review tickets drawn
+    # each week into the bureau's re-check queue (at least 1 per department that has any), and the
+    # working days a 督办单 issued when the department's account does not hold gives it to answer.
+    RECHECK_SHARE: float = 0.10
+    RECHECK_ORDER_DUE_WORKING_DAYS: int = 5
     PUBLISH_STAFF_STATS: bool = False
     PUBLISH_STAFF_NAMES: bool = False  # with PUBLISH_STAFF_STATS: names beside staff numbers
     # Data exchange with the provincial platform (feedback/exchange; README "Exchange").

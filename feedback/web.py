@@ -27,13 +27,18 @@ from feedback.evaluations.views import bp as rating_bp
 from feedback.exchange.views import bp as exchange_bp
 from feedback.extensions import db, login_manager
 from feedback.notifications.views import bp as notifications_bp
+from feedback.orders.views import bp as orders_bp
+from feedback.oversight.views import bp as oversight_bp
 from feedback.public.views import bp as public_bp
 from feedback.publications.views import bp as publications_bp
+from feedback.reports.views import bp as reports_bp
 from feedback.sms.views import bp as sms_bp
 from feedback.statistics.views import bp as statistics_bp
+from feedback.statistics.workbench import bp as stats_workbench_bp
 from feedback.terminal.views import bp as terminal_bp
 from feedback.tickets.citizen import bp as handling_bp
 from feedback.tickets.views import bp as tickets_bp
+from feedback.wall.views import bp as wall_bp
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "font-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; "
@@ -55,7 +60,8 @@ def init_app(app: Flask) -> None:
 
     for bp in (core_bp, accounts_bp, admin_bp, directory_bp, console_bp, api_bp, rating_bp, calendar_bp,
                terminal_bp, counter_bp, flags_bp, tickets_bp, handling_bp, complaints_bp, sms_bp, public_bp,
-               publications_bp, notifications_bp, reasons_bp, statistics_bp, exchange_bp):
+               publications_bp, notifications_bp, orders_bp, oversight_bp, reasons_bp, statistics_bp, exchange_bp, wall_bp,
+               stats_workbench_bp, reports_bp):
         app.register_blueprint(bp)
 
     login_manager.login_view = "accounts.login"

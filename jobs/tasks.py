@@ -11,7 +11,9 @@ from feedback.evaluations import automatic
 from feedback.exchange import pusher
 from feedback.exchange import service as exchange
 from feedback.idempotency import service as idempotency
+from feedback.oversight import rechecks
 from feedback.privacy import service as privacy
+from feedback.reports import service as reports
 from feedback.sms import sender
 from feedback.sms import service as sms
 from feedback.statistics import service as stats
@@ -108,3 +110,20 @@ def exchange_push(now: datetime) -> dict:
 def exchange_reconcile(now: datetime) -> dict:
     """Reconcile the previous local day once (a later run the same day does nothing)."""
     return exchange.reconcile_yesterday(now)
+
+
+@job("monthly_report_draft", seconds=3600,
+     description="on the first working day of each month, prepare the draft of last month's 通报 and tell "
+                 "the supervisors (once)")
+def monthly_report_draft(now: datetime) -> dict:
+    """Prepare last month's city bulletin on the month's first working day (see reports.service)."""
+    return reports.prepare_monthly_draft(now)
+
+
+@job("recheck_draw", seconds=3600,
+     description="抽查回访: once per ISO week, draw RECHECK_SHARE of each department's real-name bad-review "
+                 "tickets closed the week before (at least 1 each) into the bureau's re-check queue")
+def recheck_draw(now: datetime) -> dict:
+    """Draw last week's re-checks if not drawn yet (runs hourly; a drawn week is left as it is)."""
+    made, new = rechecks.draw(now)
+    return {"week": made.week, "new": new, "eligible": made.eligible, "drawn": made.drawn}

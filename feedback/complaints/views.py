@@ -17,6 +17,7 @@ from feedback.complaints.forms import ComplaintForm, LookupForm
 from feedback.directory.models import Department, Hall, Window
 from feedback.errors import DomainError, NotFoundError, ValidationError
 from feedback.extensions import db, limiter
+from feedback.inputs import as_id
 from feedback.tickets import service as tickets
 from feedback.tickets.workflow import HANDLING_RATINGS, OUTCOMES, state_label
 
@@ -65,6 +66,7 @@ def new():
     max_count, max_bytes = complaints.photo_limits()
     context = {"form": form, "max_count": max_count, "max_mb": max_bytes // (1024 * 1024)}
     if request.method == "GET":
+        form.hall.data = as_id(request.args.get("hall"))  # the hall's wallboard QR code names its hall
         return render_template("complaints/new.html", **context)
     if form.validate_on_submit():
         try:

@@ -51,6 +51,7 @@ from feedback.deadlines.models import STEPS, TicketDeadlineStep
 from feedback.directory.models import Department, DepartmentHead
 from feedback.extensions import db, insert_ignoring_conflicts
 from feedback.notifications import service as notifications
+from feedback.orders.sweep import sweep_orders
 from feedback.sms import outbox
 from feedback.tickets.models import Ticket
 from feedback.tickets.timeline import append_events, event_row
@@ -265,6 +266,7 @@ def sweep(now: datetime, batch: int | None = None, *, max_batches: int | None = 
         summary["batches"] += 1
         if len(ids) < batch:
             break
+    summary.update(sweep_orders(now, batch))  # the 督办单's own reminders and escalation (feedback/orders)
     return dict(sorted(summary.items()))
 
 

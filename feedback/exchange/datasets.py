@@ -36,10 +36,14 @@ What each table holds (decisions; the lead's CLI only picks the dataset and rang
   "JC-<event id>" (stable across exports); 督办发出时间 and 状态产生时间 are both when the deadline
   sweep recorded the step; 机构名称 and 责任部门 the ticket's department (its current one);
   办件编号 and 事项类型代码 are "" for a complaint's ticket (no 办件). Table 11 lists no 行政区划.
+  It also lists the 督办单 issued in the range (feedback/orders): 监察编号 the order's number
+  (督〔2026〕12号), 代码 2 督办, rule R-ORDER, 状态产生时间 its latest change, 监察结果描述 its status
+  and answer time.
 """
 from __future__ import annotations
 
 import csv
+import heapq
 import io
 import json
 import xml.etree.ElementTree as ET
@@ -63,6 +67,7 @@ from feedback.errors import ValidationError
 from feedback.evaluations.levels import LEVELS
 from feedback.evaluations.models import Evaluation, ServiceRecord
 from feedback.extensions import db
+from feedback.orders.models import SupervisionOrder
 from feedback.privacy.service import mask_personal
 from feedback.spreadsheets import csv_row
 from feedback.tickets.models import Ticket, TicketEvent
@@ -297,6 +302,7 @@ def _supervision_rows(start: datetime, end: datetime, zone: tzinfo, now: datetim
         if r.replied_at:
             result += f"，已于 {gb_time(r.replied_at, zone)} 答复群众"
         yield {
+            "_at": as_utc(r.at),
             "办件编号": r.national_number or "",
             "督办内容": r.note or EVENT_LABELS[r.kind],
             "机构名称": r.department_name or "",
@@ -311,8 +317,36 @@ def _supervision_rows(start: datetime, end: datetime, zone: tzinfo, now: datetim
         }
 
 
+def _order_rows(start: datetime, end: datetime, zone: tzinfo) -> list[dict]:
+    """督办单 issued in the range (a few a day, read at once): 监察编号 the order's number,
+    代码 2 督办, rule R-ORDER; 状态产生时间 its latest change (answer, overdue mark, withdrawal)."""
+    stmt = (select(SupervisionOrder).where(SupervisionOrder.issued_at >= start, SupervisionOrder.issued_at < end)
+            .order_by(SupervisionOrder.issued_at, SupervisionOrder.id))
+    rows = []
+    for o in db.session.scalars(stmt):
+        record = o.ticket.evaluation.record if o.ticket is not None and o.ticket.evaluation is not None else None
+        item = record.service_item if record is not None else None
+        changed = o.answered_at or o.withdrawn_at or o.overdue_at or o.issued_at
+        result = f"督办单{o.status_label}，限 {gb_time(o.due_at, zone)} 前书面答复"
+        if o.answered_at:
+            result += f"，已于 {gb_time(o.answered_at, zone)} 答复" + ("（逾期）" if o.answered_late else "")
+        rows.append({"_at": as_utc(o.issued_at), "_id": o.id,
+                     "办件编号": getattr(record, "national_number", None) or "", "督办内容": o.content,
+                     "机构名称": o.department.name, "事项类型代码": getattr(item, "item_type", None) or "",
+                     "督办发出时间": gb_time(o.issued_at, zone), "监察编号": o.number, "监察规则编号": "R-ORDER",
+                     "监察预警类型代码": "2", "状态产生时间": gb_time(changed, zone), "监察结果描述": result,
+                     "责任部门": o.department.name})
+    return rows
+
+
+def _table11_rows(start: datetime, end: datetime, zone: tzinfo, now: datetime) -> Iterator[dict]:
+    """Table 11: the tickets' supervision steps and the 督办单, in time order."""
+    yield from heapq.merge(_supervision_rows(start, end, zone, now), _order_rows(start, end, zone),
+                           key=lambda row: row["_at"])
+
+
 ROWS: dict[str, Callable[[datetime, datetime, tzinfo, datetime], Iterator[dict]]] = {
-    "evaluation": _evaluation_rows, "complaint": _complaint_rows, "supervision": _supervision_rows}
+    "evaluation": _evaluation_rows, "complaint": _complaint_rows, "supervision": _table11_rows}
 
 
 # ---------------------------------------------------------------- writers

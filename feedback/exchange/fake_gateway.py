@@ -55,6 +55,7 @@ KEY_FIELDS: dict[str, tuple[str, ...]] = {
     "complaint": ("complaintNo",),
     "rectification": ("ticketNo", "step", "stepTime"),
     "supervision": ("monitorNo",),
+    "supervision_order": ("monitorNo", "step"),  # a 督办单's issue and its answer
 }
 COUNTERS = ("requests", "accepted", "redelivered", "duplicates", "rejected", "order_violations")
 MODES = ("ok", "down", "hang", "malformed")

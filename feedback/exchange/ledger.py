@@ -57,6 +57,11 @@ def step_key(event_id: int) -> str:
     return f"TEV-{event_id}"
 
 
+def order_key(order_id: int, step: str) -> str:
+    """The local key of a 督办单 step's message (step ``issued`` or ``answered``)."""
+    return f"ORD-{order_id}-{step}"
+
+
 def message_id_for(subject_key: str) -> str:
     """The remote's dedupe key: this system's data source and the local key."""
     return f"{current_app.config['EXCHANGE_DATA_SOURCE']}-{subject_key}"
@@ -199,3 +204,24 @@ def ticket_steps(steps: list[tuple[int, int, str, datetime]], now: datetime | No
         skip = PARENT_SKIPPED if parent is None or status.get(parent) == "skipped" else None
         produce(step_kind(step), step_key(event_id), event_id, at, depends_on=parent, skip_reason=skip, now=now)
     return len(steps)
+
+
+ORDER_STEPS = ("issued", "answered")
+
+
+def order_step(order, step: str, at: datetime, now: datetime | None = None) -> ExchangeMessage:
+    """A 督办单 (feedback/orders) was issued or answered: report it (GB/T 39046 table 11),
+    ``monitorNo`` being the order's number. The answer waits for the issue; an order on a
+    ticket waits for the ticket's rating or complaint when that one goes up (never for a
+    skipped or missing one: the order itself is the bureau's and is always reported)."""
+    if step not in ORDER_STEPS:
+        raise ValueError(f"order step is one of {ORDER_STEPS}, not {step!r}")
+    depends = None
+    if step == "answered":
+        depends = order_key(order.id, "issued")
+    elif order.ticket_id is not None:
+        ticket = db.session.get(Ticket, order.ticket_id)
+        parent = parent_key(ticket.evaluation_id, ticket.complaint_id) if ticket is not None else None
+        if parent and _status_of(parent) not in (None, "skipped"):
+            depends = parent
+    return produce("supervision_order", order_key(order.id, step), order.id, at, depends_on=depends, now=now)

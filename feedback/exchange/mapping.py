@@ -8,6 +8,7 @@ the national link's direction (5 = 非常满意); channels are the national code
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 from types import SimpleNamespace
 
@@ -20,6 +21,7 @@ from feedback.complaints.models import Complaint
 from feedback.directory.models import Department, Hall, ServiceItem
 from feedback.evaluations.models import Evaluation, ServiceRecord
 from feedback.extensions import db
+from feedback.orders.models import SupervisionOrder
 from feedback.privacy.service import mask_personal
 from feedback.tickets.models import Ticket, TicketEvent
 
@@ -31,7 +33,7 @@ VERDICT_CODES = {"satisfied": "1", "basically_satisfied": "2", "dissatisfied": "
 WARNING_TYPES = {"overdue": "1", "supervised": "2"}  # 监察预警类型: 1 超期预警, 2 督办
 RULES = {"overdue": "R-OVERDUE", "supervised": "R-SUPERVISE"}
 TEXT_LIMIT = 1000
-FREE_TEXT = ("writingEvaluation", "complaintContent", "content", "superviseContent")
+FREE_TEXT = ("writingEvaluation", "complaintContent", "content", "superviseContent", "feedbackContent")
 
 
 def wire_time(moment: datetime | None) -> str:
@@ -141,6 +143,39 @@ def step_payload(event: TicketEvent) -> dict:
     return out
 
 
+def order_payload(order, step: str) -> dict:
+    """A 督办单 step (``issued`` or ``answered``, GB/T 39046 table 11): ``monitorNo`` is the
+    order's number, warnType 2 (督办), rule R-ORDER; the answer's text when answered."""
+    dept, ticket = order.department, order.ticket
+    base = {**(_parent_fields(ticket) if ticket is not None else {}), "ticketNo": str(ticket.id) if ticket else "",
+            "deptCode": getattr(dept, "credit_code", None) or "", "deptName": getattr(dept, "name", ""),
+            "areaCode": _area(dept, getattr(ticket, "hall", None)),
+            "dataSource": current_app.config["EXCHANGE_DATA_SOURCE"]}
+    names = _citizen_names(ticket) if ticket is not None else []
+    out = {**base, "monitorNo": order.number, "ruleNo": "R-ORDER", "warnType": WARNING_TYPES["supervised"],
+           "step": step, "superviseContent": _text(order.content, names), "superviseTime": wire_time(order.issued_at),
+           "dueTime": wire_time(order.due_at)}
+    if step == "answered":
+        out.update(feedbackContent=_text(order.answer, names), feedbackTime=wire_time(order.answered_at))
+    return out
+
+
+_ORDER_MESSAGE = re.compile(r"ORD-(\d+)-(issued|answered)$")
+
+
+def _order_payloads(messages) -> dict[str, dict | None]:
+    orders = _load(SupervisionOrder, [m.subject_id for m in messages], joinedload(SupervisionOrder.department),
+                   selectinload(SupervisionOrder.ticket).options(
+                       joinedload(Ticket.hall), selectinload(Ticket.evaluation).joinedload(Evaluation.record),
+                       selectinload(Ticket.complaint)))
+    out: dict[str, dict | None] = {}
+    for m in messages:
+        found = _ORDER_MESSAGE.search(m.message_id)
+        order = orders.get(m.subject_id)
+        out[m.message_id] = order_payload(order, found.group(2)) if order is not None and found else None
+    return out
+
+
 def _load(model, ids: list[int], *options) -> dict[int, object]:
     return {obj.id: obj for obj in db.session.scalars(select(model).where(model.id.in_(ids)).options(*options))}
 
@@ -191,7 +226,7 @@ def _plain_subjects(kind: str, ids: list[int]) -> dict[int, SimpleNamespace]:
         return obj
 
     out = {}
-    for row in db.session.execute(q).tuples():
+    for row in db.session.connection().execute(q):  # Core rows: no ORM layer in between
         record = part(row, "r_", service_item=part(row, "i_"), department=part(row, "d_"), hall=part(row, "h_"))
         out[row[0]] = record if kind == "record" else part(row, "e_", record=record)
     return out
@@ -201,6 +236,8 @@ def payloads(kind: str, messages) -> dict[str, dict | None]:
     """Each message's payload by message id (None when its subject no longer exists);
     ``messages`` are ledger rows (anything with ``message_id`` and ``subject_id``)."""
     ids = [m.subject_id for m in messages]
+    if kind == "supervision_order":
+        return _order_payloads(messages)
     if kind == "record":
         subjects = _plain_subjects(kind, ids)
         build = record_payload

@@ -13,9 +13,11 @@ from feedback.extensions import db
 STATUSES = ("pending", "sending", "acknowledged", "failed", "skipped")
 STATUS_LABELS = {"pending": "待上报", "sending": "上报中", "acknowledged": "已确认", "failed": "失败",
                  "skipped": "不上报"}
-KINDS = ("record", "evaluation", "evaluation_invalidated", "complaint", "rectification", "supervision")
+KINDS = ("record", "evaluation", "evaluation_invalidated", "complaint", "rectification", "supervision",
+         "supervision_order")
 KIND_LABELS = {"record": "办件", "evaluation": "评价", "evaluation_invalidated": "评价作废",
-               "complaint": "投诉", "rectification": "整改反馈", "supervision": "督办/预警"}
+               "complaint": "投诉", "rectification": "整改反馈", "supervision": "督办/预警",
+               "supervision_order": "督办单"}
 
 
 class ExchangeMessage(db.Model):

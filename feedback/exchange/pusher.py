@@ -28,7 +28,8 @@ from feedback.extensions import db
 
 log = logging.getLogger("feedback.exchange")
 
-ORDER = ("record", "evaluation", "evaluation_invalidated", "complaint", "rectification", "supervision")
+ORDER = ("record", "evaluation", "evaluation_invalidated", "complaint", "rectification", "supervision",
+         "supervision_order")
 LANES = ("fast", "batch")
 BLOCKED = "所属办件或评价上报失败，待其重推后一并上报"
 GONE = "本地数据已不存在，无法上报"
@@ -78,7 +79,8 @@ def promote_parents() -> int:
 
 _TABLE = ExchangeMessage.__table__
 _PARENT = _TABLE.alias("parent")
-# The due messages of one lane and kind, oldest due first, whose parent (if any) is
+# The statements of each batch are Core, run on the session's connection (in its transaction)
+# without the ORM layer. The due messages of one lane and kind, oldest due first, whose parent (if any) is
 # acknowledged. Built once: a push run asks it several times per batch. The parent's status is
 # a correlated scalar subquery, one index lookup per candidate row (an EXISTS under OR becomes
 # a hashed subplan reading every acknowledged message on each call). The ORDER BY is the due
@@ -98,7 +100,7 @@ _ANY_DUE = (select(_TABLE.c.id).where(_TABLE.c.status == "pending", _TABLE.c.lan
 
 
 def _due(kind: str, lane: str, now: datetime, limit: int) -> list[int]:
-    return sorted(db.session.scalars(_DUE, {"lane": lane, "kind": kind, "now": now, "limit": limit}))
+    return sorted(db.session.connection().scalars(_DUE, {"lane": lane, "kind": kind, "now": now, "limit": limit}))
 
 
 def _pick(now: datetime, limit: int, spent: set) -> tuple[str, list[int]] | None:
@@ -112,7 +114,7 @@ def _pick(now: datetime, limit: int, spent: set) -> tuple[str, list[int]] | None
                 continue
             if ids := _due(kind, lane, now, limit):
                 return kind, ids
-            if db.session.scalar(_ANY_DUE, {"lane": lane, "kind": kind, "now": now}) is None:
+            if db.session.connection().scalar(_ANY_DUE, {"lane": lane, "kind": kind, "now": now}) is None:
                 spent.add((lane, kind))
     return None
 
@@ -122,7 +124,7 @@ def _claim(ids: list[int], now: datetime) -> tuple[str, list]:
     claimed rows (id, message_id, subject_id, attempts), by id."""
     token = uuid.uuid4().hex
     lease = now + timedelta(seconds=int(current_app.config["EXCHANGE_SENDING_LEASE_SECONDS"]))
-    claimed = db.session.execute(
+    claimed = db.session.connection().execute(
         update(_TABLE).where(_TABLE.c.id.in_(ids), _TABLE.c.status == "pending")
         .values(status="sending", claim=token, attempts=_TABLE.c.attempts + 1, next_attempt_at=lease,
                 last_attempt_at=now)
@@ -200,7 +202,7 @@ def _send_batch(adapter: Adapter, kind: str, messages: list, token: str, now: da
                 rows.append(_row(msg, token, status, next_at, None, request, reason, (answer or "")[:2000]))
                 summary["failed" if status == "failed" else "retry"] += 1
     if rows:
-        db.session.execute(_APPLY, rows, execution_options={"synchronize_session": False})
+        db.session.connection().execute(_APPLY, rows)
     db.session.commit()
     return not (outgoing and error is not None)
 

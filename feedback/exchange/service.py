@@ -21,6 +21,7 @@ from feedback.exchange.pusher import BLOCKED
 from feedback.exchange.models import KINDS, ExchangeControl, ExchangeMessage, ExchangeReconciliation
 from feedback.extensions import db, insert_ignoring_conflicts
 from feedback.notifications.service import notification_row, notify_many
+from feedback.orders.models import SupervisionOrder
 from feedback.tickets.models import Ticket, TicketEvent
 
 CHUNK = 5000
@@ -261,6 +262,13 @@ def backfill(date_from: date, date_to: date, *, kind: str | None = None, actor: 
                     obj.backfilled = True
                     out[obj.kind] = out.get(obj.kind, 0) + 1
             db.session.flush()
+    if "supervision_order" in kinds:  # a few a day: read as objects
+        for column, step in ((SupervisionOrder.issued_at, "issued"), (SupervisionOrder.answered_at, "answered")):
+            for order in db.session.scalars(select(SupervisionOrder).where(column >= start, column < end)):
+                if _missing([ledger.order_key(order.id, step)]):
+                    ledger.order_step(order, step, getattr(order, column.key), now=now).backfilled = True
+                    out["supervision_order"] += 1
+            db.session.flush()
     requeue = update(ExchangeMessage).where(
         ExchangeMessage.status == "failed", ExchangeMessage.event_at >= start, ExchangeMessage.event_at < end)
     if kind:
@@ -292,6 +300,11 @@ def local_counts(day: date) -> dict[str, int]:
         steps = [s for s in ledger.REPORTED_STEPS if ledger.step_kind(s) == kind]
         out[kind] = count(select(TicketEvent.id).join(Ticket, Ticket.id == TicketEvent.ticket_id).where(
             TicketEvent.kind.in_(steps), TicketEvent.at >= start, TicketEvent.at < end))
+    # 督办单: each issue and each answer is one message.
+    out["supervision_order"] = (
+        count(select(SupervisionOrder.id).where(SupervisionOrder.issued_at >= start, SupervisionOrder.issued_at < end))
+        + count(select(SupervisionOrder.id).where(SupervisionOrder.answered_at >= start,
+                                                  SupervisionOrder.answered_at < end)))
     return out
 
 

@@ -19,6 +19,7 @@ KIND_LABELS = {
     "reminder": "期限提醒", "overdue": "超期预警", "level2": "督办",
     "verify_reminder": "核实期限提醒", "verify_overdue": "核实超期预警", "verify_level2": "核实督办",
     "login_alert": "登录告警",
+    "order_reminder": "督办单期限提醒", "order_overdue": "督办单超期",
 }
 
 

@@ -14,8 +14,9 @@ retention period (records without a ticket: once completed that long ago):
   SMS answer quoted on the timeline (``ticket_texts``): erased, not masked, because it may
   name people the system never knew;
 - the complaint's photos: rows deleted, files removed from the disk;
-- what handlers wrote about the case (findings, measures, reply): kept for the case's history,
-  with phone and ID numbers (the publication scanner) and the names the ticket knew masked;
+- what handlers wrote about the case (findings, measures, reply) and the bureau's re-check notes:
+  kept for the case's history, with phone and ID numbers (the publication scanner) and the names
+  the ticket knew masked;
 - the SMS log of that age: numbers, texts and the outcome details;
 - kept: ratings, reasons, real-name flags, the tickets' dates, states and outcomes (statistics),
   approved publications (reviewed and masked already), opt-outs (they must go on working).
@@ -36,6 +37,7 @@ from feedback.complaints.models import Complaint, ComplaintPhoto
 from feedback.evaluations.models import Evaluation, ServiceRecord
 from feedback.extensions import db
 from feedback.operations.watermarks import walk_before
+from feedback.oversight.models import Recheck
 from feedback.publications.service import NOT_NAMES, find_personal_data
 from feedback.sms.models import InboundSms, OutboundSms, SmsFollowUp, SmsInvitation
 from feedback.tickets.models import Ticket, TicketText
@@ -154,6 +156,16 @@ def _erase_tickets(ticket_ids: list[int], now: datetime, summary: Counter) -> No
         [{"t_id": t.id, **{f"t_{column}": mask_personal(getattr(t, column), (
             t.callback_contact, record_names.get(t.evaluation_id), complaint_names.get(t.complaint_id)))
             for column in ("findings", "measures", "reply_text")}} for t in claimed])
+    # The bureau's re-check notes (feedback/oversight) are written about the case as findings are: masked.
+    known = {t.id: (t.callback_contact, record_names.get(t.evaluation_id), complaint_names.get(t.complaint_id))
+             for t in claimed}
+    notes = db.session.execute(select(Recheck.id, Recheck.ticket_id, Recheck.note)
+                               .where(Recheck.ticket_id.in_(list(known)), Recheck.note.is_not(None))).all()
+    if notes:
+        rechecks = Recheck.__table__
+        db.session.execute(rechecks.update().where(rechecks.c.id == bindparam("r_id"))
+                           .values(note=bindparam("r_note")),
+                           [{"r_id": rid, "r_note": mask_personal(note, known[tid])} for rid, tid, note in notes])
     summary["texts"] += db.session.execute(
         update(TicketText).where(TicketText.ticket_id.in_([t.id for t in claimed]), TicketText.erased_at.is_(None))
         .values(body=None, erased_at=now).execution_options(synchronize_session=False)).rowcount or 0

@@ -25,7 +25,7 @@ from feedback.extensions import db
 from feedback.public.units import SCOPE_LABELS, UNIT_MODELS, staff_names_published, staff_published, unit_names
 from feedback.statistics import definitions
 from feedback.statistics import service as stats
-from feedback.statistics.models import COUNTERS, StatMonthly
+from feedback.statistics.models import COUNTERS, INTERNAL_COUNTERS, StatMonthly
 
 MONTH_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 MAX_MONTHS = 36
@@ -244,7 +244,9 @@ def level_distribution(rates: stats.Rates) -> list[dict[str, Any]]:
 LEVEL_COLUMNS = [(f"level{v}", f"n_score{v}_gbt{LEVELS[v].gbt39046}") for v in sorted(LEVELS, reverse=True)]
 STAT_KINDS = ("all", "department", "department_tree", "hall", "window", "service_item")
 # Every counter of the open data after the level counts, in the stored order.
-COUNT_COLUMNS = [c for c in COUNTERS if c not in ("records", "ratings", "good", "bad") and not c.startswith("level")]
+# The console's own counters (未评率, 回访及时率) are not published.
+COUNT_COLUMNS = [c for c in COUNTERS if c not in ("records", "ratings", "good", "bad", *INTERNAL_COUNTERS)
+                 and not c.startswith("level")]
 
 
 def stat_kinds() -> tuple[str, ...]:

@@ -9,12 +9,14 @@ drives random histories through the real services to check it). The cohorts:
   window, staff, service item; an anonymous walk-in rating names its window's).
   好评率, 差评率, 主动评价好评率, 平均分.
 * 办件 (records): service records completed in the month, for the units the record names.
-  主动评价率 = those of them with a valid active (non-default) rating, whenever it came. An
+  主动评价率 = those of them with a valid active (non-default) rating, whenever it came; 未评率
+  (console only) = those with no valid rating at all. An
   anonymous rating has no record: it counts in 好评率 and 差评率, never in 主动评价率.
 * 工单 (tickets): tickets opened in the month (tickets of invalid ratings excluded), for the
   department that holds the ticket now (after a 转办 the receiving one, numerator and
   denominator alike), the hall, window and staff member the ticket names (a complaint's hall
-  and window too) and the rated service item. 差评回复率, 回访整改率, 按时整改率, 回访整改满意率.
+  and window too) and the rated service item. 差评回复率, 回访整改率, 按时整改率, 回访整改满意率;
+  回访及时率 (console only) = real-name bad-review tickets verified by their verification deadline.
 
 One definition serves both sides: ``service.compute_month`` sums each counter over its cohort
 grouped by unit, and the console drill-down (drilldown.py) lists the cohort's rows of one unit
@@ -130,6 +132,7 @@ _REALNAME_BAD = and_(_BAD_TICKET, e.real_name.is_(True))
 COUNTER_DEFS: dict[str, Counter] = {c.name: c for c in (
     Counter("records", RECORDS, "办件"),
     Counter("records_active", RECORDS, "已被群众主动评价的办件", and_(e.id.is_not(None), _ACTIVE)),
+    Counter("records_unrated", RECORDS, "没有任何有效评价的办件（系统默认评价也算已评）", e.id.is_(None)),
     Counter("ratings", RATINGS, "有效评价"),
     Counter("good", RATINGS, "好评（基本满意及以上）", _GOOD),
     Counter("bad", RATINGS, "差评（不满意、非常不满意）", _BAD),
@@ -145,6 +148,9 @@ COUNTER_DEFS: dict[str, Counter] = {c.name: c for c in (
     Counter("realname_bad", TICKETS, "实名差评工单", _REALNAME_BAD),
     Counter("realname_bad_rectified", TICKETS, "已回访核实并整改的实名差评工单",
             and_(_REALNAME_BAD, t.verified_at.is_not(None), t.rectified_at.is_not(None))),
+    Counter("realname_bad_verified_on_time", TICKETS, "在回访核实期限内完成回访核实的实名差评工单",
+            and_(_REALNAME_BAD, t.verified_at.is_not(None), t.verify_due_at.is_not(None),
+                 t.verified_at <= t.verify_due_at)),
     Counter("handling_rated", TICKETS, "群众评价了办理结果的工单", t.handling_rating.in_(list(HANDLING_RATINGS))),
     Counter("handling_satisfied", TICKETS, "群众对办理结果满意或基本满意的工单",
             t.handling_rating.in_(("satisfied", "basically_satisfied"))),
@@ -180,14 +186,22 @@ RATES = (
     RateDef("average_score", "平均分", "score_sum", "ratings",
             "有效评价的平均分：非常满意 10 分、满意 8 分、基本满意 6 分、不满意 3 分、非常不满意 0 分", kind="score"),
 )
-RATE_BY_ATTR = {rate.attr: rate for rate in RATES}
+# Rates shown only inside the console (/console/stats, the drill-down), never published.
+INTERNAL_RATES = (
+    RateDef("unrated_rate", "未评率", "records_unrated", "records",
+            "当月办结的办件中没有任何有效评价（含系统默认评价即算已评）的办件 ÷ 当月办结的办件"),
+    RateDef("verify_on_time_rate", "回访及时率", "realname_bad_verified_on_time", "realname_bad",
+            "在回访核实期限内完成回访核实的实名差评工单 ÷ 实名差评工单（计入现在承办工单的部门）"),
+)
+ALL_RATES = RATES + INTERNAL_RATES
+RATE_BY_ATTR = {rate.attr: rate for rate in ALL_RATES}
 
 # The columns whose change can move a count, per model: the dirty-month marker (service.py)
 # ignores changes to any other column (a deadline sweep's bookkeeping, an erased phone number).
 WATCHED = {
-    Evaluation: ("rated_at", "invalid", "level", "channel", "is_active_rating", "real_name", "department_id",
+    Evaluation: ("rated_at", "invalid", "level", "channel", "reasons", "is_active_rating", "real_name", "department_id",
                  "hall_id", "window_id", "staff_id", "service_item_id", "service_record_id"),
     ServiceRecord: ("completed_at", "department_id", "hall_id", "window_id", "staff_id", "service_item_id"),
     Ticket: ("created_at", "evaluation_id", "department_id", "hall_id", "window_id", "staff_id", "closed_at",
-             "replied_at", "due_at", "verified_at", "rectified_at", "handling_rating"),
+             "replied_at", "due_at", "verify_due_at", "verified_at", "rectified_at", "handling_rating"),
 }

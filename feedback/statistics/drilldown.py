@@ -13,7 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterator
 
-from sqlalchemy import func, select
+from sqlalchemy import cast, exists, func, select
+from sqlalchemy.dialects.postgresql import JSONB
 
 from feedback.complaints.models import Complaint
 from feedback.contact import mask_phone
@@ -24,7 +25,7 @@ from feedback.evaluations.levels import CHANNELS, LEVELS
 from feedback.evaluations.models import Evaluation, ServiceRecord
 from feedback.extensions import db
 from feedback.statistics import service as stats
-from feedback.statistics.definitions import COUNTER_DEFS, RATES, SCOPE_LABELS, Cohort, Counter, RateDef
+from feedback.statistics.definitions import ALL_RATES, COUNTER_DEFS, SCOPE_LABELS, Cohort, Counter, RateDef
 from feedback.statistics.models import COUNTERS
 from feedback.tickets.models import Ticket
 from feedback.tickets.workflow import HANDLING_RATINGS, SOURCES, state_label
@@ -109,20 +110,45 @@ def _unit_conditions(cohort: Cohort, unit: Unit) -> list:
     return [column == unit.id]
 
 
-def conditions(name: str, unit: Unit, month: str) -> tuple[Cohort, list]:
-    """The cohort of counter ``name`` and the conditions of its rows for ``unit`` in ``month``."""
+# A breakdown (breakdowns.py) divides one counter's rows: the channel mix the valid ratings,
+# the reasons the valid bad ratings. Its drill-down lists that counter's rows with one condition more.
+BREAKDOWN_COUNTERS = {"channel": "ratings", "reason": "bad"}
+Breakdown = tuple[str, str]  # (dimension, key), e.g. ("channel", "sms"), ("reason", "115")
+
+
+def breakdown_condition(breakdown: Breakdown):
+    """The condition a rating meets to count under ``breakdown``; NotFoundError for an unknown one."""
+    dimension, key = breakdown
+    if dimension == "channel" and key in CHANNELS:
+        return Evaluation.channel == key
+    if dimension == "reason" and key.isdigit() and len(key) <= 9:
+        code = int(key)
+        if db.session.get_bind().dialect.name == "postgresql":
+            return cast(Evaluation.reasons, JSONB).contains([code])
+        cited = func.json_each(Evaluation.reasons).table_valued("value")
+        return exists(select(1).select_from(cited).where(cited.c.value == code))
+    raise NotFoundError(f"没有这项分布：{dimension}={key}")
+
+
+def conditions(name: str, unit: Unit, month: str, breakdown: Breakdown | None = None) -> tuple[Cohort, list]:
+    """The cohort of counter ``name`` and the conditions of its rows for ``unit`` in ``month``
+    (only those counted under ``breakdown`` when given: it must divide counter ``name``)."""
     definition = counter(name)
     cohort = definition.cohort
     where = cohort.where(month) + _unit_conditions(cohort, unit)
     if definition.condition is not None:
         where.append(definition.condition)
+    if breakdown is not None:
+        if BREAKDOWN_COUNTERS.get(breakdown[0]) != name:
+            raise NotFoundError(f"统计项“{name}”没有这项分布")
+        where.append(breakdown_condition(breakdown))
     return cohort, where
 
 
-def count(name: str, unit: Unit, month: str) -> int:
+def count(name: str, unit: Unit, month: str, breakdown: Breakdown | None = None) -> int:
     """Counter ``name`` of ``unit`` in ``month`` counted live from the source rows (the score summed)."""
     definition = counter(name)
-    cohort, where = conditions(name, unit, month)
+    cohort, where = conditions(name, unit, month, breakdown)
     aggregate = func.sum(definition.value()) if definition.value is not None else func.count()
     return int(db.session.scalar(select(aggregate).select_from(cohort.source).where(*where)) or 0)
 
@@ -208,17 +234,19 @@ def _shown(cohort: Cohort, row) -> dict[str, Any]:
     return out
 
 
-def rows(name: str, unit: Unit, month: str, page: int = 1, per_page: int = 100) -> tuple[list[dict], int]:
+def rows(name: str, unit: Unit, month: str, page: int = 1, per_page: int = 100,
+         breakdown: Breakdown | None = None) -> tuple[list[dict], int]:
     """One page of the rows counter ``name`` of ``unit`` counts in ``month`` (masked), and how many there are."""
-    cohort, where = conditions(name, unit, month)
+    cohort, where = conditions(name, unit, month, breakdown)
     total = int(db.session.scalar(select(func.count()).select_from(cohort.source).where(*where)) or 0)
     stmt = _statement(cohort, where).limit(per_page).offset((max(page, 1) - 1) * per_page)
     return [_shown(cohort, row) for row in db.session.execute(stmt)], total
 
 
-def all_rows(name: str, unit: Unit, month: str, batch: int = 1000) -> Iterator[dict]:
+def all_rows(name: str, unit: Unit, month: str, batch: int = 1000,
+             breakdown: Breakdown | None = None) -> Iterator[dict]:
     """Every row counter ``name`` of ``unit`` counts in ``month`` (masked), read in batches (the CSV)."""
-    cohort, where = conditions(name, unit, month)
+    cohort, where = conditions(name, unit, month, breakdown)
     result = db.session.execute(_statement(cohort, where).execution_options(yield_per=batch))
     for row in result:
         yield _shown(cohort, row)
@@ -260,7 +288,7 @@ def explain(unit: Unit, month: str, live: bool = False) -> list[Explained]:
     counts = stored_counts(unit, month)
     rates = stats.Rates(counts)
     out = []
-    for rate in RATES:
+    for rate in ALL_RATES:
         item = Explained(rate, getattr(rates, rate.attr), counts[rate.num], counts[rate.den],
                          COUNTER_DEFS[rate.num], COUNTER_DEFS[rate.den])
         if live:

@@ -15,7 +15,10 @@ COUNTERS = (
     "records", "records_active", "ratings", "good", "bad", "level1", "level2", "level3", "level4", "level5",
     "score_sum", "active", "active_good", "tickets", "tickets_closed", "tickets_on_time", "bad_tickets",
     "bad_replied", "realname_bad", "realname_bad_rectified", "handling_rated", "handling_satisfied",
+    "records_unrated", "realname_bad_verified_on_time",
 )
+# Counters of the console only (未评率, 回访及时率, migration 0020): left out of the open data.
+INTERNAL_COUNTERS = ("records_unrated", "realname_bad_verified_on_time")
 
 
 class StatMonthly(db.Model):
@@ -57,6 +60,31 @@ class StatMonthly(db.Model):
     tickets_on_time: Mapped[int] = mapped_column(Integer, default=0)
     handling_rated: Mapped[int] = mapped_column(Integer, default=0)
     handling_satisfied: Mapped[int] = mapped_column(Integer, default=0)
+    records_unrated: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # migration 0020
+    realname_bad_verified_on_time: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # 0020
+
+
+class StatBreakdown(db.Model):
+    """统计分布: how one unit's valid ratings of one month divide by a dimension.
+
+    ``dimension`` "channel": every valid rating by its channel (``key`` the channel code);
+    "reason": every valid bad rating (差评) by each reason code it cites (``key`` the code; a
+    rating citing two reasons counts once under each). Units as in StatMonthly (the ratings
+    cohort: all, department, department_tree rolled up over the tree, hall, window, staff,
+    service_item). Filled by the same refresh and recompute as StatMonthly (breakdowns.py).
+    """
+
+    __tablename__ = "stat_breakdowns"
+    __table_args__ = (UniqueConstraint("month", "unit_kind", "unit_id", "dimension", "key",
+                                       name="uq_stat_breakdowns_unit_month_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    unit_kind: Mapped[str] = mapped_column(String(20))
+    unit_id: Mapped[int] = mapped_column(Integer)  # 0 for "all"
+    month: Mapped[str] = mapped_column(String(7))  # YYYY-MM, local
+    dimension: Mapped[str] = mapped_column(String(20))  # channel | reason
+    key: Mapped[str] = mapped_column(String(20))
+    count: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class StatState(db.Model):

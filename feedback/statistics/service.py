@@ -28,6 +28,7 @@ from feedback.clock import as_utc, utcnow
 from feedback.directory.models import Department
 from feedback.evaluations.models import Evaluation, ServiceRecord
 from feedback.extensions import db
+from feedback.statistics import breakdowns
 from feedback.statistics.definitions import COHORTS, COUNTER_DEFS, GROUPED_KINDS, RATE_BY_ATTR, UNIT_KINDS, WATCHED
 from feedback.statistics.models import COUNTERS, StatDirtyMonth, StatMonthly, StatOverdue, StatState
 from feedback.statistics.months import month_bounds as month_bounds  # noqa: F401  (re-exported)
@@ -174,8 +175,11 @@ def _store_month(month: str, data: dict[Key, dict[str, int]]) -> int:
 
 
 def recompute_month(month: str) -> int:
-    """Replace one month's rows with a fresh computation; returns the number of unit rows."""
-    return _store_month(month, compute_month(month))
+    """Replace one month's rows (counters and breakdowns) with a fresh computation; returns the
+    number of unit rows."""
+    stored = _store_month(month, compute_month(month))
+    breakdowns.recompute_month(month, department_parents())
+    return stored
 
 
 # ---------------------------------------------------------------- refresh and full recompute
@@ -248,6 +252,7 @@ def recompute_all(now: datetime | None = None) -> dict:
               (Evaluation.rated_at, ServiceRecord.completed_at, Ticket.created_at)]
     firsts = [f for f in firsts if f is not None]
     db.session.execute(delete(StatMonthly))
+    breakdowns.delete_all()
     db.session.execute(delete(StatDirtyMonth))
     db.session.info.pop("stat_dirty_seen", None)
     months = months_between(month_of(min(firsts)), month_of(now)) if firsts else []
@@ -294,6 +299,8 @@ class Rates:
     on_time_rate = Ratio("on_time_rate")
     handling_satisfaction_rate = Ratio("handling_satisfaction_rate")
     average_score = Ratio("average_score")
+    unrated_rate = Ratio("unrated_rate")  # console only
+    verify_on_time_rate = Ratio("verify_on_time_rate")  # console only
 
     def as_dict(self) -> dict:
         """Every rate by name, for templates, CSV and the open data."""

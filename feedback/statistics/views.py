@@ -35,7 +35,9 @@ from feedback.directory.models import Department
 from feedback.errors import DomainError
 from feedback.extensions import db
 from feedback.spreadsheets import csv_cell
-from feedback.statistics import drilldown
+from feedback.evaluations.levels import CHANNELS
+from feedback.evaluations.reasons import LABELS as REASON_LABELS
+from feedback.statistics import breakdowns, drilldown
 from feedback.statistics.definitions import COUNTER_DEFS, SCOPE_LABELS
 from feedback.statistics.models import StatState
 from feedback.statistics.months import month_of
@@ -127,17 +129,47 @@ def _counted(unit: str, month: str, counter: str):
     return _unit(unit), _month(month)
 
 
+def _breakdown(counter: str) -> drilldown.Breakdown | None:
+    """The breakdown a drill-down URL narrows to (``?channel=`` or ``?reason=``), 404 when it
+    does not divide ``counter`` or names nothing."""
+    for dimension in drilldown.BREAKDOWN_COUNTERS:
+        key = request.args.get(dimension)
+        if key is not None:
+            try:
+                drilldown.conditions(counter, drilldown.Unit("all", 0, "all", "全市"), "2000-01", (dimension, key))
+            except DomainError:
+                abort(404)
+            return dimension, key
+    return None
+
+
 @bp.get("/<unit>/<month>/<counter>")
 def rows(unit: str, month: str, counter: str):
     """The ratings, records or tickets one count of a unit and month counts, a page at a time (masked)."""
     found, month = _counted(unit, month, counter)
+    narrow = _breakdown(counter)
     page = max(1, request.args.get("page", 1, type=int))
-    listed, total = drilldown.rows(counter, found, month, page, PER_PAGE)
+    listed, total = drilldown.rows(counter, found, month, page, PER_PAGE, narrow)
     definition = COUNTER_DEFS[counter]
+    if narrow is None:
+        stored = drilldown.stored_counts(found, month)[counter]
+    else:
+        stored = breakdowns.totals(found.kind, found.id, narrow[0], [month]).get(narrow[1], 0)
     return render_template("statistics/rows.html", unit=found, month=month, counter=counter, definition=definition,
                            columns=drilldown.COLUMNS[definition.cohort.key], rows=listed, total=total, page=page,
-                           per_page=PER_PAGE, stored=drilldown.stored_counts(found, month)[counter],
-                           refreshed_at=_refreshed_at())
+                           per_page=PER_PAGE, stored=stored, refreshed_at=_refreshed_at(),
+                           narrow=narrow, narrow_label=_narrow_label(narrow),
+                           narrow_args={narrow[0]: narrow[1]} if narrow else {})
+
+
+def _narrow_label(narrow: drilldown.Breakdown | None) -> str:
+    """What a breakdown drill-down is narrowed to, in Chinese (评价渠道：短信)."""
+    if narrow is None:
+        return ""
+    dimension, key = narrow
+    if dimension == "channel":
+        return f"评价渠道：{CHANNELS.get(key, key)}"
+    return f"差评原因：{key} {REASON_LABELS.get(int(key), '')}".rstrip()
 
 
 def _cell(value) -> str:
@@ -150,6 +182,7 @@ def _cell(value) -> str:
 def rows_csv(unit: str, month: str, counter: str):
     """Every row one count counts, as CSV (UTF-8 with BOM, so Excel opens it), phones masked."""
     found, month = _counted(unit, month, counter)
+    narrow = _breakdown(counter)
     columns = drilldown.COLUMNS[COUNTER_DEFS[counter].cohort.key]
 
     def generate():
@@ -157,7 +190,7 @@ def rows_csv(unit: str, month: str, counter: str):
         writer = csv.writer(buf)
         yield "\ufeff"
         writer.writerow([header for _, header in columns])
-        for row in drilldown.all_rows(counter, found, month):
+        for row in drilldown.all_rows(counter, found, month, breakdown=narrow):
             writer.writerow([_cell(row.get(field)) for field, _ in columns])
             if buf.tell() > 64_000:
                 yield buf.getvalue()
@@ -165,5 +198,6 @@ def rows_csv(unit: str, month: str, counter: str):
                 buf.truncate()
         yield buf.getvalue()
 
-    filename = f"statistics-{found.kind}-{found.id}-{month}-{counter}.csv"
+    suffix = f"-{narrow[0]}-{narrow[1]}" if narrow else ""
+    filename = f"statistics-{found.kind}-{found.id}-{month}-{counter}{suffix}.csv"
     return as_download(Response(stream_with_context(generate()), mimetype="text/csv; charset=utf-8"), filename)

@@ -335,6 +335,28 @@ def review(ticket: Ticket, actor: User, *, decision: str, note: str, now: dateti
     return ticket
 
 
+def reopen_after_recheck(ticket: Ticket, actor: User, *, note: str, now: datetime | None = None) -> Ticket:
+    """抽查回访 (feedback/oversight): the bureau's own callback finds that the department's account
+    does not hold, so a supervisor reopens the closed ticket for rectification. As for a rework,
+    the reply is due REWORK_DUE_WORKING_DAYS from now (``due_at``, with its own reminders and
+    escalation) and the reply is cleared until the new one; the closing is kept on the timeline."""
+    now = now or utcnow()
+    if actor is None or not actor.has_role(Role.SUPERVISOR):
+        raise workflow.ActionNotAllowedError("只有督查人员可以因抽查回访重新打开工单")
+    workflow.check(ticket, "recheck_reopen", None, now)
+    note = _text(note, "note", "重新打开原因")
+    rework = add_working_days(now, current_app.config["REWORK_DUE_WORKING_DAYS"])
+    ticket.state, ticket.is_open, ticket.closed_at, ticket.close_reason = "rectifying", True, None, None
+    ticket.reworked_at = now
+    ticket.rework_due_at = ticket.due_at = rework.due_at
+    ticket.due_provisional = ticket.due_provisional or rework.provisional
+    ticket.replied_at = None
+    add_event(ticket, "recheck_reopened", actor=actor, at=now, note=note, rework_due_at=rework.due_at.isoformat(),
+              provisional=rework.provisional)
+    db.session.flush()
+    return ticket
+
+
 # ---------------------------------------------------------------- supervisor steps
 
 def extend(ticket: Ticket, actor: User, *, reason: str, now: datetime | None = None) -> Ticket:

@@ -28,6 +28,7 @@ from feedback.directory.models import Department
 from feedback.evaluations.levels import CHANNELS, LEVELS
 from feedback.evaluations.reasons import LABELS
 from feedback.extensions import db
+from feedback.orders import service as orders
 from feedback.spreadsheets import append_xlsx_row, csv_row
 from feedback.tickets import closing, queue, workflow
 from feedback.tickets import service as tickets
@@ -186,6 +187,8 @@ def _render_detail(ticket: Ticket, *, status: int = 200, failed: str | None = No
         "assignees": tickets.assignable_users(ticket) if "assign" in actions else [],
         "departments": directory.department_choices() if "move" in actions else [],
         "now_local": now,
+        "ticket_orders": orders.orders_for_ticket(ticket.id),
+        "order_draft": orders.draft_for(ticket, current_user),
     }
     return render_template("tickets/detail.html", **context), status
 

@@ -19,6 +19,8 @@ States are short English codes with Chinese labels::
     replied ──no rating for UNRATED_CLOSE_WORKING_DAYS──▶ closed as 未评价 (the job close_unrated)
     any open state ──the rating found invalid (申诉成立 or 防刷评 review)──▶ closed, never escalated,
         counted overdue or published
+    closed ──recheck_reopen (the bureau's 抽查回访 finds the department's account does not hold)──▶
+        rectifying, with a new reply deadline as for a rework (feedback/oversight issues a 督办单)
 
 Side actions keep the state: ``extend`` (once, supervisor, before the deadline it extends and
 before the reply), ``assign``, ``move`` (to another department: an event, the deadlines stay),
@@ -120,6 +122,12 @@ EVENT_LABELS = {
     "overdue": "超期预警",
     "supervised": "督办",
     "deadline_recomputed": "期限重算",
+    # 督办单 on the ticket (feedback/orders)
+    "order_issued": "下发督办单",
+    "order_answered": "督办单书面答复",
+    "order_withdrawn": "撤回督办单",
+    "order_overdue": "督办单超期",
+    "recheck_reopened": "抽查回访不属实，重新打开",
 }
 
 HANDLERS = (Role.HANDLER, Role.SUPERVISOR)
@@ -156,6 +164,9 @@ TRANSITIONS: dict[str, Transition] = {t.action: t for t in (
     Transition("assign", "指派", tuple(s for s in STATES if s != "closed"), None, HANDLERS),
     Transition("move", "转办", tuple(s for s in STATES if s != "closed"), None, SUPERVISORS),
     Transition("note", "备注", tuple(STATES), None, HANDLERS),
+    # The bureau's 抽查回访 found the department's account does not hold: no console form here;
+    # reached only through the re-check queue (feedback/oversight), which checks the supervisor.
+    Transition("recheck_reopen", "抽查回访重新打开", ("closed",), "rectifying", ()),
 )}
 
 
@@ -254,8 +265,15 @@ def _decide_appeal_refusal(ticket, now: datetime, actor) -> DomainError | None:
     return None
 
 
+def _recheck_reopen_refusal(ticket, now: datetime, actor) -> DomainError | None:
+    if ticket.close_reason in ("appeal_upheld", "rating_invalid"):
+        return InvalidTransitionError("评价已被认定无效的工单不能重新打开")
+    return None
+
+
 RULES: dict[str, Callable[[Any, datetime, Any], DomainError | None]] = {
     "extend": _extend_refusal,
+    "recheck_reopen": _recheck_reopen_refusal,
     "appeal": _appeal_refusal,
     "decide_appeal": _decide_appeal_refusal,
 }
@@ -276,7 +294,7 @@ def refusal(ticket, action: str, actor=None, now: datetime | None = None) -> Dom
         return InvalidTransitionError(f"未知的操作“{action}”")
     if ticket.state not in transition.sources:
         possible = [TRANSITIONS[a].label for a in actions_from(ticket.state)
-                    if a not in ("note", "assign", "move")]
+                    if a not in ("note", "assign", "move", "recheck_reopen")]
         allowed = "、".join(possible) if possible else "无（工单已办结）"
         return InvalidTransitionError(
             f"工单当前状态为“{state_label(ticket.state)}”，不能{transition.label}。当前可执行：{allowed}",

@@ -49,6 +49,9 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 VIEWPORTS = {
     "tablet": {"viewport": {"width": 1280, "height": 800}, "has_touch": True},
     "phone": {"viewport": {"width": 390, "height": 844}, "has_touch": True, "is_mobile": True},
+    # The hall's wallboard screen (大屏), with and without JavaScript.
+    "wall": {"viewport": {"width": 1920, "height": 1080}},
+    "wall_nojs": {"viewport": {"width": 1920, "height": 1080}, "java_script_enabled": False},
 }
 
 on_all_backends = pytest.mark.parametrize("db_url", BACKENDS, indirect=True)

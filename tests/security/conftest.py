@@ -51,6 +51,8 @@ def targets(app, db, city, clock, make_record, make_ticket, make_department, mak
     from feedback.complaints.service import Upload
     from feedback.exchange.models import ExchangeMessage
     from feedback.notifications.models import Notification
+    from feedback.orders import service as orders
+    from feedback.oversight import rechecks
     from feedback.publications import service as pubs
     from feedback.tickets import service as t
 
@@ -80,6 +82,16 @@ def targets(app, db, city, clock, make_record, make_ticket, make_department, mak
     keys = {f"api:{s}": accounts.create_api_key(f"key {s}", [s])[1] for s in SCOPES}
     keys["api:other"] = accounts.create_api_key("other dept", SCOPES, department_code=city.other.code)[1]
     db.session.commit()
+    order = orders.issue_order(actor=users.supervisor, content="矩阵测试督办", due_working_days=5,
+                               department=city.parent)
+    db.session.commit()
+    recheck_draw, _ = rechecks.draw(clock.now + timedelta(days=7))  # 抽查回访 of the week ``closed`` closed in
+    db.session.commit()
+    from feedback.reports.models import MonthlyReport  # a bulletin row without rendering (cheap per test)
+    bulletin = MonthlyReport(month="2026-10", scope="city", status="draft", cases=[], snapshot={},
+                             pdf=b"%PDF-1.4 matrix", xlsx=b"PK matrix")
+    db.session.add(bulletin)
+    db.session.commit()
     photo = db.session.query(ComplaintPhoto).one()
     message = db.session.query(ExchangeMessage).order_by(ExchangeMessage.id).first()
     evaluation = ticket.evaluation
@@ -91,7 +103,11 @@ def targets(app, db, city, clock, make_record, make_ticket, make_department, mak
         "year": 2030, "name": "deadline_sweep", "code": city.window.code, "token": links.link_token(record),
         "case_number": complaint_ticket.complaint.case_number, "record_number": evaluation.record.record_number,
         "fmt": "csv", "filename": "css/app.css", "message_id": message.id,
+        "hall_code": city.hall.code,  # the hall wallboard
         "unit": f"department:{city.child.code}", "month": "2026-11", "counter": "bad_tickets",  # statistics drill-down
+        "order_id": order.id,  # a 督办单 to 市公安局 (the handler's department)
+        "recheck_id": rechecks.pending()[0].id,  # the 抽查回访 of the ``closed`` ticket
+        "report_id": bulletin.id,  # a monthly 通报 draft (October, the city)
     }
     ns = SimpleNamespace(ticket=ticket, replied=replied, closed=closed, complaint_ticket=complaint_ticket,
                          handling_token=t.handling_token(replied), pub=pub, record=record, terminal=terminal,

@@ -147,6 +147,7 @@ RULES: dict[str, Rule] = {
     "public.results_data": Rule(public(200)),
     "public.stats_data": Rule(public(200), args={"fmt": "json"}),
     "public.feed": Rule(public(200)),
+    "wall.board": Rule(public(200)),  # the hall wallboard: no login, no personal data
     # admin area
     "admin.home": Rule(admin(200)),
     "admin.users": Rule(admin(200)),
@@ -209,11 +210,38 @@ RULES: dict[str, Rule] = {
     "publications.save": Rule(supervisor(422), "POST"),
     "publications.not_personal": Rule(supervisor(302), "POST"),
     "publications.withdraw": Rule(supervisor(302), "POST"),
+    # 约谈 and 抽查回访 (feedback/oversight): the supervision bureau only
+    "oversight.talks": Rule(supervisor(200)),
+    "oversight.record_talk": Rule(supervisor(422), "POST"),  # an empty form: refused with its errors
+    "oversight.rechecks": Rule(supervisor(200)),
+    "oversight.recheck": Rule(supervisor(200)),
+    "oversight.record_recheck": Rule(supervisor(422), "POST"),
+    "oversight.reveal_phone": Rule(supervisor(200), "POST"),
+    # the monthly 通报 (feedback/reports): supervisors only; empty forms are refused with a flash (302)
+    "reports.index": Rule(supervisor(200)),
+    "reports.generate": Rule(supervisor(302), "POST"),
+    "reports.show": Rule(supervisor(200)),
+    "reports.cases": Rule(supervisor(302), "POST"),
+    "reports.regenerate": Rule(supervisor(302), "POST"),
+    "reports.sign": Rule(supervisor(302), "POST"),
+    "reports.download_pdf": Rule(supervisor(200)),
+    "reports.download_xlsx": Rule(supervisor(200)),
     # statistics drill-down: supervisors every unit, handlers their departments and below (else 404)
     "statistics.index": Rule(tickets(200)),
     "statistics.unit": Rule(tickets_scoped(200)),  # unit department:GA-HZ (户政支队), month 2026-11
     "statistics.rows": Rule(tickets_scoped(200)),
     "statistics.rows_csv": Rule(tickets_scoped(200)),
+    # console statistics (/console/stats): supervisors every unit, handlers their departments (units by query)
+    "stats_workbench.index": Rule(tickets(200)),
+    "stats_workbench.download": Rule(tickets(200)),
+    # 督办单: handlers see and answer their departments' orders, supervisors issue and withdraw (empty forms
+    # are refused by the service: 422; an empty form from a ticket goes back to the ticket: 303)
+    "orders.index": Rule(tickets(200)),
+    "orders.new": Rule(supervisor(422), "POST"),
+    "orders.from_ticket": Rule(supervisor(303), "POST"),
+    "orders.detail": Rule(tickets_scoped(200)),
+    "orders.answer": Rule(_users(422, other_handler=404, handler="ok", supervisor=403), "POST"),
+    "orders.withdraw": Rule(_users(422, other_handler=404, handler=403, supervisor="ok"), "POST"),
     "flags.index": Rule(supervisor(200)),  # L9: supervisors decide, not administrators
     "flags.decide": Rule(supervisor(302), "POST"),
     # the 办结 page and printable QR codes

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 from feedback.evaluations import service as ratings
 from feedback.statistics import service as stats
-from feedback.statistics.definitions import COUNTER_DEFS, RATES
+from feedback.statistics.definitions import ALL_RATES as RATES, COUNTER_DEFS
 from feedback.statistics.models import COUNTERS
 from feedback.tickets import closing
 from feedback.tickets import service as tickets

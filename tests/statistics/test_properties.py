@@ -31,7 +31,7 @@ from feedback.evaluations.levels import CHANNELS
 from feedback.directory.models import ServiceItem
 from feedback.evaluations.models import Evaluation, ServiceRecord
 from feedback.statistics import service as stats
-from feedback.statistics.definitions import COUNTER_DEFS, RATES, TICKETS
+from feedback.statistics.definitions import ALL_RATES as RATES, COUNTER_DEFS, TICKETS
 from feedback.statistics.models import COUNTERS, StatState
 from feedback.tickets import service as tickets
 from feedback.tickets.models import Ticket

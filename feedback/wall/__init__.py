@@ -1,0 +1,1 @@
+"""The hall wallboard (大屏): live satisfaction on the screen in a service hall."""

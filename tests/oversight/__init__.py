@@ -1,0 +1,1 @@
+"""Tests of the bureau's oversight: 约谈 and 抽查回访."""

@@ -1,0 +1,237 @@
+"""The console statistics (/console/stats): every figure is a stored count that equals the rows
+it counts; 未评率 and 回访及时率 over hand-made data; the channel mix and the reasons; a
+handler sees their departments only; CSV and XLSX hold what the page shows; bad input gets a
+Chinese message, never a 500."""
+from __future__ import annotations
+
+import csv
+import io
+import re
+from datetime import timedelta
+
+import pytest
+from openpyxl import load_workbook
+
+from feedback.evaluations import service as ratings
+from feedback.statistics import breakdowns, drilldown
+from feedback.statistics import service as stats
+from feedback.statistics.definitions import COUNTER_DEFS
+from tests.conftest import login, walk_to
+
+NOV = "2026-11"
+
+
+def refresh(db) -> None:
+    db.session.commit()
+    stats.refresh()
+    db.session.commit()
+
+
+@pytest.fixture
+def hand_made(db, city, clock, make_record, make_evaluation, make_ticket):
+    """November at 户政支队 (W01): four records, of which one actively rated, one rated by
+    default, one never rated and one whose rating was found invalid; three real-name bad
+    tickets (verified on time, verified late, not verified) and one anonymous; ratings on
+    several channels with reasons."""
+    boss = city.users.supervisor
+    make_evaluation(level=5, channel="sms")
+    make_evaluation(level=3, channel="default")
+    make_record()
+    flagged = make_evaluation(level=4, channel="qr")
+    flagged.flagged = True
+    ratings.decide_flag(flagged, "invalidate", actor=boss, reason="核查认定刷评")
+    db.session.commit()
+    on_time = make_ticket(level=1, reasons=[115, 113])
+    walk_to(on_time, "verified", city.users)
+    late = make_ticket(level=1, reasons=[115])
+    walk_to(late, "verified", city.users, now=late.verify_due_at + timedelta(hours=1))
+    make_ticket(level=2, reasons=[214])
+    make_ticket(level=1, reasons=[113], citizen_phone=None)
+    db.session.commit()
+    refresh(db)
+    return {"on_time": on_time, "late": late}
+
+
+def stored(kind: str, unit_id: int) -> dict:
+    return dict(stats.totals(kind, [NOV], [unit_id])[unit_id].counts)
+
+
+def test_unrated_rate_counts_records_with_no_valid_rating_at_all(db, city, hand_made):
+    counts = stored("department", city.child.id)
+    # 8 records: 4 rated above, 4 of the bad tickets; the never-rated one and the invalidated one are unrated
+    assert counts["records"] == 8 and counts["records_unrated"] == 2
+    assert stats.Rates(counts).unrated_rate == pytest.approx(2 / 8)
+    unit = drilldown.parse_unit("department:GA-HZ")
+    listed, total = drilldown.rows("records_unrated", unit, NOV)
+    assert total == 2 and all(row["rating"] == "未评价" for row in listed)
+
+
+def test_verify_on_time_rate_counts_real_name_bad_tickets_verified_by_their_deadline(db, city, hand_made):
+    counts = stored("department", city.child.id)
+    assert counts["realname_bad"] == 3 and counts["realname_bad_verified_on_time"] == 1
+    assert stats.Rates(counts).verify_on_time_rate == pytest.approx(1 / 3)
+    unit = drilldown.parse_unit("department_tree:GA")
+    listed, total = drilldown.rows("realname_bad_verified_on_time", unit, NOV)
+    assert total == 1 and listed[0]["id"] == hand_made["on_time"].id
+
+
+def test_every_stored_counter_equals_the_rows_it_counts(db, city, hand_made):
+    for ref in ("all", "department:GA-HZ", "department_tree:GA", "window:W01", "hall:H1", "staff:S001",
+                "service_item:IT1"):
+        unit = drilldown.parse_unit(ref)
+        counts = drilldown.stored_counts(unit, NOV)
+        for name in COUNTER_DEFS:
+            assert drilldown.count(name, unit, NOV) == counts[name], (ref, name)
+
+
+def test_channel_and_reason_breakdowns_are_stored_rolled_up_and_drill_down_to_their_rows(db, city, hand_made):
+    channels = breakdowns.totals("department_tree", city.parent.id, "channel", [NOV])
+    # valid ratings: sms, default, and 4 bad ones on the tablet (the invalidated qr one is left out)
+    assert channels == {"hall_tablet": 4, "default": 1, "sms": 1}
+    assert sum(channels.values()) == stored("department_tree", city.parent.id)["ratings"]
+    reasons = breakdowns.totals("department", city.child.id, "reason", [NOV])
+    assert reasons == {"113": 2, "115": 2, "214": 1}
+    assert breakdowns.totals("all", 0, "reason", [NOV]) == reasons
+    unit = drilldown.parse_unit("window:W01")
+    for key, n in breakdowns.totals("window", city.window.id, "channel", [NOV]).items():
+        assert drilldown.rows("ratings", unit, NOV, breakdown=("channel", key))[1] == n
+    for key, n in reasons.items():
+        assert drilldown.rows("bad", unit, NOV, breakdown=("reason", key))[1] == n
+    incremental = breakdowns.stored_rows()
+    stats.recompute_all()
+    db.session.commit()
+    assert breakdowns.stored_rows() == incremental
+
+
+def _cell(page: str, table: str, row_attr: str, rate: str) -> str:
+    row = re.search(rf'<table[^>]*id="{table}".*?data-{row_attr}>(.*?)</tr>', page, re.S)
+    assert row, (table, row_attr)
+    cell = re.search(rf'data-rate="{rate}"[^>]*>(.*?)</td>', row.group(1), re.S)
+    return re.sub(r"<[^>]+>", "", cell.group(1)).strip()
+
+
+def test_the_page_shows_each_rate_of_the_unit_and_links_it_to_its_rows(client, db, city, hand_made):
+    login(client, "super")
+    page = client.get("/console/stats/?from=2026-11&to=2026-11&kind=department&code=GA-HZ")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    row = re.search(r'<tr data-rate="bad_reply_rate">(.*?)</tr>', html, re.S).group(1)
+    assert "/console/statistics/department:GA-HZ/2026-11/bad_replied" in row
+    assert "/console/statistics/department:GA-HZ/2026-11/bad_tickets" in row
+    unrated = re.search(r'<tr data-rate="unrated_rate">(.*?)</tr>', html, re.S).group(1)
+    assert "25.0%" in unrated and "records_unrated" in unrated
+    timely = re.search(r'<tr data-rate="verify_on_time_rate">(.*?)</tr>', html, re.S).group(1)
+    assert "33.3%" in timely
+    assert 'data-channel="hall_tablet"' in html and "channel=hall_tablet" in html
+    assert 'data-reason="115"' in html and "reason=115" in html
+    assert '<svg' in html and 'role="img"' in html and "差评原因分布" in html
+    assert 'data-unit="department:GA-HZ"' in html  # the unit table
+    drilled = client.get("/console/statistics/window:W01/2026-11/bad?reason=115").get_data(as_text=True)
+    assert 'id="rows-total">2<' in drilled and "差评原因：115" in drilled
+    assert client.get("/console/statistics/window:W01/2026-11/bad?reason=abc").status_code == 404
+    assert client.get("/console/statistics/window:W01/2026-11/tickets?channel=sms").status_code == 404
+    ranged = client.get("/console/stats/?from=2026-09&to=2026-11&table=staff").get_data(as_text=True)
+    assert 'data-month="2026-09"' in ranged and 'data-unit="staff:S001"' in ranged
+
+
+def test_a_handler_sees_only_their_departments(client, db, city, hand_made):
+    login(client, "handler_hz")  # 户政支队 only
+    page = client.get("/console/stats/").get_data(as_text=True)
+    assert "户政支队" in page and 'data-unit="department:GA-HZ"' in page
+    assert 'data-unit="department:SCJ"' not in page and 'data-unit="department:GA"' not in page
+    for query in ("kind=department&code=SCJ", "kind=department_tree&code=GA", "kind=all", "kind=hall&code=H1",
+                  "kind=window&code=W01"):
+        resp = client.get(f"/console/stats/?{query}")
+        assert resp.status_code == 404, query
+        assert "不在您的查看范围内" in resp.get_data(as_text=True)
+    resp = client.get("/console/stats/?table=staff")
+    assert resp.status_code == 404 and "无法查看这类统计单位" in resp.get_data(as_text=True)
+    download = client.get("/console/stats/download?what=units&format=csv&kind=department&code=SCJ")
+    assert download.status_code == 404
+
+
+def test_window_staff_and_the_public_are_kept_out(app, client, city):
+    assert client.get("/console/stats/").status_code == 302
+    login(client, "staff_ga01")
+    assert client.get("/console/stats/").status_code == 403
+
+
+def test_every_table_downloads_as_csv_and_xlsx_with_the_page_figures(client, db, city, hand_made):
+    login(client, "super")
+    base = "/console/stats/download?from=2026-11&to=2026-11&kind=department_tree&code=GA"
+    for what in ("overview", "trend", "units", "channels", "reasons", "reason_trend"):
+        for fmt in ("csv", "xlsx"):
+            resp = client.get(f"{base}&what={what}&format={fmt}")
+            assert resp.status_code == 200, (what, fmt)
+            assert "attachment" in resp.headers["Content-Disposition"]
+    body = client.get(f"{base}&what=overview&format=csv").get_data(as_text=True)
+    rows = list(csv.reader(io.StringIO(body.lstrip("\ufeff"))))
+    assert rows[1] == ["指标", "数值", "分子", "分母", "口径"]
+    assert ["回访及时率", "33.3%", "1", "3"] == rows[1 + [r[0] for r in rows[1:]].index("回访及时率")][:4]
+    reasons = list(csv.reader(io.StringIO(client.get(f"{base}&what=reasons&format=csv").get_data(as_text=True)
+                                          .lstrip("\ufeff"))))
+    assert {r[0]: r[2] for r in reasons[2:]} == {"115": "2", "113": "2", "214": "1"}
+    book = load_workbook(io.BytesIO(client.get(f"{base}&what=channels&format=xlsx").data))
+    sheet = book.active
+    values = [[c.value for c in row] for row in sheet.iter_rows()]
+    assert values[1] == ["渠道代码", "评价渠道", "有效评价数", "占比（%）"]
+    assert {r[0]: r[2] for r in values[2:]} == {"hall_tablet": 4, "default": 1, "sms": 1}
+    # a name a spreadsheet would run as a formula stays text
+    city.child.name = '=HYPERLINK("http://evil.example")'
+    db.session.commit()
+    units = "/console/stats/download?from=2026-11&to=2026-11&what=units&table=department&format="
+    units_csv = list(csv.reader(io.StringIO(client.get(units + "csv").get_data(as_text=True).lstrip("\ufeff"))))
+    assert [r[1] for r in units_csv if r[0] == "GA-HZ"] == ["'=HYPERLINK(\"http://evil.example\")"]
+    sheet = load_workbook(io.BytesIO(client.get(units + "xlsx").data)).active
+    evil = [row[1] for row in sheet.iter_rows() if row[0].value == "GA-HZ"][0]
+    assert evil.value == '=HYPERLINK("http://evil.example")' and evil.data_type == "s"
+    bad = client.get("/console/stats/download?what=nope&format=csv")
+    assert bad.status_code == 400 and "无法识别的下载" in bad.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("query, status, message", [
+    ("from=2027-03&to=2027-03", 422, "未来的月份"),
+    ("from=2026-11&to=2026-09", 422, "晚于截止月份"),
+    ("from=2026-13", 422, "无法识别"),
+    ("from=abc&to=%00", 422, "无法识别"),
+    ("from=2020-01&to=2026-11", 422, "最多查看 36 个月"),
+    ("kind=department&code=NOPE", 404, "不存在"),
+    ("kind=planet&code=X", 404, "无法识别的统计单位类型"),
+    ("table=nonsense", 404, "无法查看这类统计单位"),
+])
+def test_bad_input_gets_a_clear_chinese_message_never_a_500(client, city, query, status, message):
+    login(client, "super")
+    resp = client.get(f"/console/stats/?{query}")
+    assert resp.status_code == status
+    assert message in resp.get_data(as_text=True)
+
+
+def test_a_month_with_no_data_shows_dashes_not_zero_percent(client, city):
+    login(client, "super")
+    resp = client.get("/console/stats/?from=2026-01&to=2026-01")
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 200 and "所选月份没有统计数据" in html
+    assert re.search(r'<tr data-rate="good_rate">.*?data-value>—<', html, re.S)
+
+
+def test_the_page_reads_only_aggregated_rows_never_the_ratings_records_or_tickets(app, client, db, city, hand_made):
+    from sqlalchemy import event
+
+    login(client, "super")
+    seen: list[str] = []
+
+    def remember(conn, cursor, statement, *args):
+        seen.append(statement.lower())
+
+    engine = db.engine
+    event.listen(engine, "before_cursor_execute", remember)
+    try:
+        for query in ("from=2026-09&to=2026-11&kind=department_tree&code=GA&table=staff",
+                      "from=2026-11&to=2026-11&kind=window&code=W01&table=service_item"):
+            assert client.get(f"/console/stats/?{query}").status_code == 200
+        assert client.get("/console/stats/download?what=units&format=xlsx&table=window").status_code == 200
+    finally:
+        event.remove(engine, "before_cursor_execute", remember)
+    scanned = [s for s in seen if re.search(r"\b(from|join)\s+\"?(evaluations|service_records|tickets)\b", s)]
+    assert any("stat_monthly" in s for s in seen) and any("stat_breakdowns" in s for s in seen)
+    assert scanned == []
