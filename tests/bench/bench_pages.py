@@ -1,5 +1,5 @@
-"""Issues 4 and 7: page response times at scale beside the same pages at small scale — one run,
-one PostgreSQL cluster, the same gunicorn command for both.
+"""Issues 4, 7 and 19: page response times at scale beside the same pages at small scale — one
+run, one PostgreSQL cluster, the same gunicorn command for both.
 
     python -m tests.bench.bench_pages [--database-url postgresql+psycopg://…/postgres] [--scale 1] [--quick]
     (or `make bench`, which runs this after the rating benchmark and puts both in one report)
@@ -18,8 +18,14 @@ one PostgreSQL cluster, the same gunicorn command for both.
    warm-up requests, then N sequential requests timed by the client (p50/p95), every
    response checked (200, non-empty, not the login form); then wrk for a few seconds with
    the session cookie (-H "Cookie: …"; only 200s with a body count, see lua/pages.lua);
-5. EXPLAIN (ANALYZE, BUFFERS) of the SQL that ``tickets.queue_page`` really runs (captured
+5. issue 19: the monthly 通报 of the last whole month, for the whole province and for one
+   department, generated in both databases (``reports.service.generate`` in a process of its
+   own, then the CLI `flask --app wsgi report monthly` once, end to end);
+6. EXPLAIN (ANALYZE, BUFFERS) of the SQL that ``tickets.queue_page`` really runs (captured
    with a SQLAlchemy cursor listener) in both databases → bench-results/queue-plans-*.txt.
+
+Both databases are generated up to the bench moment (datagen ``today=True``), so the hall
+wallboard has today's ratings in proportion to the history.
 """
 from __future__ import annotations
 
@@ -58,12 +64,28 @@ class Page:
     marker: str = ""  # text the page must contain
 
 
-def pages(now: datetime | None = None) -> list[Page]:
-    """The pages of issues 4 and 7 (query parameters as feedback/tickets/service.py reads them)."""
+def pages(now: datetime | None = None, hall_code: str | None = None) -> list[Page]:
+    """The pages of issues 4, 7 and 19 (query parameters as feedback/tickets/service.py and
+    feedback/statistics/workbench.py read them); the wallboard of ``hall_code`` when given."""
     now = now or datetime.now(timezone.utc)
     local = now + timedelta(hours=8)  # Asia/Shanghai
     first = local.year * 12 + local.month - 1 - 11  # 12 months up to this one
     year_ago = f"{first // 12:04d}-{first % 12 + 1:02d}"
+    last = previous_month(now)
+    issue19 = [
+        Page("workbench", "console statistics /console/stats (this month, departments), supervisor",
+             "/console/stats/", "supervisor", "19", 'id="chart-good"'),
+        Page("workbench_last_month", "console statistics, last whole month (departments), supervisor",
+             f"/console/stats/?{urlencode({'from': last, 'to': last})}", "supervisor", "19", 'id="chart-good"'),
+        Page("workbench_handler", "console statistics, handler (own department 含下级)", "/console/stats/",
+             "handler", "19", 'id="chart-good"'),
+        Page("workbench_12m", "console statistics, 12 months, window table",
+             f"/console/stats/?{urlencode({'from': year_ago, 'table': 'window'})}", "supervisor", "19",
+             'id="chart-good"'),
+    ]
+    if hall_code:
+        issue19.append(Page("wall", "hall wallboard /wall/<busiest hall today>", f"/wall/{hall_code}", None, "19",
+                            'id="window-tiles"'))
     return [
         Page("queue", "queue, supervisor (all departments)", "/console/tickets", "supervisor", "4", "工单队列"),
         Page("queue_overdue", "queue, supervisor, ?due=overdue", "/console/tickets?due=overdue", "supervisor", "4",
@@ -85,6 +107,7 @@ def pages(now: datetime | None = None) -> list[Page]:
         Page("units_window", "all windows, this month, by code", "/public/stats/window", None, "7"),
         Page("units_window_12m", "all windows, 12 months, worst 好评率 first",
              f"/public/stats/window?{urlencode({'from': year_ago, 'sort': 'good_asc'})}", None, "7"),
+        *issue19,
     ]
 
 
@@ -103,6 +126,8 @@ class Dataset:
     cookies: dict[str, str] = field(default_factory=dict)
     server: stack.Gunicorn | None = None
     scheduler: stack.Scheduler | None = None
+    today: dict = field(default_factory=dict)  # today's ratings: province and the wallboard's hall
+    reports: dict = field(default_factory=dict)  # monthly bulletin generation (issue 19)
 
 
 @dataclass
@@ -193,6 +218,11 @@ def describe(page: Page, body: bytes) -> str:
     if page.path.startswith("/console/tickets"):
         total = re.search(r"共 (\d+)(\+?) 条", text)
         return f"{text.count('data-ticket=')} rows shown, count “{total.group(1)}{total.group(2)}”" if total else ""
+    if page.path.startswith("/wall/"):
+        tiles = text.count('class="wall-tile"')
+        today = re.search(r'<dl class="wall-counts">(.*?)</dl>', text, re.DOTALL)
+        counts = " ".join(re.sub(r"<[^>]+>", " ", today.group(1)).split()) if today else ""
+        return f"{tiles} window tiles; today: {counts}"
     return f"{len(body) // 1024} KiB"
 
 
@@ -240,7 +270,8 @@ def prepare(ds: Dataset, server: str, password: str, exits: contextlib.ExitStack
     print(f"[pages/{ds.label}] migrating, generating {ds.ratings:,} ratings and {ds.tickets:,} tickets …",
           file=sys.stderr)
     stack.migrate(ds.env)
-    ds.gen = datagen.generate(ds.url, ratings=ds.ratings, pool=0, tickets=ds.tickets)
+    # today=True: ratings up to the bench moment (the wallboard shows today's), in proportion.
+    ds.gen = datagen.generate(ds.url, ratings=ds.ratings, pool=0, tickets=ds.tickets, today=True)
     print(f"[pages/{ds.label}] {ds.gen.summary()}", file=sys.stderr)
     print(f"[pages/{ds.label}] recompute_all() …", file=sys.stderr)
     ds.recompute = task(ds.env, "recompute")
@@ -269,6 +300,8 @@ class PageOptions:
     workers: int = 2 * (os.cpu_count() or 1)
     wrk_threads: int = 2
     scheduler_seconds: int = 240
+    report_repeats: int = 3
+    keys: tuple[str, ...] = ()  # only these pages (Page.key); all when empty
 
     @property
     def large_ratings(self) -> int:
@@ -282,15 +315,19 @@ class PageOptions:
 def run_pages(server: str, opts: PageOptions, out: Path) -> tuple[list[Figure], list[tuple[str, str]], dict]:
     """The whole page benchmark on the PostgreSQL server ``server``; figures, report sections, data."""
     out.mkdir(parents=True, exist_ok=True)
+    unknown = set(opts.keys) - {p.key for p in pages(hall_code="-")}
+    if unknown:
+        raise SystemExit(f"--page-keys: no page {', '.join(sorted(unknown))}")
     password = secrets.token_urlsafe(12) + "-7a"  # letters, digits and a symbol whatever the token
     small = Dataset("small", opts.small_ratings, opts.small_tickets)
     large = Dataset("large", opts.large_ratings, opts.large_tickets)
     both = (small, large)
-    the_pages = pages()
-    results: dict[str, dict[str, dict]] = {p.key: {} for p in the_pages}
     with contextlib.ExitStack() as exits:
         for ds in both:
             prepare(ds, server, password, exits)
+        hall_code = _today(both)
+        the_pages = [p for p in pages(hall_code=hall_code) if not opts.keys or p.key in opts.keys]
+        results: dict[str, dict[str, dict]] = {p.key: {} for p in the_pages}
         for ds in both:
             log = out / f"gunicorn-pages-{ds.label}.log"
             log.write_text("")
@@ -320,6 +357,7 @@ def run_pages(server: str, opts: PageOptions, out: Path) -> tuple[list[Figure], 
                 (out / f"wrk-page-{page.key}-{ds.label}.txt").write_text(res.raw)
                 print(f"[pages] {page.label:45s} {ds.label:5s} {res.ok_per_s:8.1f} req/s ({res.failures} failed)",
                       file=sys.stderr)
+        _reports(both, out, opts)
         crashes = {ds.label: (out / f"gunicorn-pages-{ds.label}.log").read_text(errors="replace").count(
             "was sent SIGSEGV") for ds in both}
         plans = {}
@@ -328,6 +366,65 @@ def run_pages(server: str, opts: PageOptions, out: Path) -> tuple[list[Figure], 
             plans[ds.label] = task(ds.env, "explain", str(out / f"queue-plans-{ds.label}.txt"))
         memory = _memory(both, started)
     return _figures(small, large, the_pages, results, plans, opts, crashes, memory)
+
+
+def _today(both: tuple[Dataset, ...]) -> str:
+    """The wallboard's hall: the one with most ratings today (Beijing time) in the largest
+    dataset (the directory, codes included, is the same in every dataset); today's ratings of the
+    province and of that hall in each dataset."""
+    today_sql = ("(now() AT TIME ZONE 'Asia/Shanghai')::date::timestamp AT TIME ZONE 'Asia/Shanghai'")
+    with psycopg.connect(datagen.psycopg_url(both[-1].url)) as conn:
+        row = conn.execute(f"SELECT h.code FROM evaluations e JOIN halls h ON h.id = e.hall_id "
+                           f"WHERE e.rated_at >= {today_sql} GROUP BY h.code ORDER BY count(*) DESC, h.code "
+                           f"LIMIT 1").fetchone()
+        hall_code = row[0] if row else conn.execute("SELECT min(code) FROM halls").fetchone()[0]
+    for ds in both:
+        with psycopg.connect(datagen.psycopg_url(ds.url)) as conn:
+            province, hall, windows = conn.execute(
+                f"SELECT count(*), count(*) FILTER (WHERE h.code = %s), "
+                f"(SELECT count(*) FROM windows w JOIN halls hh ON hh.id = w.hall_id WHERE hh.code = %s) "
+                f"FROM evaluations e JOIN halls h ON h.id = e.hall_id WHERE e.rated_at >= {today_sql}",
+                (hall_code, hall_code)).fetchone()
+        ds.today = {"hall": hall_code, "province": province, "hall_ratings": hall, "hall_windows": windows}
+        print(f"[pages/{ds.label}] today: {province:,} ratings in the province, {hall:,} in hall {hall_code} "
+              f"({windows} windows)", file=sys.stderr)
+    return hall_code
+
+
+def previous_month(now: datetime | None = None) -> str:
+    """The month before the present one (Beijing time): the last whole month, the bulletin's."""
+    local = (now or datetime.now(timezone.utc)) + timedelta(hours=8)
+    index = local.year * 12 + local.month - 1 - 1
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+
+def _reports(both: tuple[Dataset, ...], out: Path, opts: PageOptions) -> None:
+    """Issue 19: the monthly bulletin of the last whole month, for the whole province and for one
+    department (the city government with most ratings that month, with the departments below it),
+    generated in each dataset: ``reports.service.generate`` in-process (the first call of the
+    process, then the median of ``opts.report_repeats`` more) and once through the CLI
+    (`flask --app wsgi report monthly`, process start included; its PDF kept in ``out``)."""
+    month = previous_month()
+    with psycopg.connect(datagen.psycopg_url(both[-1].url)) as conn:
+        department = conn.execute(
+            "SELECT d.code FROM departments d JOIN departments p ON p.id = d.parent_id AND p.parent_id IS NULL "
+            "LEFT JOIN stat_monthly s ON s.unit_kind = 'department_tree' AND s.unit_id = d.id AND s.month = %s "
+            "GROUP BY d.code ORDER BY max(s.ratings) DESC NULLS LAST, d.code LIMIT 1", (month,)).fetchone()[0]
+    # Interleaved, small then large per scope, so drifting load on the machine hits both.
+    for scope in ("", department):
+        for ds in both:
+            print(f"[pages/{ds.label}] bulletin {month} {scope or 'province'}: generate() …", file=sys.stderr)
+            r = task(ds.env, "report", month, scope, str(opts.report_repeats))
+            pdf = out / f"bulletin-{ds.label}-{month}{'-' + scope if scope else ''}.pdf"
+            args = ["report", "monthly", "--month", month, "--out", str(pdf)] + (["--department", scope] if scope else [])
+            start = time.perf_counter()
+            stack.flask(ds.env, *args)
+            r["cli_seconds"] = time.perf_counter() - start
+            r["pdf_file"] = pdf.name
+            ds.reports[scope or "province"] = r
+            print(f"[pages/{ds.label}] bulletin {month} {scope or 'province'}: first {r['first_seconds']:.2f} s, "
+                  f"median {r['seconds']:.2f} s, CLI {r['cli_seconds']:.2f} s, {r['pdf_pages']} PDF pages, "
+                  f"{r['units']} unit rows, {r['overdue']:,} overdue tickets", file=sys.stderr)
 
 
 def _start_schedulers(both: tuple[Dataset, ...], out: Path, opts: PageOptions, exits: contextlib.ExitStack) -> dict:
@@ -383,6 +480,16 @@ def _figures(small: Dataset, large: Dataset, the_pages: list[Page], results: dic
                               note=f"p95 {tl.p95:.0f} vs {ts.p95:.0f} ms ({tl.p95 / ts.p95:.2f}×)"))
         figures.append(Figure(f"#{page.issue} {page.label}: req/s at large (wrk)", wl.ok_per_s, "req/s",
                               "same page at small, req/s", ws.ok_per_s))
+    for scope, label in (("province", "the whole province"), (_report_department(large), "one department")):
+        rl, rs = large.reports[scope], small.reports[scope]
+        figures.append(Figure(f"#19 monthly bulletin {rl['month']} ({label}{'' if scope == 'province' else ' ' + scope}"
+                              f"): generate() at {large.ratings:,} ratings", rl["seconds"], "s",
+                              f"at {small.ratings:,}", rs["seconds"], higher_is_better=False,
+                              note=f"median of {len(rl['all_seconds']) - 1} after the process's first call "
+                                   f"({rl['first_seconds']:.2f} vs {rs['first_seconds']:.2f} s); CLI `flask report "
+                                   f"monthly` end to end {rl['cli_seconds']:.1f} vs {rs['cli_seconds']:.1f} s; PDF "
+                                   f"{rl['pdf_pages']} vs {rs['pdf_pages']} pages, {rl['units']} vs {rs['units']} "
+                                   f"department rows, {rl['overdue']:,} vs {rs['overdue']:,} overdue tickets"))
     figures.append(Figure(f"#7 recompute_all() at {large.ratings:,} ratings", large.recompute["seconds"], "s",
                           f"at {small.ratings:,} ratings", small.recompute["seconds"], higher_is_better=False,
                           note=f"{large.recompute['months']} months, {large.recompute['rows']:,} rows"))
@@ -438,6 +545,12 @@ def _figures(small: Dataset, large: Dataset, the_pages: list[Page], results: dic
         f"with the page's own text; then `wrk -t{opts.wrk_threads} -c{2 * opts.workers} -d{opts.wrk_seconds}s "
         f"-H 'Cookie: session=…' -s tests/bench/lua/pages.lua` (only 200s with a body count)",
         f"- scale: {scale_note}",
+        f"- today (issue 19's wallboard): the data run on to the bench moment (datagen `today=True`: today a "
+        f"working day cut at the present hour, in proportion to the history): small {small.today['province']:,} "
+        f"ratings today in the province, {small.today['hall_ratings']:,} in hall `{small.today['hall']}`; large "
+        f"{large.today['province']:,} and {large.today['hall_ratings']:,} ({large.today['hall_windows']} windows; the "
+        f"hall with most ratings today in the large data)",
+        f"- monthly bulletin (issue 19): {_reports_setup(small, large)}",
     ])
     sections = [
         ("Pages (issues 4 and 7): setup", setup),
@@ -447,7 +560,9 @@ def _figures(small: Dataset, large: Dataset, the_pages: list[Page], results: dic
     ]
     if failures:
         sections.append(("Pages: failed requests", "\n".join(f"- {f}" for f in failures)))
-    data = {"pages": {k: {label: {"p50_ms": v["timing"].p50, "p95_ms": v["timing"].p95,
+    data = {"reports": {ds.label: ds.reports for ds in (small, large)},
+            "today": {ds.label: ds.today for ds in (small, large)},
+            "pages": {k: {label: {"p50_ms": v["timing"].p50, "p95_ms": v["timing"].p95,
                                   "samples_ms": v["timing"].samples_ms, "bytes": v["timing"].bytes,
                                   "info": v["timing"].info, "wrk": v["wrk"].as_dict()}
                           for label, v in r.items()} for k, r in results.items()},
@@ -456,6 +571,26 @@ def _figures(small: Dataset, large: Dataset, the_pages: list[Page], results: dic
                                     "handler_open": ds.handler_open} for ds in (small, large)},
             "queue_sql": plans, "worker_crashes": crashes, "memory": memory, "pages_ok": not failures}
     return figures, sections, data
+
+
+def _report_department(ds: Dataset) -> str:
+    return next(k for k in ds.reports if k != "province")
+
+
+def _reports_setup(small: Dataset, large: Dataset) -> str:
+    lines = []
+    for scope in large.reports:
+        rl, rs = large.reports[scope], small.reports[scope]
+        who = "the whole province" if scope == "province" else f"department `{scope}` and those below it"
+        lines.append(f"{who}: generate() large {', '.join(f'{t:.2f}' for t in rl['all_seconds'])} s, small "
+                     f"{', '.join(f'{t:.2f}' for t in rs['all_seconds'])} s (first call of the process first); "
+                     f"{rl['ratings']:,} vs {rs['ratings']:,} ratings in the month; PDF {rl['pdf_bytes'] // 1024} vs "
+                     f"{rs['pdf_bytes'] // 1024} KiB (`{rl['pdf_file']}`), XLSX {rl['xlsx_bytes'] // 1024} vs "
+                     f"{rs['xlsx_bytes'] // 1024} KiB")
+    month = next(iter(large.reports.values()))["month"]
+    return (f"the last whole month ({month}), `reports.service.generate` in a process of its own per dataset "
+            f"and scope (committed each time; the first call loads the font), then `flask --app wsgi report monthly "
+            f"--month {month} [--department CODE]` once, timed end to end; " + "; ".join(lines))
 
 
 # ---------------------------------------------------------------- in-app tasks (run in a subprocess)
@@ -478,6 +613,31 @@ def _task_recompute() -> dict:
     stats.recompute_month(stats.month_of(utcnow()))
     db.session.commit()
     return {"seconds": seconds, "month_seconds": time.perf_counter() - start, **result}
+
+
+def _task_report(month: str, department: str, repeats: str) -> dict:
+    """Issue 19: ``reports.service.generate`` of ``month`` for the province (``department`` "")
+    or a department, committed each time (what the CLI and the console do): the first call of the
+    process (fonts loaded, queries compiled) and the median of ``repeats`` more."""
+    from feedback.extensions import db
+    from feedback.reports import service
+
+    times = []
+    report = None
+    for _ in range(1 + int(repeats)):
+        start = time.perf_counter()
+        report = service.generate(month, department or None)
+        db.session.commit()
+        times.append(time.perf_counter() - start)
+    snap = report.snapshot
+    return {"month": month, "department": department or None, "first_seconds": times[0],
+            "seconds": statistics.median(times[1:]) if times[1:] else times[0], "all_seconds": times,
+            "pdf_bytes": len(report.pdf), "xlsx_bytes": len(report.xlsx),
+            "pdf_pages": len(re.findall(rb"/Type /Page[^s]", report.pdf)),
+            "units": len(snap["units"]), "overdue": snap["overdue"]["total"],
+            "ratings": snap["headline"]["now"].get("ratings", 0), "orders": len(snap["orders"]),
+            "talks": len(snap["talks"]),
+            "ranked": {k: v["ranked"] for k, v in snap["rankings"].items()}}
 
 
 def _task_explain(path: str) -> dict:
@@ -542,7 +702,8 @@ def _run_task(name: str, args: list[str]) -> int:
 
             result = {"jobs": sorted(load_jobs())}
         else:
-            result = _task_recompute() if name == "recompute" else _task_explain(*args)
+            tasks = {"recompute": _task_recompute, "report": _task_report, "explain": _task_explain}
+            result = tasks[name](*args)
     print("TASK_JSON " + json.dumps(result, ensure_ascii=False, default=str))
     return 0
 
@@ -557,6 +718,11 @@ def add_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--page-wrk-seconds", type=int, help="wrk seconds per page and database (default 8; quick 3)")
     p.add_argument("--scheduler-seconds", type=int, default=240,
                    help="longest wait for every job of the scheduler to run once, per dataset (default 240)")
+    p.add_argument("--page-keys", help="comma-separated keys of the pages to time (default all; e.g. "
+                                       "workbench,workbench_handler,workbench_12m,wall for issue 19's)")
+    p.add_argument("--report-repeats", type=int,
+                   help="timed monthly bulletin generations after the first, per dataset and scope (default 3; "
+                        "quick 1)")
 
 
 def page_options(args: argparse.Namespace) -> PageOptions:
@@ -565,7 +731,9 @@ def page_options(args: argparse.Namespace) -> PageOptions:
                        requests=args.page_requests or (10 if q else 30),
                        warmup=2 if q else 3, wrk_seconds=args.page_wrk_seconds or (3 if q else 8),
                        workers=getattr(args, "workers", None) or 2 * (os.cpu_count() or 1),
-                       scheduler_seconds=getattr(args, "scheduler_seconds", 240))
+                       scheduler_seconds=getattr(args, "scheduler_seconds", 240),
+                       report_repeats=getattr(args, "report_repeats", None) or (1 if q else 3),
+                       keys=tuple(k for k in (getattr(args, "page_keys", None) or "").split(",") if k))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,7 +6,9 @@ Into a schema migrated by `flask db upgrade` it writes a directory at province s
 (about 1,200 departments, 112 halls, 2,000 windows, 4,000 staff, 3,400 service items),
 then N rated service records spread over 3 years with the real shapes:
 
-- ratings grow over the years, fall on working days and peak at the halls' opening hours;
+- ratings grow over the years, fall on working days and peak at the halls' opening hours
+  (the history ends yesterday; with ``--today`` it runs on to now, today counted as a
+  working day cut at the present hour, for the hall wallboard);
 - busy windows get far more ratings than quiet ones (heavy-tailed window weights);
 - about 99.5 % are good; bad ratings cluster: 2 % of the windows collect 60 % of them;
 - about 4 % are automatic 基本满意 ratings (channel ``default``, not active ratings);
@@ -340,7 +342,11 @@ def generate_directory(cur: psycopg.Cursor, rng: random.Random, now: datetime, w
 
 RECORD_COLUMNS = ("id", "record_number", "service_item_id", "department_id", "hall_id", "window_id", "staff_id",
                   "completed_at", "citizen_phone", "citizen_name", "citizen_kind", "source", "created_at",
-                  "contact_erased_at")
+                  "contact_erased_at", "national_number")
+# 办件编号 (service_records.national_number, unique, NOT NULL): the province's code before the
+# record number, as migration 0018 and feedback.directory.national.national_number_for do
+# (PROVINCE_CODE's default; the bench's record numbers never start with it).
+PROVINCE_CODE = "34"
 EVALUATION_COLUMNS = ("id", "service_record_id", "level", "channel", "reasons", "comment", "rated_at", "created_at",
                       "department_id", "hall_id", "window_id", "staff_id", "service_item_id", "is_active_rating",
                       "real_name", "terminal_id", "api_key_id", "invalid", "invalidated_at", "flagged", "flag_reason",
@@ -546,11 +552,16 @@ class GenerationResult:
 
 
 def generate(url: str, *, ratings: int, pool: int = 200_000, windows: int = 2000, seed: int = 20260101,
-             reset: bool = False, now: datetime | None = None, tickets: int | None = None) -> GenerationResult:
+             reset: bool = False, now: datetime | None = None, tickets: int | None = None,
+             today: bool = False) -> GenerationResult:
     """Generate the province into the database at ``url`` (already migrated); see the module docstring.
 
     ``tickets``: None for the natural mix (one ticket per bad rating, 0.5 % bad); a number
-    for that many tickets whatever ``ratings`` is (see the module docstring)."""
+    for that many tickets whatever ``ratings`` is (see the module docstring).
+
+    ``today``: the history runs on to ``now`` instead of ending yesterday: today (Beijing time)
+    counts as a working day cut at ``now``, with the share of the ratings a working day at the
+    end of the history gets by that hour (the hall wallboard shows today's ratings)."""
     from feedback.tickets import workflow
 
     unknown = ({o for o, _ in TICKET_OUTCOMES} | {APPEAL_UPHELD_OUTCOME}) - set(workflow.OUTCOMES)
@@ -605,9 +616,18 @@ def generate(url: str, *, ratings: int, pool: int = 200_000, windows: int = 2000
         for d in range(HISTORY_DAYS):
             weekday = (first_day + d + 3) % 7  # 1970-01-01 was a Thursday → 0 = Monday
             day_weights.append((0.5 + d / HISTORY_DAYS) * (1.0 if weekday < 5 else 0.08))
-        day_cum = _cum(day_weights)
         slot_secs, slot_weights = _seconds_of_day_weights()
         slot_cum = _cum(slot_weights)
+        # Today so far (``today``): the slots before now, the current one cut at now.
+        now_sec = now_ts - (today_local * DAY - LOCAL_OFFSET)
+        today_secs = [s for s in slot_secs if s < now_sec]
+        today_spans = [min(900, now_sec - s) for s in today_secs]
+        today_weights = [w * span / 900 for w, span in zip(slot_weights, today_spans)]
+        if today and sum(today_weights) > 0:
+            day_weights.append(1.5 * sum(today_weights) / slot_cum[-1])  # a working day at the end of the history
+        day_cum = _cum(day_weights)
+        n_days = len(day_weights)
+        today_cum = _cum(today_weights)
         channels = [c for c, _ in ACTIVE_CHANNELS]
         channel_cum = _cum([w for _, w in ACTIVE_CHANNELS])
         good_levels, good_cum = [lv for lv, _ in GOOD_LEVELS], _cum([w for _, w in GOOD_LEVELS])
@@ -626,10 +646,16 @@ def generate(url: str, *, ratings: int, pool: int = 200_000, windows: int = 2000
 
         def moments(k: int, c: int, chunks: int) -> list[int]:
             """``k`` sorted moments in the ``c``-th of ``chunks`` equal slices of the rating history."""
-            days = [bisect.bisect_left(day_cum, (c + rand()) / chunks * day_total) for _ in range(k)]
+            days = [min(bisect.bisect_left(day_cum, (c + rand()) / chunks * day_total), n_days - 1) for _ in range(k)]
             slots = rng.choices(slot_secs, cum_weights=slot_cum, k=k)
-            return sorted((first_day + min(d, HISTORY_DAYS - 1)) * DAY - LOCAL_OFFSET + s + int(rand() * 900)
-                          for d, s in zip(days, slots))
+            out = []
+            for d, s in zip(days, slots):
+                if d == HISTORY_DAYS:  # today: a slot before now, and not past now within it
+                    i = bisect.bisect_left(today_cum, rand() * today_cum[-1])
+                    out.append(today_local * DAY - LOCAL_OFFSET + today_secs[i] + int(rand() * today_spans[i]))
+                else:
+                    out.append((first_day + d) * DAY - LOCAL_OFFSET + s + int(rand() * 900))
+            return sorted(out)
 
         def add_ticket(ticket: dict, events: list[dict], tks: list[str], evts: list[str]) -> None:
             nonlocal evt_id, n_tickets, n_open
@@ -692,7 +718,8 @@ def generate(url: str, *, ratings: int, pool: int = 200_000, windows: int = 2000
                 record_phone, record_name = (phone, name) if erased is None else (None, None)
                 recs.append(f"{rec_id}\tBJ{rec_id:010d}\t{item}\t{win.department_id}\t{win.hall_id}\t{win.id}\t{staff}\t"
                             f"{fmt(completed)}\t{record_phone or chr(92) + 'N'}\t{record_name or chr(92) + 'N'}\t"
-                            f"person\twindow\t{fmt(completed)}\t{fmt(erased) if erased else chr(92) + 'N'}\n")
+                            f"person\twindow\t{fmt(completed)}\t{fmt(erased) if erased else chr(92) + 'N'}\t"
+                            f"{PROVINCE_CODE}BJ{rec_id:010d}\n")
                 evs.append(f"{ev_id}\t{rec_id}\t{level}\t{channel}\t{reasons}\t{comment}\t{fmt(rated)}\t{fmt(rated)}\t"
                            f"{win.department_id}\t{win.hall_id}\t{win.id}\t{staff}\t{item}\t"
                            f"{'f' if auto else 't'}\t{'t' if phone else 'f'}\t\\N\t\\N\t{invalid}\t{invalidated}\t"
@@ -730,7 +757,8 @@ def generate(url: str, *, ratings: int, pool: int = 200_000, windows: int = 2000
                 phone = f"+861{rng.choice('3589')}{int(rand() * 10**9):09d}" if rand() < PHONE_SHARE else r"\N"
                 recs.append(f"{rec_id}\t{pool_prefix}{n_done + i:08d}\t{win.item_ids[i % len(win.item_ids)]}\t"
                             f"{win.department_id}\t{win.hall_id}\t{win.id}\t{win.staff_ids[i % 2]}\t{fmt(completed)}\t"
-                            f"{phone}\t\\N\tperson\tapi\t{fmt(completed)}\t\\N\n")
+                            f"{phone}\t\\N\tperson\tapi\t{fmt(completed)}\t\\N\t"
+                            f"{PROVINCE_CODE}{pool_prefix}{n_done + i:08d}\n")
                 rec_id += 1
             rec_w.write(cur, recs)
             n_done += n
@@ -764,9 +792,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--windows", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=20260101)
     parser.add_argument("--reset", action="store_true", help="truncate the generated tables first")
+    parser.add_argument("--today", action="store_true",
+                        help="ratings today up to now as well (a working day's share so far), not only up to yesterday")
     args = parser.parse_args(argv)
     result = generate(args.database_url, ratings=args.ratings, pool=args.pool, windows=args.windows, seed=args.seed,
-                      reset=args.reset, tickets=args.tickets)
+                      reset=args.reset, tickets=args.tickets, today=args.today)
     print(result.summary())
     return 0
 

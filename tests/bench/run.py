@@ -1,6 +1,6 @@
 """`make bench`: every benchmark, one PostgreSQL cluster, one report (bench-results/report.md).
 
-    python -m tests.bench.run [--quick] [--only ratings|sms|sweep|helpdesk|pages …] [--ratings N] [--scale X] …
+    python -m tests.bench.run [--quick] [--only ratings|sms|sweep|helpdesk|pages|exchange …] [--ratings N] [--scale X] …
     (or `make bench`, options in BENCH_ARGS)
 
 Each part measures a figure beside a reference in the same run, on the same machine:
@@ -13,9 +13,14 @@ Each part measures a figure beside a reference in the same run, on the same mach
   (10,000 due) beside 10,000 open (all due);
 * helpdesk (tests/bench/bench_helpdesk.py): django-helpdesk's ``escalate_tickets`` over the same
   shape in its own databases on the same PostgreSQL, the peer of the sweep;
-* pages (issues 4 and 7, tests/bench/bench_pages.py): the ticket queue, the statistics and the
-  rankings pages at 10,000,000 ratings / 1,000,000 tickets beside 10,000 / 1,000, then the RSS
-  of a web worker and of the scheduler process after every job ran once on each.
+* pages (issues 4, 7 and 19, tests/bench/bench_pages.py): the ticket queue, the statistics and
+  the rankings pages, the console statistics (/console/stats) and the hall wallboard at
+  10,000,000 ratings / 1,000,000 tickets beside 10,000 / 1,000; the monthly 通报's generation
+  (whole province, one department) in both; then the RSS of a web worker and of the scheduler
+  process after every job ran once on each;
+* exchange (issue 18, tests/bench/bench_exchange.py): a 补报 of 1,000,000 ratings pushed by the
+  pusher process through the ledger to the fake provincial gateway, messages/s beside a bare loop
+  POSTing the same payloads through the same client; time to drain, the pusher's RSS.
 
 Writes bench-results/report.md (every figure and ratio in one table), results.json and PNG
 plots (latency.png, pages.png, ratios.png), and prints the table.
@@ -41,14 +46,14 @@ from pathlib import Path
 
 import psycopg
 
-from tests.bench import bench_helpdesk, bench_pages, bench_sms, bench_sweep, datagen, loadgen, plots, stack
+from tests.bench import bench_exchange, bench_helpdesk, bench_pages, bench_sms, bench_sweep, datagen, loadgen, plots, stack
 from tests.bench.pings import ensure_ping_table
 from tests.bench.report import Figure, Report, rounds_table
 
 RESULTS = stack.ROOT / "bench-results"
 
 
-PARTS = ("ratings", "sms", "pages", "sweep", "helpdesk")
+PARTS = ("ratings", "sms", "pages", "sweep", "helpdesk", "exchange")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -57,10 +62,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="small data and short runs (a smoke test of the bench)")
     p.add_argument("--only", choices=["all", *PARTS], action="append",
                    help="run only these parts (repeatable): ratings (issue 3), sms (issue 6), pages (issues 4, 7, "
-                        "memory), sweep (issue 5), helpdesk (the django-helpdesk peer)")
+                        "memory), sweep (issue 5), helpdesk (the django-helpdesk peer), exchange (issue 18)")
     p.add_argument("--sweep-open", type=int, help="open tickets for the deadline sweep (default 1,000,000; quick 50,000)")
     p.add_argument("--sweep-due", type=int, help="due tickets for the deadline sweep (default 10,000; quick 2,000)")
     p.add_argument("--ratings", type=int, help="existing ratings to generate (default 1,000,000; quick 50,000)")
+    p.add_argument("--exchange-ratings", type=int,
+                   help="ratings backfilled and pushed to the fake gateway (default 1,000,000; quick 20,000)")
+    p.add_argument("--exchange-secure", action="store_true",
+                   help="exchange part with SM2 signature and SM4 encryption on the wire (default: plain)")
     p.add_argument("--pool", type=int, help="unrated records for the load (default 200,000; quick 40,000)")
     p.add_argument("--duration", type=int, help="seconds per measured run (default 20; quick 5)")
     p.add_argument("--warmup", type=int, help="seconds of warm-up per endpoint (default 5; quick 2)")
@@ -72,7 +81,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--wrk-threads", type=int, default=2)
     p.add_argument("--database-url", help="use this PostgreSQL server instead of a throwaway cluster "
                                           "(a database feedback_bench is recreated on it)")
-    p.add_argument("--profile", action="store_true", help="py-spy one worker during the rating run")
+    p.add_argument("--profile", action="store_true", help="py-spy one worker during the rating run (and the pusher)")
     p.add_argument("--out", type=Path, default=RESULTS)
     bench_pages.add_options(p)
     args = p.parse_args(argv)
@@ -84,6 +93,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.connections = args.connections or 2 * args.workers
     args.sweep_open = args.sweep_open or (50_000 if q else 1_000_000)
     args.sweep_due = args.sweep_due or (2_000 if q else 10_000)
+    args.exchange_ratings = args.exchange_ratings or (20_000 if q else 1_000_000)
     only = args.only or ["all"]
     args.parts = set(PARTS) if "all" in only else set(only)
     return args
@@ -277,6 +287,20 @@ def helpdesk_bench(args: argparse.Namespace, pg_server: str, sweep: dict | None 
     return bench_helpdesk.figures(r, sweep), [("django-helpdesk escalate_tickets, the peer (issue 9)", md)], data, r["ok"]
 
 
+def exchange_bench(args: argparse.Namespace, pg_server: str) -> tuple[list[Figure], list[tuple[str, str]], dict, bool]:
+    """Issue 18: a backfill pushed through the ledger to the fake gateway, beside the bare loop."""
+    r = bench_exchange.run_exchange(pg_server, ratings=args.exchange_ratings, secure=args.exchange_secure,
+                                    out=args.out, profile=args.profile)
+    md = bench_exchange.report(r, heading=False)
+    (args.out / "exchange.md").write_text(md, encoding="utf-8")
+    sections = [("Exchange (issue 18): backfill pushed through the ledger beside a bare loop", md)]
+    if args.profile and (args.out / "profile-exchange.txt").exists():
+        sections.append(("Profile of the pusher during the drain (py-spy, inclusive)",
+                         "```\n" + summarise_profile(args.out / "profile-exchange.txt") + "\n```"))
+    ok = bench_exchange.checks_ok(r)
+    return bench_exchange.figures(r), sections, {"exchange": r, "exchange_checks_ok": ok}, ok
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     command = "python -m tests.bench.run " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
@@ -308,6 +332,8 @@ def main(argv: list[str] | None = None) -> int:
         if "pages" in args.parts:
             p_figures, p_sections, p_data = bench_pages.run_pages(server, bench_pages.page_options(args), args.out)
             add((p_figures, p_sections, p_data, p_data["pages_ok"]))
+        if "exchange" in args.parts:
+            add(exchange_bench(args, server))
     data["loadavg_after"] = os.getloadavg()
     total = time.perf_counter() - started
     data["seconds"] = total
@@ -319,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
     pngs = plots.write_all(figures, data, args.out)
     if pngs:
         sections.append(("Plots", "\n".join(f"![{p.stem}]({p.name})" for p in pngs)))
-    report = Report("Benchmarks: `make bench` (issues 3–7 and 9), each figure beside its reference in the same run",
+    report = Report("Benchmarks: `make bench` (issues 3–7, 9 and 18), each figure beside its reference in the same run",
                     figures, [("Run", machine), *sections], data | {"checks_ok": ok})
     path = report.write(args.out)
     print(report.markdown())
