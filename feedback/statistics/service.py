@@ -316,7 +316,10 @@ def totals(kind: str, months: list[str], unit_ids: Iterable[int] | None = None) 
             .group_by(StatMonthly.unit_id))
     if unit_ids is not None:
         stmt = stmt.where(StatMonthly.unit_id.in_(list(unit_ids)))
-    return {row.unit_id: Rates({c: int(getattr(row, c) or 0) for c in COUNTERS}) for row in db.session.execute(stmt)}
+    # By position (the columns are unit_id, then COUNTERS in order): a Row's attribute lookup by
+    # name costs a microsecond, and the console's unit tables read some 25 counters of every unit.
+    return {row[0]: Rates({c: int(v or 0) for c, v in zip(COUNTERS, row[1:])})
+            for row in db.session.execute(stmt).tuples()}
 
 
 def trend(kind: str, unit_id: int, months: list[str]) -> list[tuple[str, Rates]]:

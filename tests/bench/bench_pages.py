@@ -553,7 +553,7 @@ def _figures(small: Dataset, large: Dataset, the_pages: list[Page], results: dic
         f"- monthly bulletin (issue 19): {_reports_setup(small, large)}",
     ])
     sections = [
-        ("Pages (issues 4 and 7): setup", setup),
+        ("Pages (issues 4, 7 and 19): setup", setup),
         ("Pages: every page", "\n".join(detail)),
         ("Queue SQL (captured from tickets.queue_page, EXPLAIN ANALYZE in bench-results/queue-plans-*.txt)",
          "\n".join(sql)),
@@ -740,7 +740,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["task"]:
         return _run_task(argv[1], argv[2:])
-    p = argparse.ArgumentParser(description="issues 4 and 7: pages at scale beside the same pages small")
+    p = argparse.ArgumentParser(description="issues 4, 7 and 19: pages at scale beside the same pages small")
     p.add_argument("--quick", action="store_true")
     p.add_argument("--database-url", help="a PostgreSQL server to use instead of a throwaway cluster")
     p.add_argument("--out", type=Path, default=RESULTS)
@@ -752,7 +752,7 @@ def main(argv: list[str] | None = None) -> int:
         figures, sections, data = run_pages(server, page_options(args), args.out)
     sections.insert(0, ("Command", f"`python -m tests.bench.bench_pages {' '.join(argv)}` "
                                    f"({time.perf_counter() - started:.0f} s)"))
-    report = Report("Benchmark: pages at scale (issues 4 and 7)", figures, sections, data)
+    report = Report("Benchmark: pages at scale (issues 4, 7 and 19)", figures, sections, data)
     md = args.out / "pages.md"
     md.write_text(report.markdown(), encoding="utf-8")
     print(report.markdown())

@@ -345,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
     pngs = plots.write_all(figures, data, args.out)
     if pngs:
         sections.append(("Plots", "\n".join(f"![{p.stem}]({p.name})" for p in pngs)))
-    report = Report("Benchmarks: `make bench` (issues 3–7, 9 and 18), each figure beside its reference in the same run",
+    report = Report("Benchmarks: `make bench` (issues 3–7, 9, 18 and 19), each figure beside its reference in the same run",
                     figures, [("Run", machine), *sections], data | {"checks_ok": ok})
     path = report.write(args.out)
     print(report.markdown())

@@ -123,8 +123,11 @@ def test_every_public_page_with_charts_and_large_text(page, seeded, viewport, db
     before = page.evaluate("getComputedStyle(document.querySelector('h1')).fontSize")
     page.get_by_role("link", name="大字版").click()
     expect(page.locator("body")).to_have_class(re.compile(r"\blarge-text\b"))
+    # The class is on <body> as soon as the new page parses, while its stylesheets may still be
+    # loading (Chromium's own 2em h1 then shows): wait for the page's styles before measuring.
+    page.wait_for_load_state("load")
     after = page.evaluate("getComputedStyle(document.querySelector('h1')).fontSize")
-    assert float(after.rstrip("px")) > float(before.rstrip("px")) * 1.2
+    assert float(after.rstrip("px")) > float(before.rstrip("px")) * 1.2, f"大字版 h1 {before} -> {after}"
     shoot(page, f"public-stats-large-{viewport}")
     page.goto("/public/rankings?month=2026-11")  # the choice is remembered
     expect(page.locator("body")).to_have_class(re.compile(r"\blarge-text\b"))
