@@ -39,3 +39,25 @@ def insert_ignoring_conflicts(target):
     """
     insert = postgresql_insert if db.engine.dialect.name == "postgresql" else sqlite_insert
     return insert(target).on_conflict_do_nothing()
+
+
+def drain_due(claim, process, batch: int, *, max_batches: int | None = None) -> int:
+    """Work a due-queue batch by batch: ``claim(batch)`` is a statement selecting up to ``batch``
+    due ids (locked with SKIP LOCKED on PostgreSQL); ``process(ids)`` works them; each batch is
+    committed. Ids already seen in this run are not worked again (a step that could not move a
+    row's next check forward would otherwise repeat forever). Returns the number of batches."""
+    seen: set[int] = set()
+    batches = 0
+    while max_batches is None or batches < max_batches:
+        ids = list(db.session.scalars(claim(batch)))
+        fresh = [i for i in ids if i not in seen]
+        if not fresh:
+            db.session.rollback()  # release the row locks of an empty or repeated batch
+            break
+        seen.update(fresh)
+        process(fresh)
+        db.session.commit()
+        batches += 1
+        if len(ids) < batch:
+            break
+    return batches

@@ -49,7 +49,7 @@ from feedback.calendar.days import WorkingCalendar
 from feedback.clock import as_utc, format_local, local_zone
 from feedback.deadlines.models import STEPS, TicketDeadlineStep
 from feedback.directory.models import Department, DepartmentHead
-from feedback.extensions import db, insert_ignoring_conflicts
+from feedback.extensions import db, drain_due, insert_ignoring_conflicts
 from feedback.notifications import service as notifications
 from feedback.orders.sweep import sweep_orders
 from feedback.sms import outbox
@@ -253,19 +253,11 @@ def sweep(now: datetime, batch: int | None = None, *, max_batches: int | None = 
     calendar = WorkingCalendar()
     people = Recipients()
     summary: Counter = Counter()
-    seen: set[int] = set()
-    while max_batches is None or summary["batches"] < max_batches:
-        ids = [i for i in db.session.scalars(due_statement(now, batch)).all()]
-        fresh = [i for i in ids if i not in seen]
-        if not fresh:
-            db.session.rollback()  # release the row locks of an empty or repeated batch
-            break
-        seen.update(fresh)
-        _process_batch(fresh, now, calendar, people, summary)
-        db.session.commit()
-        summary["batches"] += 1
-        if len(ids) < batch:
-            break
+    batches = drain_due(lambda n: due_statement(now, n),
+                        lambda ids: _process_batch(ids, now, calendar, people, summary),
+                        batch, max_batches=max_batches)
+    if batches:
+        summary["batches"] += batches
     summary.update(sweep_orders(now, batch))  # the 督办单's own reminders and escalation (feedback/orders)
     return dict(sorted(summary.items()))
 

@@ -118,45 +118,37 @@ def check_handle_item_code(value: object, implementation_code: str | None = None
     return code
 
 
-def check_item_type(value: object, field: str = "item_type") -> str:
-    """A 事项类型 (A.1): its code (``1`` is read as ``01``, as spreadsheets drop the zero) or its name."""
+def _table_code(value: object, table: dict[str, str], field: str, label: str, *, pad: int = 0,
+                expected: str | None = None) -> str:
+    """A code of a national code table, given as its code or its name; with ``pad``, digits are
+    zero-filled to that width (spreadsheets drop leading zeros: ``1`` is read as ``01``)."""
     text = clean(value)
-    by_name = {name: code for code, name in ITEM_TYPES.items()}
-    code = by_name.get(text) or (text.zfill(2) if text.isdigit() else text)
-    if code not in ITEM_TYPES:
-        raise NationalCodeError(field, f"事项类型“{text}”无效，应为 "
-                                       + "、".join(f"{c} {n}" for c, n in ITEM_TYPES.items()))
+    by_name = {name: code for code, name in table.items()}
+    code = by_name.get(text) or (text.zfill(pad) if pad and text.isdigit() else text)
+    if code not in table:
+        expected = expected or "、".join(f"{c} {n}" for c, n in table.items())
+        raise NationalCodeError(field, f"{label}“{text}”无效，应为 {expected}")
     return code
+
+
+def check_item_type(value: object, field: str = "item_type") -> str:
+    """A 事项类型 (A.1): its code (``1`` is read as ``01``) or its name."""
+    return _table_code(value, ITEM_TYPES, field, "事项类型", pad=2)
 
 
 def check_record_type(value: object, field: str = "record_type") -> str:
     """A 办件类型 (A.6): 1 即办件 or 2 承诺件, by code or name."""
-    text = clean(value)
-    code = {name: code for code, name in RECORD_TYPES.items()}.get(text, text)
-    if code not in RECORD_TYPES:
-        raise NationalCodeError(field, f"办件类型“{text}”无效，应为 1（即办件）或 2（承诺件）")
-    return code
+    return _table_code(value, RECORD_TYPES, field, "办件类型", expected="1（即办件）或 2（承诺件）")
 
 
 def check_applicant_type(value: object, field: str = "applicant_type") -> str:
     """A 申请人类型 (userProp): 1–6 or 9, by code or name."""
-    text = clean(value)
-    code = {name: code for code, name in APPLICANT_TYPES.items()}.get(text, text)
-    if code not in APPLICANT_TYPES:
-        raise NationalCodeError(field, f"申请人类型“{text}”无效，应为 "
-                                       + "、".join(f"{c} {n}" for c, n in APPLICANT_TYPES.items()))
-    return code
+    return _table_code(value, APPLICANT_TYPES, field, "申请人类型")
 
 
 def check_certificate_type(value: object, field: str = "certificate_type") -> str:
     """A 证件类型 (userPageType): one of the national codes (``1`` is read as ``001``) or its name."""
-    text = clean(value)
-    by_name = {name: code for code, name in CERTIFICATE_TYPES.items()}
-    code = by_name.get(text) or (text.zfill(3) if text.isdigit() else text)
-    if code not in CERTIFICATE_TYPES:
-        raise NationalCodeError(field, f"证件类型“{text}”无效，应为 "
-                                       + "、".join(f"{c} {n}" for c, n in CERTIFICATE_TYPES.items()))
-    return code
+    return _table_code(value, CERTIFICATE_TYPES, field, "证件类型", pad=3)
 
 
 def check_service_number(value: object, field: str = "service_number") -> int:

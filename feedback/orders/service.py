@@ -17,7 +17,7 @@ Who may do what:
 """
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time
 from typing import Any
 
 from flask import current_app
@@ -29,6 +29,7 @@ from feedback.audit import service as audit
 from feedback.calendar.days import WorkingCalendar
 from feedback.clock import as_utc, local_zone, to_local, utcnow
 from feedback.directory import service as directory
+from feedback.deadlines.service import reminder_moment
 from feedback.directory.models import Department
 from feedback.errors import ConflictError, DomainError, NotFoundError, ValidationError
 from feedback.exchange import ledger
@@ -66,19 +67,9 @@ def max_due_days() -> int:
 
 
 def reminder_at(due_at: datetime, calendar: WorkingCalendar | None = None) -> datetime:
-    """The start (00:00 local) of the day from which REMINDER_LEAD_WORKING_DAYS working days are
-    left (the deadline's own day with the default 1): the same rule as the tickets' reminder."""
-    lead = max(1, int(current_app.config["REMINDER_LEAD_WORKING_DAYS"]))
-    day = to_local(due_at).date()
-    calendar = calendar or WorkingCalendar()
-    left = 1
-    for _ in range(366 * 2):
-        if left >= lead:
-            break
-        day -= timedelta(days=1)
-        if calendar.day_status(day).is_workday:
-            left += 1
-    return as_utc(datetime.combine(day, time(0), tzinfo=local_zone()))
+    """When an order's reminder goes: the same rule as the tickets' reminder
+    (REMINDER_LEAD_WORKING_DAYS working days left, from 00:00 local of that day)."""
+    return reminder_moment(due_at, calendar)
 
 
 # ---------------------------------------------------------------- scope

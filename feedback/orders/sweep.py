@@ -26,7 +26,7 @@ from feedback.accounts.models import Role, User, user_departments
 from feedback.calendar.days import WorkingCalendar
 from feedback.clock import as_utc, format_local
 from feedback.directory.models import Department, DepartmentHead
-from feedback.extensions import db
+from feedback.extensions import db, drain_due
 from feedback.notifications import service as notifications
 from feedback.orders.models import SupervisionOrder
 from feedback.sms import outbox
@@ -114,18 +114,7 @@ def sweep_orders(now: datetime, batch: int | None = None) -> dict:
     batch = batch or int(current_app.config["DEADLINE_SWEEP_BATCH"])
     people, calendar = People(), WorkingCalendar()
     summary: Counter = Counter()
-    seen: set[int] = set()
-    while True:
-        ids = list(db.session.scalars(due_statement(now, batch)))
-        fresh = [i for i in ids if i not in seen]
-        if not fresh:
-            db.session.rollback()  # release the row locks of an empty or repeated batch
-            break
-        seen.update(fresh)
-        _process(fresh, now, people, calendar, summary)
-        db.session.commit()
-        if len(ids) < batch:
-            break
+    drain_due(lambda n: due_statement(now, n), lambda ids: _process(ids, now, people, calendar, summary), batch)
     return dict(sorted(summary.items()))
 
 

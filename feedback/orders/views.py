@@ -122,11 +122,7 @@ def answer(order_id: int):
         flash_form_errors(form)
         return _render_detail(order, 422, request.form)
     user = current_user._get_current_object()
-    done = run_action(lambda: orders.answer_order(order, user, text=form.text.data), "书面答复已提交")
-    if not done:
-        return _render_detail(_order_or_404(order_id), done.error.status if done.error.status != 400 else 422,
-                              request.form)
-    return redirect(url_for("orders.detail", order_id=order_id))
+    return _act(order_id, lambda: orders.answer_order(order, user, text=form.text.data), "书面答复已提交")
 
 
 @bp.post("/<int:order_id>/withdraw")
@@ -139,8 +135,14 @@ def withdraw(order_id: int):
         flash_form_errors(form)
         return _render_detail(order, 422, request.form)
     user = current_user._get_current_object()
-    done = run_action(lambda: orders.withdraw_order(order, user, reason=form.reason.data), "督办单已撤回")
+    return _act(order_id, lambda: orders.withdraw_order(order, user, reason=form.reason.data), "督办单已撤回")
+
+
+def _act(order_id: int, action, message: str):
+    """Run an order action; on success back to the order; refused, the order again with the typed
+    text kept (422 for a bad request, the refusal's own status otherwise)."""
+    done = run_action(action, message)
     if not done:
-        return _render_detail(_order_or_404(order_id), done.error.status if done.error.status != 400 else 422,
-                              request.form)
+        status = done.error.status if done.error.status != 400 else 422
+        return _render_detail(_order_or_404(order_id), status, request.form)
     return redirect(url_for("orders.detail", order_id=order_id))
