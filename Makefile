@@ -5,6 +5,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 FLASK := $(VENV)/bin/flask --app wsgi
 export FEEDBACK_PORT ?= 5000
+# The demo data's city (feedback/demo): `make run` signs its texts 【临江市政务服务】.
+DEMO_CITY := 临江市
 
 .PHONY: run test install install-test migrate demo clean bench
 
@@ -29,7 +31,9 @@ install-test: $(VENV)/.installed-test
 run: install
 	@bash tests/support/ensure_fonts.sh
 	@export FEEDBACK_ENV=$${FEEDBACK_ENV:-development}; \
+	export FEEDBACK_CITY_NAME=$${FEEDBACK_CITY_NAME:-$(DEMO_CITY)}; \
 	$(FLASK) db upgrade && \
+	bash tests/support/build_prompts.sh && \
 	$(FLASK) demo load --if-empty && \
 	exec $(PY) -m jobs.devrun
 
@@ -39,6 +43,7 @@ run: install
 PYTEST_WORKERS ?= auto
 test: install-test
 	@bash tests/support/ensure_system.sh
+	@bash tests/support/build_prompts.sh
 	@set -e; \
 	if [ -n "$$FEEDBACK_TEST_POSTGRES_URL" ]; then \
 		$(PY) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS); \

@@ -18,6 +18,13 @@ def _bool(value: str) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def sms_signature(city_name: str, given: str | None = None) -> str:
+    """The 【signature】 of every text: ``given`` (brackets added when missing), else
+    【<city_name>政务服务】 (DOMAIN.md: texts start with the sender's signature in 【】)."""
+    text = (given or "").strip().strip("【】").strip() or f"{city_name.strip() or '某市'}政务服务"
+    return f"【{text}】"
+
+
 @dataclass
 class Config:
     """Settings of one running app. Field names are Flask config keys."""
@@ -29,6 +36,9 @@ class Config:
     PORT: int = 5000
     TIMEZONE: str = "Asia/Shanghai"
     SMS_BACKEND: str = "console"
+    # The city this system serves, and the 【signature】 every text starts with (DOMAIN.md, SMS
+    # conventions). Without FEEDBACK_SMS_SIGNATURE the signature is 【<city>政务服务】.
+    CITY_NAME: str = "某市"
     SMS_SIGNATURE: str = "【某市政务服务】"
     TWILIO_ACCOUNT_SID: str | None = None
     TWILIO_AUTH_TOKEN: str | None = None
@@ -40,7 +50,28 @@ class Config:
     SMS_RETRY_BASE_SECONDS: int = 60  # first retry after this, doubling, at most an hour
     SMS_SENDING_LEASE_SECONDS: int = 300  # a row left in 'sending' longer (crash) is sent again
     SMS_FOLLOW_UP_HOURS: int = 24  # after a bad rating by SMS, the next text within this is its comment
+    # A different level texted this soon after an SMS rating is taken as "I pressed the wrong
+    # digit" (once per rating; feedback/sms/service.py), never as the reason of a bad rating.
+    SMS_CORRECTION_MINUTES: int = 10
     SMS_INBOUND_LIMIT_PER_HOUR: int = 20  # texts from one number acted on per hour; more are logged only
+    # The phone channel (feedback/voice): the Twilio number citizens call and that masked callback
+    # calls show (callerId); the hall's hotline that key 0 reaches; console | twilio for placing
+    # calls; recording of callback calls (off: a spoken notice is given when on); Mandarin TTS.
+    TWILIO_VOICE_NUMBER: str | None = None
+    VOICE_HOTLINE_NUMBER: str | None = None
+    VOICE_BACKEND: str = "console"
+    VOICE_CALLBACK_RECORDING: bool = False
+    VOICE_TTS_VOICE: str = "Polly.Zhiyu"
+    VOICE_TTS_LANGUAGE: str = "cmn-CN"
+    VOICE_RECORD_MAX_SECONDS: int = 60  # a spoken reason or complaint
+    # Outbound rating calls (feedback/voice/outbound.py), off by default: a record still unrated
+    # VOICE_OUTBOUND_AFTER_HOURS after its SMS invitation, of a number that opted in (SMS 来电) or
+    # marked at the counter, gets one call, in these local hours of working days only.
+    VOICE_OUTBOUND_CALLS: bool = False
+    VOICE_OUTBOUND_AFTER_HOURS: int = 24
+    VOICE_OUTBOUND_HOURS: str = "09:00-12:00,14:00-17:30"
+    VOICE_OUTBOUND_MAX_ATTEMPTS: int = 3  # Twilio refusing for a while (5xx/429): tries, then failed
+    VOICE_OUTBOUND_RETRY_MINUTES: int = 30  # between those tries
     # memory:// counts per worker process: with several gunicorn workers (or servers) use a
     # shared store, e.g. redis://host:6379/0 (pip install redis) or memcached://host:11211.
     RATELIMIT_STORAGE_URI: str = "memory://"
@@ -114,8 +145,11 @@ class Config:
     TERMINAL_RATE_LIMIT: str = "30 per minute"  # ratings per tablet
     TERMINAL_POLL_MS: int = 1000  # how often the tablet asks for a pending record
     TERMINAL_IDLE_MS: int = 60000  # back to idle after this long without a tap
-    TERMINAL_LOCKOUT_MS: int = 1200  # buttons ignore taps this long after a press
+    TERMINAL_COUNTDOWN_MS: int = 15000  # the last part of the idle time, counted down on screen (继续评价)
+    TERMINAL_READ_IDLE_MS: int = 8000  # untouched this long, the question is offered/read aloud once
+    TERMINAL_DOUBLE_TAP_MS: int = 350  # a second press at the same spot within this is the same tap
     TERMINAL_THANKS_MS: int = 6000  # the thanks screen stays this long
+    TERMINAL_CASE_MS: int = 60000  # ... and that of a bad rating, with its case number and QR code
     TERMINAL_RETRY_BASE_MS: int = 2000  # offline queue: first retry, doubled each time ...
     TERMINAL_RETRY_MAX_MS: int = 60000  # ... up to this
     TERMINAL_OFFLINE_MAX_HOURS: int = 24  # a tap time older than this (offline queue) is clamped and flagged
@@ -168,6 +202,7 @@ class Config:
         "TIMEZONE": "FEEDBACK_TIMEZONE",
         "SMS_BACKEND": "FEEDBACK_SMS_BACKEND",
         "SMS_SIGNATURE": "FEEDBACK_SMS_SIGNATURE",
+        "CITY_NAME": "FEEDBACK_CITY_NAME",
         "EXCHANGE_ADAPTER": "FEEDBACK_EXCHANGE_ADAPTER",
         "ENV_NAME": "FEEDBACK_ENV",
         "RATELIMIT_STORAGE_URI": "FEEDBACK_RATELIMIT_STORAGE_URI",
@@ -175,6 +210,7 @@ class Config:
         "TWILIO_AUTH_TOKEN": "TWILIO_AUTH_TOKEN",
         "TWILIO_FROM_NUMBER": "TWILIO_FROM_NUMBER",
         "TWILIO_MESSAGING_SERVICE_SID": "TWILIO_MESSAGING_SERVICE_SID",
+        "TWILIO_VOICE_NUMBER": "TWILIO_VOICE_NUMBER",
     }
 
     @classmethod
@@ -203,6 +239,7 @@ class Config:
             else:
                 value = raw
             setattr(cfg, f.name, value)
+        cfg.SMS_SIGNATURE = sms_signature(cfg.CITY_NAME, env.get("FEEDBACK_SMS_SIGNATURE"))
         if cfg.ENV_NAME == "development":
             # Plain HTTP on localhost: secure cookies would never come back.
             cfg.SESSION_COOKIE_SECURE = _bool(env.get("FEEDBACK_SESSION_COOKIE_SECURE", "0"))

@@ -8,7 +8,7 @@ from markupsafe import Markup
 from sqlalchemy.exc import DataError
 from werkzeug.routing import IntegerConverter
 
-from feedback import clock
+from feedback import clock, labels
 from feedback.accounts import service as accounts
 from feedback.accounts.models import Role
 from feedback.accounts.views import bp as accounts_bp
@@ -38,6 +38,7 @@ from feedback.statistics.workbench import bp as stats_workbench_bp
 from feedback.terminal.views import bp as terminal_bp
 from feedback.tickets.citizen import bp as handling_bp
 from feedback.tickets.views import bp as tickets_bp
+from feedback.voice.views import bp as voice_bp
 from feedback.wall.views import bp as wall_bp
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -61,7 +62,7 @@ def init_app(app: Flask) -> None:
     for bp in (core_bp, accounts_bp, admin_bp, directory_bp, console_bp, api_bp, rating_bp, calendar_bp,
                terminal_bp, counter_bp, flags_bp, tickets_bp, handling_bp, complaints_bp, sms_bp, public_bp,
                publications_bp, notifications_bp, orders_bp, oversight_bp, reasons_bp, statistics_bp, exchange_bp, wall_bp,
-               stats_workbench_bp, reports_bp):
+               stats_workbench_bp, reports_bp, voice_bp):
         app.register_blueprint(bp)
 
     login_manager.login_view = "accounts.login"
@@ -124,6 +125,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["localdate"] = lambda m: clock.format_local(m, "%Y-%m-%d")
     app.jinja_env.globals["nl2br"] = lambda s: Markup("<br>").join((s or "").split("\n"))
     app.jinja_env.globals["this_page"] = this_page
+    labels.register(app)  # |label('channel') etc.: every code a staff page shows, in Chinese
 
     @app.context_processor
     def inject_roles():
@@ -133,6 +135,8 @@ def init_app(app: Flask) -> None:
 
 def _error_page(code: int, title: str, text: str):
     def handler(error):
+        if code == 429 and getattr(error, "response", None) is not None:
+            return error.response  # a page's own answer to its limit (the complaint form, with the text kept)
         if request.path.startswith("/api/"):
             resp = jsonify({"type": "about:blank", "title": title, "status": code})
             resp.status_code = code

@@ -18,6 +18,7 @@ from feedback.sms import sender
 from feedback.sms import service as sms
 from feedback.statistics import service as stats
 from feedback.tickets import closing
+from feedback.voice import outbound
 from jobs.registry import job
 
 
@@ -50,6 +51,21 @@ def sms_send(now: datetime) -> dict:
 def sms_invitations(now: datetime) -> dict:
     """Invite records completed SMS_INVITE_DELAY_MINUTES ago and not yet rated."""
     return sms.send_invitations(now)
+
+
+@job("voice_outbound_queue", seconds=300,
+     description="queue one outbound rating call for each record unrated VOICE_OUTBOUND_AFTER_HOURS after its SMS "
+                 "invitation, of an opted-in or counter-marked number (off unless VOICE_OUTBOUND_CALLS)")
+def voice_outbound_queue(now: datetime) -> dict:
+    """Write the outbox rows of the rating calls that are due (one per record, ever)."""
+    return outbound.queue_due(now)
+
+
+@job("voice_outbound_calls", seconds=60, external=True,
+     description="place the queued outbound rating calls through Twilio, in calling hours of working days only")
+def voice_outbound_calls(now: datetime) -> dict:
+    """Claim and place due rating calls (each claim and result commits)."""
+    return outbound.place_due(now)
 
 
 @job("deadline_sweep", seconds=60,

@@ -9,10 +9,12 @@ from feedback.accounts.forms import ApiKeyForm, EmptyForm, ResetPasswordForm, Us
 from feedback.accounts.guards import require_roles
 from feedback.accounts.models import ApiKey, Role, User
 from feedback.audit import service as audit
+from feedback.audit.labels import ACTION_GROUPS
 from feedback.directory import service as directory
 from feedback.directory.models import Department, Hall, ServiceItem, Staff, Window
 from feedback.errors import DomainError
 from feedback.extensions import db
+from feedback.operations.labels import job_description
 from feedback.operations.service import latest_runs, recent_runs
 from jobs.scheduler import load_jobs
 
@@ -27,7 +29,19 @@ def home():
     counts = {label: db.session.scalar(select(func.count()).select_from(model))
               for label, model in (("部门", Department), ("大厅", Hall), ("窗口", Window),
                                    ("工作人员", Staff), ("服务事项", ServiceItem), ("用户", User))}
-    return render_template("admin/home.html", counts=counts, events=audit.search(limit=10))
+    events = audit.search(limit=10)
+    return render_template("admin/home.html", counts=counts, events=events, people=_people(events))
+
+
+def _people(events) -> dict[int, str]:
+    """Display names of the users an audit page mentions (as actor or as object), by id:
+    pages say 张三, never "User 1"."""
+    ids = {e.actor_id for e in events if e.actor_id}
+    ids |= {int(e.object_id) for e in events if e.object_type == "User" and (e.object_id or "").isdigit()}
+    if not ids:
+        return {}
+    return {u.id: u.display_name or u.username
+            for u in db.session.scalars(select(User).where(User.id.in_(ids)))}
 
 
 # ---------------------------------------------------------------- users
@@ -42,6 +56,9 @@ def users():
 def _user_form(obj=None) -> UserForm:
     form = UserForm(obj=obj)
     form.departments.choices = [(d.code, label) for d, label in _dept_options()]
+    if obj is None:
+        # A new account's role is chosen explicitly: no default, least of all 系统管理员.
+        form.role.choices = [("", "请选择角色")] + list(form.role.choices)
     if obj is not None and request.method == "GET":
         form.departments.data = [d.code for d in obj.departments]
         form.staff_number.data = obj.staff.staff_number if obj.staff else ""
@@ -58,7 +75,9 @@ def user_new():
     """Create an account with an initial password."""
     form = _user_form()
     if form.validate_on_submit():
-        if not form.password.data:
+        if not form.role.data:
+            form.role.errors.append("请选择角色")
+        elif not form.password.data:
             form.password.errors.append("请设置初始密码")
         elif run_action(lambda: accounts.create_user(
                 form.username.data, form.password.data, form.role.data, display_name=form.display_name.data,
@@ -127,8 +146,11 @@ def apikeys():
 
 @bp.post("/apikeys/<int:key_id>/revoke")
 def apikey_revoke(key_id: int):
-    """Revoke a key at once."""
+    """Revoke a key at once, once the admin ticked 确认吊销 (the form's required checkbox)."""
     if EmptyForm().validate_on_submit():
+        if request.form.get("confirm") != "yes":
+            flash("请先勾选“确认吊销”：吊销后该密钥立即失效，不可恢复", "error")
+            return redirect(url_for("admin.apikeys"))
         try:
             accounts.revoke_api_key(key_id, current_user)
         except DomainError:
@@ -147,7 +169,8 @@ def audit_log():
     actor = request.args.get("actor", "").strip() or None
     before = request.args.get("before", type=int)
     events = audit.search(action=action, actor=actor, before_id=before, limit=100)
-    return render_template("admin/audit.html", events=events, action=action or "", actor=actor or "")
+    return render_template("admin/audit.html", events=events, action=action or "", actor=actor or "",
+                           people=_people(events), audit_groups=ACTION_GROUPS)
 
 
 # ---------------------------------------------------------------- scheduled jobs
@@ -157,7 +180,7 @@ def jobs():
     """Every scheduled job: interval, last run, duration, what it did and its error."""
 
     specs = sorted(load_jobs().values(), key=lambda s: s.name)
-    return render_template("admin/jobs.html", specs=specs, latest=latest_runs())
+    return render_template("admin/jobs.html", specs=specs, latest=latest_runs(), job_description=job_description)
 
 
 @bp.get("/jobs/<name>")
@@ -165,4 +188,5 @@ def job_runs(name: str):
     """The recent runs of one job, newest first."""
 
     spec = load_jobs().get(name) or abort(404)
-    return render_template("admin/job_runs.html", spec=spec, runs=recent_runs(name, limit=50))
+    return render_template("admin/job_runs.html", spec=spec, runs=recent_runs(name, limit=50),
+                           job_description=job_description)

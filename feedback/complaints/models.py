@@ -14,7 +14,7 @@ from feedback.extensions import db
 # routed: a department was named (directly or through the window) and has the ticket;
 # pending: "不确定" — waits in the supervisors' triage queue; triaged: a supervisor routed it.
 TRIAGE_STATES = ("routed", "pending", "triaged")
-SOURCES = ("web", "api", "sms")
+SOURCES = ("web", "api", "sms", "phone")
 
 
 class Complaint(db.Model):

@@ -153,10 +153,22 @@ def description_problem(text: str | None) -> str | None:
     if not text:
         return "请描述发生了什么（投诉内容不能为空）"
     if len(text) > DESCRIPTION_MAX:
-        return f"描述不能超过 {DESCRIPTION_MAX} 个字"
+        return (f"描述最多 {DESCRIPTION_MAX} 个字，现在是 {len(text)} 个字，"
+                f"请删减 {len(text) - DESCRIPTION_MAX} 个字后再提交（已填写的内容已保留）")
     if letters(text) < min_letters():
         return (f"投诉内容至少要有 {min_letters()} 个汉字或字母，说明发生了什么"
                 "（只有数字、标点或符号无法受理）")
+    return None
+
+
+def occurred_at_problem(moment: datetime, now: datetime | None = None) -> str | None:
+    """Why ``moment`` cannot be a complaint's time (not in the future, within a year), or None."""
+    now = now or utcnow()
+    moment = as_utc(moment)
+    if moment > now + CLOCK_SKEW:
+        return "发生时间不能晚于现在"
+    if moment < now - timedelta(days=366):
+        return "只能投诉一年以内发生的事情"
     return None
 
 
@@ -207,10 +219,9 @@ def create_complaint(*, description: str, contact_phone: str | None, occurred_at
         raise ValidationError(exc.message, field="contact_phone")
     if occurred_at is not None:
         occurred_at = as_utc(occurred_at)
-        if occurred_at > now + CLOCK_SKEW:
-            raise ValidationError("发生时间不能晚于现在", field="occurred_at")
-        if occurred_at < now - timedelta(days=366):
-            raise ValidationError("只能投诉一年以内发生的事情", field="occurred_at")
+        problem = occurred_at_problem(occurred_at, now)
+        if problem is not None:
+            raise ValidationError(problem, field="occurred_at")
     window = db.session.get(Window, window_id) if window_id else None
     if window_id and window is None:
         raise ValidationError("所选窗口不存在", field="window")

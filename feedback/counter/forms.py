@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import RadioField, SelectField, StringField
+from wtforms import BooleanField, RadioField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, Optional
 
 
@@ -12,4 +12,5 @@ class CounterForm(FlaskForm):
     citizen_kind = RadioField("办事人类型", choices=[("person", "个人"), ("company", "企业")], default="person")
     citizen_name = StringField("办事人姓名/企业名称（选填）", validators=[Optional(), Length(max=100)])
     citizen_phone = StringField("联系电话（选填，用于短信邀评）", validators=[Optional(), Length(max=40)])
+    prefers_call = BooleanField("老年人/不便短信，请电话邀请评价")
     record_number = StringField("办件编号（选填，留空自动生成）", validators=[Optional(), Length(max=64)])

@@ -35,8 +35,9 @@ def items_for_window(window: Window) -> list[ServiceItem]:
 
 def complete_at_counter(user: User, *, window_id: int, service_item_id: int, citizen_phone: str | None,
                         citizen_name: str | None, citizen_kind: str, record_number: str | None = None,
-                        now: datetime | None = None) -> ServiceRecord:
-    """办结: the staff member completes a record at one of their windows (source "counter")."""
+                        now: datetime | None = None, prefers_call: bool = False) -> ServiceRecord:
+    """办结: the staff member completes a record at one of their windows (source "counter").
+    ``prefers_call``: 老年人/不便短信, invite to rate by one phone call (feedback/voice/outbound.py)."""
     now = now or utcnow()
     window = next((w for w in counter_windows(user) if w.id == window_id), None)
     if window is None:
@@ -44,12 +45,17 @@ def complete_at_counter(user: User, *, window_id: int, service_item_id: int, cit
     item = next((i for i in items_for_window(window) if i.id == service_item_id), None)
     if item is None:
         raise ValidationError("该服务事项不属于本窗口的部门", field="service_item_id")
+    if prefers_call and not (citizen_phone or "").strip():
+        raise ValidationError("电话邀请评价须填写联系电话", field="citizen_phone")
     record = ratings.create_record(
         record_number=(record_number or "").strip() or ratings.new_record_number(now),
         service_item_code=item.code, window_code=window.code, staff_number=user.staff.staff_number,
         completed_at=now, citizen_phone=citizen_phone, citizen_name=citizen_name, citizen_kind=citizen_kind,
         source="counter", now=now)
-    audit.record("record.complete", actor=user, obj=record, window=window.code, record_number=record.record_number)
+    record.prefers_call = bool(prefers_call)
+    db.session.flush()
+    audit.record("record.complete", actor=user, obj=record, window=window.code, record_number=record.record_number,
+                 **({"prefers_call": True} if prefers_call else {}))
     return record
 
 

@@ -65,7 +65,8 @@ def complete():
         done = run_action(lambda: service.complete_at_counter(
             current_user, window_id=form.window_id.data, service_item_id=form.service_item_id.data,
             citizen_phone=form.citizen_phone.data, citizen_name=form.citizen_name.data,
-            citizen_kind=form.citizen_kind.data, record_number=form.record_number.data))
+            citizen_kind=form.citizen_kind.data, record_number=form.record_number.data,
+            prefers_call=bool(form.prefers_call.data)))
         if done:
             record = done.value
             flash(f"已办结：{record.record_number}，请办事人在窗口评价器上评价", "success")

@@ -95,12 +95,17 @@ def edit(kind: str, obj_id: int):
     fill_choices(form, kind)
     if kind == "staff" and request.method == "GET":
         form.window_ids.data = [w.id for w in obj.windows]
+    status = 200
     if form.validate_on_submit():
-        if run_action(lambda: service.save(kind, obj, form_data(form, kind), actor=current_user), "已保存"):
+        if obj.active and not form.active.data and request.form.get("confirm") != "yes":
+            # Unticking 启用 deactivates the row: it needs the same ticked confirmation as 停用.
+            flash(f"请先勾选“确认停用”：取消勾选“{form.active.label.text}”并保存即停用{spec.label} {obj}", "error")
+            status = 422
+        elif run_action(lambda: service.save(kind, obj, form_data(form, kind), actor=current_user), "已保存"):
             return redirect(url_for("directory.list", kind=kind))
     heads = department_heads.heads_of(obj.id) if kind == "departments" else []
     return render_template("directory/form.html", spec=spec, kinds=formats.KINDS, form=form,
-                           obj=obj, action_form=EmptyForm(), heads=heads, head_form=HeadForm())
+                           obj=obj, action_form=EmptyForm(), heads=heads, head_form=HeadForm()), status
 
 
 @bp.post("/departments/<int:obj_id>/heads")
@@ -137,6 +142,9 @@ def set_active(kind: str, obj_id: int):
     obj = db.session.get(spec.model, obj_id) or abort(404)
     if EmptyForm().validate_on_submit():
         active = request.form.get("active") == "1"
+        if not active and request.form.get("confirm") != "yes":
+            flash(f"请先勾选“确认停用”再停用：{obj}", "error")
+            return redirect(url_for("directory.list", kind=kind))
         service.set_active(kind, obj, active, actor=current_user)
         db.session.commit()
         flash(f"已{'启用' if active else '停用'}：{obj}", "success")

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask import current_app, has_app_context
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, SmallInteger, String, Text
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, SmallInteger, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from feedback.clock import utcnow
@@ -42,6 +42,9 @@ class ServiceRecord(db.Model):
     source: Mapped[str] = mapped_column(String(20), default="api")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     contact_erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Marked at the counter (办结): elderly, or cannot read texts; invite to rate by phone call
+    # (feedback/voice/outbound.py, when FEEDBACK_VOICE_OUTBOUND_CALLS is on).
+    prefers_call: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # National identifiers (feedback/directory/national.py): 申请人类型 (userProp), 证件类型
     # (userPageType), the nationally unique 办件编号 (projectNo) and the 服务序号 (serviceNumber).
     applicant_type: Mapped[str] = mapped_column(String(1), default="1", server_default="1")

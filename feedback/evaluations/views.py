@@ -3,10 +3,15 @@
 A good rating is stored on its first tap; the thanks page offers that level's labels as an
 optional extra (/e/<token>/labels). A bad rating asks for a label or a text before it is
 stored.
+
+Post/redirect/get: every accepted POST answers with a redirect to a GET page, so Refresh never
+posts again and Back works. A bad level goes to ``/e/<token>?level=N`` (the reasons page, with
+重新选择 back to the five levels); a stored rating goes back to ``/e/<token>``, which shows the
+thanks page to the browser that just rated (and the "already rated" page to anybody else).
 """
 from __future__ import annotations
 
-from flask import Blueprint, abort, render_template, request, session
+from flask import Blueprint, abort, redirect, render_template, request, session, url_for
 from flask_wtf.csrf import validate_csrf
 from wtforms import ValidationError as CSRFValidationError
 
@@ -22,6 +27,7 @@ bp.access = "public (signed single-record token)"  # type: ignore[attr-defined]
 
 # The session remembers the rating this browser just gave: only it may add labels to it.
 JUST_RATED = "rating_just_given"
+LABELS_ADDED = "rating_labels_added"
 
 
 def _record_or_page(token: str):
@@ -60,10 +66,16 @@ def link(token: str):
     if page is not None:
         return page
     if record.evaluation is not None:
+        if request.method == "GET" and session.get(JUST_RATED) == record.evaluation.id:
+            return _thanks(record.evaluation, token, added=session.pop(LABELS_ADDED, False))
         return render_template("rating/closed.html", message="该办件已评价，每个办件只能评价一次。感谢您的参与！")
     context = {"record": record, "levels": [LEVELS[v] for v in (5, 4, 3, 2, 1)], "token": token,
-               "deadline": ratings.rating_deadline(record)}
+               "deadline": ratings.rating_deadline(record), "via": request.args.get("via")}
     if request.method == "GET":
+        chosen = request.args.get("level", type=int)
+        if chosen in LEVELS and LEVELS[chosen].is_bad:
+            return render_template("rating/reasons.html", level=LEVELS[chosen],
+                                   reasons=reasons.catalogue().offered(chosen), **context)
         return render_template("rating/link.html", **context)
 
     _check_csrf()
@@ -71,8 +83,7 @@ def link(token: str):
     if level not in LEVELS:
         return render_template("rating/link.html", error="请选择一个评价等级", **context), 422
     if LEVELS[level].is_bad and request.form.get("step") != "reasons":
-        return render_template("rating/reasons.html", level=LEVELS[level],
-                               reasons=reasons.catalogue().offered(level), **context)
+        return redirect(url_for("rating.link", token=token, level=level, via=context["via"]), code=303)
     try:
         evaluation = ratings.rate(record=record, level=level,
                                   channel="qr" if request.args.get("via") == "qr" else "mobile",
@@ -91,7 +102,7 @@ def link(token: str):
         links.review_printed_rating(evaluation, printed, request.remote_addr)
     db.session.commit()
     session[JUST_RATED] = evaluation.id
-    return _thanks(evaluation, token)
+    return redirect(url_for("rating.link", token=token, via=context["via"]), code=303)
 
 
 @bp.post("/e/<token>/labels")
@@ -112,4 +123,5 @@ def labels(token: str):
         db.session.rollback()
         return _thanks(evaluation, token, error=exc.message), exc.status
     db.session.commit()
-    return _thanks(evaluation, token, added=True)
+    session[LABELS_ADDED] = True
+    return redirect(url_for("rating.link", token=token, via=request.args.get("via")), code=303)

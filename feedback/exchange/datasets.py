@@ -81,7 +81,7 @@ CHUNK = 1000  # rows fetched from the database at a time
 ANONYMOUS = "匿名"
 SATISFACTION_CODES_NOTE = ("满意度代码按 GB/T 39046 附录A.8：1 非常满意 · 2 满意 · 3 基本满意 · 4 不满意 · "
                            "5 非常不满意（与省级接口的 5 = 非常满意 方向相反）")
-COMPLAINT_SOURCES = {"web": "网站", "api": "合作平台接口", "sms": "短信"}
+COMPLAINT_SOURCES = {"web": "网站", "api": "合作平台接口", "sms": "短信", "phone": "电话"}
 # 监察预警类型代码 and 监察规则编号 of the two supervision steps (this system's codes).
 SUPERVISION_KINDS = {"overdue": ("1", "R-OVERDUE"), "supervised": ("2", "R-SUPERVISE")}
 SUPERVISION_TYPE_NOTE = "监察预警类型代码：1 预警（超期预警）· 2 督办"

@@ -9,7 +9,7 @@ from feedback.accounts.models import Role
 from feedback.errors import NotFoundError
 from feedback.extensions import db
 from feedback.directory.cli import heads_cli
-from feedback.notifications import service
+from feedback.notifications import new_tickets, service
 
 bp = Blueprint("notifications", __name__, url_prefix="/console/notifications", cli_group="notifications")
 bp.before_request(require_roles(Role.ADMIN, Role.SUPERVISOR, Role.HANDLER, Role.WINDOW_STAFF))
@@ -20,6 +20,8 @@ KIND_LABELS = {
     "verify_reminder": "核实期限提醒", "verify_overdue": "核实超期预警", "verify_level2": "核实督办",
     "login_alert": "登录告警",
     "order_reminder": "督办单期限提醒", "order_overdue": "督办单超期",
+    new_tickets.KIND: "新工单", "pair_alert": "评价终端配对告警", "exchange_mismatch": "数据上报对账不一致",
+    "monthly_report_draft": "月度通报草稿",
 }
 
 

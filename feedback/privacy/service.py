@@ -41,13 +41,14 @@ from feedback.oversight.models import Recheck
 from feedback.publications.service import NOT_NAMES, find_personal_data
 from feedback.sms.models import InboundSms, OutboundSms, SmsFollowUp, SmsInvitation
 from feedback.tickets.models import Ticket, TicketText
+from feedback.voice import service as voice
 
 ERASED = "已清除"  # in place of a phone number (the columns are NOT NULL)
 ERASED_TEXT = "（短信内容已按保存期限清除）"
 ERASED_CITIZEN_TEXT = "（已按保存期限清除）"  # a comment, description or place the citizen wrote
 MASK_NUMBER = "***"
 MASK_NAME = "某某"
-SUMMARY_KEYS = ("records", "complaints", "tickets", "texts", "photos", "sms")
+SUMMARY_KEYS = ("records", "complaints", "tickets", "texts", "photos", "sms", "voice")
 
 
 def mask_personal(text: str | None, names: Iterable[str | None] = ()) -> str | None:
@@ -119,6 +120,8 @@ def erase_contacts(now: datetime, batch: int = 1000, max_batches: int = 50) -> d
                                     cutoff, now, {"phone": ERASED}, batch=batch, max_batches=max_batches)
     summary["sms"] += _erase_before("contact_erasure_sms_follow_ups", SmsFollowUp, SmsFollowUp.asked_at, cutoff, now,
                                     {"phone": ERASED}, batch=batch, max_batches=max_batches)
+    # 4. The phone channel: callers' and callees' numbers, recordings of erased tickets.
+    summary["voice"] += voice.erase_contacts(cutoff, now)
     counts = {key: summary[key] for key in SUMMARY_KEYS}
     if any(counts.values()):
         audit.record("privacy.contact_erasure", cutoff=cutoff.isoformat(), **counts)

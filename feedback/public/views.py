@@ -4,7 +4,8 @@ Pages read published records (results.py) and pre-aggregated statistics (statist
 rankings.py) only.
 
 Large-text mode: ``?text=large`` (or ``?text=normal``) sets a cookie, so the choice works
-without JavaScript and sticks across pages.
+without JavaScript and sticks across pages. /public/display switches 大字版 and 高对比 for every
+citizen page (display.py).
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import io
 import json
 from xml.etree import ElementTree as ET
 
-from flask import Blueprint, Response, abort, current_app, g, render_template, request
+from flask import Blueprint, Response, abort, current_app, g, redirect, render_template, request
 
 from feedback.actions import as_download, this_page
 from feedback.clock import format_local, to_local, utcnow
@@ -22,7 +23,7 @@ from feedback.evaluations.levels import LEVELS
 from feedback.evaluations.reasons import LABELS
 from feedback.extensions import db
 from feedback.inputs import as_id
-from feedback.public import charts, statistics, units
+from feedback.public import charts, display, statistics, units
 from feedback.public.rankings import ranking
 from feedback.public.results import (
     ResultFilters,
@@ -42,7 +43,7 @@ from feedback.tickets.workflow import HANDLING_RATINGS, OUTCOMES
 bp = Blueprint("public", __name__, url_prefix="/public")
 bp.access = "public"  # type: ignore[attr-defined]
 
-TEXT_COOKIE = "text_size"
+TEXT_COOKIE = display.TEXT_COOKIE
 PER_PAGE = 20
 OVERDUE_ROWS = 10  # departments listed under 当前超期工单 (every department has the count in its table row)
 ATOM = "http://www.w3.org/2005/Atom"
@@ -55,21 +56,29 @@ def text_size():
     if choice in ("large", "normal"):
         g.set_text_size = choice
         g.large_text = choice == "large"
-    else:
-        g.large_text = request.cookies.get(TEXT_COOKIE) == "large"
 
 
 @bp.after_request
 def remember_text_size(response):
     """Store a large-text choice made by ``?text=`` in a cookie for a year (or clear it)."""
-    choice = g.get("set_text_size")
-    if choice == "large":
-        response.set_cookie(TEXT_COOKIE, "large", max_age=365 * 86400, samesite="Lax", httponly=True,
-                            secure=current_app.config.get("SESSION_COOKIE_SECURE", True))
-    elif choice == "normal":
-        response.delete_cookie(TEXT_COOKIE)
+    display.apply(response, g.get("set_text_size"), None)
     response.headers.setdefault("Vary", "Cookie")
     return response
+
+
+# Every page's templates (staff pages too) get ``display``; only citizen pages use it.
+bp.app_context_processor(display.context)
+
+
+@bp.get("/display", endpoint="display")
+def display_switch():
+    """Switch 大字版 (``text=large|normal``) or 高对比 (``contrast=high|normal``) for every
+    citizen page, then go back to ``next`` (a path on this site only)."""
+    text = request.args.get("text")
+    contrast = request.args.get("contrast")
+    response = redirect(display.safe_next(request.args.get("next")), code=303)
+    return display.apply(response, text if text in ("large", "normal") else None,
+                         contrast if contrast in ("high", "normal") else None)
 
 
 def pct(value) -> str:
@@ -91,12 +100,19 @@ def toggle_url(size: str) -> str:
 def helpers():
     """The formatting helpers and labels every public template uses."""
     return {"pct": pct, "score": score, "RATES": statistics.RATES, "LEVELS": LEVELS, "REASONS": LABELS,
-            "OUTCOMES": OUTCOMES, "HANDLING_RATINGS": HANDLING_RATINGS, "large_text": g.get("large_text", False),
+            "OUTCOMES": OUTCOMES, "HANDLING_RATINGS": HANDLING_RATINGS, "large_text": display.current().large_text,
             "toggle_url": toggle_url, "level_label": level_label, "KIND_LABELS": units.KIND_LABELS,
             "SCOPE_LABELS": units.SCOPE_LABELS}
 
 
 # ---------------------------------------------------------------- pages
+
+@bp.get("/rate")
+def how_to_rate():
+    """我要评价: how a citizen rates (tablet, SMS link or digit, receipt QR); a rating needs
+    one service record, so this page explains the ways in rather than asking for a code."""
+    return render_template("public/how_to_rate.html")
+
 
 @bp.get("/")
 def index():

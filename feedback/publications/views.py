@@ -68,10 +68,15 @@ def review(pub_id: int):
 
 @bp.post("/<int:pub_id>")
 def save(pub_id: int):
-    """Save the text and rescan; with ``action=publish`` approve it when no hit is left open."""
+    """Save the text and rescan; with ``action=publish`` (and the ticked ``confirm=yes``) approve it
+    when no hit is left open."""
     pub = _get(pub_id)
     form = PublicTextForm()
     if not form.validate_on_submit():
+        return _review_page(pub, form, 422)
+    if request.form.get("action") == "publish" and request.form.get("confirm") != "yes":
+        # Refused before anything is stored; the page keeps the typed text.
+        flash("请先勾选“确认公示”：批准后内容立即向社会公开", "error")
         return _review_page(pub, form, 422)
     try:
         service.save_text(pub, form.public_text.data, current_user)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text
+from sqlalchemy import ForeignKey, Index, Integer, SmallInteger, String, Text
 from sqlalchemy.orm import relationship
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -45,6 +45,9 @@ class OutboundSms(db.Model):
     error_message: Mapped[str | None] = mapped_column(String(300))
     service_record_id: Mapped[int | None] = mapped_column(ForeignKey("service_records.id"), index=True)
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
+    # The citizen's own text this one answers (a reply, a complaint's receipt): such a text is
+    # not unsolicited, so quiet hours do not hold it (feedback.sms.sender).
+    answers_inbound_id: Mapped[int | None] = mapped_column(ForeignKey("inbound_sms.id"))
 
 
 class SmsOptOut(db.Model):
@@ -120,3 +123,26 @@ class SmsFollowUp(db.Model):
     answer_inbound_id: Mapped[int | None] = mapped_column(ForeignKey("inbound_sms.id"))
 
     evaluation = relationship("Evaluation")
+
+
+class SmsRatingCorrection(db.Model):
+    """A citizen's "I pressed the wrong digit": a different level texted within
+    SMS_CORRECTION_MINUTES of their bad SMS rating, at most one per rating (UNIQUE evaluation_id).
+
+    DOMAIN.md forbids overwriting a rating, so the rating stays as given; a correction of a bad
+    rating goes to its ticket for the callback to verify (an upheld appeal "评价有误" then makes
+    the rating invalid, which statistics and the exchange already follow). Only levels and
+    references here: the number is on the erasable inbound row.
+    """
+
+    __tablename__ = "sms_rating_corrections"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    evaluation_id: Mapped[int] = mapped_column(ForeignKey("evaluations.id"), unique=True)
+    inbound_sms_id: Mapped[int] = mapped_column(ForeignKey("inbound_sms.id"))
+    old_level: Mapped[int] = mapped_column(SmallInteger)
+    new_level: Mapped[int] = mapped_column(SmallInteger)
+    # forwarded: sent to the bad rating's ticket for the callback to verify
+    outcome: Mapped[str] = mapped_column(String(20))
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))

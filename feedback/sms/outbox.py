@@ -65,11 +65,12 @@ def opt_in(phone: str) -> bool:
 
 def enqueue(to_phone: str, text: str, *, purpose: str, dedupe_key: str | None = None,
             ticket_id: int | None = None, service_record_id: int | None = None,
-            now: datetime | None = None, sign: bool = True) -> OutboundSms:
+            now: datetime | None = None, sign: bool = True, answers_inbound_id: int | None = None) -> OutboundSms:
     """Queue one text in the caller's transaction; the same ``dedupe_key`` returns the first row.
 
     The body starts with the configured 【signature】 unless ``sign`` is False. An
     invitation to an opted-out number is stored as cancelled (kept for the record).
+    ``answers_inbound_id``: the citizen's own text this one answers (quiet hours spare it).
     """
     if dedupe_key is not None:
         existing = db.session.scalar(select(OutboundSms).where(OutboundSms.dedupe_key == dedupe_key))
@@ -80,7 +81,7 @@ def enqueue(to_phone: str, text: str, *, purpose: str, dedupe_key: str | None = 
     body = text if not sign or text.startswith(signature) else signature + text
     msg = OutboundSms(to_phone=to_phone, body=body, purpose=purpose, dedupe_key=dedupe_key, state="queued",
                       next_attempt_at=now, created_at=now, ticket_id=ticket_id,
-                      service_record_id=service_record_id)
+                      service_record_id=service_record_id, answers_inbound_id=answers_inbound_id)
     if purpose in OPT_OUT_BLOCKS and is_opted_out(to_phone):
         msg.state, msg.error_code, msg.error_message = "cancelled", "opted-out", "号码已退订"
         if purpose in SECRET_PURPOSES:

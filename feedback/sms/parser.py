@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from feedback.evaluations.levels import LEVELS
 
-KINDS = ("rating", "opt_out", "opt_in", "complaint", "ambiguous", "empty", "text")
+KINDS = ("rating", "opt_out", "opt_in", "call_opt_in", "complaint", "ambiguous", "empty", "text")
 
 # Twilio's own opt-out words are kept too (Twilio stops delivery for them anyway, and
 # still forwards them), plus the Chinese conventions TD / T / 退订.
@@ -21,6 +21,8 @@ TWILIO_OPT_OUT_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "E
 TWILIO_OPT_IN_WORDS = frozenset({"START", "UNSTOP"})
 OPT_OUT_WORDS = TWILIO_OPT_OUT_WORDS | {"TD", "T", "退订", "退订短信", "取消订阅"}
 OPT_IN_WORDS = TWILIO_OPT_IN_WORDS | {"订阅", "重新订阅", "恢复订阅"}
+# "Call me instead": the number asks for outbound rating calls (feedback/voice/outbound.py).
+CALL_OPT_IN_WORDS = frozenset({"来电", "请来电", "来电评价", "电话评价", "打电话"})
 
 COMPLAINT_PREFIX = "投诉"
 
@@ -81,6 +83,8 @@ def parse_reply(text: str | None) -> Reply:
         return Reply("opt_out", keyword=word)
     if word in OPT_IN_WORDS:
         return Reply("opt_in", keyword=word)
+    if flat in CALL_OPT_IN_WORDS:
+        return Reply("call_opt_in", keyword=flat)
     if _strip_leading_noise(norm).startswith(COMPLAINT_PREFIX):
         # Keep the citizen's own characters (full-width punctuation) in the complaint.
         original = _strip_leading_noise((text or "").strip())

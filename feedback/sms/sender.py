@@ -32,7 +32,7 @@ from datetime import datetime, time, timedelta
 from flask import current_app
 from sqlalchemy import func, select, update
 
-from feedback.clock import as_utc, local_zone
+from feedback.clock import as_utc, format_local, local_zone
 from feedback.evaluations.models import Evaluation
 from feedback.extensions import db
 from feedback.sms.models import OutboundSms, SmsInvitation
@@ -229,7 +229,10 @@ def _gate(msg: OutboundSms, now: datetime) -> tuple[str, object, str] | None:
     moot = invitation_moot(msg, now)
     if moot is not None:
         return ("cancel", *moot)
-    if msg.purpose not in REPLY_PURPOSES:
+    if msg.purpose not in REPLY_PURPOSES and msg.answers_inbound_id is None:
+        # Quiet hours spare citizens unsolicited texts at night. A direct answer to a text the
+        # citizen has just sent (the receipt of their own "投诉…", a reply) is not unsolicited:
+        # they are awake and waiting for it, so it goes at once (FEEDBACK issue 20, item 14).
         quiet_end = in_quiet_hours(now)
         if quiet_end is not None:
             return ("defer", quiet_end, "quiet-hours")
@@ -242,6 +245,29 @@ def _gate(msg: OutboundSms, now: datetime) -> tuple[str, object, str] | None:
         tomorrow = _local_day_start(now) + timedelta(days=1)
         return ("defer", tomorrow.astimezone(as_utc(now).tzinfo), "daily-limit")
     return None
+
+
+def outlook(msg: OutboundSms | None, now: datetime) -> dict:
+    """Where one text stands, for a page that promised it: ``state`` is ``sent`` (handed to the
+    operator, or delivered), ``queued`` (``send_at``: the moment it may go, e.g. the end of quiet
+    hours), ``not_sent`` (cancelled or failed; ``reason`` in Chinese) or ``none`` (no text), and
+    ``text`` says it in a sentence: 已发送 / 短信已排队，将于 X 发送 / 未发送短信（…）."""
+    if msg is None:
+        return {"state": "none", "text": ""}
+    if msg.state in ("sending", "sent", "delivered"):
+        return {"state": "sent", "text": "短信已发送到您的手机"}
+    if msg.state in ("cancelled", "failed", "undelivered"):
+        reason = msg.error_message or "发送失败"
+        return {"state": "not_sent", "reason": reason, "text": f"短信未发送（{reason}）"}
+    send_at = as_utc(msg.next_attempt_at or now)
+    gate = _gate(msg, now)
+    if gate is not None and gate[0] == "cancel":
+        return {"state": "not_sent", "reason": gate[2], "text": f"短信未发送（{gate[2]}）"}
+    if gate is not None:
+        send_at = max(send_at, as_utc(gate[1]))
+    if send_at <= as_utc(now) + timedelta(minutes=1):
+        return {"state": "queued", "send_at": send_at, "text": "短信已排队，将在 1 分钟内发送到您的手机"}
+    return {"state": "queued", "send_at": send_at, "text": f"短信已排队，将于 {format_local(send_at)} 发送到您的手机"}
 
 
 def _backoff(attempts: int) -> timedelta:

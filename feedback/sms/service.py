@@ -7,7 +7,6 @@ hiccups. Every function flushes and never commits; the webhook view and the jobs
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -15,7 +14,8 @@ from flask import current_app
 from sqlalchemy import exists, func, literal_column, select, union_all
 from sqlalchemy.exc import IntegrityError
 
-from feedback.clock import to_local, utcnow
+from feedback.audit import service as audit
+from feedback.clock import as_utc, utcnow
 from feedback.complaints import service as complaints
 from feedback.contact import clean_text, normalise_phone
 from feedback.errors import DomainError
@@ -24,92 +24,22 @@ from feedback.evaluations.levels import LEVELS
 from feedback.evaluations.models import Evaluation, ServiceRecord
 from feedback.extensions import db, insert_ignoring_conflicts
 from feedback.sms import outbox
-from feedback.sms.models import InboundSms, OutboundSms, SmsFollowUp, SmsInvitation, SmsOptOut
-from feedback.sms.parser import TWILIO_OPT_IN_WORDS, TWILIO_OPT_OUT_WORDS, Reply, choices_text, compact, parse_reply
+from feedback.sms.models import InboundSms, OutboundSms, SmsFollowUp, SmsInvitation, SmsOptOut, SmsRatingCorrection
+from feedback.sms.parser import (TWILIO_OPT_IN_WORDS, TWILIO_OPT_OUT_WORDS, Reply, compact, normalise,
+                                 parse_reply)
 from feedback.sms.sender import INVITATION_MIN_REMAINING
+from feedback.sms.texts import (OUTCOME_LABELS, UCS2_MULTI, UCS2_SINGLE, invitation_text, md,  # noqa: F401 (re-exported)
+                                segments, texts)
 from feedback.tickets import service as tickets
 from feedback.tickets.models import Ticket
 from feedback.tickets.service import HANDLING_LINK_DAYS
 from feedback.tickets.workflow import HANDLING_RATINGS
+from feedback.voice import preferences as voice_preferences
 
 log = logging.getLogger("feedback.sms")
 
-UCS2_SINGLE = 70  # characters in one SMS segment when any character is outside GSM-7 (Chinese)
-UCS2_MULTI = 67  # per segment once a text is split (6 bytes of each go to the concatenation header)
 MIN_REMAINING = INVITATION_MIN_REMAINING  # no invitation for a record whose window closes sooner
 
-OUTCOME_LABELS = {
-    "rated": "已评价", "comment": "补充差评原因", "opted_out": "退订", "opted_in": "恢复订阅",
-    "complaint": "已受理投诉", "complaint_empty": "投诉内容为空", "ambiguous": "无法识别，已请重发",
-    "no_pending": "无待评价办件", "already_rated": "办件已评价", "window_closed": "已过评价期限",
-    "empty": "空消息", "invalid_sender": "号码无法识别", "received": "已收到", "error": "处理失败",
-    "handling_rated": "已评价办理结果", "rate_limited": "超过频率限制，未处理",
-}
-
-
-# ---------------------------------------------------------------- texts
-
-def segments(text: str) -> int:
-    """How many SMS segments ``text`` takes as UCS-2 (any Chinese character forces UCS-2).
-
-    Counted in UTF-16 code units: a character outside the BMP (most emoji) takes two.
-    """
-    units = len(text.encode("utf-16-le")) // 2
-    if units <= UCS2_SINGLE:
-        return 1
-    return math.ceil(units / UCS2_MULTI)
-
-
-def _md(moment: datetime) -> str:
-    local = to_local(moment)
-    return f"{local.month}月{local.day}日"
-
-
-def invitation_text(service_name: str, completed_at: datetime, deadline_at: datetime) -> str:
-    """The invitation: signature, date and service, the five digits spelled out, the deadline.
-
-    The deadline is stated as the last whole local day before the window closes
-    ("至11月29日有效" when it closes 11-30 10:00), so a reply on the stated day always counts.
-    Fits one UCS-2 segment (70 characters) with the default signature and a service name
-    of up to 13 characters: the spaces between choices go first, then the name is
-    shortened (to 6 characters at least); a longer signature makes it two segments.
-    """
-    signature = current_app.config["SMS_SIGNATURE"]
-    last_day = to_local(deadline_at) - timedelta(days=1)
-    deadline = f"{last_day.month}月{last_day.day}日"
-
-    def build(name: str, sep: str) -> str:
-        choices = sep.join(f"{v}{LEVELS[v].label}" for v in (5, 4, 3, 2, 1))
-        return f"{signature}请评价您{_md(completed_at)}办理的{name}，回复{choices}，至{deadline}有效"
-
-    name = service_name.strip()
-    for sep in (" ", ""):
-        text = build(name, sep)
-        if segments(text) == 1:
-            return text
-    room = UCS2_SINGLE - len(build("", ""))
-    if room >= 6:
-        return build(name[:room - 1] + "…", "")
-    return build(name, " ")
-
-
-def _texts() -> dict[str, str]:
-    days = current_app.config["REPLY_DUE_WORKING_DAYS"]
-    return {
-        "thanks": "感谢您的评价（{label}）！我们会继续改进服务。",
-        "follow_up": "已收到您的评价（{label}），很抱歉给您带来不便。请直接回复不满意的原因，我们将转交相关部门核实整改。",
-        "comment": f"已收到您反映的情况，相关部门将在{days}个工作日内核实处理并答复您。",
-        "ambiguous": "抱歉，未能识别您的评价，本次未作记录。请只回复一个数字：" + choices_text() + "。",
-        "no_pending": "您目前没有待评价的办件。如需投诉，请回复“投诉+内容”；退订评价邀请请回复TD。",
-        "already_rated": "您的办件已评价，每个办件只能评价一次。感谢您的参与！",
-        "window_closed": "该办件已超过评价期限，本次未作记录。如需投诉，请回复“投诉+内容”。",
-        "opted_out": "您已退订评价邀请短信。如需恢复，请回复“订阅”。",
-        "opted_in": "您已恢复接收评价邀请短信。退订请回复TD。",
-        "complaint_invalid": "投诉未能受理：{reason}。请回复“投诉+具体内容”。",
-        "complaint_empty": "请在“投诉”后写明投诉内容，例如：投诉 某窗口办理超时。",
-        "handling_rated": "感谢您对办理结果的评价（{label}）！",
-        "handling_ambiguous": "抱歉，未能识别您的评价，本次未作记录。请回复“满意”“基本满意”或“不满意”评价办理结果。",
-    }
 
 
 # ---------------------------------------------------------------- invitations
@@ -287,10 +217,11 @@ def _done(inbound: InboundSms, outcome: str, detail: str = "", **links) -> None:
         setattr(inbound, key, value)
 
 
-def _reply(result: InboundResult, phone: str, key: str, now: datetime, purpose: str = "reply", **fmt) -> None:
-    text = _texts()[key].format(**fmt)
+def _reply(result: InboundResult, phone: str, key: str, now: datetime, purpose: str = "reply", suffix: str = "",
+           **fmt) -> None:
+    text = texts()[key].format(**fmt) + suffix
     n = len(result.replies)
-    msg = outbox.enqueue(phone, text, purpose=purpose, now=now,
+    msg = outbox.enqueue(phone, text, purpose=purpose, now=now, answers_inbound_id=result.inbound.id,
                          dedupe_key=f"reply:{result.inbound.message_sid}" + (f":{n}" if n else ""))
     result.replies.append(msg)
 
@@ -309,6 +240,11 @@ def _act(result: InboundResult, phone: str, reply: Reply, now: datetime) -> None
         if reply.keyword not in TWILIO_OPT_IN_WORDS:
             _reply(result, phone, "opted_in", now)
         return
+    if reply.kind == "call_opt_in":
+        voice_preferences.opt_in(phone, source="sms", now=now)
+        _done(inbound, "call_opted_in", f"回复 {reply.keyword}")
+        _reply(result, phone, "call_opted_in" if current_app.config.get("VOICE_OUTBOUND_CALLS") else "call_off", now)
+        return
     if reply.kind == "complaint":
         _complaint(result, phone, reply.text, now)
         return
@@ -316,7 +252,20 @@ def _act(result: InboundResult, phone: str, reply: Reply, now: datetime) -> None
         _done(inbound, "empty", "消息无文字内容")
         return
     pending = pending_for(phone, now)
-    if pending.follow_up is not None:
+    bare = reply.kind == "rating" and is_bare_level(inbound.body, reply.level)
+    if bare:
+        # A lone level right after an SMS rating is about that rating (a wrong digit, or the
+        # same one again), never the reason of a bad rating. Another invited record still
+        # unrated, or a ticket reply sent since, takes it as its rating as before.
+        last = last_sms_rating(phone, now) if pending.invitation is None else None
+        # A ticket reply awaiting the handling rating keeps its word (满意…) unless the reason
+        # question of a later bad rating is open.
+        survey_takes = pending.survey is not None and (
+            last is None or pending.follow_up is None or as_utc(pending.survey[2]) > as_utc(last.received_at))
+        if last is not None and pending.invitation is None and not survey_takes:
+            _level_after_rating(result, last, phone, reply.level, now, follow_up_open=pending.follow_up is not None)
+            return
+    if pending.follow_up is not None and not (bare and (pending.invitation or pending.survey)):
         _answer_follow_up(result, db.session.get(SmsFollowUp, pending.follow_up[0]), phone, now)
         return
     invitation, survey = pending.invitation, pending.survey
@@ -361,7 +310,11 @@ def _rate(result: InboundResult, record_id: int, phone: str, level: int, now: da
         hours = int(current_app.config["SMS_FOLLOW_UP_HOURS"])
         db.session.add(SmsFollowUp(phone=phone, evaluation_id=evaluation.id, asked_at=now,
                                    expires_at=now + timedelta(hours=hours)))
-        _reply(result, phone, "follow_up", now, purpose="follow_up", label=label)
+        # The correction offer only when the next digit cannot be meant for another invited
+        # record (that one would take it as its own rating).
+        offer = "" if pending_for(phone, now).invitation is not None else texts()["correction_offer"].format(
+            minutes=int(current_app.config["SMS_CORRECTION_MINUTES"]))
+        _reply(result, phone, "follow_up", now, purpose="follow_up", suffix=offer, label=label)
     else:
         _reply(result, phone, "thanks", now, label=label)
 
@@ -425,27 +378,109 @@ def _complaint(result: InboundResult, phone: str, text: str, now: datetime) -> N
         _done(inbound, "complaint_empty", exc.message)
         _reply(result, phone, "complaint_invalid", now, reason=exc.message)
         return
+    # The receipt answers this very text: the citizen is awake, so quiet hours do not hold it.
+    receipt = db.session.scalar(select(OutboundSms).where(OutboundSms.dedupe_key == f"complaint-receipt:{complaint.id}"))
+    if receipt is not None:
+        receipt.answers_inbound_id = inbound.id
     _done(inbound, "complaint", f"投诉 {complaint.case_number}", complaint_id=complaint.id)
 
 
-# ---------------------------------------------------------------- admin log
+# ---------------------------------------------------------------- a level after a rating
 
-def outbound_log(*, phone: str | None = None, state: str | None = None, purpose: str | None = None,
-                 page: int = 1, per_page: int = 50) -> tuple[list[OutboundSms], int]:
-    """Outgoing texts, newest first, filtered; with the total for the pager."""
-    return _log_page(OutboundSms, {OutboundSms.to_phone: phone, OutboundSms.state: state,
-                                   OutboundSms.purpose: purpose}, page, per_page)
+# Words that may stand around a lone level ("我选4", "评错了，应该是满意", "改为5") without
+# making it a reason: whatever else a text says makes it the reason of a bad rating.
+_FILLER = set("我选评错了应该是为改成更正重新打分的吧啊哦呀哈嗯")
 
 
-def inbound_log(*, phone: str | None = None, outcome: str | None = None, page: int = 1,
-                per_page: int = 50) -> tuple[list[InboundSms], int]:
-    """Incoming texts with what they did, newest first, filtered; with the total."""
-    return _log_page(InboundSms, {InboundSms.from_phone: phone, InboundSms.outcome: outcome}, page, per_page)
+def is_bare_level(body: str, level: int | None) -> bool:
+    """Whether ``body`` says a level and nothing else: its digit or its name, with at most a few
+    filler characters ("2", "满意", "我选4", "评错了应该是满意"), not a reason in words."""
+    if level is None:
+        return False
+    flat = compact(normalise(body))
+    label = LEVELS[level].label
+    rest = flat.replace(label, "", 1) if label in flat else flat
+    rest = rest.replace(str(level), "", 1)
+    return len(flat) <= 12 and rest != flat and all(ch in _FILLER for ch in rest)
 
 
-def _log_page(model, filters: dict, page: int, per_page: int) -> tuple[list, int]:
-    """One page of a log table, newest first, where each given filter column equals its value."""
-    q = select(model).where(*(column == value for column, value in filters.items() if value))
-    total = db.session.scalar(select(func.count()).select_from(q.subquery())) or 0
-    rows = db.session.scalars(q.order_by(model.id.desc()).offset((page - 1) * per_page).limit(per_page))
-    return list(rows), total
+def last_sms_rating(phone: str, now: datetime) -> InboundSms | None:
+    """The text by which ``phone`` last rated a record by SMS, within SMS_FOLLOW_UP_HOURS."""
+    hours = int(current_app.config["SMS_FOLLOW_UP_HOURS"])
+    return db.session.scalar(
+        select(InboundSms).where(InboundSms.from_phone == phone, InboundSms.outcome == "rated",
+                                 InboundSms.evaluation_id.is_not(None),
+                                 InboundSms.received_at > now - timedelta(hours=hours), InboundSms.received_at <= now)
+        .order_by(InboundSms.received_at.desc(), InboundSms.id.desc()).limit(1))
+
+
+def _level_after_rating(result: InboundResult, rated: InboundSms, phone: str, level: int, now: datetime,
+                        follow_up_open: bool) -> None:
+    """A lone level after the citizen's SMS rating ``rated``: the correction window.
+
+    DOMAIN.md: one rating per record, "it never overwrites". So the rating stays as given and
+    statistics and the exchange are untouched; what a correction can do is what the rules
+    allow. Within SMS_CORRECTION_MINUTES of the rating, once per rating (UNIQUE row in
+    sms_rating_corrections, audited with the old and new level, no personal data):
+    - of a bad rating: the correction goes on its ticket for the callback (回访核实) to verify;
+      the department may then appeal the rating as mistaken (申诉: 评价有误) and an upheld
+      appeal makes it invalid (excluded from statistics, reported upward as invalidated, ticket
+      closed). The follow-up question is closed when the new level is good: later texts are
+      not taken as reasons of a rating the citizen disowns;
+    A good rating is kept as given (no correction was offered: nothing to verify); a bad level
+    after it is told how to complain instead. The same level again, a second correction or one
+    after the window gets a polite "the rating is final"; none of them becomes a reason.
+    """
+    inbound = result.inbound
+    minutes = int(current_app.config["SMS_CORRECTION_MINUTES"])
+    evaluation = db.session.get(Evaluation, rated.evaluation_id)
+    old, new = LEVELS[evaluation.level].label, LEVELS[level].label
+    more = "如需补充不满意的原因，请直接回复文字说明。" if follow_up_open else ""
+    links = {"evaluation_id": evaluation.id, "service_record_id": evaluation.service_record_id}
+    if level == evaluation.level:
+        _done(inbound, "rating_final", f"评价 #{evaluation.id} 已是 {old}", **links)
+        _reply(result, phone, "rating_same", now, old=old, more=more)
+        return
+    if not evaluation.is_bad:
+        _done(inbound, "rating_final", f"评价 #{evaluation.id}（{old}）为好评，回复 {new} 未更改", **links)
+        _reply(result, phone, "rating_kept", now, old=old,
+               more=texts()["complain_hint"] if LEVELS[level].is_bad else "")
+        return
+    late = as_utc(now) - as_utc(rated.received_at) > timedelta(minutes=minutes)
+    done_before = db.session.scalar(select(SmsRatingCorrection.id)
+                                    .where(SmsRatingCorrection.evaluation_id == evaluation.id)) is not None
+    if late or done_before or evaluation.invalid:
+        why = "已更正过一次" if done_before else ("超过更正时限" if late else "评价已认定无效")
+        _done(inbound, "rating_final", f"评价 #{evaluation.id}（{old}）{why}，未更改", **links)
+        _reply(result, phone, "rating_final", now, old=old, minutes=minutes, more=more)
+        return
+    ticket = db.session.scalar(select(Ticket).where(Ticket.evaluation_id == evaluation.id))
+    correction = SmsRatingCorrection(evaluation_id=evaluation.id, inbound_sms_id=inbound.id, old_level=evaluation.level,
+                                     new_level=level, outcome="forwarded", requested_at=now, ticket_id=ticket.id if ticket is not None else None)
+    try:
+        with db.session.begin_nested():
+            db.session.add(correction)
+            db.session.flush()
+    except IntegrityError:  # a second correction raced this one and won
+        _done(inbound, "rating_final", f"评价 #{evaluation.id}（{old}）已更正过一次，未更改", **links)
+        _reply(result, phone, "rating_final", now, old=old, minutes=minutes, more=more)
+        return
+    waited = max(int((as_utc(now) - as_utc(rated.received_at)).total_seconds() // 60), 0)
+    # Who: the citizen, by the reference of their (erasable) text, never their number.
+    audit.record("evaluation.sms_correction", actor="群众（短信）", obj=evaluation, old_level=evaluation.level, new_level=level,
+                 outcome=correction.outcome, correction_id=correction.id, inbound_sms_id=inbound.id,
+                 minutes_after_rating=waited)
+    if ticket is not None:
+        tickets.add_event(
+            ticket, "note", at=now, channel="sms", correction_id=correction.id, old_level=evaluation.level,
+            new_level=level,
+            note=(f"群众在评价后 {waited} 分钟内短信更正评价：原评价“{old}”，更正为“{new}”。按“一次一评”原评价不变；"
+                  "请回访核实，属实的可在申诉期限内以“评价有误”提出申诉，申诉成立后原评价作废"))
+    if not LEVELS[level].is_bad:
+        follow_up = db.session.scalar(select(SmsFollowUp).where(SmsFollowUp.evaluation_id == evaluation.id,
+                                                                SmsFollowUp.answered_at.is_(None)))
+        if follow_up is not None:
+            follow_up.answered_at, follow_up.answer_inbound_id = now, inbound.id
+            more = ""
+    _done(inbound, "correction", f"评价 #{evaluation.id}：{old}，群众更正为 {new}，已转交工单核实", **links)
+    _reply(result, phone, "correction_forwarded", now, suffix=more, old=old, new=new)

@@ -26,6 +26,7 @@ from feedback.contact import mask_phone, normalise_phone
 from feedback.errors import DomainError
 from feedback.extensions import csrf, db
 from feedback.inputs import as_id
+from feedback.sms import log as sms_log
 from feedback.sms import sender, service
 from feedback.sms.models import InboundSms, OutboundSms, SmsInvitation
 from feedback.sms.parser import choices_text
@@ -145,18 +146,30 @@ def log():
     per_page = 50
     if tab == "inbound":
         outcome = request.args.get("outcome") or None
-        rows, total = service.inbound_log(phone=phone, outcome=outcome, page=page, per_page=per_page)
+        rows, total = sms_log.inbound_log(phone=phone, outcome=outcome, page=page, per_page=per_page)
         filters = {"outcome": outcome or ""}
     else:
         tab = "outbound"
         state = request.args.get("state") or None
         purpose = request.args.get("purpose") or None
-        rows, total = service.outbound_log(phone=phone, state=state, purpose=purpose, page=page, per_page=per_page)
+        rows, total = sms_log.outbound_log(phone=phone, state=state, purpose=purpose, page=page, per_page=per_page)
         filters = {"state": state or "", "purpose": purpose or ""}
     return render_template("sms/log.html", tab=tab, rows=rows, total=total, page=page, per_page=per_page,
                            phone=phone_raw, filters=filters, mask=mask_phone, shown_body=shown_body,
                            state_labels=STATE_LABELS, purpose_labels=PURPOSE_LABELS,
-                           outcome_labels=service.OUTCOME_LABELS, backend=current_app.config["SMS_BACKEND"])
+                           outcome_labels=service.OUTCOME_LABELS, backend=current_app.config["SMS_BACKEND"],
+                           city_name=current_app.config["CITY_NAME"], signature=current_app.config["SMS_SIGNATURE"])
+
+
+@bp.app_template_global("sms_receipt_outlook")
+def sms_receipt_outlook(complaint) -> dict:
+    """Where the SMS receipt of ``complaint`` stands (sender.outlook): the complaint page says
+    已发送 or 短信已排队，将于 X 发送 by the real state, never "sent" while it waits."""
+    if complaint is None or getattr(complaint, "id", None) is None:
+        return sender.outlook(None, utcnow())
+    # The key complaints.service.create_complaint queues the receipt under.
+    msg = db.session.scalar(select(OutboundSms).where(OutboundSms.dedupe_key == f"complaint-receipt:{complaint.id}"))
+    return sender.outlook(msg, utcnow())
 
 
 # ---------------------------------------------------------------- simulator

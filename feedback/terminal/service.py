@@ -28,6 +28,7 @@ from feedback.extensions import db
 from feedback.idempotency import service as idempotency
 from feedback.idempotency.models import IdempotencyKey
 from feedback.notifications import service as notifications
+from feedback.terminal import tracking
 from feedback.terminal.models import Terminal
 
 SEEN_WRITE_EVERY = timedelta(seconds=60)
@@ -140,8 +141,10 @@ def rating_work(terminal: Terminal, payload: dict, *, sent_at: Any = None, now: 
 
     def work() -> tuple[dict, int]:
         evaluation = _rate(terminal, payload, sent_at, now)
+        # A bad review's case number and tracking link, for the thanks screen (stored with the
+        # answer, so a replayed request shows the same case).
         return {"id": evaluation.id, "level": evaluation.level, "record_id": evaluation.service_record_id,
-                "flagged": evaluation.flagged, "received": True}, 201
+                "flagged": evaluation.flagged, "received": True, "case": tracking.case_info(evaluation)}, 201
 
     return work
 

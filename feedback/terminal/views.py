@@ -7,6 +7,9 @@ is 404.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
+import click
 from flask import (Blueprint, Response, abort, current_app, flash, g, jsonify, redirect, render_template,
                    request, url_for)
 from flask_login import current_user
@@ -17,6 +20,7 @@ from feedback.accounts.guards import require_roles
 from feedback.accounts.models import Role
 from feedback.actions import commit_once, no_store
 from feedback.api.support import problem
+from feedback.complaints.service import public_timeline
 from feedback.directory.models import Window
 from feedback.errors import DomainError
 from feedback.evaluations import links, reasons
@@ -25,9 +29,12 @@ from feedback.evaluations.models import ServiceRecord
 from feedback.extensions import csrf, db, limiter
 from feedback.idempotency.models import IdempotencyKey
 from feedback.idempotency.service import request_hash
-from feedback.terminal import service
+from feedback.publications.service import redact
+from feedback.terminal import prompts, service, tracking
 from feedback.terminal.forms import IssueForm, PairForm
 from feedback.terminal.models import Terminal
+from feedback.tickets import service as tickets
+from feedback.tickets.workflow import OUTCOMES, state_label
 
 bp = Blueprint("terminal", __name__)
 bp.access = "tablet paired by secret (kiosk), admins for the terminal list"  # type: ignore[attr-defined]
@@ -43,6 +50,9 @@ ACCESS: dict[str, tuple[Role, ...] | str] = {
     "terminal.submit": "tablet",
     "terminal.labels": "tablet",
     "terminal.record_qr": "tablet",
+    # The public case page of a bad review's ticket (signed token; state and reply only).
+    "terminal.case": "public",
+    "terminal.case_qr": "public",
     "terminal.admin_terminals": (Role.ADMIN,),
     "terminal.admin_revoke": (Role.ADMIN,),
 }
@@ -150,11 +160,17 @@ def kiosk(code: str):
     cfg = current_app.config
     state = service.terminal_state(terminal)
     catalogue = reasons.catalogue()
+    labels = {lv: catalogue.offered(lv) for lv in (5, 4, 3, 2, 1)}
+    texts = prompts.screen_texts(labels)
     html = render_template(
-        "terminal/kiosk.html", terminal=terminal, state=state, levels=[LEVELS[v] for v in (5, 4, 3, 2, 1)],
-        labels={lv: catalogue.offered(lv) for lv in (5, 4, 3, 2, 1)}, reasons_version=catalogue.version,
+        "terminal/kiosk.html", terminal=terminal, state=state, levels=[LEVELS[v] for v in prompts.level_order()],
+        labels=labels, reasons_version=catalogue.version, prompts=prompts, speech=texts,
+        audio=prompts.available(texts),
         timing={"poll": cfg.get("TERMINAL_POLL_MS", 1000), "idle": cfg.get("TERMINAL_IDLE_MS", 60000),
-                "lockout": cfg.get("TERMINAL_LOCKOUT_MS", 1200), "thanks": cfg.get("TERMINAL_THANKS_MS", 6000),
+                "countdown": cfg.get("TERMINAL_COUNTDOWN_MS", 15000),
+                "read_idle": cfg.get("TERMINAL_READ_IDLE_MS", 8000),
+                "double_tap": cfg.get("TERMINAL_DOUBLE_TAP_MS", 350), "thanks": cfg.get("TERMINAL_THANKS_MS", 6000),
+                "case": cfg.get("TERMINAL_CASE_MS", 60000),
                 "retry_base": cfg.get("TERMINAL_RETRY_BASE_MS", 2000),
                 "retry_max": cfg.get("TERMINAL_RETRY_MAX_MS", 60000)})
     return no_store(Response(html))
@@ -236,6 +252,62 @@ def record_qr(code: str, record_id: int):
     return no_store(Response(links.qr_svg(links.rating_url(record)), mimetype="image/svg+xml"))
 
 
+# ---------------------------------------------------------------- the public case page
+
+def _tracked_ticket_or_404(token: str):
+    try:
+        return tracking.ticket_from_tracking_token(token)
+    except DomainError:
+        abort(404)
+
+
+@bp.get("/t/<token>")
+def case(token: str):
+    """A bad review's case (工单) for a citizen without a phone: its number, state, deadline
+    and the department's reply once given; no personal data, nothing internal."""
+    ticket = _tracked_ticket_or_404(token)
+    handling = tickets.handling_token(ticket) if ticket.state == "replied" else None
+    # Whoever holds the link (a QR code photographed off a shared tablet) may read the page:
+    # the reply as a public notice prints it, names as 李某 and numbers as ***.
+    reply = redact(ticket.reply_text, ticket) if ticket.replied_at and ticket.reply_text else None
+    return no_store(Response(render_template(
+        "terminal/case.html", ticket=ticket, number=tracking.case_number(ticket), state_label=state_label(ticket.state),
+        outcomes=OUTCOMES, timeline=public_timeline(ticket), handling=handling, reply=reply)))
+
+
+@bp.get("/t/<token>/qr.svg")
+def case_qr(token: str):
+    """The QR code of the case page, shown on the tablet for the citizen's phone."""
+    ticket = _tracked_ticket_or_404(token)
+    return no_store(Response(links.qr_svg(tracking.tracking_url(ticket)), mimetype="image/svg+xml"))
+
+
+@bp.app_template_global("rating_case")
+def rating_case(token: str | None) -> dict | None:
+    """For the rating link's thanks page: the case of the bad review just given by ``token``."""
+    return tracking.case_for_rating_token(token)
+
+
+@bp.cli.command("prompts")
+def build_prompts():
+    """Render the tablet's read-aloud prompts (espeak-ng) that are missing for the current texts."""
+    labels = None
+    url = db.engine.url
+    try:
+        if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).exists():
+            raise FileNotFoundError(url.database)  # not migrated yet; reading would create the file
+        catalogue = reasons.catalogue()
+        labels = {lv: catalogue.offered(lv) for lv in (2, 1)}
+    except Exception as exc:  # noqa: BLE001 - no database yet (e.g. before `make test`): fixed texts only
+        db.session.rollback()
+        click.echo(f"reason codes not readable ({type(exc).__name__}); building the fixed prompts only")
+    texts = prompts.screen_texts(labels or {})
+    if labels is None:
+        texts = {"rate": texts["rate"]}
+    written = prompts.build(texts)
+    click.echo(f"{len(written)} prompt(s) written, {len(texts) - len(written)} up to date in {prompts.AUDIO_DIR}")
+
+
 # ---------------------------------------------------------------- admin: terminals
 
 @bp.route("/admin/terminals", methods=["GET", "POST"])
@@ -257,10 +329,14 @@ def admin_terminals():
 
 @bp.post("/admin/terminals/<int:terminal_id>/revoke")
 def admin_revoke(terminal_id: int):
-    """Unpair a tablet at once (audited); it shows nothing of the hall afterwards."""
+    """Unpair a tablet at once (audited), once the admin ticked 确认撤销 (the form's required
+    checkbox); it shows nothing of the hall afterwards."""
     terminal = db.session.get(Terminal, terminal_id) or abort(404)
     if not EmptyForm().validate_on_submit():
         abort(400)
+    if request.form.get("confirm") != "yes":
+        flash("请先勾选“确认撤销”：撤销后该平板立即停用，需重新配对", "error")
+        return redirect(url_for("terminal.admin_terminals"))
     if terminal.revoked_at is None:
         service.revoke_terminal(terminal, current_user)
         db.session.commit()

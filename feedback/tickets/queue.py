@@ -217,7 +217,8 @@ class CountdownCalendar:
 
 
 def countdown(ticket: Ticket, now: datetime, calendar=None) -> Countdown:
-    """"剩 N 个工作日 · H 小时", "今日到期", "已超期 N 个工作日"; 已答复/已办结 when the clock stopped."""
+    """The reply deadline in one unit: "剩 N 个工作日", or on its last day "今日到期 · 剩 H 小时",
+    or "已超期 N 个工作日"; 按时答复/超期答复 once the clock stopped."""
     if ticket.state not in WORK_STATES:
         if ticket.replied_at is not None:
             return Countdown("按时答复" if ticket.on_time else "超期答复", "green" if ticket.on_time else "red")
@@ -233,7 +234,52 @@ def countdown(ticket: Ticket, now: datetime, calendar=None) -> Countdown:
         return Countdown(f"已超期 {late} 个工作日", "red", -late, hours)
     if days == 0:
         return Countdown(f"今日到期 · 剩 {max(hours, 0)} 小时", "red", 0, hours)
-    return Countdown(f"剩 {days} 个工作日 · {hours} 小时", "warn" if days <= 1 else "green", days, hours)
+    return Countdown(f"剩 {days} 个工作日", "warn" if days <= 1 else "green", days, hours)
+
+
+ESCALATION_LABELS = {1: "一级预警（部门负责人）", 2: "二级预警（监督局督办）"}
+
+
+@dataclass
+class DeadlineState:
+    """What a handler reads at a glance about one ticket: ONE state with ONE tone (the worst of
+    the reply deadline, the verification deadline and the escalation), and the deadlines behind
+    it as plain lines, so a red warning never stands beside a green countdown."""
+
+    text: str
+    tone: str  # red | warn | green | grey
+    lines: list[tuple[str, str]]  # (label, value) pairs shown under the state, uncoloured
+    verify_overdue: bool = False
+
+
+def deadline_state(ticket: Ticket, now: datetime, calendar=None) -> DeadlineState:
+    """The queue's and the ticket page's deadline state of ``ticket`` at ``now``.
+
+    Order of precedence: reply overdue, verification overdue (核实已超期, with the passed
+    verification deadline shown), due today, escalated, then the reply countdown in working
+    days. The verification deadline is shown while the verification is pending."""
+    reply = countdown(ticket, now, calendar)
+    lines: list[tuple[str, str]] = []
+    open_work = ticket.state in WORK_STATES
+    verify_pending = open_work and ticket.verify_due_at is not None and ticket.verified_at is None
+    verify_overdue = verify_pending and now > ticket.verify_due_at
+    if verify_pending:
+        lines.append(("核实期限", format_local(ticket.verify_due_at) + ("（已过）" if verify_overdue else "")))
+    if not open_work or reply.tone == "red":
+        text, tone = reply.text, reply.tone
+    elif verify_overdue:
+        text, tone = "核实已超期", "red"
+    elif ticket.escalation_level:
+        text, tone = ESCALATION_LABELS.get(ticket.escalation_level, "已预警").split("（")[0], "red"
+    else:
+        text, tone = reply.text, reply.tone
+    if ticket.due_at is not None:
+        # The reply countdown in brackets when the state shown is something else.
+        lines.append(("答复期限", format_local(ticket.due_at)
+                      + (f"（{reply.text}）" if open_work and text != reply.text else "")))
+    if open_work and ticket.escalation_level:
+        lines.append(("预警", ESCALATION_LABELS.get(ticket.escalation_level, f"{ticket.escalation_level} 级预警")))
+    return DeadlineState(text, tone, lines, verify_overdue)
 
 
 def summary(user: User, now: datetime | None = None) -> dict[str, int | None]:

@@ -299,9 +299,11 @@ def reply(ticket: Ticket, actor: User, *, text: str, now: datetime | None = None
 
 
 def close(ticket: Ticket, actor: User, *, note: str, now: datetime | None = None) -> Ticket:
-    """办结 without the citizen's rating (no answer, no phone): a supervisor's decision, with a note."""
+    """办结 without the citizen's rating: a supervisor's decision, with a note. Refused
+    (workflow.RatingWindowOpenError) while the citizen's time to rate the reply runs
+    (UNRATED_CLOSE_WORKING_DAYS working days after it), unless they never got a way to rate."""
     now = now or utcnow()
-    workflow.check(ticket, "close", actor)
+    workflow.check(ticket, "close", actor, now)
     note = _text(note, "note", "办结说明")
     _close(ticket, now, "supervisor")
     add_event(ticket, "close", actor=actor, at=now, note=note)

@@ -9,8 +9,8 @@ import csv
 import io
 from typing import Any, Callable
 
-from flask import (Blueprint, Response, abort, redirect, render_template, request, send_file, stream_with_context,
-                   url_for)
+from flask import (Blueprint, Response, abort, current_app, redirect, render_template, request, send_file,
+                   stream_with_context, url_for)
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from openpyxl import Workbook
@@ -95,7 +95,7 @@ def queue_page():
     cal = queue.CountdownCalendar(now)
     return render_template("tickets/queue.html", rows=rows, total=total, capped=capped, page=page,
                            per_page=PER_PAGE, filters=filters, now=now,
-                           badges={t.id: queue.countdown(t, now, cal) for t in rows},
+                           badges={t.id: queue.deadline_state(t, now, cal) for t in rows},
                            departments=_department_filter_choices(), states=workflow.STATES,
                            sources=workflow.SOURCES, levels=LEVELS, outcomes=workflow.OUTCOMES)
 
@@ -164,7 +164,7 @@ def export_xlsx():
 
 
 def _render_detail(ticket: Ticket, *, status: int = 200, failed: str | None = None, values=None,
-                   revealed_phone: str | None = None):
+                   revealed_phone: str | None = None, reply_preview: dict | None = None):
     """The ticket page; after a refused action, ``failed`` names it and ``values`` is what was
     typed into its form (the reason is flashed)."""
     now = utcnow()
@@ -174,7 +174,8 @@ def _render_detail(ticket: Ticket, *, status: int = 200, failed: str | None = No
     context = {
         "ticket": ticket, "evaluation": evaluation, "record": record, "complaint": ticket.complaint,
         "level": LEVELS.get(evaluation.level) if evaluation else None, "reasons": LABELS, "channels": CHANNELS,
-        "badge": queue.countdown(ticket, now), "actions": actions, "failed": failed,
+        "badge": queue.deadline_state(ticket, now), "actions": actions, "failed": failed,
+        "reply_preview": reply_preview,
         "values": values or {}, "states": workflow.STATES, "outcomes": workflow.OUTCOMES,
         "handler_outcomes": workflow.HANDLER_OUTCOMES, "ratings": workflow.HANDLING_RATINGS,
         "event_labels": workflow.EVENT_LABELS, "transitions": workflow.TRANSITIONS,
@@ -211,6 +212,11 @@ def act(ticket_id: int, action: str):
     if not form.validate_on_submit():
         flash_form_errors(form)
         return _render_detail(ticket, status=422, failed=action, values=request.form)
+    if action == "reply" and request.form.get("confirm") != "yes":
+        # The reply SMS cannot be called back: show it as it will be sent, with its length and
+        # number of SMS segments, and send only on a second, explicit 确认发送 (works without JS).
+        return _render_detail(ticket, failed=action, values=request.form,
+                              reply_preview=reply_preview(ticket, form.text.data or ""))
     done = run_action(lambda: perform(ticket, user, form),
                       DONE.get(action, f"已{workflow.TRANSITIONS[action].label}"))
     if not done:
@@ -220,6 +226,31 @@ def act(ticket_id: int, action: str):
         # Moved out of the user's scope: back to the queue.
         return redirect(url_for("tickets.queue"))
     return redirect(url_for("tickets.detail", ticket_id=ticket_id))
+
+
+SMS_SINGLE, SMS_PART = 70, 67  # characters per SMS in UCS-2 (Chinese): one text, or each part of a long one
+
+
+def sms_segments(body: str) -> int:
+    """How many SMS a Chinese (UCS-2) text is sent as: 70 characters fit one, longer texts go in
+    parts of 67."""
+    n = len(body)
+    return 1 if n <= SMS_SINGLE else -(-n // SMS_PART)
+
+
+def reply_preview(ticket: Ticket, text: str) -> dict[str, Any]:
+    """The reply SMS as the citizen will receive it (signature, answer, rating link), its length
+    in characters and in SMS segments, and whether there is a number to send it to."""
+    before = ticket.reply_text
+    ticket.reply_text = (text or "").strip()
+    try:
+        body = tickets.reply_sms_text(ticket)
+    finally:
+        ticket.reply_text = before
+    signature = current_app.config["SMS_SIGNATURE"]
+    body = body if body.startswith(signature) else signature + body
+    return {"text": (text or "").strip(), "body": body, "chars": len(body), "segments": sms_segments(body),
+            "has_phone": tickets.citizen_phone(ticket) is not None}
 
 
 @bp.post("/<int:ticket_id>/phone")

@@ -17,6 +17,8 @@ States are short English codes with Chinese labels::
     reopened ──review: rework──▶ rectifying, with a new reply deadline (REWORK_DUE_WORKING_DAYS
         from the decision; ``due_at`` becomes it and the clock runs again until the new reply)
     replied ──no rating for UNRATED_CLOSE_WORKING_DAYS──▶ closed as 未评价 (the job close_unrated)
+    replied ──close (supervisor, only once that same window has ended, or at once when the
+        citizen has no way to rate: no reply SMS, not a complaint)──▶ closed
     any open state ──the rating found invalid (申诉成立 or 防刷评 review)──▶ closed, never escalated,
         counted overdue or published
     closed ──recheck_reopen (the bureau's 抽查回访 finds the department's account does not hold)──▶
@@ -116,6 +118,8 @@ EVENT_LABELS = {
     "unrated_closed": "群众未评价，自动办结",
     "rating_invalid": "评价认定无效，工单办结",
     "phone_revealed": "查看完整号码",
+    "voice_callback": "拨打回访电话",
+    "voice_callback_result": "回访电话结果",
     "sms_queued": "短信已排队",
     # written by the deadline sweep (feedback/deadlines) and the provisional recompute
     "deadline_reminder": "期限提醒",
@@ -188,6 +192,10 @@ class AppealWindowClosedError(ValidationError, code="appeal-window-closed"):
 
 class ExtensionTooLateError(ValidationError, code="extension-too-late"):
     """An extension is asked for before the deadline it extends; a late ticket stays late."""
+
+
+class RatingWindowOpenError(ConflictError, code="handling-rating-window-open"):
+    """A replied ticket is closed without the citizen's rating only once their time to rate ends."""
 
 
 class NotDepartmentHandlerError(PermissionDeniedError, code="appeal-not-department-handler"):
@@ -265,6 +273,42 @@ def _decide_appeal_refusal(ticket, now: datetime, actor) -> DomainError | None:
     return None
 
 
+def citizen_can_rate(ticket) -> bool:
+    """Whether the citizen holds a way to rate the reply: the reply SMS with its link was queued
+    (the timeline's ``sms_queued`` after the last reply carries its ``sms_id``), or the ticket is
+    a complaint, whose lookup page (case number and secret) offers the rating too."""
+    if ticket.source == "complaint":
+        return True
+    for event in reversed(ticket.events):
+        if event.kind == "sms_queued" and (event.data or {}).get("sms_id"):
+            return True
+        if event.kind == "reply":
+            return False
+    return False
+
+
+def handling_rating_window_end(ticket) -> datetime | None:
+    """The end of the citizen's time to rate a reply (DOMAIN.md: a replied ticket the citizen
+    never rates closes by itself after UNRATED_CLOSE_WORKING_DAYS working days), or None when
+    the ticket has no reply."""
+    if ticket.replied_at is None:
+        return None
+    return add_working_days(ticket.replied_at, int(current_app.config["UNRATED_CLOSE_WORKING_DAYS"])).due_at
+
+
+def _close_refusal(ticket, now: datetime, actor) -> DomainError | None:
+    # Closing a replied ticket "without rating" takes the citizen's say away: it waits for the
+    # same window the close_unrated job gives, unless the citizen never got any way to rate
+    # (an anonymous rating with no phone: no reply SMS, no lookup).
+    end = handling_rating_window_end(ticket)
+    if end is None or now > end or not citizen_can_rate(ticket):
+        return None
+    return RatingWindowOpenError(
+        f"群众评价办理结果的期限为答复后 {current_app.config['UNRATED_CLOSE_WORKING_DAYS']} 个工作日"
+        f"（至 {format_local(end)}），期满前不能以“未评价”办结；期满后群众仍未评价的，系统将自动办结",
+        window_ends_at=end.isoformat())
+
+
 def _recheck_reopen_refusal(ticket, now: datetime, actor) -> DomainError | None:
     if ticket.close_reason in ("appeal_upheld", "rating_invalid"):
         return InvalidTransitionError("评价已被认定无效的工单不能重新打开")
@@ -273,6 +317,7 @@ def _recheck_reopen_refusal(ticket, now: datetime, actor) -> DomainError | None:
 
 RULES: dict[str, Callable[[Any, datetime, Any], DomainError | None]] = {
     "extend": _extend_refusal,
+    "close": _close_refusal,
     "recheck_reopen": _recheck_reopen_refusal,
     "appeal": _appeal_refusal,
     "decide_appeal": _decide_appeal_refusal,

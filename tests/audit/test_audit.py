@@ -35,8 +35,8 @@ def test_admin_changes_and_logins_are_audited_and_shown_to_admins(client, db, ma
     make_user("admin", username="auditor")
     login(client, "auditor")
     html = client.get("/admin/audit").get_data(as_text=True)
-    assert "login.success" in html
-    assert "user.create" in html
+    assert "登录成功" in html  # login.success, by its Chinese label
+    assert "新增用户" in html  # user.create
 
 
 def test_audit_page_is_for_admins_only(client, db, make_user, make_department):

@@ -23,12 +23,20 @@ or, equivalently, inside ``with live_server.app.app_context():`` with the servic
   test ends, pass or fail (on failure with the page's HTML beside it).
 * Time: the app runs on the ``clock`` fixture (2026-11-23 10:00 Beijing time), like the
   other tests; set it before the browser acts.
+* Accessibility: every page is checked with axe-core (tests/support/axe, WCAG 2.1 A/AA and
+  best-practice rules) after each document's ``load`` and once more on the final state when
+  the test ends; any violation fails the test at teardown with the rule, the element and
+  the URL. A check runs in the page while the test goes on; a page left before its check
+  ends is not reported (tests/browser/test_accessibility.py waits for each page it tours).
+  ``FEEDBACK_AXE_LOG=<file>`` also appends every check (page state) as a JSON line.
 """
 from __future__ import annotations
 
+import json
+import os
 import re
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pytest
 from flask import Flask
@@ -60,6 +68,92 @@ on_all_backends = pytest.mark.parametrize("db_url", BACKENDS, indirect=True)
 expect.set_options(timeout=DEFAULT_TIMEOUT_MS)
 
 _reports = pytest.StashKey[dict]()
+
+# ---------------------------------------------------------------- axe-core
+
+AXE_SOURCE = (PROJECT_ROOT / "tests" / "support" / "axe" / "axe.min.js").read_text(encoding="utf-8")
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"]
+# Runs in every document of the context (init scripts ignore the page's CSP). Only the top
+# frame checks, only HTML documents (not a JSON or PDF response Chromium renders itself), one
+# run at a time (axe refuses concurrent runs): after ``load``, and on ``__axeCheck('final')``
+# unless the DOM has not changed since the last run began (a run costs 0.1-0.6 s).
+AXE_RUNNER = """
+(() => {
+  if (window.top !== window) return;
+  const options = {runOnly: {type: 'tag', values: %s}, resultTypes: ['violations']};
+  let chain = Promise.resolve();
+  let changed = true;
+  new MutationObserver(() => { changed = true; }).observe(document,
+    {subtree: true, childList: true, attributes: true, characterData: true});
+  const report = (reason, payload) => window.__axeReport(Object.assign({reason, url: location.href}, payload));
+  window.__axeCheck = (reason) => {
+    chain = chain.then(async () => {
+      if (document.contentType !== 'text/html' || !window.axe || !changed) return;
+      changed = false;
+      try {
+        const result = await window.axe.run(document, options);
+        await report(reason, {violations: result.violations.map(v => ({
+          id: v.id, impact: v.impact, help: v.help,
+          nodes: v.nodes.map(n => ({target: n.target.map(String), html: n.html}))}))});
+      } catch (e) {
+        await report(reason, {error: String(e && e.message || e)});
+      }
+    });
+    return chain;
+  };
+  window.addEventListener('load', () => setTimeout(() => window.__axeCheck('load'), 0));
+})();
+""" % json.dumps(AXE_TAGS)
+
+
+@dataclass
+class AxeLog:
+    """What axe found in the pages of one test: each check (page state) and its violations."""
+
+    checks: list[dict] = field(default_factory=list)
+
+    def record(self, source, payload: dict) -> None:
+        self.checks.append(payload)
+
+    def violations(self) -> dict[tuple, dict]:
+        """Distinct violations by (rule, path, first target), with their first report."""
+        found: dict[tuple, dict] = {}
+        for check in self.checks:
+            path = re.sub(r"^https?://[^/]+", "", check["url"])
+            for v in check.get("violations", []):
+                for node in v["nodes"]:
+                    key = (v["id"], path, " ".join(node["target"][:1]))
+                    found.setdefault(key, {"rule": v["id"], "impact": v["impact"], "help": v["help"],
+                                           "path": path, "target": node["target"][:1],
+                                           "html": _trim(node["html"])})
+        return found
+
+    def errors(self) -> list[str]:
+        return [f"{c['url']}: {c['error']}" for c in self.checks if c.get("error")]
+
+    def message(self) -> str:
+        lines = [f"axe-core found accessibility violations ({', '.join(AXE_TAGS)}):"]
+        for v in self.violations().values():
+            lines.append(f"  [{v['impact']}] {v['rule']} ({v['help']}) at {v['path']}\n"
+                         f"      {' '.join(v['target'])}: {v['html']}")
+        lines += [f"  axe could not run: {e}" for e in self.errors()]
+        return "\n".join(lines)
+
+
+def _trim(html: str, limit: int = 160) -> str:
+    html = re.sub(r"\s+", " ", html).strip()
+    return html if len(html) <= limit else html[:limit - 1] + "…"
+
+
+def _axe_final_check(page: Page) -> None:
+    """Check the page's final state and wait for any run still pending (a page left on an
+    error or already closed has nothing more to check)."""
+    if page.is_closed():
+        return
+    try:
+        page.evaluate("() => window.__axeCheck ? window.__axeCheck('final') : null")
+    except Exception as exc:  # navigation raced the teardown, or the page crashed
+        print(f"axe final check skipped on {page.url}: {exc}")
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -132,11 +226,18 @@ def open_page(request, browser, live_server):
     test-artifacts/screenshots/<test name>[-N].png.
     """
     opened: list[tuple[object, Page]] = []
+    axe = AxeLog()
 
     def open_(viewport: str = "tablet") -> Page:
         context = browser.new_context(base_url=live_server.url, locale="zh-CN",
                                       timezone_id="Asia/Shanghai", **VIEWPORTS[viewport])
         context.set_default_timeout(DEFAULT_TIMEOUT_MS)
+        # axe-core needs JavaScript: a context without it (the wallboard's "wall_nojs") is
+        # not checked; its page is checked with JavaScript on by the wallboard tests.
+        if VIEWPORTS[viewport].get("java_script_enabled", True):
+            context.expose_binding("__axeReport", axe.record)
+            context.add_init_script(AXE_SOURCE)
+            context.add_init_script(AXE_RUNNER)
         page = context.new_page()
         opened.append((context, page))
         return page
@@ -147,6 +248,12 @@ def open_page(request, browser, live_server):
     failed = any(r.failed for r in reports.values())
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     stem = re.sub(r"[^\w.-]+", "-", request.node.name).strip("-")
+    for context, page in opened:
+        _axe_final_check(page)
+    if os.environ.get("FEEDBACK_AXE_LOG"):
+        with open(os.environ["FEEDBACK_AXE_LOG"], "a", encoding="utf-8") as log:
+            for check in axe.checks:
+                log.write(json.dumps(dict(check, test=request.node.nodeid), ensure_ascii=False) + "\n")
     for i, (context, page) in enumerate(opened, start=1):
         target = ARTIFACTS / (stem + ("" if i == 1 else f"-{i}"))
         try:
@@ -156,6 +263,8 @@ def open_page(request, browser, live_server):
                 print(f"browser page at failure: {page.url} -> {target}.png / .html")
         finally:
             context.close()
+    if not failed and (axe.violations() or axe.errors()):
+        pytest.fail(axe.message(), pytrace=False)
 
 
 @pytest.fixture

@@ -188,3 +188,57 @@ def test_import_page_with_its_wide_format_table_fits_a_phone(page, live_server, 
     page.goto("/admin/directory/import")
     expect(page.get_by_role("heading", name="文件格式")).to_be_visible()
     assert_no_sideways_scrolling(page)
+
+
+def test_revoking_an_api_key_and_deactivating_a_window_need_a_confirmation_tick(page, live_server, db, city):
+    from feedback.accounts import service as accounts
+    from feedback.accounts.models import ApiKey
+    from feedback.directory.models import Window
+
+    key, _ = accounts.create_api_key("市政务服务网", ["ratings:write"])
+    db.session.commit()
+    log_in(page, "boss")
+    page.goto("/admin/apikeys")
+    row = page.locator("tr", has_text="市政务服务网")
+    row.get_by_role("button", name="吊销").click()  # not ticked: the browser refuses to submit
+    expect(row.get_by_label("确认吊销（立即失效，不可恢复）")).to_be_visible()
+    db.session.expire_all()
+    assert db.session.get(ApiKey, key.id).revoked_at is None, "revoked without the confirmation tick"
+    row.get_by_label("确认吊销（立即失效，不可恢复）").check()
+    row.get_by_role("button", name="吊销").click()
+    expect(page.locator(".flash-success")).to_have_text("已吊销")
+    db.session.expire_all()
+    assert db.session.get(ApiKey, key.id).revoked_at is not None
+
+    page.goto("/admin/directory/windows/")
+    row = page.locator("#directory-table tbody tr", has_text="W01")
+    row.get_by_role("button", name="停用").click()
+    db.session.expire_all()
+    assert db.session.get(Window, city.window.id).active is True, "deactivated without the confirmation tick"
+    row.get_by_label("确认停用").check()
+    row.get_by_role("button", name="停用").click()
+    expect(page.locator(".flash-success")).to_contain_text("已停用")
+    db.session.expire_all()
+    assert db.session.get(Window, city.window.id).active is False
+
+
+def test_the_new_user_form_has_no_default_role_and_touch_checkboxes_for_departments(page, live_server, db, city):
+    log_in(page, "boss")
+    page.goto("/admin/users/new")
+    expect(page.get_by_label("角色")).to_have_value("")  # 请选择角色, never 系统管理员 by default
+    expect(page.get_by_text("按住 Ctrl")).to_have_count(0)
+    box = page.get_by_role("group", name="负责部门（含下级）").get_by_label("户政支队")
+    expect(box).to_have_attribute("type", "checkbox")
+    height = box.locator("xpath=..").bounding_box()["height"]
+    assert height >= 48, f"a department choice is {height}px tall: too small to tap"
+    page.get_by_label("用户名").fill("wang5")
+    page.get_by_label("姓名").fill("王五")
+    page.get_by_label("初始密码").fill("Abcdef12345!")
+    page.get_by_role("button", name="保存").click()
+    expect(page.get_by_text("请选择角色").last).to_be_visible()
+    page.get_by_label("角色").select_option(label="部门办理人员")
+    box = page.get_by_role("group", name="负责部门（含下级）").get_by_label("户政支队")
+    box.check()
+    page.get_by_label("初始密码").fill("Abcdef12345!")
+    page.get_by_role("button", name="保存").click()
+    expect(page.locator(".flash-success")).to_contain_text("已创建用户 wang5")

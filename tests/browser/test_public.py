@@ -74,12 +74,18 @@ def test_a_supervisor_publishes_and_the_public_reads_it_without_any_phone_number
     # The supervisor adds the callback number: the scan stops the approval.
     text.fill(text.input_value() + "\n如有疑问请致电 139 1234 5678。")
     page.get_by_role("button", name="批准公示").click()
+    # Without the ticked confirmation the browser itself holds the approval back (no JavaScript).
+    assert page.locator("#confirm-publish").evaluate("e => e.validity.valueMissing"), "the checkbox must be required"
+    expect(page.locator("#pub-state")).to_have_text("待审核")
+    page.get_by_label("确认公示").check()
+    page.get_by_role("button", name="批准公示").click()
     expect(page.locator(".flash-error")).to_contain_text("1 处可能的个人信息")
     expect(page.locator("#hits .hit-open")).to_contain_text("139****5678")
     expect(page.locator(".preview mark")).to_have_text(["139 1234 5678"])
     shoot(page, "console-publication-hit")
     # Resolved by editing the number out, then approved.
     page.get_by_label("公示内容").fill("整改措施：对窗口人员批评教育，补充了材料清单。\n答复情况：已为您补办户口迁移，感谢监督。")
+    page.get_by_label("确认公示").check()
     page.get_by_role("button", name="批准公示").click()
     expect(page.locator(".flash-success")).to_contain_text("已批准公示")
     expect(page.locator("#pub-state")).to_have_text("已公示")
@@ -157,3 +163,20 @@ def test_every_public_page_with_charts_and_large_text(page, seeded, viewport, db
     expect(page.locator("#window-table tbody tr").first).to_contain_text("80.0%")
     no_personal_data(page)
     shoot(page, f"public-stats-windows-{viewport}")
+
+
+@pytest.mark.parametrize("viewport", ["tablet", "phone"], indirect=True)
+def test_a_citizen_finds_rating_and_complaints_from_the_home_page_in_high_contrast(page, viewport, db, city):
+    page.goto("/")
+    page.get_by_role("link", name="切换到高对比").click()
+    expect(page.locator("body")).to_have_class(re.compile(r"\bhigh-contrast\b"))
+    expect(page).to_have_url(re.compile(r"/$"))
+    page.get_by_role("link", name="怎样评价").click()  # 我要评价 has a destination
+    expect(page.get_by_role("heading", name="我要评价")).to_be_visible()
+    expect(page.locator("body")).to_have_class(re.compile(r"\bhigh-contrast\b"))
+    shoot(page, f"public-how-to-rate-high-contrast-{viewport}")
+    page.goto("/public/stats")
+    page.locator("header").get_by_role("link", name="我要投诉").click()  # the public navigation's entry
+    expect(page.get_by_role("heading", name="我要投诉", exact=True)).to_be_visible()
+    page.get_by_role("link", name="恢复标准配色").click()
+    expect(page.locator("body")).not_to_have_class(re.compile(r"\bhigh-contrast\b"))

@@ -11,19 +11,20 @@ import pytest
 from playwright.sync_api import Page, Route, expect
 from sqlalchemy import func, select
 
+from feedback.config import PROJECT_ROOT
 from feedback.evaluations import links
 from feedback.terminal import service as terminals
 from tests.browser.conftest import log_in, on_all_backends
 
 pytestmark = pytest.mark.browser
 
-FAST = {"TERMINAL_LOCKOUT_MS": 150, "TERMINAL_THANKS_MS": 800, "TERMINAL_RETRY_BASE_MS": 200,
+FAST = {"TERMINAL_THANKS_MS": 800, "TERMINAL_CASE_MS": 1500, "TERMINAL_RETRY_BASE_MS": 200,
         "TERMINAL_RETRY_MAX_MS": 800}
 
 
 @pytest.fixture(autouse=True)
 def fast_kiosk(live_server):
-    """Kiosk timings short enough for a test (lockout, thanks screen, retries)."""
+    """Kiosk timings short enough for a test (thanks screens, retries)."""
     live_server.app.config.update(FAST)
 
 
@@ -287,3 +288,174 @@ def test_rate_later_shows_a_qr_that_a_phone_uses_to_rate(
     expect(phone.get_by_role("heading", name="感谢您的评价！")).to_be_visible()
     ev = evaluations(db)[0]
     assert (ev.channel, ev.level, ev.service_record_id) == ("qr", 5, record.id)
+
+
+# ---------------------------------------------------------------- an elderly citizen (适老化)
+
+SCREENSHOTS = PROJECT_ROOT / "test-artifacts" / "screenshots"
+
+
+def axe_check(page: Page, reason: str) -> None:
+    """Have axe-core check the tablet's current screen too (not only after each load)."""
+    page.evaluate("(reason) => window.__axeCheck ? window.__axeCheck(reason) : null", reason)
+
+
+def shot(page: Page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"terminal-elderly-{name}.png"), full_page=True)
+
+
+def smallest_text_px(page: Page) -> float:
+    """The smallest font size of any visible text on the page, in CSS pixels."""
+    return page.evaluate("""() => {
+      let min = Infinity;
+      const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+      while (walker.nextNode()) {
+        const node = walker.currentNode, el = node.parentElement;
+        if (!node.textContent.trim() || !el || !el.getClientRects().length) continue;
+        const style = getComputedStyle(el);
+        if (style.visibility === 'hidden') continue;
+        min = Math.min(min, parseFloat(style.fontSize));
+      }
+      return min;
+    }""")
+
+
+def test_elderly_citizen_rates_badly_with_large_text_and_read_aloud_and_gets_a_case_number(
+        page, live_server, db, city, issue_code):
+    from feedback.evaluations import reasons
+    from feedback.terminal import prompts
+    from feedback.tickets.models import Ticket
+
+    app = live_server.app
+    app.config.update({"TERMINAL_IDLE_MS": 60000, "TERMINAL_COUNTDOWN_MS": 15000, "TERMINAL_READ_IDLE_MS": 8000,
+                       "TERMINAL_CASE_MS": 60000})
+    with app.app_context():  # the prompts of the texts this tablet shows (`flask terminal prompts`)
+        catalogue = reasons.catalogue()
+        prompts.build(prompts.screen_texts({lv: catalogue.offered(lv) for lv in (2, 1)}))
+    audio_responses = []
+    page.on("response", lambda r: audio_responses.append(r) if "/static/audio/terminal/" in r.url else None)
+    page.clock.install()
+    pair(page, issue_code, city.window)
+    expect(page.locator("meta[name=viewport]")).to_have_attribute("content", "width=device-width, initial-scale=1")
+
+    # 大字版 first, then an anonymous walk-in rating.
+    page.get_by_role("button", name="大字版").click()
+    expect(page.get_by_role("button", name="大字版")).to_have_attribute("aria-pressed", "true")
+    page.get_by_role("button", name="评价本窗口服务").click()
+    expect(page.get_by_role("heading", name="请您对本次服务进行评价")).to_be_visible()
+    assert smallest_text_px(page) >= 26, "大字版 makes every text of the question screen larger still"
+    # Left alone a moment, the tablet offers to read the question aloud.
+    page.clock.fast_forward("00:09")
+    expect(page.locator("#read-offer")).to_be_visible()
+    page.get_by_role("button", name="读给我听").click()
+    wait_for(page, lambda: audio_responses)
+    prompt = audio_responses[-1]
+    assert prompt.ok, f"the prompt file answered {prompt.status}"
+    assert prompt.headers["content-type"].startswith("audio/"), prompt.headers["content-type"]
+    assert page.evaluate("() => document.getElementById('k-audio').src").endswith(
+        prompts.audio_name(page.locator("#screen-rate").get_attribute("data-speech")))
+    axe_check(page, "question, large text")
+    shot(page, "1-question")
+
+    # Thinking for a long while: a big count-down, and 继续评价 gives the full time again.
+    page.clock.fast_forward("00:40")
+    expect(page.locator("#k-countdown")).to_be_visible()
+    left = int(page.locator("#k-countdown-n").inner_text())
+    assert 1 <= left <= 15, f"the count-down shows the last seconds, got {left}"
+    axe_check(page, "count-down")
+    shot(page, "2-countdown")
+    page.get_by_role("button", name="继续评价").click()
+    expect(page.locator("#k-countdown")).to_be_hidden()
+    page.clock.fast_forward("00:30")
+    expect(page.get_by_role("heading", name="请您对本次服务进行评价")).to_be_visible()
+    expect(page.locator("#k-countdown")).to_be_hidden()
+
+    # A bad rating, the reasons read aloud, in high contrast.
+    page.get_by_role("button", name="非常不满意").click()
+    expect(page.get_by_role("heading", name="您选择了“非常不满意”")).to_be_visible()
+    page.get_by_role("button", name="高对比").click()
+    expect(page.locator("html")).to_have_class(re.compile(r"\bk-contrast\b"))
+    before = len(audio_responses)
+    page.get_by_role("button", name="读给我听").click()
+    wait_for(page, lambda: len(audio_responses) > before)
+    assert audio_responses[-1].headers["content-type"].startswith("audio/")
+    assert smallest_text_px(page) >= 26, "reasons and hints in 大字版"
+    page.get_by_label("服务态度差效率低").check()
+    axe_check(page, "reasons, large text, high contrast")
+    shot(page, "3-reasons-contrast")
+    page.get_by_role("button", name="提交评价").click()
+
+    # No phone: the case number and a QR code of the public case page, no SMS promise.
+    expect(page.get_by_role("heading", name="感谢您的评价！")).to_be_visible()
+    expect(page.locator("#case-number")).to_have_text(re.compile(r"^\d+$"))
+    ticket = wait_for(page, lambda: (db.session.rollback(), db.session.scalar(select(Ticket)))[1])
+    expect(page.locator("#case-number")).to_have_text(str(ticket.id))
+    expect(page.locator("#case-track")).to_be_visible()
+    expect(page.locator("#case-sms")).to_be_hidden()
+    expect(page.locator("#case-qr")).to_have_attribute("src", re.compile("^data:image/svg"))
+    axe_check(page, "case number")
+    shot(page, "4-case-number")
+
+    # Done: the next citizen gets the default tablet (no large text, no high contrast).
+    page.get_by_role("button", name="完成").click()
+    expect(page.get_by_role("heading", name="欢迎办事")).to_be_visible()
+    expect(page.get_by_role("button", name="大字版")).to_have_attribute("aria-pressed", "false")
+    expect(page.locator("html")).not_to_have_class(re.compile(r"\bk-(large|contrast)\b"))
+    assert smallest_text_px(page) >= 20, "every tablet text is at least 20 px"
+
+
+def test_a_double_tap_does_not_land_on_the_next_screen_but_a_deliberate_tap_elsewhere_does(
+        page, live_server, db, city, issue_code):
+    pair(page, issue_code, city.window)
+    page.get_by_role("button", name="评价本窗口服务").click()
+    level = page.get_by_role("button", name="非常不满意")
+    box = level.bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    # Two quick taps at one spot: the first picks the level, the second must not tick the
+    # reason that appears under the finger.
+    page.evaluate("""([x, y]) => {
+      const tap = () => {
+        const el = document.elementFromPoint(x, y);
+        const o = {bubbles: true, cancelable: true, clientX: x, clientY: y, detail: 1};
+        el.dispatchEvent(new PointerEvent('pointerdown', o));
+        el.dispatchEvent(new MouseEvent('click', o));
+      };
+      tap(); tap();
+    }""", [x, y])
+    expect(page.get_by_role("heading", name="您选择了“非常不满意”")).to_be_visible()
+    assert page.locator("#screen-reasons input:checked").count() == 0, "the second tap of a double tap was taken"
+    # A deliberate tap elsewhere right away is not swallowed (no lockout).
+    page.get_by_label("多头跑窗口和部门").check()
+    expect(page.get_by_label("多头跑窗口和部门")).to_be_checked()
+
+
+def test_qr_rating_without_a_phone_thanks_with_the_case_number_and_its_public_page(
+        open_page, live_server, db, city, clock, make_record):
+    from tests.conftest import walk_to
+
+    from feedback.tickets.models import Ticket
+
+    record = make_record(record_number="R-6", completed_at=clock.now)
+    with live_server.app.test_request_context():
+        path = re.sub(r"^https?://[^/]+", "", links.rating_url(record))
+    phone = open_page(viewport="phone")
+    phone.goto(path)
+    phone.get_by_role("button", name="不满意", exact=True).click()
+    phone.get_by_label("服务态度生硬").check()
+    phone.get_by_role("button", name="提交评价").click()
+    expect(phone.get_by_role("heading", name="感谢您的评价！")).to_be_visible()
+    ticket = db.session.scalar(select(Ticket))
+    expect(phone.locator("#case-number")).to_have_text(str(ticket.id))
+    expect(phone.locator("#case-track")).to_contain_text("在网上答复")
+    expect(phone.get_by_text("短信")).to_have_count(0)
+    phone.screenshot(path=str(SCREENSHOTS / "terminal-elderly-5-link-thanks-phone.png"), full_page=True)
+
+    walk_to(ticket, "replied", city.users)
+    db.session.commit()
+    phone.get_by_role("link", name="查看办理进度和答复").click()
+    expect(phone.get_by_role("heading", name=f"工单 {ticket.id} 办理进度")).to_be_visible()
+    expect(phone.locator("#case-state")).to_have_text("已答复")
+    expect(phone.locator("#case-reply")).to_have_text(ticket.reply_text)
+    expect(phone.get_by_text("服务态度生硬")).to_have_count(0)  # the citizen's reasons are not public
+    phone.screenshot(path=str(SCREENSHOTS / "terminal-elderly-6-case-page-phone.png"), full_page=True)

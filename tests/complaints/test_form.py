@@ -31,6 +31,15 @@ def _post(client, data, files=()):
     return client.post("/complaints/new", data=payload, content_type="multipart/form-data")
 
 
+def _receipt(client, resp):
+    """An accepted complaint answers 303 to the receipt page (post/redirect/get): that page."""
+    assert resp.status_code == 303, f"an accepted complaint must redirect to its receipt, got {resp.status_code}"
+    assert resp.headers["Location"].endswith("/complaints/received")
+    page = client.get(resp.headers["Location"])
+    assert page.status_code == 200
+    return page
+
+
 def test_empty_form_names_every_missing_field_in_chinese(client, city):
     resp = _post(client, _valid(description="", occurred_at="", contact_phone=""))
     html = resp.get_data(as_text=True)
@@ -58,9 +67,8 @@ def test_occurred_at_is_checked(client, city, when, message):
 
 
 def test_complaint_at_a_window_goes_to_its_department_with_a_case_number_and_secret(client, db, city):
-    resp = _post(client, _valid(window=str(city.window.id)))
+    resp = _receipt(client, _post(client, _valid(window=str(city.window.id))))
     html = resp.get_data(as_text=True)
-    assert resp.status_code == 201
     assert resp.headers["Cache-Control"] == "no-store"
     complaint = db.session.scalars(sa.select(Complaint)).one()
     assert complaint.case_number in html
@@ -82,7 +90,7 @@ def test_complaint_at_a_window_goes_to_its_department_with_a_case_number_and_sec
 
 
 def test_unsure_department_goes_to_the_supervisors_triage_queue(client, db, city):
-    assert _post(client, _valid()).status_code == 201
+    assert _post(client, _valid()).status_code == 303
     complaint = db.session.scalars(sa.select(Complaint)).one()
     ticket = db.session.scalars(sa.select(Ticket)).one()
     assert complaint.triage_state == "pending"
@@ -97,7 +105,7 @@ def test_photos_are_checked_by_content_not_by_declared_type(client, db, city):
     assert "不是 JPG、PNG 或 WebP 图片" in resp.get_data(as_text=True)
     assert db.session.scalar(sa.select(sa.func.count(Complaint.id))) == 0
     resp = _post(client, _valid(), files=[("scan.txt", PNG, "text/plain"), ("b.jpg", JPEG, "application/pdf")])
-    assert resp.status_code == 201
+    assert resp.status_code == 303
     photos = db.session.scalars(sa.select(ComplaintPhoto).order_by(ComplaintPhoto.id)).all()
     assert [p.content_type for p in photos] == ["image/png", "image/jpeg"]
     assert photos[0].stored_name.endswith(".png")
@@ -122,10 +130,11 @@ def test_sniffing_recognises_real_images_only():
     assert sniff_image(PNG[:8] + b"\x00" * 20) is None
 
 
-def _lookup(client, case, secret):
+def _lookup(client, case, secret, follow_redirects=True):
     page = client.get("/complaints/lookup")
     return client.post("/complaints/lookup", data={"case_number": case, "secret": secret,
-                                                   "csrf_token": csrf_from(page.get_data(as_text=True))})
+                                                   "csrf_token": csrf_from(page.get_data(as_text=True))},
+                       follow_redirects=follow_redirects)
 
 
 def test_lookup_with_a_wrong_secret_says_nothing_about_the_case(client, db, city, make_ticket):
@@ -156,11 +165,63 @@ def test_lookup_shows_progress_and_offers_the_handling_rating(client, db, city, 
     action = html.split('class="handling"')[0].rsplit('action="', 1)[1].split('"')[0]
     resp = client.post(action, data={"verdict": "basically_satisfied", "via": "lookup",
                                      "csrf_token": csrf_from(html)})
+    assert resp.status_code == 303 and resp.headers["Location"].endswith("/complaints/case"), \
+        "the rating from the case page must redirect back to the case page (post/redirect/get)"
+    resp = client.get(resp.headers["Location"])
     assert resp.status_code == 200
     assert "感谢您的评价" in resp.get_data(as_text=True)
     db.session.expire_all()
     assert ticket.state == "closed"
     assert ticket.handling_rating_channel == "lookup"
+
+
+def test_the_case_page_is_shown_only_to_the_browser_that_looked_it_up_and_only_for_half_an_hour(
+        app, client, db, city, make_ticket, clock):
+    from datetime import timedelta
+
+    ticket = make_ticket(source="complaint")
+    resp = _lookup(client, ticket.complaint.case_number, ticket._secret, follow_redirects=False)
+    assert resp.status_code == 303 and resp.headers["Location"].endswith("/complaints/case")
+    assert ticket.complaint.case_number in client.get("/complaints/case").get_data(as_text=True)
+    stranger = app.test_client()
+    assert stranger.get("/complaints/case").headers["Location"].endswith("/complaints/lookup")
+    clock.set(clock.now + timedelta(minutes=31))
+    resp = client.get("/complaints/case")
+    assert resp.status_code == 303 and resp.headers["Location"].endswith("/complaints/lookup"), \
+        "after half an hour the case must be looked up again (a shared computer)"
+
+
+def test_the_form_is_post_redirect_get_refresh_shows_the_receipt_again_and_files_nothing(app, client, db, city, clock):
+    import json
+    from datetime import timedelta
+
+    resp = _post(client, _valid())
+    page = _receipt(client, resp)
+    html = page.get_data(as_text=True)
+    complaint = db.session.scalars(sa.select(Complaint)).one()
+    secret = html.split('id="lookup-secret">')[1].split("<")[0]
+    assert complaint.case_number in html and len(secret) == 8
+    assert page.headers["Cache-Control"] == "no-store"
+    again = client.get("/complaints/received")  # the browser's Refresh
+    assert again.status_code == 200
+    assert complaint.case_number in again.get_data(as_text=True) and secret in again.get_data(as_text=True), \
+        "Refresh must show the same receipt"
+    assert db.session.scalar(sa.select(sa.func.count(Complaint.id))) == 1, "Refresh must not file a second complaint"
+    assert db.session.scalar(sa.select(sa.func.count(OutboundSms.id))
+                             .where(OutboundSms.purpose == "complaint_receipt")) == 1
+    # The session cookie carries the receipt, but the lookup secret cannot be read by decoding it.
+    cookie = client.get_cookie("session").value
+    decoded = json.dumps(app.session_interface.get_signing_serializer(app).loads(cookie), ensure_ascii=False)
+    assert secret not in cookie and secret not in decoded, "the plain lookup secret must not sit in the cookie"
+    stranger = app.test_client()
+    assert stranger.get("/complaints/received").headers["Location"].endswith("/complaints/lookup"), \
+        "another browser must not see the receipt"
+    clock.set(clock.now + timedelta(minutes=31))
+    resp = client.get("/complaints/received")
+    assert resp.status_code == 303 and resp.headers["Location"].endswith("/complaints/lookup"), \
+        "after half an hour the receipt is gone (a shared computer)"
+    assert "complaint_receipt" not in app.session_interface.get_signing_serializer(app).loads(
+        client.get_cookie("session").value), "an expired receipt is removed from the session"
 
 
 def test_handling_link_from_the_sms(client, db, city, make_ticket):
@@ -171,8 +232,12 @@ def test_handling_link_from_the_sms(client, db, city, make_ticket):
     page = client.get(path)
     assert page.status_code == 200
     assert "已整改，感谢监督。" in page.get_data(as_text=True)
+    assert "切换到大字版" in page.get_data(as_text=True), "the reply-rating page needs the display switches"
     resp = client.post(path, data={"verdict": "dissatisfied", "csrf_token": csrf_from(page.get_data(as_text=True))})
+    assert resp.status_code == 303 and resp.headers["Location"].endswith(path), "a stored rating redirects (PRG)"
+    resp = client.get(path)
     assert resp.status_code == 200
+    assert "感谢您的评价" in resp.get_data(as_text=True)
     assert "督查人员将复核" in resp.get_data(as_text=True)
     again = client.get(path)  # reopened: nothing more to rate here
     assert again.status_code == 200
@@ -181,10 +246,32 @@ def test_handling_link_from_the_sms(client, db, city, make_ticket):
     assert client.get("/h/forged-token").status_code == 404
 
 
-def test_the_form_is_rate_limited(client, city):
+def test_invalid_submissions_do_not_use_up_the_limit_and_a_limited_citizen_keeps_the_text(client, db, city):
+    # Six corrected mistakes: none is counted against the accepted-complaints limit.
     statuses = [_post(client, _valid(contact_phone="")).status_code for _ in range(6)]
-    assert statuses[:5] == [422] * 5
-    assert statuses[5] == 429
+    assert statuses == [422] * 6, f"invalid submissions must only be refused, not limited: {statuses}"
+    assert [_post(client, _valid()).status_code for _ in range(5)] == [303] * 5
+    # The sixth accepted complaint of the hour from the same phone: the form comes back, text kept.
+    text = "第六次投诉：二楼自助机一直无法打印回执"
+    resp = _post(client, _valid(description=text, location_text="二楼"))
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 429
+    assert "提交过于频繁" in html and "后再点“提交投诉”" in html, "the page must say when to retry"
+    assert text in html and 'value="二楼"' in html, "a limited citizen must not lose what they typed"
+    assert db.session.scalar(sa.select(sa.func.count(Complaint.id)).where(Complaint.description == text)) == 0
+    # Another citizen behind the same address (a hall's shared Wi-Fi) is not affected.
+    assert _post(client, _valid(contact_phone="139 0013 9001")).status_code == 303
+
+
+def test_a_flood_of_posts_from_one_address_is_still_limited(client, city):
+    from feedback.complaints.views import ATTEMPTS_PER_ADDRESS
+
+    per_hour = int(ATTEMPTS_PER_ADDRESS.split()[0])
+    statuses = [_post(client, _valid(contact_phone="")).status_code for _ in range(per_hour + 1)]
+    assert statuses[:per_hour] == [422] * per_hour
+    assert statuses[per_hour] == 429
+    assert "窗口要求提供办事指南以外的材料" in _post(client, _valid(contact_phone="")).get_data(as_text=True), \
+        "even the flood guard gives the form back with the text"
 
 
 def test_post_without_csrf_is_refused(client, city):
@@ -194,7 +281,7 @@ def test_post_without_csrf_is_refused(client, city):
 def test_a_short_complete_chinese_complaint_is_accepted_on_the_form(client, db, city):
     """Under ten characters is often a whole complaint in Chinese; the form keeps the SMS rule."""
     resp = _post(client, _valid(description="窗口没人"))
-    assert resp.status_code == 201, resp.get_data(as_text=True)[:300]
+    assert resp.status_code == 303, resp.get_data(as_text=True)[:300]
     assert db.session.scalar(sa.select(Complaint.description)) == "窗口没人"
 
 
@@ -208,7 +295,7 @@ def test_a_complaint_of_only_digits_punctuation_or_symbols_is_refused_naming_the
 
 def test_the_receipt_states_the_reply_deadline_setting_not_a_fixed_five_days(app, client, db, city):
     app.config["REPLY_DUE_WORKING_DAYS"] = 3
-    assert _post(client, _valid()).status_code == 201
+    assert _post(client, _valid()).status_code == 303
     receipt = db.session.scalars(sa.select(OutboundSms).where(OutboundSms.purpose == "complaint_receipt")).one()
     assert "3 个工作日内答复" in receipt.body
     assert "5 个工作日" not in receipt.body

@@ -25,7 +25,7 @@ def _jpeg_with_gps() -> bytes:
 
 def test_a_jpeg_with_gps_exif_is_stored_without_exif(client, db, city):
     original = _jpeg_with_gps()
-    assert _post(client, _valid(), files=[("IMG_0001.jpg", original, "image/jpeg")]).status_code == 201
+    assert _post(client, _valid(), files=[("IMG_0001.jpg", original, "image/jpeg")]).status_code == 303
     photo = db.session.scalars(sa.select(ComplaintPhoto)).one()
     stored = service.photo_path(photo).read_bytes()
     assert b"Exif" not in stored and b"PhoneMaker" not in stored

@@ -6,14 +6,13 @@ import sqlalchemy as sa
 from feedback.complaints.models import Complaint
 from feedback.sms import outbox, sender
 from feedback.sms.models import OutboundSms
-from tests.complaints.test_form import _post, _valid
+from tests.complaints.test_form import _post, _receipt, _valid
 
 PHONE = "+8613900139000"  # _valid()'s contact phone
 
 
 def _file(client, **over) -> str:
-    resp = _post(client, _valid(**over))
-    assert resp.status_code == 201
+    resp = _receipt(client, _post(client, _valid(**over)))
     secret = resp.get_data(as_text=True).split('id="lookup-secret">')[1].split("<")[0]
     return secret
 

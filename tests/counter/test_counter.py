@@ -98,5 +98,6 @@ def test_qr_encodes_the_public_rating_link_which_rates_on_the_qr_channel(app, db
     client = app.test_client()
     page = client.get(path)
     resp = client.post(path, data={"level": 5, "csrf_token": csrf_from(page.get_data(as_text=True))})
-    assert resp.status_code == 200
+    assert resp.status_code == 303, "a stored rating redirects (post/redirect/get) to its thanks page"
+    assert client.get(resp.headers["Location"]).status_code == 200
     assert db.session.scalar(select(Evaluation.channel)) == "qr"

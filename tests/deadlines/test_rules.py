@@ -27,7 +27,8 @@ def _walk(clock, start, end, step=timedelta(hours=3)):
 
 def _told(db, ticket_id):
     return Counter((uid, kind) for uid, kind in db.session.execute(
-        sa.select(Notification.user_id, Notification.kind).where(Notification.ticket_id == ticket_id)))
+        sa.select(Notification.user_id, Notification.kind).where(Notification.ticket_id == ticket_id,
+                                                                 Notification.kind != "new_ticket")))
 
 
 def _steps(db, ticket_id):
@@ -118,6 +119,7 @@ def test_the_reminder_lead_is_a_setting(app, db, clock, recipients, make_ticket)
     assert ticket.next_deadline_check_at == bj(2026, 11, 27)
     assert deadlines.sweep(bj(2026, 11, 26, 23)) == {}
     deadlines.sweep(bj(2026, 11, 27, 1))
-    note = db.session.scalars(sa.select(Notification).where(Notification.ticket_id == ticket.id)).one()
+    note = db.session.scalars(sa.select(Notification).where(Notification.ticket_id == ticket.id,
+                                                            Notification.kind != "new_ticket")).one()
     assert note.kind == "reminder"
     assert "仅剩 2 个工作日" in note.title

@@ -125,15 +125,49 @@ def test_admin_adds_edits_and_deactivates_a_window_over_http(client, db, make_us
     assert "W9" in html
     window = db.session.scalar(sa.select(Window).where(Window.code == "W9"))
     resp = post_form(client, f"/admin/directory/windows/{window.id}", {"code": "W9", "name": "9号窗口", "hall_id": hall.id,
-                                                                     "department_id": dept.id},
+                                                                     "department_id": dept.id, "active": "y"},
                      form_url="/admin/directory/windows/")
-    post_form(client, f"/admin/directory/windows/{window.id}/active", {"active": "0"},
+    assert resp.status_code == 302
+    post_form(client, f"/admin/directory/windows/{window.id}/active", {"active": "0", "confirm": "yes"},
               form_url="/admin/directory/windows/")
     db.session.expire_all()
     assert db.session.get(Window, window.id).active is False  # deactivated, still there
     dup = post_form(client, "/admin/directory/windows/new",
                     {"code": "W9", "name": "x", "hall_id": hall.id, "department_id": dept.id})
     assert "窗口编码 W9 已存在" in dup.get_data(as_text=True)
+
+
+def test_unticking_active_on_the_edit_form_needs_the_ticked_confirmation(client, db, make_user, make_hall,
+                                                                        make_department):
+    hall, dept = make_hall(code="H1"), make_department(code="GA")
+    window = Window(code="W8", name="8号窗口", hall=hall, department=dept, active=True)
+    db.session.add(window)
+    make_user("admin", username="adm")
+    db.session.commit()
+    login(client, "adm")
+    url = f"/admin/directory/windows/{window.id}"
+    page = client.get(url).get_data(as_text=True)
+    assert 'id="confirm-deactivate" name="confirm" value="yes"' in page, "the edit form lacks 确认停用"
+    fields = {"code": "W8", "name": "8号窗口（改）", "hall_id": hall.id, "department_id": dept.id}
+    refused = post_form(client, url, fields)  # 启用 unticked, no confirmation
+    assert refused.status_code == 422, "deactivating through the edit form without confirm=yes must be refused"
+    assert "请先勾选“确认停用”" in refused.get_data(as_text=True), "the refusal must say what to do"
+    db.session.expire_all()
+    kept = db.session.get(Window, window.id)
+    assert (kept.active, kept.name) == (True, "8号窗口"), "a refused save changes nothing"
+    # An edit that keeps 启用 ticked needs no confirmation.
+    assert post_form(client, url, {**fields, "active": "y"}).status_code == 302
+    db.session.expire_all()
+    assert db.session.get(Window, window.id).name == "8号窗口（改）"
+    # With the confirmation the window is deactivated; reactivating needs none, and an inactive
+    # row's form offers no 确认停用.
+    assert post_form(client, url, {**fields, "confirm": "yes"}).status_code == 302
+    db.session.expire_all()
+    assert db.session.get(Window, window.id).active is False
+    assert 'id="confirm-deactivate"' not in client.get(url).get_data(as_text=True)
+    assert post_form(client, url, {**fields, "active": "y"}).status_code == 302
+    db.session.expire_all()
+    assert db.session.get(Window, window.id).active is True
 
 
 def test_bad_import_over_http_lists_errors_and_saves_nothing(client, db, make_user):

@@ -25,14 +25,17 @@ def _open(app, record):
 
 def test_a_bad_rating_by_link_without_label_or_text_is_refused_with_a_clear_message(app, db, make_record):
     client, url, token = _open(app, make_record())
-    page = client.post(url, data={"csrf_token": token, "level": "2"}).get_data(as_text=True)
+    resp = client.post(url, data={"csrf_token": token, "level": "2"})
+    assert resp.status_code == 303, "a bad level redirects to its reasons page (post/redirect/get)"
+    page = client.get(resp.headers["Location"]).get_data(as_text=True)
     assert "至少选择一项问题（可多选），或填写补充说明" in page
     resp = client.post(url, data={"csrf_token": token, "level": "2", "step": "reasons", "comment": "   "})
     assert resp.status_code == 422
     assert "请至少选择一项问题，或填写补充说明" in resp.get_data(as_text=True)
     assert _evaluation(db) is None
     # A text alone is enough.
-    resp = client.post(url, data={"csrf_token": token, "level": "2", "step": "reasons", "comment": "材料清单不全"})
+    resp = client.post(url, data={"csrf_token": token, "level": "2", "step": "reasons", "comment": "材料清单不全"},
+                       follow_redirects=True)
     assert resp.status_code == 200
     ev = _evaluation(db)
     assert (ev.level, ev.reasons, ev.comment, ev.reasons_version) == (2, [], "材料清单不全", 2)
@@ -41,7 +44,7 @@ def test_a_bad_rating_by_link_without_label_or_text_is_refused_with_a_clear_mess
 def test_a_good_rating_is_stored_on_its_tap_and_the_thanks_page_adds_labels_of_its_level(app, db, make_record):
     record = make_record()
     client, url, token = _open(app, record)
-    resp = client.post(f"{url}?via=qr", data={"csrf_token": token, "level": "5"})
+    resp = client.post(f"{url}?via=qr", data={"csrf_token": token, "level": "5"}, follow_redirects=True)
     page = resp.get_data(as_text=True)
     assert resp.status_code == 200 and "感谢您的评价！" in page
     ev = _evaluation(db)
@@ -50,12 +53,12 @@ def test_a_good_rating_is_stored_on_its_tap_and_the_thanks_page_adds_labels_of_i
     assert f'action="{url}/labels?via=qr"' in page
 
     labels_url = f"{url}/labels"
-    resp = client.post(labels_url, data={"csrf_token": token, "labels": ["511", "517"]})
+    resp = client.post(labels_url, data={"csrf_token": token, "labels": ["511", "517"]}, follow_redirects=True)
     assert resp.status_code == 200
     assert "已补充：可以先受理后补材料、服务热情效率高" in resp.get_data(as_text=True)
     assert _evaluation(db).reasons == [511, 517]
     # Again: nothing changes. Labels of another level are refused.
-    assert client.post(labels_url, data={"csrf_token": token, "labels": ["517"]}).status_code == 200
+    assert client.post(labels_url, data={"csrf_token": token, "labels": ["517"]}, follow_redirects=True).status_code == 200
     assert _evaluation(db).reasons == [511, 517]
     resp = client.post(labels_url, data={"csrf_token": token, "labels": ["413"]})
     assert resp.status_code == 422

@@ -40,7 +40,7 @@ def test_admin_jobs_page_shows_each_job_with_its_last_run_and_errors(app, db, cl
         login(client, "boss")
         page = client.get("/admin/jobs").get_data(as_text=True)
         assert "calendar_year_check" in page
-        assert '"missing_year": 2027' in page
+        assert "年度日历检查" in page and "未录入的年度：2027" in page, "job names and results read in Chinese"
         assert "失败" in page
         assert "成功" in page
         detail = client.get("/admin/jobs/test_broken").get_data(as_text=True)

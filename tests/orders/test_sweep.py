@@ -24,7 +24,7 @@ def _order(city, now, **kw):
 
 
 def _notes(db, kind=None):
-    q = sa.select(Notification.user_id, Notification.kind).order_by(Notification.id)
+    q = sa.select(Notification.user_id, Notification.kind).where(Notification.kind != "new_ticket").order_by(Notification.id)
     if kind:
         q = q.where(Notification.kind == kind)
     return db.session.execute(q).all()

@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from feedback.audit.models import AuditEvent
 from feedback.publications import service as pubs
+from feedback.publications.models import Publication
 from feedback.tickets import service as tickets
 from tests.conftest import login, post_form
 from tests.public.helpers import work
@@ -164,13 +165,14 @@ def test_a_supervisor_publishes_through_the_console_and_no_personal_data_reaches
     assert "139****5678" in first  # the ticket's measures are shown masked
     # The supervisor adds an ID number and the phone: approval is refused and the text kept.
     text = f"整改完成。身份证 {ID_NUMBER}，电话 {PHONE}。"
-    resp = post_form(client, review_url, {"public_text": text, "action": "publish"}, form_url=review_url)
+    resp = post_form(client, review_url, {"public_text": text, "action": "publish", "confirm": "yes"},
+                     form_url=review_url)
     assert resp.status_code == 302
     page = client.get(review_url).get_data(as_text=True)
     assert "2 处" in page
     assert "待处理" in page
-    resp = post_form(client, review_url, {"public_text": "整改完成，已对窗口人员进行培训。", "action": "publish"},
-                     form_url=review_url)
+    resp = post_form(client, review_url, {"public_text": "整改完成，已对窗口人员进行培训。", "action": "publish",
+                                          "confirm": "yes"}, form_url=review_url)
     assert resp.status_code == 302
     page = client.get(review_url).get_data(as_text=True)
     assert "已批准公示" in page
@@ -186,6 +188,34 @@ def test_a_supervisor_publishes_through_the_console_and_no_personal_data_reaches
         assert "李大春" not in body
         assert "王小明" not in body
     assert "已对窗口人员进行培训" in public_pages[2].get_data(as_text=True)
+
+
+def test_publishing_without_the_ticked_confirmation_is_refused_and_nothing_is_published(db, client, closed, city):
+    login(client, city.users.supervisor.username)
+    resp = post_form(client, f"/console/publications/ticket/{closed.id}", {}, form_url="/console/publications/")
+    review_url = resp.headers["Location"]
+    pub_id = int(review_url.rstrip("/").rsplit("/", 1)[1])
+    page = client.get(review_url).get_data(as_text=True)
+    assert 'name="confirm" value="yes" required' in page, "the publish form lacks its 确认公示 checkbox"
+    before = db.session.get(Publication, pub_id).public_text
+    resp = post_form(client, review_url, {"public_text": "整改完成，已培训窗口人员。", "action": "publish"},
+                     form_url=review_url)
+    body = resp.get_data(as_text=True)
+    assert resp.status_code == 422, "publishing without confirm=yes must be refused"
+    assert "请先勾选“确认公示”" in body, "the refusal must say what to do"
+    assert "整改完成，已培训窗口人员。" in body, "the typed text must be kept on the refused page"
+    db.session.expire_all()
+    pub = db.session.get(Publication, pub_id)
+    assert pub.state == "draft", "nothing may be published without the confirmation"
+    assert pub.public_text == before, "a refused approval stores nothing"
+    assert db.session.scalar(select(AuditEvent).where(AuditEvent.action == "publication.publish")) is None
+    assert f"/public/results/{pub_id}" not in client.get("/public/results").get_data(as_text=True)
+    # Saving (not publishing) needs no confirmation.
+    resp = post_form(client, review_url, {"public_text": "整改完成，已培训窗口人员。", "action": "save"},
+                     form_url=review_url)
+    assert resp.status_code == 302
+    db.session.expire_all()
+    assert db.session.get(Publication, pub_id).state == "draft"
 
 
 def test_the_results_filters_list_only_units_that_have_public_results(db, client, closed, city):

@@ -147,6 +147,10 @@ RULES: dict[str, Rule] = {
     "public.results_data": Rule(public(200)),
     "public.stats_data": Rule(public(200), args={"fmt": "json"}),
     "public.feed": Rule(public(200)),
+    "public.how_to_rate": Rule(public(200)),
+    "public.display": Rule(public(303)),  # sets a display cookie, back to a local page
+    "complaints.received": Rule(public(303)),  # no complaint filed in this session: to the lookup form
+    "complaints.case": Rule(public(303)),  # no case looked up in this session: back to the lookup form
     "wall.board": Rule(public(200)),  # the hall wallboard: no login, no personal data
     # admin area
     "admin.home": Rule(admin(200)),
@@ -163,7 +167,8 @@ RULES: dict[str, Rule] = {
     "directory.index": Rule(admin(302)),
     "directory.list": Rule(admin(200)),
     "directory.create": Rule(admin(200), "POST"),
-    "directory.edit": Rule(admin(302), "POST"),  # missing fields keep the object's values
+    # Missing fields keep the object's values; an unticked 启用 would deactivate it (needs confirm=yes).
+    "directory.edit": Rule(admin(302), "POST", data={"active": "y"}),
     "directory.set_active": Rule(admin(302), "POST", data={"active": "1"}),
     "directory.head_add": Rule(admin(302), "POST", data={"username": "nobody-of-that-name"}),
     "directory.head_remove": Rule(admin(302), "POST"),
@@ -189,6 +194,7 @@ RULES: dict[str, Rule] = {
     "exchange.backfill": Rule(admin(302), "POST"),  # an empty form: its errors flashed
     "sms.dev.simulator": Rule(dev_only(200), "POST"),
     "sms.dev.run_jobs": Rule(dev_only(302), "POST"),
+    "voice.dev.simulator": Rule(dev_only(200), "POST"),
     # console (staff roles, scoped by department)
     "console.home": Rule(staff(200)),
     "console.directory_list": Rule(staff(200), args={"kind": "staff"}),
@@ -203,6 +209,8 @@ RULES: dict[str, Rule] = {
     "tickets.detail": Rule(tickets_scoped(200)),
     "tickets.act": Rule(tickets_scoped(302), "POST", data={"note": "矩阵测试"}),
     "tickets.reveal_phone": Rule(tickets_scoped(200), "POST"),
+    # 拨打回访电话: the assignee and supervisors; refusals (no registered phone here) are flashed: 302
+    "voice.console.call": Rule(tickets_scoped(302), "POST"),
     "tickets.photo": Rule(tickets_scoped(200), args={"ticket_id": "complaint_ticket_id"}),
     "publications.index": Rule(supervisor(200)),
     "publications.start": Rule(supervisor(302), "POST", args={"ticket_id": "closed_ticket_id"}),
@@ -255,9 +263,20 @@ RULES: dict[str, Rule] = {
     "terminal.submit": Rule(tablet(422), "POST", json={}),
     "terminal.labels": Rule(tablet(422), "POST", json={}),
     "terminal.record_qr": Rule(tablet(200)),
+    # The public case page of a bad review (a signed tracking token of the replied ticket).
+    "terminal.case": Rule(public(200)),
+    "terminal.case_qr": Rule(public(200)),
     # Twilio webhooks (signature instead of CSRF)
     "sms.webhooks.inbound": Rule(webhook(), "POST"),
     "sms.webhooks.status": Rule(webhook(), "POST"),
+    "voice.webhooks.inbound": Rule(webhook(), "POST"),
+    "voice.webhooks.gather": Rule(webhook(), "POST"),
+    "voice.webhooks.recording": Rule(webhook(), "POST"),
+    "voice.webhooks.status": Rule(webhook(), "POST"),
+    "voice.webhooks.callback_answer": Rule(webhook(), "POST"),
+    "voice.webhooks.callback_whisper": Rule(webhook(), "POST"),
+    "voice.webhooks.callback_dial": Rule(webhook(), "POST"),
+    "voice.webhooks.outbound_answer": Rule(webhook(), "POST"),
     # the JSON API
     "api.openapi": Rule(public(200)),
     "api.problem_doc": Rule(public(200), args={"code": "already-rated"}),
@@ -292,6 +311,10 @@ def url_args(app, targets, endpoint: str, rule: Rule) -> dict:
         values[name] = derived.get(value, value) if isinstance(value, str) else value
     if endpoint == "handling.rate":
         values["token"] = targets.ns.handling_token
+    if endpoint in ("terminal.case", "terminal.case_qr"):
+        from feedback.terminal import tracking
+
+        values["token"] = tracking.tracking_token(targets.ns.replied)
     return values
 
 

@@ -142,7 +142,8 @@ def test_a_qr_code_printed_by_staff_is_audited_and_a_rating_from_the_printers_ad
     def rate_from(address: str, url: str) -> Evaluation:
         citizen = app.test_client()
         form = citizen.get(url, environ_base={"REMOTE_ADDR": address}).get_data(as_text=True)
-        resp = citizen.post(url, data={"level": 5, "csrf_token": csrf_from(form)}, environ_base={"REMOTE_ADDR": address})
+        resp = citizen.post(url, data={"level": 5, "csrf_token": csrf_from(form)}, environ_base={"REMOTE_ADDR": address},
+                            follow_redirects=True)
         assert resp.status_code == 200, resp.get_data(as_text=True)[:300]
         return db.session.scalars(sa.select(Evaluation).order_by(Evaluation.id.desc())).first()
 

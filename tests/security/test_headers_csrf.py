@@ -20,7 +20,9 @@ from tests.security.test_access_matrix import LOGIN, RULES, url_args
 # (bearer keys), the tablet's JSON (a secret cookie *and* a custom header no form can send)
 # and Twilio's webhooks (signed). Everything else that accepts POST must refuse it without one.
 CSRF_EXEMPT = {"api.create_record", "api.create_evaluation", "api.create_complaint", "terminal.submit",
-               "terminal.labels", "sms.webhooks.inbound", "sms.webhooks.status"}
+               "terminal.labels", "sms.webhooks.inbound", "sms.webhooks.status",
+               *(f"voice.webhooks.{name}" for name in ("inbound", "gather", "recording", "status", "callback_answer",
+                                                       "callback_whisper", "callback_dial", "outbound_answer"))}
 INLINE_SCRIPT = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>", re.I)
 EVENT_HANDLER = re.compile(r"<[^>]+\son[a-z]+\s*=", re.I)
 JS_URL = re.compile(r"""(?:href|src|action)\s*=\s*["']\s*javascript:""", re.I)

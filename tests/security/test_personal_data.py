@@ -118,7 +118,7 @@ def scenario(app, db, targets, clock, make_user):
     url = f"/e/{links.link_token(r1)}"
     token = csrf_from(anon.get(url).get_data(as_text=True))
     resp = anon.post(url, data={"csrf_token": token, "level": "1", "step": "reasons", "reasons": "115",
-                                "comment": comment_for(phones[0])})
+                                "comment": comment_for(phones[0])}, follow_redirects=True)
     assert resp.status_code == 200, resp.get_data(as_text=True)[:300]
     # 2. A complaint on the public form: phone, name and ID number in the text.
     name, idn = CITIZENS[phones[1]]
@@ -127,7 +127,10 @@ def scenario(app, db, targets, clock, make_user):
         "csrf_token": token, "description": f"我叫{name}，身份证号{idn}，手机+86 139-8765-4321，窗口要求额外材料",
         "occurred_at": "2026-11-23T09:30", "contact_phone": "+86 139 8765 4321", "contact_name": name,
         "department": str(city.child.id), "hall": "", "window": str(city.window.id)})
-    assert resp.status_code == 201
+    assert resp.status_code == 303 and resp.headers["Location"].endswith("/complaints/received")
+    receipt = anon.get(resp.headers["Location"])
+    assert receipt.status_code == 200 and 'id="case-number"' in receipt.get_data(as_text=True)
+    assert not findings(receipt.get_data(as_text=True)), "the receipt page must not repeat personal data"
     # 3. An SMS invitation answered 1, then the reason with personal data, then a 投诉.
     r3 = record("PD-3", phones[2], minutes_ago=30)
     assert sms.invite(r3, clock.now) is not None
@@ -208,6 +211,10 @@ def _public_urls(app, targets) -> list[str]:
                 urls += [url_for(endpoint, token=links.link_token(r)) for r in db.session.scalars(sa.select(ServiceRecord))]
             elif endpoint == "handling.rate":
                 urls += [url_for(endpoint, token=t.handling_token(x)) for x in db.session.scalars(sa.select(Ticket))]
+            elif endpoint == "terminal.case":  # the public case page of every ticket
+                from feedback.terminal import tracking
+
+                urls += [url_for(endpoint, token=tracking.tracking_token(x)) for x in db.session.scalars(sa.select(Ticket))]
             else:
                 urls.append(url_for(endpoint, **args))
     for name in NAMES[:2]:

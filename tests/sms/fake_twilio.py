@@ -11,6 +11,7 @@ script of responses, one per request (the last one repeats):
 ``close`` sets, so the server never sleeps a fixed time and shuts down at once);
 ``hang(accepted=True)`` is Twilio taking the message and the answer getting lost.
 
+Calls (``POST …/Calls.json``, answered with ``call_created``) are kept in ``calls``.
 Accepted messages are kept (``messages``) and listed newest first by ``GET …/Messages.json``
 (filtered by ``To``), as Twilio's message list does; those lookups are recorded apart from
 ``requests`` (``lookups``), and ``fail_lookups`` makes the next ones answer 500.
@@ -53,6 +54,12 @@ def created(sid: str = "SM00000000000000000000000000000001", status: str = "queu
                           "num_segments": "1", "direction": "outbound-api"})
 
 
+def call_created(sid: str = "CA00000000000000000000000000000001", status: str = "queued") -> Scripted:
+    """Twilio's 201 answer to a call create (POST …/Calls.json)."""
+    return Scripted(201, {"sid": sid, "status": status, "direction": "outbound-api", "duration": None,
+                          "price": None, "answered_by": None})
+
+
 def error(status: int, code: int, message: str = "error") -> Scripted:
     """A Twilio REST error: a JSON body with ``code`` and ``message`` (e.g. 400/21211)."""
     return Scripted(status, {"code": code, "message": message, "more_info": f"https://www.twilio.com/docs/errors/{code}",
@@ -74,6 +81,7 @@ class FakeTwilio:
         self.requests: list[Recorded] = []
         self.lookups: list[str] = []
         self.messages: list[dict] = []
+        self.calls: list[dict] = []
         self.fail_lookups = 0
         self.now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
         self._script: list[Scripted] = [created()]
@@ -97,7 +105,9 @@ class FakeTwilio:
                     user, _, password = base64.b64decode(auth[6:]).decode().partition(":")
                 fake.requests.append(Recorded("POST", self.path, form, user, password, dict(self.headers)))
                 answer = fake._next()
-                if answer.status == 201 or answer.accepted:
+                if self.path.endswith("/Calls.json"):
+                    fake.calls.append(form)  # placed calls (To, From, Url, StatusCallback …)
+                elif answer.status == 201 or answer.accepted:
                     sid = (answer.body or {}).get("sid") or f"SMhung{next(fake._hung_sids):028x}"
                     fake.messages.append({"sid": sid, "to": form.get("To"), "from": form.get("From"),
                                           "body": form.get("Body"), "status": "queued",

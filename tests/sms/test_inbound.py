@@ -111,7 +111,9 @@ def test_a_reply_rates_the_most_recent_invited_unrated_record_then_the_next(clie
     rated = {e.service_record_id: e.level for e in _evaluations(db)}
     assert rated == {newer.id: 3, older.id: 5}
     post_inbound(client, "4")
-    assert _inbound(db)[-1].outcome == "no_pending"
+    # Nothing left to rate: a lone level right after a rating is about that rating, which stays.
+    assert _inbound(db)[-1].outcome == "rating_final", "a level after the last rating must not rate anything"
+    assert len(_evaluations(db)) == 2
 
 
 def test_a_sender_without_a_plus_is_normalised(client, db, make_invited):

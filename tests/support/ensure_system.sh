@@ -10,4 +10,6 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 fc-list 2>/dev/null | grep -qi -e wqy -e "noto sans cjk" || need+=(fontconfig)
 # The monthly 通报's PDF embeds WenQuanYi Micro Hei (ReportLab cannot read Noto CJK's CFF outlines).
 [ -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || need+=(fonts-wqy-microhei)
+# The counter tablet's read-aloud prompts are rendered with espeak-ng (tests/support/build_prompts.sh).
+command -v espeak-ng >/dev/null 2>&1 || need+=(espeak-ng)
 apt_install "${need[@]}"

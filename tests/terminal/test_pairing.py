@@ -91,7 +91,8 @@ def test_admin_issues_code_and_revokes_a_tablet_which_then_sees_nothing(app, tab
     paired = db.session.scalar(select(Terminal).where(Terminal.window_id == city.window.id,
                                                       Terminal.paired_at.is_not(None)))
     page = admin.get("/admin/terminals")
-    resp = admin.post(f"/admin/terminals/{paired.id}/revoke", data={"csrf_token": csrf_from(page.get_data(as_text=True))})
+    resp = admin.post(f"/admin/terminals/{paired.id}/revoke", data={"csrf_token": csrf_from(page.get_data(as_text=True)),
+                                                                  "confirm": "yes"})
     assert resp.status_code == 302
 
     assert tablet.get("/terminal/W01").status_code == 403
@@ -101,6 +102,27 @@ def test_admin_issues_code_and_revokes_a_tablet_which_then_sees_nothing(app, tab
                        json={"level": 5, "record_id": None, "rated_at": "2026-11-23T02:00:00Z"}).status_code == 401
     actions = set(db.session.scalars(select(AuditEvent.action)))
     assert {"terminal.issue", "terminal.pair", "terminal.revoke"} <= actions
+
+
+def test_revoking_a_tablet_without_the_ticked_confirmation_is_refused(app, tablet, city, db):
+    from feedback.audit.models import AuditEvent
+    from feedback.terminal.models import Terminal
+
+    admin = app.test_client()
+    login(admin, city.users.admin.username)
+    paired = db.session.scalar(select(Terminal).where(Terminal.window_id == city.window.id,
+                                                      Terminal.paired_at.is_not(None)))
+    page = admin.get("/admin/terminals").get_data(as_text=True)
+    assert f'id="confirm-terminal-{paired.id}" name="confirm" value="yes" required' in page, \
+        "the revoke form lacks its 确认撤销 checkbox"
+    resp = admin.post(f"/admin/terminals/{paired.id}/revoke", data={"csrf_token": csrf_from(page)},
+                      follow_redirects=True)
+    assert resp.status_code == 200
+    assert "请先勾选“确认撤销”" in resp.get_data(as_text=True), "the refusal must say what to do"
+    db.session.expire_all()
+    assert db.session.get(Terminal, paired.id).revoked_at is None, "the tablet must stay paired"
+    assert db.session.scalar(select(AuditEvent).where(AuditEvent.action == "terminal.revoke")) is None
+    assert tablet.get("/terminal/W01").status_code == 200, "the tablet must keep working"
 
 
 def test_terminal_admin_page_is_for_admins_only(app, city):

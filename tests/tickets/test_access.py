@@ -39,6 +39,10 @@ MATRIX = {
                       dict(zip(ROLES, [LOGIN, 403, 404, 200, 200, 403]))),
     "complaints.new": ("GET", "/complaints/new", {}, dict.fromkeys(ROLES, 200)),
     "complaints.lookup": ("GET", "/complaints/lookup", {}, dict.fromkeys(ROLES, 200)),
+    # Only the browser session that looked the case up sees it; anyone else goes to the lookup.
+    "complaints.case": ("GET", "/complaints/case", {}, dict.fromkeys(ROLES, 303)),
+    # Only the browser session that filed the complaint sees its receipt; anyone else goes to the lookup.
+    "complaints.received": ("GET", "/complaints/received", {}, dict.fromkeys(ROLES, 303)),
     "handling.rate": ("GET", "/h/{token}", {}, dict.fromkeys(ROLES, 200)),
 }
 

@@ -75,7 +75,7 @@ def test_handler_works_a_ticket_through_the_pages(client, db, city, clock, make_
                                                "callback_at": "2026-11-23T10:30"})
     assert resp.status_code == 302
     assert _act(client, ticket.id, "rectify", {"outcome": "rectified", "measures": "补充材料清单"}).status_code == 302
-    assert _act(client, ticket.id, "reply", {"text": "已整改"}).status_code == 302
+    assert _act(client, ticket.id, "reply", {"text": "已整改", "confirm": "yes"}).status_code == 302
     db.session.expire_all()
     assert ticket.state == "replied"
     assert ticket.callback_at.isoformat() == "2026-11-23T02:30:00+00:00"  # entered in Beijing time
