@@ -45,6 +45,9 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     from feedback.extensions import csrf, db, limiter, login_manager, migrate
 
     db.init_app(app)
+    from feedback import reconnect  # late for the reason above
+
+    reconnect.init_app(app)
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), compare_type=True)
     csrf.init_app(app)
     app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
@@ -60,6 +63,61 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
 
     register_cli(app)
     return app
+
+
+def _check_rate_limit_store(app: Flask) -> None:
+    """The rate-limit store (README "Production"): one count across every web process.
+
+    Refused in production: several web servers (FEEDBACK_WEB_SERVERS > 1) on ``memory://``,
+    where each process counts alone and the public writes get N × their limits; a warning in
+    one server's log stops no flood, and the fix is one setting. Not refused: a Redis that does
+    not answer at start-up (a warning): Flask-Limiter connects lazily, each process limits in
+    its own memory meanwhile and returns to Redis when it answers, and a Redis blip during a
+    deploy must not take the rating path down (nor `flask db upgrade`, nor the scheduler).
+    """
+    # Late: only read when the app starts (the limits package's Redis storage loads its client).
+    from urllib.parse import urlsplit
+    from limits.storage import RedisStorage  # late: see above
+
+    uri = app.config.get("RATELIMIT_STORAGE_URI") or "memory://"
+    scheme = urlsplit(uri).scheme
+    servers = int(app.config.get("WEB_SERVERS") or 0)
+    if servers < 1:
+        raise ConfigurationError("FEEDBACK_WEB_SERVERS must be 1 or more (the web servers behind the load balancer)")
+    production = app.config["ENV_NAME"] not in ("development", "testing")
+    if production and servers > 1 and scheme == "memory" and app.config.get("RATELIMIT_ENABLED", True):
+        raise ConfigurationError(
+            f"FEEDBACK_WEB_SERVERS={servers} with FEEDBACK_RATELIMIT_STORAGE_URI=memory://: every web process "
+            f"would keep its own counts, so the public writes (complaint form, rating links, tablets) would get "
+            f"{servers} × (gunicorn workers) their limits. Set FEEDBACK_RATELIMIT_STORAGE_URI=redis://host:6379/0, "
+            f"the one Redis all web servers share (README \"Production\"). Refused, not warned: a warning in "
+            f"one server's log stops no flood.")
+    if scheme not in RedisStorage.STORAGE_SCHEME:
+        return
+    client = "valkey" if scheme.startswith("valkey") else "redis"
+    try:
+        module = __import__(client)
+    except ImportError:
+        raise ConfigurationError(f"FEEDBACK_RATELIMIT_STORAGE_URI={scheme}://… needs its client library: "
+                                 f"pip install {client}") from None
+    timeout = float(app.config["RATELIMIT_STORAGE_TIMEOUT_SECONDS"])
+    options = {"key_prefix": app.config["RATELIMIT_STORAGE_PREFIX"], "socket_connect_timeout": timeout,
+               "socket_timeout": timeout}
+    app.config["RATELIMIT_STORAGE_OPTIONS"] = {**options, **(app.config.get("RATELIMIT_STORAGE_OPTIONS") or {})}
+    if production and app.config.get("RATELIMIT_ENABLED", True):
+        where = urlsplit(uri).netloc.rpartition("@")[2] or uri  # never the password
+        try:
+            conn = module.from_url(uri, socket_connect_timeout=timeout, socket_timeout=timeout)
+            try:
+                conn.ping()
+            finally:
+                conn.close()
+        except Exception as exc:  # noqa: BLE001  (any failure to answer is the same warning)
+            fallback = ("each web process limits in its own memory until it answers"
+                        if app.config.get("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED") else
+                        "rate-limited requests fail until it answers (RATELIMIT_IN_MEMORY_FALLBACK_ENABLED is off)")
+            app.logger.warning("rate-limit store %s unreachable at start-up (%s): %s", where,
+                               type(exc).__name__, fallback)
 
 
 def _check_config(app: Flask) -> None:
@@ -80,10 +138,13 @@ def _check_config(app: Flask) -> None:
             missing.append("TWILIO_FROM_NUMBER or TWILIO_MESSAGING_SERVICE_SID")
         if missing:
             raise ConfigurationError("the twilio SMS backend needs " + ", ".join(missing))
+    _check_rate_limit_store(app)
     uri = app.config["SQLALCHEMY_DATABASE_URI"]
     if uri.startswith("postgresql://"):
         # psycopg 3 is the driver we ship; plain postgresql:// would look for psycopg2.
         app.config["SQLALCHEMY_DATABASE_URI"] = "postgresql+psycopg://" + uri[len("postgresql://"):]
     if uri.startswith("sqlite:///"):
         INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
-    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
+    # No pool_pre_ping (a round trip before every request): a connection found dead on its first
+    # statement is replaced and the request runs once more (feedback/reconnect.py, issue 22).
+    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})

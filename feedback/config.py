@@ -32,6 +32,10 @@ class Config:
     ENV_NAME: str = "production"  # development | production | testing
     SECRET_KEY: str | None = None
     SQLALCHEMY_DATABASE_URI: str = f"sqlite:///{INSTANCE_DIR / 'feedback.sqlite3'}"
+    # A read replica for /public (open data included) and the ticket exports (feedback/readonly.py);
+    # empty: the primary. A replica that does not answer is skipped this many seconds.
+    READ_DATABASE_URL: str = ""
+    READ_DATABASE_RETRY_SECONDS: float = 10.0
     PUBLIC_URL: str = "http://127.0.0.1:5000"
     PORT: int = 5000
     TIMEZONE: str = "Asia/Shanghai"
@@ -76,6 +80,16 @@ class Config:
     # shared store, e.g. redis://host:6379/0 (pip install redis) or memcached://host:11211.
     RATELIMIT_STORAGE_URI: str = "memory://"
     RATELIMIT_ENABLED: bool = True
+    # Web servers (boxes running gunicorn) behind the load balancer. In production more than one
+    # with memory:// is refused at start-up (feedback/__init__.py, README "Production").
+    WEB_SERVERS: int = 1
+    # With a redis:// store: the prefix of every key (one Redis may serve several deployments),
+    # the connect/read timeout, and what happens while Redis is down: each process limits in its
+    # own memory (N × the limit) and goes back to Redis when it answers again, rather than every
+    # rate-limited request failing with a 500 (False) or going unlimited (RATELIMIT_SWALLOW_ERRORS).
+    RATELIMIT_STORAGE_PREFIX: str = "haochaping"
+    RATELIMIT_STORAGE_TIMEOUT_SECONDS: float = 0.5
+    RATELIMIT_IN_MEMORY_FALLBACK_ENABLED: bool = True
     # Reverse proxies in front of the app that set X-Forwarded-For/-Proto (0: none). Without
     # it behind a proxy every citizen has the proxy's address and shares one rate limit.
     TRUSTED_PROXIES: int = 0
@@ -102,6 +116,9 @@ class Config:
     SESSION_IDLE_MINUTES: int = 30  # a staff session unused this long ends
     SESSION_MAX_HOURS: int = 12  # and any staff session ends this long after signing in
     API_AUTH_FAILURE_LIMIT: str = "20 per minute"  # failed API-key authentications per address
+    # A verified API key is trusted from each process's memory this long: a revoked key is
+    # refused at the latest this many seconds later (README "JSON API"); 0 checks every request.
+    API_KEY_CACHE_SECONDS: int = 5
     PASSWORD_MIN_LENGTH: int = 10
     # Domain rules (DOMAIN.md); each is a setting with the documented default.
     RATING_WINDOW_DAYS: int = 7

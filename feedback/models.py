@@ -10,7 +10,7 @@ from feedback.terminal.models import Terminal  # noqa: F401
 from feedback.tickets.models import Ticket, TicketEvent  # noqa: F401
 from feedback.sms.models import InboundSms, OutboundSms, SmsFollowUp, SmsInvitation, SmsOptOut  # noqa: F401
 from feedback.voice.models import VoiceCall, VoiceCallPreference, VoiceOutboundCall, VoiceRecording  # noqa: F401
-from feedback.statistics.models import StatBreakdown, StatDirtyMonth, StatMonthly, StatState  # noqa: F401
+from feedback.statistics.models import StatBreakdown, StatCell, StatChange, StatDirtyMonth, StatMonthly, StatState  # noqa: F401
 from feedback.publications.models import Publication  # noqa: F401
 from feedback.notifications.models import Notification  # noqa: F401
 from feedback.exchange.models import ExchangeControl, ExchangeMessage, ExchangeReconciliation  # noqa: F401

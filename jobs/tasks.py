@@ -8,6 +8,7 @@ from feedback.calendar import overview
 from feedback.deadlines import provisional
 from feedback.deadlines import service as deadlines
 from feedback.evaluations import automatic
+from feedback.evaluations import service as evaluations
 from feedback.exchange import pusher
 from feedback.exchange import service as exchange
 from feedback.idempotency import service as idempotency
@@ -37,6 +38,14 @@ def calendar_year_check(now: datetime) -> dict:
 def statistics_refresh(now: datetime) -> dict:
     """Bring the pre-aggregated statistics up to date (public pages read only those)."""
     return stats.refresh(now)
+
+
+@job("flag_bursts", seconds=30,
+     description="防刷评: flag the ratings stored since the last run that came in a suspicious burst "
+                 "(one tablet, one number), within a minute of their arrival")
+def flag_bursts(now: datetime) -> dict:
+    """Apply the burst rules to new ratings (off the rating's request path since issue 22)."""
+    return evaluations.flag_bursts(now)
 
 
 @job("sms_send", seconds=15, external=True,

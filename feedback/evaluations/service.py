@@ -7,13 +7,13 @@ commits. A bad rating opens its ticket in the same transaction.
 from __future__ import annotations
 
 import secrets
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, inspect, or_, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.attributes import NO_VALUE, set_committed_value
 
 from feedback.audit import service as audit
 from feedback.clock import as_utc, utcnow
@@ -26,6 +26,7 @@ from feedback.evaluations.models import Evaluation, ServiceRecord
 from feedback.evaluations.reasons import ReasonRequiredError, catalogue, version_at_most
 from feedback.exchange import ledger
 from feedback.extensions import db
+from feedback.operations.watermarks import get_watermark, set_watermark
 from feedback.tickets import closing as ticket_closing
 from feedback.tickets import service as tickets
 
@@ -188,7 +189,7 @@ def rate(*, record: ServiceRecord | None, level: int, channel: str, reasons: lis
          comment: str | None = None, rated_at: datetime | None = None, window: Window | None = None,
          terminal_id: int | None = None, api_key_id: int | None = None,
          reasons_version: int | None = None, reason_required: bool = False,
-         now: datetime | None = None) -> Evaluation:
+         savepoint: bool = True, now: datetime | None = None) -> Evaluation:
     """Record one rating and, for a bad one, open its ticket — in the caller's transaction.
 
     ``record`` None means an anonymous walk-in rating at ``window`` (terminal only).
@@ -197,6 +198,11 @@ def rate(*, record: ServiceRecord | None, level: int, channel: str, reasons: lis
     that version. ``reason_required``: the citizen could say why (the tablet, the rating
     link, an API caller saying so), so a bad rating needs a label or a text; channels that
     cannot ask (SMS asks a follow-up question instead, phone, the default rating) leave it off.
+    ``savepoint`` False: the caller's transaction holds nothing it must keep when the rating
+    is refused (the API, the tablet: the request is the unit of work), so the INSERT goes
+    without a savepoint around it (two round trips fewer); a twin that wins the race on the
+    unique record id then leaves the transaction to be rolled back by the caller, which it
+    does on the AlreadyRatedError raised here.
     Raises AlreadyRatedError (never overwrites), RatingWindowClosedError,
     ReasonMismatchError, ReasonRequiredError, InvalidTimestampError or ValidationError.
     """
@@ -221,9 +227,10 @@ def rate(*, record: ServiceRecord | None, level: int, channel: str, reasons: lis
         if channel != "default" and rated_at > rating_deadline(record):
             raise RatingWindowClosedError(
                 f"办件已超过 {current_app.config['RATING_WINDOW_DAYS']} 天评价期限", record_number=record.record_number)
-        # One indexed lookup (not the lazy relationship as well); the unique index below
-        # still settles a race between two submissions.
-        if db.session.scalar(select(Evaluation.id).where(Evaluation.service_record_id == record.id)):
+        # The caller may have loaded the record with its rating (joinedload, the same round
+        # trip): then nothing is asked again; otherwise one indexed lookup. The unique index
+        # below still settles a race between two submissions.
+        if _has_rating(record):
             raise AlreadyRatedError("该办件已评价，每个办件只能评价一次", record_number=record.record_number)
         if rated_at < record.completed_at - CLOCK_SKEW:
             raise InvalidTimestampError("评价时间不能早于办结时间", field="rated_at")
@@ -243,10 +250,16 @@ def rate(*, record: ServiceRecord | None, level: int, channel: str, reasons: lis
         is_active_rating=channel != "default",
         real_name=bool(record and record.citizen_phone),
         terminal_id=terminal_id, api_key_id=api_key_id)
+    # Read now: a failed flush without a savepoint expires the record with the transaction.
+    record_number = record.record_number if record is not None else None
     try:
-        # Added inside the savepoint: begin_nested() flushes what is pending first, and a
-        # duplicate caught there would abort the caller's whole transaction.
-        with db.session.begin_nested():
+        if savepoint:
+            # Added inside the savepoint: begin_nested() flushes what is pending first, and a
+            # duplicate caught there would abort the caller's whole transaction.
+            with db.session.begin_nested():
+                db.session.add(evaluation)
+                db.session.flush()
+        else:
             db.session.add(evaluation)
             db.session.flush()
         if record is not None:
@@ -254,18 +267,29 @@ def rate(*, record: ServiceRecord | None, level: int, channel: str, reasons: lis
             set_committed_value(evaluation, "record", record)
     except IntegrityError:
         # Two submissions raced: the unique record id lets exactly one win.
-        raise AlreadyRatedError("该办件已评价，每个办件只能评价一次",
-                                record_number=record.record_number if record else None)
-    _flag_bursts(evaluation, record, now)
+        raise AlreadyRatedError("该办件已评价，每个办件只能评价一次", record_number=record_number)
+    # 防刷评 is the flag_bursts job's (every 30 s, flags within a minute): not on the request path.
     ledger.rating_given(evaluation, record, now=now)
     if evaluation.is_bad:
         tickets.open_for_evaluation(evaluation, now=now)
     return evaluation
 
 
-def _flag_bursts(evaluation: Evaluation, record: ServiceRecord | None, now: datetime) -> None:
-    """防刷评: flag (never drop) ratings that arrive in suspicious bursts."""
+def _has_rating(record: ServiceRecord) -> bool:
+    """Whether ``record`` has its rating: from the loaded relationship when the record was read
+    with it (``joinedload(ServiceRecord.evaluation)``), else one indexed lookup."""
+    loaded = inspect(record).attrs.evaluation.loaded_value
+    if loaded is not NO_VALUE:
+        return loaded is not None
+    return db.session.scalar(select(Evaluation.id).where(Evaluation.service_record_id == record.id)) is not None
+
+
+def _burst_reasons(evaluation: Evaluation, phone: str | None) -> list[str]:
+    """防刷评: why ``evaluation`` arrived in a suspicious burst ([] when it did not), counting the
+    ratings stored before it and itself (ids up to its own: the order of arrival): the rules the
+    request path applied when it stored the rating, now applied by the flag_bursts job."""
     reasons = []
+    arrived = evaluation.created_at
     if evaluation.terminal_id:
         # Counted by the moment of the tap (in the minute centred on this one), not of
         # arrival: a tablet's offline queue delivered at once after an outage is not a
@@ -273,24 +297,72 @@ def _flag_bursts(evaluation: Evaluation, record: ServiceRecord | None, now: date
         limit, span = TERMINAL_BURST
         n = db.session.scalar(select(func.count(Evaluation.id)).where(
             Evaluation.terminal_id == evaluation.terminal_id, Evaluation.rated_at >= evaluation.rated_at - span / 2,
-            Evaluation.rated_at <= evaluation.rated_at + span / 2))
+            Evaluation.rated_at <= evaluation.rated_at + span / 2, Evaluation.id <= evaluation.id))
         if n > limit:
             reasons.append(f"同一终端 1 分钟内评价 {n} 次")
         # Also counted by arrival (the server's clock): a tablet may choose its tap times.
         n = db.session.scalar(select(func.count(Evaluation.id)).where(
-            Evaluation.terminal_id == evaluation.terminal_id, Evaluation.created_at >= now - span,
-            Evaluation.created_at <= now))
+            Evaluation.terminal_id == evaluation.terminal_id, Evaluation.created_at >= arrived - span,
+            Evaluation.id <= evaluation.id))
         if n > limit:
             reasons.append(f"同一终端 1 分钟内上传 {n} 条评价")
-    if record is not None and record.citizen_phone:
+    if phone:
         limit, span = NUMBER_BURST
         n = db.session.scalar(select(func.count(Evaluation.id)).join(ServiceRecord).where(
-            ServiceRecord.citizen_phone == record.citizen_phone, Evaluation.created_at >= now - span))
+            ServiceRecord.citizen_phone == phone, Evaluation.created_at >= arrived - span,
+            Evaluation.id <= evaluation.id))
         if n > limit:
             reasons.append(f"同一号码 1 天内评价 {n} 个办件")
-    if reasons:
-        evaluation.flagged = True
-        evaluation.flag_reason = "；".join(reasons)[:200]
+    return reasons
+
+
+# The flag_bursts job reads new ratings by id (the primary key; there is no index on
+# created_at). Its watermark is the last id it settled, kept in job_watermarks as that many
+# microseconds after 1970 (the table holds a moment; an id needs no migration of its own).
+FLAG_MARK = "flag_bursts"
+FLAG_SETTLE = timedelta(seconds=15)  # a rating stored this recently may still be committing
+FLAG_FIRST_LOOKBACK = timedelta(minutes=5)  # a first run reads this far back
+_ID_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def flag_bursts(now: datetime | None = None, batch: int = 500, max_batches: int = 40) -> dict:
+    """The ``flag_bursts`` job (防刷评): flag (never drop) the ratings stored since its last run
+    that arrived in a suspicious burst — more than 10 a minute from one tablet (by tap or by
+    arrival), one number rating more than 5 records a day — with the rules the request path
+    used to apply (``_burst_reasons``). Runs every 30 s, so a rating is flagged within a minute
+    of its arrival; reads ratings in id order from its watermark up to those stored FLAG_SETTLE
+    ago (still committing), each batch committed; default ratings are never flagged."""
+    now = now or utcnow()
+    cutoff = now - FLAG_SETTLE
+    mark = get_watermark(FLAG_MARK)
+    if mark is None:
+        last_id = db.session.scalar(select(func.max(Evaluation.id)).where(
+            Evaluation.created_at < now - FLAG_FIRST_LOOKBACK)) or 0
+    else:
+        last_id = int((as_utc(mark) - _ID_EPOCH) / timedelta(microseconds=1))
+    checked = flagged = 0
+    for _ in range(max_batches):
+        rows = db.session.execute(
+            select(Evaluation, ServiceRecord.citizen_phone).outerjoin(ServiceRecord)
+            .where(Evaluation.id > last_id).order_by(Evaluation.id).limit(batch)).all()
+        # Up to the first row still settling: the ids from it on are read by the next run.
+        settled = rows[:next((i for i, (ev, _) in enumerate(rows) if as_utc(ev.created_at) >= cutoff), len(rows))]
+        for ev, phone in settled:
+            checked += 1
+            if ev.channel == "default":
+                continue
+            reasons = _burst_reasons(ev, phone)
+            if reasons:
+                flagged += 1
+                ev.flagged = True
+                ev.flag_reason = "；".join(filter(None, [*reasons, ev.flag_reason]))[:200]
+        if settled:
+            last_id = settled[-1][0].id
+            set_watermark(FLAG_MARK, _ID_EPOCH + timedelta(microseconds=last_id), now)
+        db.session.commit()
+        if len(settled) < batch:
+            break
+    return {"checked": checked, "flagged": flagged, "last_id": last_id}
 
 
 class FlagDecidedError(ConflictError, code="flag-decided"):

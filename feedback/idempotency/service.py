@@ -1,8 +1,10 @@
 """Idempotency-Key records shared by the API and the counter tablets.
 
-A write first claims its (scope, key) in the transaction of the work itself, then stores the
-answer there; a retry or a concurrent twin finds the stored answer and replays it. Nothing
-here commits: the view that called commits once (``feedback.actions.commit_once``).
+A write does its work, then stores its answer under (scope, key) with one plain INSERT in the
+same transaction; a retry or a concurrent twin finds the stored answer and replays it. The
+unique (scope, key) is the claim: a twin in flight makes the INSERT wait (PostgreSQL) and,
+once the twin commits, fail with an IntegrityError, on which the caller rolls its own work
+back and replays the twin's answer (``feedback.actions.commit_once``). Nothing here commits.
 """
 from __future__ import annotations
 
@@ -12,10 +14,10 @@ from datetime import datetime, timedelta
 from typing import Callable
 
 from flask import current_app
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 
-from feedback.clock import as_utc
-from feedback.extensions import db, insert_ignoring_conflicts
+from feedback.clock import as_utc, utcnow
+from feedback.extensions import db
 from feedback.idempotency.models import IdempotencyKey
 
 
@@ -24,42 +26,29 @@ def request_hash(payload: dict) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
-def claim(scope: str, key: str, digest: str) -> tuple[IdempotencyKey | None, IdempotencyKey | None]:
-    """``(new row, None)`` when this request owns the key, ``(None, stored)`` when it was used.
-
-    One ``INSERT … ON CONFLICT DO NOTHING RETURNING`` statement: on PostgreSQL a twin still in
-    flight is waited for, so a conflict always means a committed answer.
-    """
-    row = db.session.scalars(insert_ignoring_conflicts(IdempotencyKey)
-                             .values(scope=scope, key=key, request_hash=digest, status=0, body={})
-                             .returning(IdempotencyKey)).first()
-    if row is not None:
-        return row, None
-    used = stored(scope, key)
-    if used is None:  # cannot follow a conflict; a 5xx makes every client of ours retry
-        raise RuntimeError(f"Idempotency-Key {key!r} of {scope} conflicted but is not stored")
-    return None, used
-
-
 def stored(scope: str, key: str) -> IdempotencyKey | None:
     """The stored answer of (scope, key), or None when the key was never answered."""
     return db.session.scalar(select(IdempotencyKey).where(IdempotencyKey.scope == scope, IdempotencyKey.key == key))
 
 
 def run_once(scope: str, key: str, digest: str,
-             work: Callable[[], tuple[dict, int]]) -> tuple[dict, int] | IdempotencyKey:
+             work: Callable[[], tuple[dict, int]]) -> tuple[dict, int]:
     """Run ``work`` once per (scope, key) in the caller's transaction and store its answer.
 
-    Returns ``(body, status)`` when it ran now, or the stored IdempotencyKey when this is a
-    replay (the caller compares its ``request_hash``). Flushes, never commits: errors of
-    ``work`` propagate and the caller's rollback takes the claim with them.
+    Returns ``(body, status)`` when it ran now. Flushes, never commits: errors of ``work`` and
+    the IntegrityError of a key already answered propagate, and the caller rolls back and
+    reads the stored answer (:func:`stored`).
+
+    A replay usually fails inside ``work`` (the record is already rated: a refusal the caller
+    answers from the stored row) or on the unique (scope, key) at the end (an IntegrityError,
+    likewise); either way its writes are rolled back with the transaction. The answer is stored
+    by one INSERT after the work rather than a claim before it and an UPDATE after it: one round
+    trip fewer on the busiest writes (issue 22), the same guarantee.
     """
-    row, used = claim(scope, key, digest)
-    if used is not None:
-        return used
     body, status = work()
-    row.status, row.body = status, body
-    db.session.flush()
+    db.session.flush()  # the work's rows first: a refusal surfaces before the answer is stored
+    db.session.execute(insert(IdempotencyKey.__table__).values(
+        scope=scope, key=key, request_hash=digest, status=status, body=body, created_at=utcnow()))
     return body, status
 
 

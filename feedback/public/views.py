@@ -1,7 +1,8 @@
 """Routes of the public area (/public/…): no login, Chinese, phone-friendly, large-text mode.
 
 Pages read published records (results.py) and pre-aggregated statistics (statistics.py,
-rankings.py) only.
+rankings.py) only, so with FEEDBACK_READ_DATABASE_URL every route here reads from the replica
+(feedback/readonly.py: a few seconds' replication lag at most; the primary when it is down).
 
 Large-text mode: ``?text=large`` (or ``?text=normal``) sets a cookie, so the choice works
 without JavaScript and sticks across pages. /public/display switches 大字版 and 高对比 for every
@@ -37,6 +38,7 @@ from feedback.public.results import (
     results_page,
     timeline,
 )
+from feedback.readonly import use_replica
 from feedback.spreadsheets import csv_cell
 from feedback.tickets.workflow import HANDLING_RATINGS, OUTCOMES
 
@@ -47,6 +49,10 @@ TEXT_COOKIE = display.TEXT_COOKIE
 PER_PAGE = 20
 OVERDUE_ROWS = 10  # departments listed under 当前超期工单 (every department has the count in its table row)
 ATOM = "http://www.w3.org/2005/Atom"
+
+
+# Nothing here writes: every query of every route goes to the read replica when one is set.
+bp.before_request(use_replica)
 
 
 @bp.before_request
@@ -110,8 +116,9 @@ def helpers():
 @bp.get("/rate")
 def how_to_rate():
     """我要评价: how a citizen rates (tablet, SMS link or digit, receipt QR); a rating needs
-    one service record, so this page explains the ways in rather than asking for a code."""
-    return render_template("public/how_to_rate.html")
+    one service record, so this page explains the ways in rather than asking for a code. The
+    rating hotline (the phone channel, feedback/voice) is named when a voice number is set."""
+    return render_template("public/how_to_rate.html", voice_number=current_app.config.get("TWILIO_VOICE_NUMBER"))
 
 
 @bp.get("/")

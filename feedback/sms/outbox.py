@@ -65,14 +65,17 @@ def opt_in(phone: str) -> bool:
 
 def enqueue(to_phone: str, text: str, *, purpose: str, dedupe_key: str | None = None,
             ticket_id: int | None = None, service_record_id: int | None = None,
-            now: datetime | None = None, sign: bool = True, answers_inbound_id: int | None = None) -> OutboundSms:
+            now: datetime | None = None, sign: bool = True, answers_inbound_id: int | None = None,
+            fresh_key: bool = False) -> OutboundSms:
     """Queue one text in the caller's transaction; the same ``dedupe_key`` returns the first row.
 
     The body starts with the configured 【signature】 unless ``sign`` is False. An
     invitation to an opted-out number is stored as cancelled (kept for the record).
     ``answers_inbound_id``: the citizen's own text this one answers (quiet hours spare it).
+    ``fresh_key``: the caller knows no row can have ``dedupe_key`` yet (a reply to an inbound
+    text claimed in this transaction), so it is not looked up (the unique index still holds).
     """
-    if dedupe_key is not None:
+    if dedupe_key is not None and not fresh_key:
         existing = db.session.scalar(select(OutboundSms).where(OutboundSms.dedupe_key == dedupe_key))
         if existing is not None:
             return existing

@@ -155,3 +155,20 @@ def _rating(flat: str, norm: str) -> Reply:
 def choices_text() -> str:
     """The five choices as the invitation spells them (5 = 非常满意 … 1 = 非常不满意)."""
     return " ".join(f"{v}{LEVELS[v].label}" for v in (5, 4, 3, 2, 1))
+
+
+# Words that may stand around a lone level ("我选4", "评错了，应该是满意", "改为5") without
+# making it a reason: whatever else a text says makes it the reason of a bad rating.
+_FILLER = set("我选评错了应该是为改成更正重新打分的吧啊哦呀哈嗯")
+
+
+def is_bare_level(body: str, level: int | None) -> bool:
+    """Whether ``body`` says a level and nothing else: its digit or its name, with at most a few
+    filler characters ("2", "满意", "我选4", "评错了应该是满意"), not a reason in words."""
+    if level is None:
+        return False
+    flat = compact(normalise(body))
+    label = LEVELS[level].label
+    rest = flat.replace(label, "", 1) if label in flat else flat
+    rest = rest.replace(str(level), "", 1)
+    return len(flat) <= 12 and rest != flat and all(ch in _FILLER for ch in rest)

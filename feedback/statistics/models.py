@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from feedback.db_types import UTCDateTime
@@ -127,6 +127,60 @@ class StatDirtyMonth(db.Model):
     month: Mapped[str] = mapped_column(String(7))
 
 
+class StatChange(db.Model):
+    """A change the next statistics refresh applies (incremental statistics, service.py).
+
+    Written by a flush listener in the same transaction as the change, one multi-row INSERT
+    per flush, append-only (no unique key, so concurrent writers never wait on each other;
+    the refresh reads what is committed and deletes exactly the rows it read):
+
+    * ``row_id`` set: a row of ``cohort`` inserted (a rating, a record, a ticket), or, with
+      cohort ``records_rated``, a record that received a new rating; the refresh adds what the
+      row contributes now (old contribution zero, or the record's without its new ratings).
+    * ``row_id`` None: a cell (``month``, ``cohort`` and the five unit ids, 0 for none) whose
+      rows changed in place (an invalidation, a ticket step, a unit moved); the refresh
+      recomputes that cell from the source rows and applies the difference.
+    """
+
+    __tablename__ = "stat_changes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    month: Mapped[str] = mapped_column(String(7))
+    cohort: Mapped[str] = mapped_column(String(16))
+    row_id: Mapped[int | None] = mapped_column(Integer)
+    department_id: Mapped[int] = mapped_column(Integer, default=0)
+    hall_id: Mapped[int] = mapped_column(Integer, default=0)
+    window_id: Mapped[int] = mapped_column(Integer, default=0)
+    staff_id: Mapped[int] = mapped_column(Integer, default=0)
+    service_item_id: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class StatCell(db.Model):
+    """The counts of one cell: the rows of one cohort in one month naming exactly one
+    combination of department, hall, window, staff member and service item (0 for none).
+
+    Every unit's row of StatMonthly and StatBreakdown is the sum of the cells naming it
+    (departments summed up the tree), so a refresh that recomputes a few cells, or adds a
+    few new rows to them, applies the difference to the units of those cells only.
+    ``counts`` holds the nonzero counters and, for ratings, ``channel:CODE`` and
+    ``reason:CODE`` breakdown counts.
+    """
+
+    __tablename__ = "stat_cells"
+    __table_args__ = (UniqueConstraint("month", "cohort", "department_id", "hall_id", "window_id", "staff_id",
+                                       "service_item_id", name="uq_stat_cells_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    month: Mapped[str] = mapped_column(String(7))
+    cohort: Mapped[str] = mapped_column(String(16))
+    department_id: Mapped[int] = mapped_column(Integer)
+    hall_id: Mapped[int] = mapped_column(Integer)
+    window_id: Mapped[int] = mapped_column(Integer)
+    staff_id: Mapped[int] = mapped_column(Integer)
+    service_item_id: Mapped[int] = mapped_column(Integer)
+    counts: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
 # Indexes the monthly GROUP BYs need on other areas' tables (time-range scans).
 from sqlalchemy import Index  # noqa: E402
 
@@ -135,3 +189,4 @@ from feedback.tickets.models import Ticket  # noqa: E402
 
 Index("ix_stat_evaluations_rated_at", Evaluation.rated_at)
 Index("ix_stat_tickets_created_at", Ticket.created_at)
+Index("ix_stat_tickets_dept_created", Ticket.department_id, Ticket.created_at)  # a cell's tickets (0026)

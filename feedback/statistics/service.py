@@ -4,16 +4,18 @@ What each counter counts (its cohort: ratings, records or tickets; its month rul
 is defined once, in definitions.py; the console drill-down lists the rows behind a count with
 the same definitions (drilldown.py).
 
-How the counts stay current: a flush listener writes a StatDirtyMonth marker in the same
-transaction as every change that can move a count (a service record, a rating, an
-invalidation, a ticket step, a department moved in the tree), for every month the change
-reaches: a rating marks its own month, its record's month of completion (主动评价率) and,
-when it is changed later (invalidated), the month its ticket opened. The
-``statistics_refresh`` job recomputes the marked months from the source tables (one GROUP BY
-per cohort and unit kind over one month, on indexed time columns), rolls the departments up
-over the tree and replaces the months' rows. A page therefore reads a few hundred
-pre-aggregated rows whether ten thousand or ten million ratings are stored; ``recompute_all``
-rebuilds everything from scratch and must give the same rows (tests prove it).
+How the counts stay current (issue 22: a refresh costs what changed, not the month's volume):
+a flush listener writes StatChange rows in the same transaction as every change that can move
+a count, one multi-row INSERT per flush: a row inserted (a rating, a record, a ticket; a record
+rated), or a cell changed in place (an invalidation, a ticket step, a unit moved: the cell it
+was in and the cell it is in, for every cohort it reaches). The ``statistics_refresh`` job
+reads the log in one snapshot and applies it (incremental.py): new rows by primary key, changed
+cells recomputed over their windows' (departments') month, each cell's difference added to the
+units naming it, departments rolled up the tree. A department moved in the tree, a bulk change
+(mark_months_dirty) or a migration marks whole months (StatDirtyMonth), recomputed from the
+source tables. A page reads a few hundred pre-aggregated rows whether ten thousand or ten
+million ratings are stored; ``recompute_all`` rebuilds everything from scratch with the
+per-cohort GROUP BYs of compute_month and must give the same rows (tests prove it).
 """
 from __future__ import annotations
 
@@ -28,84 +30,131 @@ from feedback.clock import as_utc, utcnow
 from feedback.directory.models import Department
 from feedback.evaluations.models import Evaluation, ServiceRecord
 from feedback.extensions import db
-from feedback.statistics import breakdowns
+from feedback.statistics import breakdowns, cells, incremental
 from feedback.statistics.definitions import COHORTS, COUNTER_DEFS, GROUPED_KINDS, RATE_BY_ATTR, UNIT_KINDS, WATCHED
-from feedback.statistics.models import COUNTERS, StatDirtyMonth, StatMonthly, StatOverdue, StatState
+from feedback.statistics.models import (COUNTERS, StatCell, StatChange, StatDirtyMonth, StatMonthly,
+                                         StatOverdue, StatState)
 from feedback.statistics.months import month_bounds as month_bounds  # noqa: F401  (re-exported)
 from feedback.statistics.months import month_of, months_between
 from feedback.tickets.models import Ticket
 from feedback.tickets.workflow import WORK_STATES
 
 
-# ---------------------------------------------------------------- dirty markers (same transaction)
+# ---------------------------------------------------------------- change log (same transaction)
 
 def _changed(obj, columns: Iterable[str]) -> bool:
     state = inspect(obj)
     return any(state.attrs[c].history.has_changes() for c in columns)
 
 
-def _moments(obj, column: str) -> list[datetime]:
-    """The column's value and, when it was changed in this transaction, its value before."""
+def _old(obj, column: str):
+    """The column's value before this flush (its current value when unchanged)."""
     history = inspect(obj).attrs[column].history
-    values = [getattr(obj, column), *(history.deleted or ())]
-    return [v for v in values if v is not None]
+    return history.deleted[0] if history.deleted else getattr(obj, column)
 
 
-def _evaluation_moments(session: Session, evaluation: Evaluation, is_new: bool) -> list[datetime]:
-    moments = _moments(evaluation, "rated_at")
-    record = evaluation.__dict__.get("record")
-    if record is None and evaluation.service_record_id is not None:
-        record = session.get(ServiceRecord, evaluation.service_record_id)
-    if record is not None and record.completed_at is not None:
-        moments.append(record.completed_at)  # 主动评价率 counts in the record's month
-    if not is_new and evaluation.id is not None:
-        # A later change (an invalidation) reaches the month its ticket opened as well.
-        moments += [m for m in session.scalars(select(Ticket.created_at).where(Ticket.evaluation_id == evaluation.id))
-                    if m is not None]
-    return moments
+def _cell(month_at: datetime | None, cohort: str, units: Iterable) -> dict | None:
+    if month_at is None:
+        return None
+    return {"month": month_of(month_at), "cohort": cohort, "row_id": None,
+            **{f: int(v or 0) for f, v in zip(cells.UNIT_FIELDS, units)}}
 
 
-def _months_touched(session: Session) -> set[str]:
-    months: set[str] = set()
+def _row(month_at: datetime | None, cohort: str, row_id: int) -> dict | None:
+    if month_at is None:
+        return None
+    return {"month": month_of(month_at), "cohort": cohort, "row_id": row_id, **dict.fromkeys(cells.UNIT_FIELDS, 0)}
+
+
+def _own_cells(obj, cohort: str, fields: tuple[str, ...], time: str, extra=()) -> list[dict | None]:
+    """The cell ``obj`` is in now and the one it was in before this flush."""
+    now = [getattr(obj, f) for f in fields]
+    before = [_old(obj, f) for f in fields]
+    return [_cell(getattr(obj, time), cohort, [*now, *extra]), _cell(_old(obj, time), cohort, [*before, *extra])]
+
+
+_EV_UNITS = ("department_id", "hall_id", "window_id", "staff_id", "service_item_id")
+_TICKET_UNITS = ("department_id", "hall_id", "window_id", "staff_id")
+
+
+def _item_of(session: Session, evaluation_id: int | None) -> int | None:
+    if evaluation_id is None:
+        return None
+    evaluation = session.get(Evaluation, evaluation_id)
+    return evaluation.service_item_id if evaluation is not None else None
+
+
+def _changes(session: Session) -> list[dict]:
+    """The change-log rows for what this flush wrote (see StatChange)."""
+    out: list[dict | None] = []
     with session.no_autoflush:
-        for obj in list(session.new) + list(session.dirty):
-            is_new = obj in session.new
+        for obj in [*session.new, *session.dirty, *session.deleted]:
+            is_new, gone = obj in session.new, obj in session.deleted
             if isinstance(obj, Department):
                 if not is_new and _changed(obj, ("parent_id", "parent")):
-                    # Every stored 含下级部门 row may change: recompute every stored month.
-                    months.update(session.scalars(select(StatMonthly.month).distinct()))
+                    out.append({"tree": True})
                 continue
             model = next((m for m in WATCHED if isinstance(obj, m)), None)
-            if model is None or (not is_new and not _changed(obj, WATCHED[model])):
+            if model is None or (not is_new and not gone and not _changed(obj, WATCHED[model])):
                 continue
             if model is Evaluation:
-                moments = _evaluation_moments(session, obj, is_new)
+                record = obj.__dict__.get("record")
+                if record is None and obj.service_record_id is not None:
+                    record = session.get(ServiceRecord, obj.service_record_id)
+                if is_new:
+                    out.append(_row(obj.rated_at, "ratings", obj.id))
+                    if record is not None and record not in session.new:
+                        out.append(_row(record.completed_at, "records_rated", record.id))
+                    continue
+                out += _own_cells(obj, "ratings", _EV_UNITS, "rated_at")
+                record_ids = {obj.service_record_id, _old(obj, "service_record_id")} - {None}
+                for rid in record_ids:
+                    rec = record if record is not None and record.id == rid else session.get(ServiceRecord, rid)
+                    if rec is not None:
+                        out.append(_cell(rec.completed_at, "records", [getattr(rec, f) for f in _EV_UNITS]))
+                items = {obj.service_item_id, _old(obj, "service_item_id")}
+                for ticket in session.scalars(select(Ticket).where(Ticket.evaluation_id == obj.id)):
+                    for item in items:
+                        out.append(_cell(ticket.created_at, "tickets",
+                                         [*(getattr(ticket, f) for f in _TICKET_UNITS), item]))
             elif model is ServiceRecord:
-                moments = _moments(obj, "completed_at")
+                if is_new:
+                    out.append(_row(obj.completed_at, "records", obj.id))
+                else:
+                    out += _own_cells(obj, "records", _EV_UNITS, "completed_at")
+            elif is_new:
+                out.append(_row(obj.created_at or utcnow(), "tickets", obj.id))
             else:
-                moments = _moments(obj, "created_at") or [utcnow()]
-            months.update(month_of(m) for m in moments)
-    return months
+                for evaluation_id in {obj.evaluation_id, _old(obj, "evaluation_id")}:
+                    out += _own_cells(obj, "tickets", _TICKET_UNITS, "created_at",
+                                      extra=(_item_of(session, evaluation_id),))
+    unique: dict[tuple, dict] = {}
+    for change in out:
+        if change is not None:
+            unique.setdefault(tuple(sorted(change.items())), change)
+    return list(unique.values())
 
 
-@event.listens_for(Session, "before_flush")
-def _mark_dirty_months(session: Session, flush_context, instances) -> None:
-    seen: set[str] = session.info.setdefault("stat_dirty_seen", set())
-    for month in _months_touched(session) - seen:
-        session.add(StatDirtyMonth(month=month))
-        seen.add(month)
-
-
-@event.listens_for(Session, "after_transaction_end")
-def _forget_marked(session: Session, transaction) -> None:
-    # Also after a savepoint: one rolled back takes its markers with it, so the months must
-    # be marked again by the next change (a released one costs at most a duplicate marker).
-    session.info.pop("stat_dirty_seen", None)
+@event.listens_for(Session, "after_flush")
+def _log_changes(session: Session, flush_context) -> None:
+    # One multi-row INSERT per flush, and none when nothing counted changed. Append-only, no
+    # unique key: writers never wait on each other or on the refresh, which reads what is
+    # committed and deletes exactly the rows it read.
+    changes = _changes(session)
+    if not changes:
+        return
+    if any("tree" in c for c in changes):
+        # Every stored 含下级部门 row may change: recompute every stored month.
+        session.execute(insert(StatDirtyMonth).from_select(["month"], select(StatMonthly.month).distinct()))
+        changes = [c for c in changes if "tree" not in c]
+    if changes:
+        session.execute(insert(StatChange).values(changes))
 
 
 def mark_months_dirty(months: Iterable[str]) -> None:
     """Mark months for the next refresh, for a change made without the ORM (a bulk UPDATE of
-    ratings, records or tickets), which the flush listener cannot see."""
+    ratings, records or tickets), which the flush listener cannot see: they are recomputed
+    whole."""
     for month in sorted(set(months)):
         db.session.add(StatDirtyMonth(month=month))
     db.session.flush()
@@ -175,10 +224,17 @@ def _store_month(month: str, data: dict[Key, dict[str, int]]) -> int:
 
 
 def recompute_month(month: str) -> int:
-    """Replace one month's rows (counters and breakdowns) with a fresh computation; returns the
-    number of unit rows."""
+    """Replace one month's rows (counters, breakdowns and cells) with a fresh computation;
+    returns the number of unit rows. The unit rows come from the per-cohort GROUP BYs of
+    compute_month, independent of the cells the refresh keeps, so a full recompute checks
+    the incremental path."""
     stored = _store_month(month, compute_month(month))
     breakdowns.recompute_month(month, department_parents())
+    db.session.execute(delete(StatCell).where(StatCell.month == month))
+    rows = [{"month": k[0], "cohort": k[1], **dict(zip(cells.UNIT_FIELDS, k[2:])), "counts": counts}
+            for k, counts in cells.month_cells(month).items()]
+    for chunk in cells._chunks(rows, 2000):
+        db.session.execute(insert(StatCell), chunk)
     return stored
 
 
@@ -192,23 +248,46 @@ def _state() -> StatState:
     return state
 
 
+def _snapshot() -> None:
+    """Read the change log and the source rows in one snapshot (PostgreSQL REPEATABLE READ):
+    a change committed while the refresh runs is then neither half-seen nor lost, and waits in
+    the log for the next refresh. Only possible before the transaction's first statement."""
+    session = db.session()
+    if session.get_bind().dialect.name == "postgresql" and not session.in_transaction():
+        db.session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+
+
 def refresh(now: datetime | None = None) -> dict:
-    """Recompute every month marked dirty since the last refresh, drop those markers, and take
-    the snapshot of overdue tickets per department."""
+    """Apply every change logged since the last refresh (months marked whole are recomputed),
+    remove what was applied, and take the snapshot of overdue tickets per department.
+
+    Costs what changed: the new rows by primary key, the changed cells over their windows'
+    (departments') month, and one row per touched unit; never the month's volume."""
     now = now or utcnow()
+    _snapshot()
     marks = db.session.execute(select(StatDirtyMonth.id, StatDirtyMonth.month)).all()
     months = sorted({m for _, m in marks})
     for month in months:
         recompute_month(month)
-    if marks:
-        db.session.execute(delete(StatDirtyMonth).where(StatDirtyMonth.id <= max(i for i, _ in marks)))
-        # Changes later in this same transaction must mark their months again.
-        db.session.info.pop("stat_dirty_seen", None)
+    c = StatChange
+    changes = db.session.execute(select(c.id, c.month, c.cohort, c.row_id, c.department_id, c.hall_id, c.window_id,
+                                        c.staff_id, c.service_item_id)).all()
+    pending = [c for c in changes if c.month not in months]
+    cells_touched = 0
+    if pending:
+        cells_touched = incremental.apply(pending, department_parents())
+    for chunk in cells._chunks([i for i, _ in marks]):
+        db.session.execute(delete(StatDirtyMonth).where(StatDirtyMonth.id.in_(chunk)))
+    for chunk in cells._chunks([c.id for c in changes]):
+        db.session.execute(delete(StatChange).where(StatChange.id.in_(chunk)))
+    if marks or changes:
         state = _state()
         state.refreshed_until = now
         state.version = (state.version or 0) + 1
+    db.session.flush()
     overdue = snapshot_overdue(now)
-    return {"months": months, "overdue": sum(overdue.values())}
+    return {"months": sorted(set(months) | {c.month for c in changes}), "recomputed": months,
+            "changes": len(changes), "cells": cells_touched, "overdue": sum(overdue.values())}
 
 
 # ---------------------------------------------------------------- overdue tickets right now
@@ -248,13 +327,15 @@ def overdue(now: datetime | None = None) -> tuple[dict[int | None, int], datetim
 def recompute_all(now: datetime | None = None) -> dict:
     """Rebuild every month from the first record or rating to now (after bulk loads, or to verify)."""
     now = now or utcnow()
+    _snapshot()
     firsts = [db.session.scalar(select(func.min(col))) for col in
               (Evaluation.rated_at, ServiceRecord.completed_at, Ticket.created_at)]
     firsts = [f for f in firsts if f is not None]
     db.session.execute(delete(StatMonthly))
     breakdowns.delete_all()
     db.session.execute(delete(StatDirtyMonth))
-    db.session.info.pop("stat_dirty_seen", None)
+    db.session.execute(delete(StatChange))
+    db.session.execute(delete(StatCell))
     months = months_between(month_of(min(firsts)), month_of(now)) if firsts else []
     rows = sum(recompute_month(m) for m in months)
     state = _state()

@@ -13,6 +13,7 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import func, select
+from sqlalchemy.orm import contains_eager, joinedload
 
 from feedback.audit import service as audit
 from feedback.accounts.models import Role, User
@@ -143,8 +144,10 @@ def rating_work(terminal: Terminal, payload: dict, *, sent_at: Any = None, now: 
         evaluation = _rate(terminal, payload, sent_at, now)
         # A bad review's case number and tracking link, for the thanks screen (stored with the
         # answer, so a replayed request shows the same case).
+        # Only a bad rating opens a ticket: a good one is not looked up.
+        case = tracking.case_info(evaluation) if evaluation.is_bad else None
         return {"id": evaluation.id, "level": evaluation.level, "record_id": evaluation.service_record_id,
-                "flagged": evaluation.flagged, "received": True, "case": tracking.case_info(evaluation)}, 201
+                "flagged": evaluation.flagged, "received": True, "case": case}, 201
 
     return work
 
@@ -172,7 +175,10 @@ def _rate(terminal: Terminal, payload: dict, sent_at: Any, now: datetime) -> Eva
     record_id = payload.get("record_id")
     record = None
     if record_id is not None:
-        record = db.session.get(ServiceRecord, record_id) if isinstance(record_id, int) else None
+        # With its rating, so rate() does not ask again (one round trip fewer).
+        record = db.session.scalar(select(ServiceRecord).where(ServiceRecord.id == record_id)
+                                   .options(joinedload(ServiceRecord.evaluation))
+                                   .execution_options(populate_existing=True)) if isinstance(record_id, int) else None
         if record is None or record.window_id != terminal.window_id:
             raise NotFoundError("该办件不属于本窗口", field="record_id")
     elif not current_app.config.get("TERMINAL_ANONYMOUS_RATING", True):
@@ -180,7 +186,7 @@ def _rate(terminal: Terminal, payload: dict, sent_at: Any, now: datetime) -> Eva
     tap, adjusted = bounded_tap(terminal, record, tap_moment(payload, sent_at, now), now)
     evaluation = ratings.rate(record=record, level=level, channel="hall_tablet", reasons=reasons, comment=comment,
                               rated_at=tap, window=terminal.window, terminal_id=terminal.id,
-                              reasons_version=version, reason_required=True, now=now)
+                              reasons_version=version, reason_required=True, savepoint=False, now=now)
     if adjusted:
         # Kept (nothing accepted is lost), but a person looks at it.
         note = "终端上报的评价时间过早，已调整为允许的最早时间"
@@ -296,6 +302,16 @@ def _record_pair_failure(window: Window, now: datetime) -> None:
                                        deliver_after=now,
                                        dedupe_key=f"pair:{window.id}:{int(since.timestamp())}:{admin_id}"[:160])
         for admin_id in admins])
+
+
+def terminal_at(window_code: str, terminal_id: int | None, secret: str | None) -> Terminal | None:
+    """The paired, unrevoked terminal ``terminal_id`` of the window ``window_code`` presenting
+    ``secret``, loaded with its window in one statement (each tablet request asks); else None."""
+    if not terminal_id or not secret:
+        return None
+    terminal = db.session.scalar(select(Terminal).join(Terminal.window).options(contains_eager(Terminal.window))
+                                 .where(Window.code == window_code, Terminal.id == terminal_id))
+    return terminal_for(terminal.window, terminal_id, secret) if terminal is not None else None
 
 
 def terminal_for(window: Window, terminal_id: int | None, secret: str | None) -> Terminal | None:

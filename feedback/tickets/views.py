@@ -29,6 +29,7 @@ from feedback.evaluations.levels import CHANNELS, LEVELS
 from feedback.evaluations.reasons import LABELS
 from feedback.extensions import db
 from feedback.orders import service as orders
+from feedback.readonly import reads_from_replica
 from feedback.spreadsheets import append_xlsx_row, csv_row
 from feedback.tickets import closing, queue, workflow
 from feedback.tickets import service as tickets
@@ -114,6 +115,7 @@ def _export_filename(ext: str) -> str:
 
 
 @bp.get("/export.csv")
+@reads_from_replica  # with FEEDBACK_READ_DATABASE_URL: seconds behind the primary at most
 def export_csv():
     """The filtered queue as CSV (UTF-8 with BOM, so Excel opens it), phones masked."""
     filters = queue.QueueFilters.from_args(request.args)
@@ -143,6 +145,7 @@ def export_csv():
 
 
 @bp.get("/export.xlsx")
+@reads_from_replica
 def export_xlsx():
     """The filtered queue as an Excel workbook, phones masked."""
     filters = queue.QueueFilters.from_args(request.args)

@@ -249,3 +249,32 @@ def test_channel_default_is_refused_with_its_own_problem_type_and_nothing_is_sto
     document = client.get("/api/v1/openapi.json").json
     channel = document["components"]["schemas"]["EvaluationIn"]["properties"]["channel"]
     assert "default" not in channel["enum"]
+
+
+def test_a_revoked_key_is_refused_once_its_cache_entry_expires(app, client, db, city, clock):
+    """Keys are verified from a cache of API_KEY_CACHE_SECONDS: revocation holds within that time."""
+    app.config["API_KEY_CACHE_SECONDS"] = 5
+    key, plain = accounts.create_api_key("窗口系统", ["ratings:read"])
+    db.session.commit()
+    headers = {"Authorization": f"Bearer {plain}"}
+    assert client.get("/api/v1/evaluations", headers=headers).status_code == 200
+    accounts.revoke_api_key(key.id)
+    db.session.commit()
+    clock.set(clock.now + timedelta(seconds=4))
+    assert client.get("/api/v1/evaluations", headers=headers).status_code == 200, \
+        "within the cache time the key is still taken from the cache"
+    clock.set(clock.now + timedelta(seconds=2))
+    resp = client.get("/api/v1/evaluations", headers=headers)
+    assert resp.status_code == 401, "a revoked key must be refused once its cache entry is older than the TTL"
+    assert resp.json["type"] == P + "unauthenticated"
+
+
+def test_without_the_cache_a_revoked_key_is_refused_at_once(app, client, db, city):
+    app.config["API_KEY_CACHE_SECONDS"] = 0
+    key, plain = accounts.create_api_key("窗口系统", ["ratings:read"])
+    db.session.commit()
+    headers = {"Authorization": f"Bearer {plain}"}
+    assert client.get("/api/v1/evaluations", headers=headers).status_code == 200
+    accounts.revoke_api_key(key.id)
+    db.session.commit()
+    assert client.get("/api/v1/evaluations", headers=headers).status_code == 401

@@ -88,6 +88,8 @@ def write_all(figures: list[Figure], data: dict, out: Path) -> list[Path]:
     pairs = []
     if data.get("rounds"):
         pairs.append(("rating", data["rounds"][0]["rating"], data["rounds"][0]["bare"]))
+        if "tablet" in data["rounds"][0]:
+            pairs.append(("tablet rating", data["rounds"][0]["tablet"], data["rounds"][0]["bare"]))
     sms = data.get("sms") or {}
     if sms.get("rounds"):
         pairs.append(("SMS webhook", sms["rounds"][0]["sms"], sms["rounds"][0]["bare"]))

@@ -46,7 +46,8 @@ from pathlib import Path
 
 import psycopg
 
-from tests.bench import bench_exchange, bench_helpdesk, bench_pages, bench_sms, bench_sweep, datagen, loadgen, plots, stack
+from tests.bench import (bench_exchange, bench_helpdesk, bench_pages, bench_sms, bench_sweep, bench_tablet, datagen, loadgen,
+                         plots, stack)
 from tests.bench.pings import ensure_ping_table
 from tests.bench.report import Figure, Report, rounds_table
 
@@ -165,12 +166,19 @@ def rating_bench(args: argparse.Namespace, pg_server: str) -> tuple[list[Figure]
 
         server = stack.Gunicorn(env, workers=args.workers, worker_class=args.worker_class, threads=args.threads,
                                 log_path=log)
-        # Each wrk run at the rating endpoint gets its own slice of the pool (0: warm-up).
+        # Each wrk run at the rating endpoint gets its own slice of the pool (0: warm-up): the
+        # first half of it; the tablet run of the round (issue 22) the second half.
         block = args.pool // (args.rounds + 1)
         wrk_opts = dict(threads=args.wrk_threads, connections=args.connections)
 
         def rating_args(n: int) -> list[str]:
-            return [token, gen.pool_prefix, str(n * block), str(block), str(args.wrk_threads)]
+            return [token, gen.pool_prefix, str(n * block), str(block // 2), str(args.wrk_threads)]
+
+        tablet_files, tablet_terminals = {}, []
+        for n in range(1, args.rounds + 1):
+            tablet_files[n] = args.out / f"tablet-requests-{n}.tsv"
+            tablet_terminals += bench_tablet.prepare(url, gen.pool_prefix, n * block + block // 2, block - block // 2,
+                                                     tablet_files[n], seed=n)
 
         rounds = []
         with server:
@@ -196,16 +204,32 @@ def rating_bench(args: argparse.Namespace, pg_server: str) -> tuple[list[Figure]
                     profiler.wait(timeout=60)
                 time.sleep(1)
                 ratings_after, tickets_after = _rating_counts(url, key_id)
-                print(f"round {n}: bare {bare.ok_per_s:.0f}/s, rating {rating.ok_per_s:.0f}/s", file=sys.stderr)
-                rounds.append(dict(bare=bare, rating=rating, new_pings=pings_after - pings_before,
+                # The counter tablets (issue 22): the same stack, the round's bare insert beside it.
+                tablets_before = bench_tablet.tablet_ratings(url, tablet_terminals)
+                profiler = None
+                if args.profile and n == 1 and server.workers():
+                    profiler = _profile(server.workers()[0], args.duration, args.out / "profile-tablet.txt")
+                tablet = loadgen.run_wrk("tablet rating", server.url + "/terminal/x/ratings", "tablet.lua",
+                                         [str(tablet_files[n]), str(args.wrk_threads)], duration_s=args.duration,
+                                         **wrk_opts)
+                if profiler:
+                    profiler.wait(timeout=60)
+                time.sleep(1)
+                tablets_after = bench_tablet.tablet_ratings(url, tablet_terminals)
+                print(f"round {n}: bare {bare.ok_per_s:.0f}/s, rating {rating.ok_per_s:.0f}/s, "
+                      f"tablet {tablet.ok_per_s:.0f}/s", file=sys.stderr)
+                rounds.append(dict(bare=bare, rating=rating, tablet=tablet, new_pings=pings_after - pings_before,
                                    new_ratings=ratings_after - ratings_before,
-                                   new_tickets=tickets_after - tickets_before))
+                                   new_tickets=tickets_after - tickets_before,
+                                   new_tablet_ratings=tablets_after - tablets_before))
             time.sleep(1)
             late = _rating_counts(url, key_id)[0] - ratings_after
+            late += bench_tablet.tablet_ratings(url, tablet_terminals) - tablets_after
 
     checks = []
     for n, r in enumerate(rounds, 1):
-        for label, res, rows in (("bare insert", r["bare"], r["new_pings"]), ("rating", r["rating"], r["new_ratings"])):
+        for label, res, rows in (("bare insert", r["bare"], r["new_pings"]), ("rating", r["rating"], r["new_ratings"]),
+                                 ("tablet rating", r["tablet"], r["new_tablet_ratings"])):
             # wrk stops counting at the deadline; requests still in flight may commit afterwards.
             extra = rows - res.ok
             ok = 0 <= extra <= args.connections and res.failures == 0
@@ -224,6 +248,10 @@ def rating_bench(args: argparse.Namespace, pg_server: str) -> tuple[list[Figure]
                higher_is_better=False),
         Figure("#3 rating latency p99", med("rating", "p99_ms"), "ms", "bare insert p99", med("bare", "p99_ms"),
                higher_is_better=False),
+        Figure("#22 tablet rating submissions/s (POST /terminal/<code>/ratings)", med("tablet", "ok_per_s"), "req/s",
+               "bare insert (POST /bench/ping)", bare_rps, note=f"paired tablets, distinct records{of_rounds}"),
+        Figure("#22 tablet rating latency p99", med("tablet", "p99_ms"), "ms", "bare insert p99", med("bare", "p99_ms"),
+               higher_is_better=False),
         Figure("#3 bare inserts/s (practical ceiling)", bare_rps, "req/s"),
         Figure(f"#3 generation of {args.ratings:,} ratings (COPY)", gen.seconds, "s",
                note=", ".join(f"{k} {v:.1f}s" for k, v in gen.phases.items())),
@@ -236,7 +264,7 @@ def rating_bench(args: argparse.Namespace, pg_server: str) -> tuple[list[Figure]
     checks_md.append(f"Tickets opened by the measured bad ratings: {sum(r['new_tickets'] for r in rounds)} "
                      f"(every bad rating opens one in the same transaction). Ratings committed after the last "
                      f"count: {late}.")
-    samples = [s for r in rounds for res in (r["bare"], r["rating"]) for s in res.error_samples]
+    samples = [s for r in rounds for res in (r["bare"], r["rating"], r["tablet"]) for s in res.error_samples]
     if samples:
         checks_md += ["", "Error samples:", "", *[f"- `{s[:200]}`" for s in samples]]
     setup = (
@@ -249,15 +277,21 @@ def rating_bench(args: argparse.Namespace, pg_server: str) -> tuple[list[Figure]
         f"and headers (bearer key, unique Idempotency-Key, a distinct unrated record each, 0.5 % bad ratings)\n"
         f"- took {time.perf_counter() - started:.0f} s")
     sections = [("Ratings (issue 3): setup", setup), ("Ratings: rounds", rounds_table(rounds, "rating", "rating")),
+                ("Counter-tablet ratings (issue 22): rounds", rounds_table(rounds, "tablet", "tablet rating")),
                 ("Ratings: verification in the database", "\n".join(checks_md))]
     if args.profile and (args.out / "profile-rating.txt").exists():
         summary = summarise_profile(args.out / "profile-rating.txt")
         sections.append(("Profile of one worker during the rating run (py-spy, inclusive)",
                          "```\n" + summary + "\n```"))
+    if args.profile and (args.out / "profile-tablet.txt").exists():
+        sections.append(("Profile of one worker during the tablet run (py-spy, inclusive)",
+                         "```\n" + summarise_profile(args.out / "profile-tablet.txt") + "\n```"))
     for n, r in enumerate(rounds, 1):
         (args.out / f"wrk-bare-{n}.txt").write_text(r["bare"].raw)
         (args.out / f"wrk-rating-{n}.txt").write_text(r["rating"].raw)
-    data |= {"rounds": [{"bare": r["bare"].as_dict(), "rating": r["rating"].as_dict()} for r in rounds],
+        (args.out / f"wrk-tablet-{n}.txt").write_text(r["tablet"].raw)
+    data |= {"rounds": [{"bare": r["bare"].as_dict(), "rating": r["rating"].as_dict(), "tablet": r["tablet"].as_dict()}
+                        for r in rounds],
              "ratings_checks_ok": all_ok}
     return figures, sections, data, all_ok
 

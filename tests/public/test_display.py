@@ -72,3 +72,11 @@ def test_the_home_page_leads_to_the_complaint_form_and_to_how_to_rate(client, ci
         assert way in page
     assert 'href="/complaints/new">我要投诉</a>' in client.get("/public/stats").get_data(as_text=True), \
         "the public navigation needs a complaint entry"
+
+
+def test_how_to_rate_names_the_rating_hotline_only_when_one_is_set(app, client):
+    assert "拨打评价电话" not in client.get("/public/rate").get_data(as_text=True), \
+        "no voice number configured: the phone way must not be offered"
+    app.config["TWILIO_VOICE_NUMBER"] = "+8657112345"
+    page = client.get("/public/rate").get_data(as_text=True)
+    assert "拨打评价电话" in page and 'href="tel:+8657112345"' in page, "the hotline should be offered with its number"

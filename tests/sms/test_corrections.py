@@ -16,7 +16,7 @@ from feedback.audit.models import AuditEvent
 from feedback.evaluations.models import Evaluation
 from feedback.exchange.models import ExchangeMessage
 from feedback.sms.models import InboundSms, OutboundSms, SmsFollowUp, SmsRatingCorrection
-from feedback.sms.service import is_bare_level
+from feedback.sms.parser import is_bare_level
 from feedback.tickets.models import Ticket, TicketEvent
 from tests.sms.conftest import CITIZEN, post_inbound
 

@@ -30,9 +30,10 @@ from feedback.evaluations import service as ratings
 from feedback.evaluations.levels import CHANNELS
 from feedback.directory.models import ServiceItem
 from feedback.evaluations.models import Evaluation, ServiceRecord
+from feedback.statistics import breakdowns
 from feedback.statistics import service as stats
 from feedback.statistics.definitions import ALL_RATES as RATES, COUNTER_DEFS, TICKETS
-from feedback.statistics.models import COUNTERS, StatState
+from feedback.statistics.models import COUNTERS, StatCell, StatState
 from feedback.tickets import service as tickets
 from feedback.tickets.models import Ticket
 
@@ -52,6 +53,12 @@ ACTION = st.one_of(
     st.tuples(st.just("ticket"), INDEX, st.sampled_from(STEPS), st.integers(0, 2)),
     st.tuples(st.just("invalidate"), INDEX),
     st.tuples(st.just("refresh")),
+    st.tuples(st.just("refresh")),
+    # Changes in place that move a row between cells (a data correction by an administrator):
+    # a rating's level, reasons and window; a record's completion month and window.
+    st.tuples(st.just("edit_rating"), INDEX, st.integers(1, 5), st.integers(0, 1),
+              st.sampled_from([[], [101], [101, 102]])),
+    st.tuples(st.just("edit_record"), INDEX, st.sampled_from([0, -40 * 24 * 60, -3 * 24 * 60]), st.integers(0, 1)),
 )
 ADVANCE = st.one_of(st.integers(0, 90), st.integers(0, 5 * 24 * 60))  # minutes until the next action
 HISTORY = st.lists(st.tuples(ACTION, ADVANCE), min_size=1, max_size=24)
@@ -110,6 +117,20 @@ class World:
                 ratings.decide_flag(evaluation, "invalidate", actor=boss, reason="核查认定为刷评", now=now)
         elif kind == "refresh":
             stats.refresh(now)
+        elif kind == "edit_rating":
+            evaluation = self.pick(Evaluation, action[1])
+            if evaluation is not None:
+                window = self.windows[action[3]]
+                evaluation.level, evaluation.reasons = action[2], action[4]
+                evaluation.window_id, evaluation.hall_id = window.id, window.hall_id
+                self.db.session.flush()
+        elif kind == "edit_record":
+            record = self.pick(ServiceRecord, action[1])
+            if record is not None:
+                window = self.windows[action[3]]
+                record.completed_at = record.completed_at + timedelta(minutes=action[2])
+                record.window_id, record.hall_id = window.id, window.hall_id
+                self.db.session.flush()
         else:
             ticket = self.pick(Ticket, action[1])
             if ticket is not None:
@@ -199,12 +220,19 @@ def test_every_rate_is_a_fraction_refresh_equals_recompute_and_the_city_is_the_s
             except DomainError:
                 pass  # refused, as the console or the API would refuse it
         stats.refresh(now)
-        incremental = stats.stored_rows()
+        incremental, split, kept = stats.stored_rows(), breakdowns.stored_rows(), stored_cells()
         stats.recompute_all(now)
         full = stats.stored_rows()
         differ = {k: (incremental.get(k), full.get(k)) for k in set(incremental) | set(full)
                   if incremental.get(k) != full.get(k)}
-        assert not differ, sorted(differ.items())[:3]
+        assert not differ, ("incremental refresh differs from the full recomputation", sorted(differ.items())[:3])
+        differ = {k: (split.get(k), v) for k, v in breakdowns.stored_rows().items() if split.get(k) != v}
+        assert not differ and len(split) == len(breakdowns.stored_rows()), (
+            "incremental breakdowns differ from the full recomputation", sorted(differ.items())[:3])
+        assert kept == stored_cells(), "the cells kept by the refresh differ from the recomputed ones"
+        for month in {m for (_, _, m) in full}:  # the stored rows against the GROUP BYs over the month
+            computed = {(kind, unit, month): counts for (kind, unit), counts in stats.compute_month(month).items()}
+            assert computed == {k: v for k, v in full.items() if k[2] == month}, month
         check_rates_are_fractions(full)
         parents = stats.department_parents()
         triage = {stats.month_of(m) for m in db.session.scalars(
@@ -213,6 +241,17 @@ def test_every_rate_is_a_fraction_refresh_equals_recompute_and_the_city_is_the_s
     finally:
         db.session.rollback()
 
+
+
+def stored_cells() -> dict:
+    c = StatCell
+    return {(r.month, r.cohort, r.department_id, r.hall_id, r.window_id, r.staff_id, r.service_item_id): r.counts
+            for r in db_session().scalars(select(c))}
+
+
+def db_session():
+    from feedback.extensions import db
+    return db.session
 
 
 def ga_own_item(db, city, make_item) -> ServiceItem:

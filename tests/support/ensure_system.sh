@@ -12,4 +12,7 @@ fc-list 2>/dev/null | grep -qi -e wqy -e "noto sans cjk" || need+=(fontconfig)
 [ -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || need+=(fonts-wqy-microhei)
 # The counter tablet's read-aloud prompts are rendered with espeak-ng (tests/support/build_prompts.sh).
 command -v espeak-ng >/dev/null 2>&1 || need+=(espeak-ng)
+# The scale-out test (tests/scaleout) starts its own throwaway Redis for the shared rate limits
+# (tests/support/redis.sh) on a free port; a daemon the package may start on 6379 is not used.
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 apt_install "${need[@]}"

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
+from feedback.evaluations.service import flag_bursts
 from feedback.terminal import service as terminals
 from tests.conftest import TABLET, post_form
 
@@ -140,11 +141,15 @@ def test_many_taps_in_a_minute_are_flagged_but_a_delivered_backlog_is_not(tablet
         tap = start + timedelta(minutes=2 * i)
         assert _post(tablet, {"record_id": None, "level": 4, "rated_at": tap.isoformat(),
                               "sent_at": (tap + (clock.now - tap)).isoformat()}).status_code == 201
+    # 防刷评 runs in the flag_bursts job (every 30 s), within a minute of the arrival.
+    flag_bursts(clock.now + timedelta(seconds=30))
     assert db.session.scalar(select(func.count()).where(Evaluation.flagged.is_(True))) == 0
     # A burst: 12 taps within one minute.
     clock.set(clock.now + timedelta(minutes=2))
     for i in range(12):
         _post(tablet, {"record_id": None, "level": 5, "rated_at": (clock.now - timedelta(seconds=i)).isoformat()})
+    flag_bursts(clock.now + timedelta(seconds=30))
+    db.session.expire_all()
     flagged = db.session.scalars(select(Evaluation).where(Evaluation.flagged.is_(True))).all()
     assert len(flagged) == 2
     assert "同一终端" in flagged[0].flag_reason

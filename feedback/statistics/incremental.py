@@ -1,0 +1,168 @@
+"""The incremental refresh: apply the logged changes to the cells and, by difference, to the
+units (service.refresh reads the log; cells.py computes the counts; see StatChange, StatCell).
+
+A cell changed in place is recomputed from its rows and compared with its stored counts; a row
+inserted since the last refresh is added as it is now (a record rated since: its counts now
+minus its counts without its new ratings); rows of a recomputed cell are left to the
+recomputation. Each cell's difference is then added to every unit naming it with one upsert
+statement per table, executed for every row (``count = count + excluded.count``), without
+reading the unit rows first.
+"""
+from __future__ import annotations
+
+from typing import Iterable
+
+from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from feedback.extensions import db
+from feedback.statistics import cells
+from feedback.statistics.models import COUNTERS, StatBreakdown, StatCell, StatMonthly
+
+
+def apply(changes: list, parents: dict[int, int | None]) -> int:
+    """Apply the change-log rows ``changes`` (rows of StatChange's columns) to the cells and the
+    unit rows; returns the number of cells whose counts changed."""
+    deltas = {k: d for k, d in _cell_deltas(changes).items() if d}
+    _apply_cells(deltas)
+    _apply_units(deltas, parents)
+    return len(deltas)
+
+
+def _add(target: dict[str, int], counts: dict[str, int], sign: int = 1) -> None:
+    for name, n in counts.items():
+        target[name] = target.get(name, 0) + sign * n
+
+
+def _load_cells(keys: list[cells.CellKey]) -> dict[cells.CellKey, StatCell]:
+    """The stored cells of ``keys``: per month and cohort, the cells of their departments (a
+    plain IN list compiles and plans far faster than a long list of 7-tuples)."""
+    c = StatCell
+    groups: dict[tuple[str, str], set[int]] = {}
+    for k in keys:
+        groups.setdefault((k[0], k[1]), set()).add(k[2])
+    wanted = set(keys)
+    out: dict[cells.CellKey, StatCell] = {}
+    for (month, cohort), departments in groups.items():
+        for chunk in cells._chunks(sorted(departments)):
+            for cell in db.session.scalars(select(c).where(c.month == month, c.cohort == cohort,
+                                                           c.department_id.in_(chunk))):
+                key = (cell.month, cell.cohort, cell.department_id, cell.hall_id, cell.window_id, cell.staff_id,
+                       cell.service_item_id)
+                if key in wanted:
+                    out[key] = cell
+    return out
+
+
+def _cell_deltas(changes: list) -> dict[cells.CellKey, dict[str, int]]:
+    """Each touched cell's difference (new − old): changed cells recomputed against their
+    stored counts, new rows added (a record rated since: its counts now minus without its new
+    ratings), rows in a recomputed cell left to the recomputation."""
+    dirty = {(c.month, c.cohort, c.department_id, c.hall_id, c.window_id, c.staff_id, c.service_item_id)
+             for c in changes if c.row_id is None}
+    new: dict[tuple[str, str], set[int]] = {}
+    for c in changes:
+        if c.row_id is not None:
+            new.setdefault((c.cohort, c.month), set()).add(c.row_id)
+    deltas: dict[cells.CellKey, dict[str, int]] = {}
+    stored = _load_cells(list(dirty))
+    for key, counts in cells.changed_cells(dirty).items():
+        deltas[key] = dict(counts)
+        if key in stored:
+            _add(deltas[key], stored[key].counts, -1)
+
+    def add(found: dict, sign: int = 1) -> None:
+        for key, counts in found.items():
+            if key not in dirty:
+                _add(deltas.setdefault(key, {}), counts, sign)
+
+    for (cohort, month), ids in new.items():
+        if cohort != "records_rated":
+            add(cells.new_rows(cohort, month, list(ids)))
+    new_records = set().union(*[ids for (cohort, _), ids in new.items() if cohort == "records"])
+    new_ratings = sorted(set().union(*[ids for (cohort, _), ids in new.items() if cohort == "ratings"]))
+    for (cohort, month), ids in new.items():
+        if cohort == "records_rated" and ids - new_records:
+            rated = list(ids - new_records)
+            add(cells.new_rows("records", month, rated))
+            add(cells.records_before(month, rated, new_ratings), -1)
+    return {k: {n: v for n, v in d.items() if v} for k, d in deltas.items()}
+
+
+def _apply_cells(deltas: dict[cells.CellKey, dict[str, int]]) -> None:
+    stored = _load_cells(list(deltas))
+    inserts, deletes = [], []
+    for key, delta in deltas.items():
+        cell = stored.get(key)
+        counts = dict(cell.counts) if cell is not None else {}
+        _add(counts, delta)
+        counts = {n: v for n, v in counts.items() if v}
+        if counts:
+            inserts.append({"month": key[0], "cohort": key[1], **dict(zip(cells.UNIT_FIELDS, key[2:])),
+                            "counts": counts})
+        elif cell is not None:
+            deletes.append(cell.id)
+    _delete_ids(StatCell, deletes)
+    _upsert(StatCell, inserts, ("month", "cohort", *cells.UNIT_FIELDS), ("counts",), add=False)
+
+
+def _delete_ids(model, ids: list[int]) -> None:
+    for chunk in cells._chunks(ids):
+        db.session.execute(delete(model).where(model.id.in_(chunk)), execution_options={"synchronize_session": False})
+
+
+def _apply_units(deltas: dict[cells.CellKey, dict[str, int]], parents: dict[int, int | None]) -> None:
+    """Add each cell's difference to the units naming it (StatMonthly counters, StatBreakdown
+    channel and reason counts); a unit row whose counts all reach zero is removed, as a full
+    recompute would not write it."""
+    monthly: dict[tuple[str, int, str], dict[str, int]] = {}
+    split: dict[tuple[str, int, str, str, str], int] = {}
+    for key, delta in deltas.items():
+        counters = {n: v for n, v in delta.items() if ":" not in n}
+        for kind, unit in cells.unit_keys(key, parents):
+            if counters:
+                _add(monthly.setdefault((kind, unit, key[0]), {}), counters)
+            for name, v in delta.items():
+                if ":" in name:
+                    dimension, code = name.split(":", 1)
+                    split[(kind, unit, key[0], dimension, code)] = split.get((kind, unit, key[0], dimension, code), 0) + v
+    months = sorted({key[0] for key in deltas})
+    _upsert_add(StatMonthly, [{"unit_kind": k, "unit_id": u, "month": mo, **{c: d.get(c, 0) for c in COUNTERS}}
+                              for (k, u, mo), d in monthly.items()],
+                ("unit_kind", "unit_id", "month"), COUNTERS)
+    _upsert_add(StatBreakdown, [{"unit_kind": k[0], "unit_id": k[1], "month": k[2], "dimension": k[3], "key": k[4],
+                                 "count": n} for k, n in split.items() if n],
+                ("month", "unit_kind", "unit_id", "dimension", "key"), ("count",))
+    # Every counter is at most one of these three (its cohort's count): a row with all three at
+    # zero is all zero, and a full recompute would not write it.
+    m, b = StatMonthly, StatBreakdown
+    db.session.execute(delete(m).where(m.month.in_(months), m.records == 0, m.ratings == 0, m.tickets == 0),
+                       execution_options={"synchronize_session": False})
+    db.session.execute(delete(b).where(b.month.in_(months), b.count == 0),
+                       execution_options={"synchronize_session": False})
+
+
+def _upsert_add(model, rows: list[dict], keys: tuple[str, ...], columns: Iterable[str]) -> None:
+    """INSERT the rows, or add their values to the row already there (one statement executed
+    for every row, no read first: the unit rows of a refresh number in thousands)."""
+    _upsert(model, rows, keys, columns, add=True)
+
+
+def _upsert(model, rows: list[dict], keys: tuple[str, ...], columns: Iterable[str], add: bool) -> None:
+    if not rows:
+        return
+    dialect = db.session.get_bind().dialect.name
+    if dialect == "postgresql":
+            upsert = pg_insert
+    else:
+        upsert = sqlite_insert
+    table = model.__table__
+    stmt = upsert(table)
+    stmt = stmt.on_conflict_do_update(index_elements=list(keys),
+                                      set_={c: table.c[c] + stmt.excluded[c] if add else stmt.excluded[c]
+                                            for c in columns})
+    db.session.connection().execute(stmt, rows)  # one statement, executed many (pipelined by psycopg)
+    # Rows loaded earlier in this session must not show the values from before.
+    for obj in [o for o in db.session.identity_map.values() if isinstance(o, model)]:
+        db.session.expire(obj)
