@@ -63,18 +63,22 @@ def public_url_for_request() -> str:
 
 # ---------------------------------------------------------------- webhooks
 
-@webhooks.before_request
-def check_twilio_signature():
-    """403 unless the request carries a valid Twilio signature (nothing is read or stored)."""
-
+def require_twilio_signature(channel: str) -> None:
+    """403 unless the request carries a valid Twilio signature (nothing is read or stored);
+    the one check of every Twilio webhook, SMS and voice (``channel`` names them in the log)."""
     token = auth_token()
     signature = request.headers.get("X-Twilio-Signature", "")
     if token is None:
-        current_app.logger.error("TWILIO_AUTH_TOKEN is not set: refusing every SMS webhook")
+        current_app.logger.error("TWILIO_AUTH_TOKEN is not set: refusing every %s webhook", channel)
         abort(403)
     if not signature or not RequestValidator(token).validate(public_url_for_request(), request.form, signature):
         abort(403)
-    return None
+
+
+@webhooks.before_request
+def check_twilio_signature():
+    """403 unless the request carries a valid Twilio signature (nothing is read or stored)."""
+    require_twilio_signature("SMS")
 
 
 @webhooks.post("/inbound")

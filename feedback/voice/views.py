@@ -31,7 +31,7 @@ from feedback.evaluations.levels import CHANNELS, LEVELS
 from feedback.evaluations.models import Evaluation, ServiceRecord
 from feedback.evaluations.reasons import LABELS
 from feedback.extensions import csrf, db
-from feedback.sms.views import auth_token, public_url_for_request
+from feedback.sms.views import auth_token, require_twilio_signature
 from feedback.tickets import queue
 from feedback.tickets.models import Ticket
 from feedback.voice import ivr, outbound, service
@@ -57,14 +57,7 @@ def _twiml(text: str):
 @webhooks.before_request
 def check_twilio_signature():
     """403 unless the request carries a valid Twilio signature (nothing is read or stored)."""
-    token = auth_token()
-    signature = request.headers.get("X-Twilio-Signature", "")
-    if token is None:
-        current_app.logger.error("TWILIO_AUTH_TOKEN is not set: refusing every voice webhook")
-        abort(403)
-    if not signature or not RequestValidator(token).validate(public_url_for_request(), request.form, signature):
-        abort(403)
-    return None
+    require_twilio_signature("voice")
 
 
 def _seq() -> int | None:
