@@ -66,6 +66,8 @@ def init_app(app: Flask) -> None:
                 raise
             app.logger.warning("database connection lost before the first statement; retrying the request once")
             db.session.rollback()
+            for name in list(g):  # the retry starts afresh: nothing the failed try cached on g
+                g.pop(name, None)
             return dispatch()
 
     app.full_dispatch_request = full_dispatch_request  # type: ignore[method-assign]

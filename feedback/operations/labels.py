@@ -24,6 +24,7 @@ JOB_LABELS: dict[str, tuple[str, str]] = {
     "recheck_draw": ("抽查回访抽取", "每周一次，按比例从各部门实名差评工单中抽取抽查回访"),
     "voice_outbound_queue": ("电话邀评排队", "为发出短信邀请后仍未评价、且本人要求或窗口标记为电话邀评的办件安排一次评价电话（默认关闭）"),
     "voice_outbound_calls": ("电话邀评拨出", "在工作日的拨打时段内拨出已排队的评价邀请电话"),
+    "flag_bursts": ("防刷评检查", "检查新收到的评价，集中突发的评价标记为疑似刷评（只标记、不删除）"),
 }
 
 SUMMARY_LABELS: dict[str, str] = {
@@ -38,6 +39,7 @@ SUMMARY_LABELS: dict[str, str] = {
     "requests": "请求", "retry": "待重试", "sent": "已发送", "skipped": "已跳过", "sms": "短信",
     "texts": "短信", "tickets": "工单", "week": "周", "mismatch": "不一致", "rated": "已评价",
     "closed": "已办结", "recomputed": "已重算", "pushed": "已上报", "duplicates": "重复",
+    "cells": "统计单元", "checked": "已检查", "flagged": "已标记", "last_id": "检查至评价编号",
     # The details of audit events (feedback/audit/labels.py) read through the same table.
     "after": "修改后", "before": "修改前", "by_job": "由定时作业执行", "cases": "案例", "changes": "变更",
     "confirmed": "已确认", "count": "数量", "created": "新增", "date": "日期", "date_from": "起始日期",

@@ -74,13 +74,14 @@ def guard():
 def current_terminal() -> Terminal | None:
     """The paired, unrevoked terminal whose secret cookie came with this request (cached)."""
     if "terminal" not in g:
-        g.terminal = None
+        terminal = None
         raw = request.cookies.get(COOKIE, "")
         ident, _, secret = raw.partition(".")
         code = (request.view_args or {}).get("code")
         if code and ident.isdigit():
             # One statement for the terminal and its window (a tablet polls every second).
-            g.terminal = service.terminal_at(code, int(ident), secret)
+            terminal = service.terminal_at(code, int(ident), secret)
+        g.terminal = terminal  # cached only once read: a failed read is not "not paired"
     return g.terminal
 
 
