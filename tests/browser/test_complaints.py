@@ -17,6 +17,7 @@ def test_citizen_files_a_complaint_on_a_phone_and_follows_it(page, live_server, 
     page.goto("/")
     page.get_by_role("link", name="填写投诉").click()  # the home page's 我要投诉 tile leads to the form
     expect(page.get_by_role("heading", name="我要投诉", exact=True)).to_be_visible()
+    page.wait_for_load_state("load")  # measure with the page's stylesheets applied
     date_height = page.get_by_label("发生时间").bounding_box()["height"]
     assert date_height >= 48, f"the date field must be a large input, it is {date_height} px tall"
     ARTIFACTS.mkdir(parents=True, exist_ok=True)

@@ -128,11 +128,13 @@ def test_queue_and_ticket_page_work_on_a_phone(page, live_server, db, city, make
     page.get_by_role("link", name=f"#{ticket.id}").click()
     page.get_by_role("button", name="签收").click()
     expect(page.locator("#ticket-state")).to_have_text("已签收")
+    page.wait_for_load_state("load")  # measure with the page's stylesheets applied
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 400, f"the ticket page scrolls sideways on a phone ({width}px)"
 
 
 def _no_sideways_scroll(page) -> None:
+    page.wait_for_load_state("load")  # measure with the page's stylesheets applied
     scroll, client = page.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
     assert scroll <= client, f"{page.url} scrolls sideways on a phone: {scroll}px of content in {client}px"
 
