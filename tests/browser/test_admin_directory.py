@@ -155,6 +155,7 @@ PHONE_WIDTH = 390
 
 def assert_no_sideways_scrolling(page: Page) -> None:
     """The page fits the phone's width (a mobile browser widens its viewport to fit content)."""
+    page.wait_for_load_state("load")  # measure with the page's stylesheets applied
     scroll_width, inner_width = page.evaluate(
         "() => [document.documentElement.scrollWidth, window.innerWidth]")
     assert inner_width == PHONE_WIDTH, f"the phone viewport was widened to {inner_width}px by content"

@@ -54,6 +54,7 @@ def no_personal_data(page: Page) -> None:
 def shoot(page: Page, name: str) -> None:
     """Keep a full-page screenshot of this public page, after checking nothing overflows the
     screen's width (wide tables scroll inside their own box)."""
+    page.wait_for_load_state("load")  # measure with the page's stylesheets applied
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= page.viewport_size["width"] + 1, (page.url, width)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
