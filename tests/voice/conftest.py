@@ -10,7 +10,7 @@ import pytest
 from twilio.request_validator import RequestValidator
 
 from tests.sms.conftest import ACCOUNT_SID, AUTH_TOKEN, PUBLIC_URL
-from tests.sms.fake_twilio import FakeTwilio
+from tests.sms.conftest import fake_twilio  # noqa: F401 (the SMS tests' fake Twilio, shared)
 
 VOICE_NUMBER = "+8657188880000"
 HOTLINE = "+8657112345"
@@ -28,13 +28,7 @@ def app_config(app_config):
 
 
 @pytest.fixture
-def fake_twilio():
-    with FakeTwilio() as fake:
-        yield fake
-
-
-@pytest.fixture
-def twilio_voice(app, fake_twilio):
+def twilio_voice(app, fake_twilio):  # noqa: F811 (the imported fixture, by name)
     """The app placing calls through the real twilio client, pointed at the local fake."""
     app.config.update(VOICE_BACKEND="twilio", TWILIO_API_BASE_URL=fake_twilio.url, TWILIO_TIMEOUT_SECONDS=0.5)
     return fake_twilio
