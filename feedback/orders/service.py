@@ -22,12 +22,13 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import func, or_, select, update
+from sqlalchemy.orm import joinedload
 
 from feedback.accounts import service as accounts
 from feedback.accounts.models import Role, User
 from feedback.audit import service as audit
 from feedback.calendar.days import WorkingCalendar
-from feedback.clock import as_utc, local_zone, to_local, utcnow
+from feedback.clock import as_utc, format_local, local_zone, to_local, utcnow
 from feedback.directory import service as directory
 from feedback.deadlines.service import reminder_moment
 from feedback.directory.models import Department
@@ -35,6 +36,7 @@ from feedback.errors import ConflictError, DomainError, NotFoundError, Validatio
 from feedback.exchange import ledger
 from feedback.extensions import db, insert_ignoring_conflicts
 from feedback.orders.models import SupervisionOrder, SupervisionOrderCounter
+from feedback.privacy.service import mask_personal
 from feedback.tickets import service as tickets
 from feedback.tickets.models import Ticket
 
@@ -286,6 +288,47 @@ def counts(user: User, now: datetime | None = None) -> dict[str, int]:
     return {which: db.session.scalar(select(func.count()).select_from(list_statement(user, which, now)
                                                                        .order_by(None).subquery())) or 0
             for which in LISTS}
+
+
+# The columns of export_rows, in order.
+EXPORT_HEADERS = ("编号", "责任部门", "部门编码", "工单号", "来源", "督办内容", "办理时限（工作日）", "下发时间",
+                  "答复期限", "状态", "答复时间", "逾期答复", "书面答复", "撤回时间", "撤回原因")
+
+
+def export_rows(user: User, which: str = "open", now: datetime | None = None, *, limit: int = 50_000):
+    """The orders of list ``which`` that ``user`` sees (list_statement: a handler only their
+    departments' orders) as dicts for CSV/XLSX, in the list's order, Chinese headers and values.
+
+    The statement, with the user's scope, is built now: the CSV streams after the request's
+    session is gone. The free text (content, answer, withdrawal reason) leaves the system in a
+    download, so phone and ID numbers in it are masked (privacy.mask_personal), as on the
+    public pages; the cells are made formula-safe by the view (spreadsheets.csv_row /
+    append_xlsx_row)."""
+    now = as_utc(now or utcnow())
+    stmt = (list_statement(user, which, now).limit(limit)
+            .options(joinedload(SupervisionOrder.department)))
+
+    def rows():
+        for o in db.session.scalars(stmt.execution_options(yield_per=1000)):
+            late = o.status == "open" and as_utc(o.due_at) < now  # overdue before the sweep marks it
+            yield {
+                "编号": o.number,
+                "责任部门": o.department.name,
+                "部门编码": o.department.code,
+                "工单号": o.ticket_id or "",
+                "来源": o.source_label,
+                "督办内容": mask_personal(o.content) or "",
+                "办理时限（工作日）": o.due_working_days,
+                "下发时间": format_local(o.issued_at),
+                "答复期限": format_local(o.due_at),
+                "状态": "已超期" if late else o.status_label,
+                "答复时间": format_local(o.answered_at),
+                "逾期答复": ("是" if o.answered_late else "否") if o.answered_at else "",
+                "书面答复": mask_personal(o.answer) or "",
+                "撤回时间": format_local(o.withdrawn_at),
+                "撤回原因": mask_personal(o.withdraw_reason) or "",
+            }
+    return rows()
 
 
 def orders_for_ticket(ticket_id: int) -> list[SupervisionOrder]:

@@ -1,4 +1,5 @@
-"""Console 督办单 pages (/console/orders...): the lists, one order, issuing, answering, withdrawing.
+"""Console 督办单 pages (/console/orders...): the lists and their CSV/XLSX, one order, issuing,
+answering, withdrawing.
 
 Handlers and supervisors only (deny by default). Handlers see the orders of their
 departments and below and answer them; supervisors see every order, issue (from the
@@ -7,18 +8,35 @@ order outside the user's scope is 404, never its content.
 """
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+import csv
+import io
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
 from flask_login import current_user
+from openpyxl import Workbook
 
 from feedback.accounts.guards import require_roles
 from feedback.accounts.models import Role
-from feedback.actions import flash_form_errors, run_action
+from feedback.actions import as_download, flash_form_errors, run_action
 from feedback.clock import utcnow
 from feedback.directory.models import Department
 from feedback.extensions import db
+from feedback.inputs import as_id
 from feedback.orders import service as orders
 from feedback.orders.forms import AnswerForm, IssueForm, WithdrawForm
 from feedback.orders.models import SupervisionOrder
+from feedback.spreadsheets import append_xlsx_row, csv_cell
 from feedback.tickets import queue
 
 bp = Blueprint("orders", __name__, url_prefix="/console/orders")
@@ -53,6 +71,56 @@ def index():
                            which=which, lists=orders.LISTS, counts=orders.counts(current_user, now), now=now)
 
 
+def _export_list() -> str:
+    which = request.args.get("list", "open")
+    return which if which in orders.LISTS else "open"
+
+
+def _export_filename(which: str, ext: str) -> str:
+    """orders-overdue-202611231000.csv: the list and the moment of the export."""
+    return f"orders-{which}-{utcnow():%Y%m%d%H%M}.{ext}"
+
+
+@bp.get("/export.csv")
+def export_csv():
+    """One list (``?list=open|overdue|answered|withdrawn|all``) as CSV, UTF-8 with BOM (Excel
+    opens it), the same orders the list shows (a handler's: their departments' only), every
+    cell formula-safe."""
+    which = _export_list()
+    rows = orders.export_rows(current_user._get_current_object(), which, utcnow())
+
+    def generate():
+        buf = io.StringIO()
+        writer = csv.writer(buf)
+        yield "\ufeff"
+        writer.writerow(orders.EXPORT_HEADERS)
+        for row in rows:
+            writer.writerow([csv_cell(row[h]) for h in orders.EXPORT_HEADERS])
+            if buf.tell() > 64_000:
+                yield buf.getvalue()
+                buf.seek(0)
+                buf.truncate()
+        yield buf.getvalue()
+
+    return as_download(Response(stream_with_context(generate()), mimetype="text/csv; charset=utf-8"),
+                       _export_filename(which, "csv"))
+
+
+@bp.get("/export.xlsx")
+def export_xlsx():
+    """One list as an Excel workbook (text cells stored as text, never as formulas)."""
+    which = _export_list()
+    wb = Workbook(write_only=True)
+    sheet = wb.create_sheet(f"督办单（{orders.LISTS[which]}）")
+    append_xlsx_row(sheet, orders.EXPORT_HEADERS)
+    for row in orders.export_rows(current_user, which, utcnow()):
+        append_xlsx_row(sheet, [row[h] for h in orders.EXPORT_HEADERS])
+    out = io.BytesIO()
+    wb.save(out)
+    return as_download(Response(out.getvalue(), mimetype="application/vnd.openxmlformats-officedocument"
+                                                          ".spreadsheetml.sheet"), _export_filename(which, "xlsx"))
+
+
 def _render_new(form: IssueForm, status: int = 200):
     return render_template("orders/new.html", form=form, departments=orders.issuable_departments(current_user),
                            max_days=orders.max_due_days()), status
@@ -69,7 +137,13 @@ def new():
     if not form.validate_on_submit():
         flash_form_errors(form)
         return _render_new(form, 422)
-    department = db.session.get(Department, form.department_id.data) if form.department_id.data else None
+    department = None
+    if form.department_id.data is not None:
+        department_id = as_id(form.department_id.data)
+        department = db.session.get(Department, department_id) if department_id else None
+        if department is None:
+            flash("没有这个部门，请从列表中选择", "error")
+            return _render_new(form, 422)
     user = current_user._get_current_object()
     done = run_action(lambda: orders.issue_order(actor=user, content=form.content.data, department=department,
                                                  due_working_days=form.due_working_days.data), "督办单已下发")

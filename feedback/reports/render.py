@@ -77,16 +77,17 @@ def scope_title(snapshot: dict) -> str:
     return "全市" if scope["kind"] == "city" else f"{scope['name']}（含下级部门）"
 
 
-def _notes(snapshot: dict) -> list[str]:
-    """The sentences saying what is missing (no data, no children, month not over)."""
-    notes = []
+def notes(snapshot: dict) -> list[str]:
+    """The sentences saying what is missing (no data, no children, month not over), for the PDF,
+    the XLSX and the ``report monthly`` command's output."""
+    out = []
     if snapshot.get("empty"):
-        notes.append(f"{month_title(snapshot['month'])}没有评价、办件或工单数据，本期通报各项比率均为“—”。")
+        out.append(f"{month_title(snapshot['month'])}没有评价、办件或工单数据，本期通报各项比率均为“—”。")
     if snapshot["scope"]["kind"] == "department" and not snapshot["scope"]["has_children"]:
-        notes.append("该部门没有下级部门，只列出本部门的数据。")
+        out.append("该部门没有下级部门，只列出本部门的数据。")
     if snapshot.get("in_progress"):
-        notes.append(f"本月尚未结束，数据截至 {snapshot['generated_at']}。")
-    return notes
+        out.append(f"本月尚未结束，数据截至 {snapshot['generated_at']}。")
+    return out
 
 
 # ---------------------------------------------------------------- PDF
@@ -170,7 +171,7 @@ def pdf_bytes(snapshot: dict, issuer: str) -> bytes:
     signature = snapshot.get("signature")
     story.append(Paragraph(f"签发：{_esc(signature['by'])} {_esc(signature['at'])}" if signature
                            else "草稿（未签发）", styles["note"]))
-    story += [Paragraph(_esc(n), styles["body"]) for n in _notes(snapshot)]
+    story += [Paragraph(_esc(n), styles["body"]) for n in notes(snapshot)]
 
     story.append(_section(1, f"总体情况（{scope_title(snapshot)}，与{month_title(snapshot['previous'])}对比）", styles))
     story.append(_table(_headline_rows(snapshot), styles, [w * width for w in (0.2, 0.15, 0.25, 0.15, 0.25)]))
@@ -267,7 +268,7 @@ def xlsx_bytes(snapshot: dict, issuer: str) -> bytes:
     append_xlsx_row(ws, [f"{issuer} 政务服务“好差评”月度通报", month_title(snapshot["month"]), scope_title(snapshot)])
     signature = snapshot.get("signature")
     append_xlsx_row(ws, ["签发", f"{signature['by']} {signature['at']}" if signature else "草稿（未签发）"])
-    for note in _notes(snapshot):
+    for note in notes(snapshot):
         append_xlsx_row(ws, [note])
     for row in _headline_rows(snapshot):
         append_xlsx_row(ws, row)

@@ -28,9 +28,9 @@ from feedback.notifications import service as notifications
 from feedback.publications.models import Publication
 from feedback.reports import figures, render
 from feedback.reports.models import MonthlyReport, scope_key
-from feedback.statistics.months import month_of
+from feedback.statistics.months import EARLIEST_MONTH, month_of
 
-MONTH_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+MONTH_RE = re.compile(r"^[0-9]{4}-(0[1-9]|1[0-2])\Z")  # ASCII digits only: "\d" takes "２０２６"
 MIN_CASES, MAX_CASES = 3, 5
 FORMATS = {"pdf": "application/pdf",
            "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
@@ -70,10 +70,14 @@ def issuer() -> str:
 
 
 def parse_month(value: str | None, now: datetime | None = None) -> str:
-    """``value`` as a month YYYY-MM that has begun (the current month is allowed: its figures so far)."""
+    """``value`` as a month YYYY-MM that has begun (the current month is allowed: its figures so far),
+    from EARLIEST_MONTH on."""
     value = (value or "").strip()
     if not MONTH_RE.match(value):
         raise ReportMonthError("月份格式应为 YYYY-MM，例如 2026-11。", field="month")
+    if value < EARLIEST_MONTH:
+        earliest = render.month_title(EARLIEST_MONTH)
+        raise ReportMonthError(f"{render.month_title(value)}太早，没有数据（最早为{earliest}）。", field="month")
     this = month_of(now or utcnow())
     if value > this:
         raise FutureMonthError(f"{render.month_title(value)}尚未开始，不能生成通报（当前为{render.month_title(this)}）。",
@@ -86,9 +90,11 @@ def find_department(code: str | None) -> Department | None:
     code = (code or "").strip()
     if not code:
         return None
-    department = db.session.scalar(select(Department).where(Department.code == code))
+    department = None
+    if "\x00" not in code:  # never in a code, and PostgreSQL refuses it in a query
+        department = db.session.scalar(select(Department).where(Department.code == code))
     if department is None:
-        raise UnknownDepartmentError(f"没有编码为“{code[:40]}”的部门。", field="department")
+        raise UnknownDepartmentError(f"没有编码为“{code[:40].replace(chr(0), '')}”的部门。", field="department")
     return department
 
 

@@ -11,8 +11,9 @@ from feedback.errors import DomainError
 from feedback.extensions import db
 from feedback.statistics import drilldown
 from feedback.statistics import service as stats
+from feedback.statistics.months import EARLIEST_MONTH
 
-MONTH_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+MONTH_RE = re.compile(r"^[0-9]{4}-(0[1-9]|1[0-2])\Z")  # ASCII digits only: "\d" takes "２０２６"
 
 statistics_cli = AppGroup("statistics", help="统计 (pre-aggregated statistics).")
 
@@ -46,6 +47,8 @@ def statistics_explain(unit_ref: str, month: str, check: bool):
     """
     if not MONTH_RE.match(month):
         fail(f"错误：月份“{month}”应写作 YYYY-MM")
+    if month < EARLIEST_MONTH:
+        fail(f"错误：月份 {month} 太早，没有统计数据（最早为 {EARLIEST_MONTH}）")
     try:
         unit = drilldown.parse_unit(unit_ref)
     except DomainError as exc:

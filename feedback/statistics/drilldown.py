@@ -4,7 +4,9 @@ Which ratings, records or tickets counter X of unit U counts in month M is read 
 definitions the statistics are computed from (definitions.py: the counter's cohort, its month
 rule, the unit's column and the counter's condition), so a list and its figure cannot
 disagree. The lists are for the console and its CSV: a phone number is masked
-(contact.mask_phone), a citizen's name and free text are never shown. ``explain`` gives each
+(contact.mask_phone), a citizen's name and free text are never shown. A handler sees the units
+of their departments (:func:`unit_in_scope`) and, behind each figure, only the rows of their
+departments (``scope``). ``explain`` gives each
 rate of a unit and month with its numerator, denominator and rule, for the console's unit
 page and the ``statistics explain`` command.
 """
@@ -13,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterator
 
-from sqlalchemy import cast, exists, func, select
+from sqlalchemy import case, cast, exists, func, select
 from sqlalchemy.dialects.postgresql import JSONB
 
 from feedback.complaints.models import Complaint
@@ -77,18 +79,64 @@ def parse_unit(ref: str) -> Unit:
         raise UnknownUnitError(f"无法识别的统计单位“{ref}”：应为 all、department:编码、department_tree:编码、"
                                "hall:编码、window:编码、staff:工号 或 service_item:编码")
     column = model.staff_number if kind == "staff" else model.code
-    row = db.session.execute(select(model.id, model.name).where(column == code)).first()
+    row = None
+    if "\x00" not in code:  # never in a code, and PostgreSQL refuses it in a query: not found, not a 400
+        row = db.session.execute(select(model.id, model.name).where(column == code)).first()
     if row is None:
         raise UnknownUnitError(f"{KIND_NAMES[kind]}“{code}”不存在")
     return Unit(kind, row.id, code, row.name)
 
 
 def unit_in_scope(unit: Unit, scope: set[int] | None) -> bool:
-    """Whether a user with department ``scope`` (None: every department) may see this unit's rows:
-    handlers see their departments (本部门 and 含下级部门) only, supervisors every unit."""
+    """Whether a user with department ``scope`` (None: every department) may see this unit.
+
+    Supervisors see every unit. A handler's ``scope`` is their departments and every department
+    below them (accounts.department_scope), and a unit is theirs when it belongs to it:
+
+    * a department (本部门 or 含下级部门) in the scope;
+    * a window, a staff member or a service item (事项) whose owning department
+      (``department_id`` of the directory row) is in the scope;
+    * a hall that has windows and whose windows all belong to departments in the scope: a hall
+      shared with another department (most city halls) is not theirs, because its figures are the
+      sum of every department's windows there and cannot be cut down from the stored counts;
+    * never the city (``all``).
+
+    A unit being theirs lets them see its figures (stored counts); the rows listed behind a figure
+    are narrowed further to the rows of their own departments (:func:`conditions` with ``scope``):
+    a ticket of their window moved to another department, or a rating of their service item taken
+    at another department's window, is counted in the figure but never listed to them.
+    """
     if scope is None:
         return True
-    return unit.kind in ("department", "department_tree") and unit.id in scope
+    if unit.kind in ("department", "department_tree"):
+        return unit.id in scope
+    if unit.kind in ("window", "staff", "service_item"):
+        model = _MODELS[unit.kind]
+        owner = db.session.scalar(select(model.department_id).where(model.id == unit.id))
+        return owner is not None and owner in scope
+    if unit.kind == "hall":
+        owners = set(db.session.scalars(select(Window.department_id).where(Window.hall_id == unit.id).distinct()))
+        return bool(owners) and owners <= scope
+    return False
+
+
+def scoped_unit_ids(kind: str, scope: set[int] | None) -> list[int] | None:
+    """The ids of the units of ``kind`` a user with department ``scope`` may see (the same rule as
+    :func:`unit_in_scope`, for a whole unit table); None when the user sees every unit."""
+    if scope is None:
+        return None
+    departments = sorted(scope)
+    if kind in ("department", "department_tree"):
+        return departments
+    if kind in ("window", "staff", "service_item"):
+        model = _MODELS[kind]
+        return list(db.session.scalars(select(model.id).where(model.department_id.in_(departments))
+                                       .order_by(model.id)))
+    if kind == "hall":
+        foreign = func.sum(case((Window.department_id.in_(departments), 0), else_=1))
+        return list(db.session.scalars(select(Window.hall_id).group_by(Window.hall_id).having(foreign == 0)
+                                       .order_by(Window.hall_id)))
+    return []
 
 
 # ---------------------------------------------------------------- which rows count
@@ -130,12 +178,17 @@ def breakdown_condition(breakdown: Breakdown):
     raise NotFoundError(f"没有这项分布：{dimension}={key}")
 
 
-def conditions(name: str, unit: Unit, month: str, breakdown: Breakdown | None = None) -> tuple[Cohort, list]:
+def conditions(name: str, unit: Unit, month: str, breakdown: Breakdown | None = None,
+               scope: set[int] | None = None) -> tuple[Cohort, list]:
     """The cohort of counter ``name`` and the conditions of its rows for ``unit`` in ``month``
-    (only those counted under ``breakdown`` when given: it must divide counter ``name``)."""
+    (only those counted under ``breakdown`` when given: it must divide counter ``name``; only
+    those of a department in ``scope`` when given: a handler's rows, see :func:`unit_in_scope`)."""
     definition = counter(name)
     cohort = definition.cohort
     where = cohort.where(month) + _unit_conditions(cohort, unit)
+    if scope is not None:
+        # The row's department: the rated or serving department, the ticket's current holder.
+        where.append(cohort.unit_column("department").in_(sorted(scope)))
     if definition.condition is not None:
         where.append(definition.condition)
     if breakdown is not None:
@@ -145,10 +198,12 @@ def conditions(name: str, unit: Unit, month: str, breakdown: Breakdown | None = 
     return cohort, where
 
 
-def count(name: str, unit: Unit, month: str, breakdown: Breakdown | None = None) -> int:
-    """Counter ``name`` of ``unit`` in ``month`` counted live from the source rows (the score summed)."""
+def count(name: str, unit: Unit, month: str, breakdown: Breakdown | None = None,
+          scope: set[int] | None = None) -> int:
+    """Counter ``name`` of ``unit`` in ``month`` counted live from the source rows (the score
+    summed); only the rows of departments in ``scope`` when given."""
     definition = counter(name)
-    cohort, where = conditions(name, unit, month, breakdown)
+    cohort, where = conditions(name, unit, month, breakdown, scope)
     aggregate = func.sum(definition.value()) if definition.value is not None else func.count()
     return int(db.session.scalar(select(aggregate).select_from(cohort.source).where(*where)) or 0)
 
@@ -235,18 +290,20 @@ def _shown(cohort: Cohort, row) -> dict[str, Any]:
 
 
 def rows(name: str, unit: Unit, month: str, page: int = 1, per_page: int = 100,
-         breakdown: Breakdown | None = None) -> tuple[list[dict], int]:
-    """One page of the rows counter ``name`` of ``unit`` counts in ``month`` (masked), and how many there are."""
-    cohort, where = conditions(name, unit, month, breakdown)
+         breakdown: Breakdown | None = None, scope: set[int] | None = None) -> tuple[list[dict], int]:
+    """One page of the rows counter ``name`` of ``unit`` counts in ``month`` (masked), and how
+    many there are; only the rows of departments in ``scope`` when given (a handler's list)."""
+    cohort, where = conditions(name, unit, month, breakdown, scope)
     total = int(db.session.scalar(select(func.count()).select_from(cohort.source).where(*where)) or 0)
     stmt = _statement(cohort, where).limit(per_page).offset((max(page, 1) - 1) * per_page)
     return [_shown(cohort, row) for row in db.session.execute(stmt)], total
 
 
 def all_rows(name: str, unit: Unit, month: str, batch: int = 1000,
-             breakdown: Breakdown | None = None) -> Iterator[dict]:
-    """Every row counter ``name`` of ``unit`` counts in ``month`` (masked), read in batches (the CSV)."""
-    cohort, where = conditions(name, unit, month, breakdown)
+             breakdown: Breakdown | None = None, scope: set[int] | None = None) -> Iterator[dict]:
+    """Every row counter ``name`` of ``unit`` counts in ``month`` (masked), read in batches (the
+    CSV); only the rows of departments in ``scope`` when given (a handler's download)."""
+    cohort, where = conditions(name, unit, month, breakdown, scope)
     result = db.session.execute(_statement(cohort, where).execution_options(yield_per=batch))
     for row in result:
         yield _shown(cohort, row)

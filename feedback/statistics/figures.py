@@ -4,8 +4,10 @@ Every number here is a sum of ``stat_monthly`` counters or ``stat_breakdowns`` c
 months asked for (service.totals, service.trend, breakdowns.totals/by_month), never a scan of
 the ratings, records or tickets: the page costs the same at ten thousand ratings as at ten
 million. Each figure names the counter it sums, so the page links it to the rows behind it
-(drilldown.py, the same definitions). Supervisors see every unit; handlers the departments
-they are assigned and those below them (本部门 and 含下级部门), as on the drill-down pages.
+(drilldown.py, the same definitions). Supervisors see every unit; handlers the units of the
+departments they are assigned and those below them (本部门 and 含下级部门, their windows, staff,
+service items and the halls wholly theirs: drilldown.unit_in_scope), in every table and
+download, as on the drill-down pages.
 
 Each table of the page is also a plain list of rows (:func:`table`), for the CSV and XLSX
 downloads, so a download holds exactly what the page shows.
@@ -29,9 +31,9 @@ from feedback.statistics import breakdowns, drilldown
 from feedback.statistics import service as stats
 from feedback.statistics.definitions import ALL_RATES, COUNTER_DEFS, RateDef
 from feedback.statistics.models import COUNTERS, StatMonthly
-from feedback.statistics.months import month_of, months_between
+from feedback.statistics.months import EARLIEST_MONTH, month_of, months_between
 
-MONTH_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+MONTH_RE = re.compile(r"^[0-9]{4}-(0[1-9]|1[0-2])\Z")  # ASCII digits only: "\d" takes "２０２６"
 MAX_MONTHS = 36
 PER_PAGE = 50
 TOP_REASONS = 10
@@ -39,7 +41,7 @@ TREND_REASONS = 5
 TABLE_KINDS = {"department": "部门（本部门）", "department_tree": "部门（含下级部门）", "hall": "大厅",
                "window": "窗口", "staff": "工作人员", "service_item": "服务事项"}
 UNIT_KINDS = {"all": "全市", **TABLE_KINDS}
-HANDLER_KINDS = ("department", "department_tree")
+HANDLER_KINDS = tuple(TABLE_KINDS)  # every kind but the city, each cut to the handler's units
 _MODELS = {"department": Department, "department_tree": Department, "hall": Hall, "window": Window,
            "staff": Staff, "service_item": ServiceItem}
 EXPORTS = {"overview": "各项比率", "trend": "逐月趋势", "units": "分单位比率", "channels": "评价渠道",
@@ -59,7 +61,8 @@ class StatsUnitError(NotFoundError, code="stats-unit"):
 def parse_months(first: str | None, last: str | None, now: datetime | None = None) -> list[str]:
     """The months from ``first`` to ``last`` (YYYY-MM; default the current month, ``first``
     defaults to ``last``). Raises StatsInputError with a Chinese message for a month written
-    otherwise, a month in the future, ``first`` after ``last`` or more than MAX_MONTHS months."""
+    otherwise, a month in the future or before EARLIEST_MONTH, ``first`` after ``last`` or more
+    than MAX_MONTHS months."""
     this = month_of(now or utcnow())
     last = (last or "").strip() or this
     first = (first or "").strip() or last
@@ -68,6 +71,8 @@ def parse_months(first: str | None, last: str | None, now: datetime | None = Non
             raise StatsInputError(f"月份“{value[:20]}”无法识别：请写作 YYYY-MM，例如 {this}")
         if value > this:
             raise StatsInputError(f"{value} 是未来的月份，还没有统计数据（最晚可查 {this}）")
+        if value < EARLIEST_MONTH:
+            raise StatsInputError(f"{value} 太早，没有统计数据（最早可查 {EARLIEST_MONTH}）")
     if first > last:
         raise StatsInputError(f"起始月份 {first} 晚于截止月份 {last}，请调换后再查")
     months = months_between(first, last)
@@ -103,8 +108,13 @@ def resolve_unit(kind: str | None, code: str | None, scope: set[int] | None,
 
 
 def table_kinds(scope: set[int] | None) -> dict[str, str]:
-    """The unit tables the user may open: handlers their departments only."""
+    """The unit tables the user may open: every kind (a handler's tables hold only their units)."""
     return TABLE_KINDS if scope is None else {k: TABLE_KINDS[k] for k in HANDLER_KINDS}
+
+
+def unit_kinds(scope: set[int] | None) -> dict[str, str]:
+    """The kinds of unit the user may look at: a handler every kind but the city."""
+    return UNIT_KINDS if scope is None else {k: UNIT_KINDS[k] for k in HANDLER_KINDS}
 
 
 # ---------------------------------------------------------------- the figures
@@ -178,11 +188,12 @@ def _page_ids(kind: str, months: list[str], unit_ids: list[int] | None, offset: 
 
 def unit_table(kind: str, months: list[str], scope: set[int] | None, page: int | None = 1,
                per_page: int = PER_PAGE) -> tuple[list[UnitLine], int]:
-    """The units of ``kind`` with figures in ``months`` (handlers: their departments only), most
-    ratings first, one page of them (every one when ``page`` is None), and how many there are."""
+    """The units of ``kind`` with figures in ``months`` (handlers: only the units of their
+    departments, drilldown.scoped_unit_ids), most ratings first, one page of them (every one when
+    ``page`` is None), and how many there are."""
     if kind not in table_kinds(scope):
         raise StatsUnitError("您无权查看这类统计单位")
-    unit_ids = None if scope is None else sorted(scope)
+    unit_ids = drilldown.scoped_unit_ids(kind, scope)
     if page is None:
         sums = stats.totals(kind, months, unit_ids)
         ordered = sorted(sums.items(),

@@ -5,6 +5,10 @@ from datetime import datetime, timezone
 
 from feedback.clock import as_utc, local_zone
 
+# The earliest month a page, the drill-down or the bulletin accepts: nothing was rated before,
+# and a local month near year 1 has no UTC bounds (datetime overflows).
+EARLIEST_MONTH = "1970-01"
+
 
 def month_of(moment: datetime) -> str:
     """The local (Asia/Shanghai) calendar month of a stored UTC moment, as YYYY-MM."""

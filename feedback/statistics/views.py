@@ -3,8 +3,10 @@
 A unit's month shows each rate with its numerator, denominator and rule; each count opens the
 list of the ratings, records or tickets it counts (drilldown.py: the same definitions the
 statistics are computed from), masked, with a CSV download. Supervisors see every unit;
-handlers their departments and those below them (本部门 and 含下级部门); a unit outside the
-user's scope is 404, never its content. Read-only pages: nothing here writes.
+handlers the units of their departments and those below them (drilldown.unit_in_scope: the
+departments, their windows, staff, service items and the halls wholly theirs) and, behind each
+figure, only their departments' rows; a unit outside the user's scope is 404, never its
+content. Read-only pages: nothing here writes.
 """
 from __future__ import annotations
 
@@ -34,27 +36,28 @@ from feedback.clock import format_local, utcnow
 from feedback.directory.models import Department
 from feedback.errors import DomainError
 from feedback.extensions import db
+from feedback.inputs import as_id
 from feedback.spreadsheets import csv_cell
 from feedback.evaluations.levels import CHANNELS
 from feedback.evaluations.reasons import LABELS as REASON_LABELS
 from feedback.statistics import breakdowns, drilldown
 from feedback.statistics.definitions import COUNTER_DEFS, SCOPE_LABELS
 from feedback.statistics.models import StatState
-from feedback.statistics.months import month_of
+from feedback.statistics.months import EARLIEST_MONTH, month_of
 
 bp = Blueprint("statistics", __name__, url_prefix="/console/statistics")
 bp.before_request(require_roles(Role.HANDLER, Role.SUPERVISOR))
 bp.access = "supervisors (every unit) and handlers (their departments and below)"  # type: ignore[attr-defined]
 
-MONTH_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+MONTH_RE = re.compile(r"^[0-9]{4}-(0[1-9]|1[0-2])\Z")  # ASCII digits only: "\d" takes "２０２６"
 PER_PAGE = 100
 DEPARTMENT_ROWS = 300  # departments listed on the start page (a province has more: search by code)
 OTHER_KINDS = ("hall", "window", "staff", "service_item")
 
 
 def _month(value: str | None) -> str:
-    """A month written YYYY-MM, else 404 (the URL names nothing)."""
-    if not value or not MONTH_RE.match(value):
+    """A month written YYYY-MM (from EARLIEST_MONTH on), else 404 (the URL names nothing)."""
+    if not value or not MONTH_RE.match(value) or value < EARLIEST_MONTH:
         abort(404)
     return value
 
@@ -83,8 +86,8 @@ def _refreshed_at() -> str:
 
 @bp.get("/")
 def index():
-    """Choose a unit and a month: the user's departments (本部门 / 含下级部门), and for supervisors
-    the city and any hall, window, staff member or service item by code."""
+    """Choose a unit and a month: the user's departments (本部门 / 含下级部门), and a hall, window,
+    staff member or service item by code (supervisors any, and the city; handlers their own)."""
     this_month = month_of(utcnow())
     month = request.args.get("month") or this_month
     if not MONTH_RE.match(month):
@@ -148,8 +151,9 @@ def rows(unit: str, month: str, counter: str):
     """The ratings, records or tickets one count of a unit and month counts, a page at a time (masked)."""
     found, month = _counted(unit, month, counter)
     narrow = _breakdown(counter)
-    page = max(1, request.args.get("page", 1, type=int))
-    listed, total = drilldown.rows(counter, found, month, page, PER_PAGE, narrow)
+    page = as_id(request.args.get("page")) or 1
+    scope = accounts.department_scope(current_user)
+    listed, total = drilldown.rows(counter, found, month, page, PER_PAGE, narrow, scope)
     definition = COUNTER_DEFS[counter]
     if narrow is None:
         stored = drilldown.stored_counts(found, month)[counter]
@@ -159,7 +163,8 @@ def rows(unit: str, month: str, counter: str):
                            columns=drilldown.COLUMNS[definition.cohort.key], rows=listed, total=total, page=page,
                            per_page=PER_PAGE, stored=stored, refreshed_at=_refreshed_at(),
                            narrow=narrow, narrow_label=_narrow_label(narrow),
-                           narrow_args={narrow[0]: narrow[1]} if narrow else {})
+                           narrow_args={narrow[0]: narrow[1]} if narrow else {},
+                           scoped=scope is not None and found.kind not in SCOPE_LABELS)
 
 
 def _narrow_label(narrow: drilldown.Breakdown | None) -> str:
@@ -184,13 +189,14 @@ def rows_csv(unit: str, month: str, counter: str):
     found, month = _counted(unit, month, counter)
     narrow = _breakdown(counter)
     columns = drilldown.COLUMNS[COUNTER_DEFS[counter].cohort.key]
+    scope = accounts.department_scope(current_user)
 
     def generate():
         buf = io.StringIO()
         writer = csv.writer(buf)
         yield "\ufeff"
         writer.writerow([header for _, header in columns])
-        for row in drilldown.all_rows(counter, found, month, breakdown=narrow):
+        for row in drilldown.all_rows(counter, found, month, breakdown=narrow, scope=scope):
             writer.writerow([_cell(row.get(field)) for field, _ in columns])
             if buf.tell() > 64_000:
                 yield buf.getvalue()

@@ -1,7 +1,8 @@
 """Console statistics (/console/stats): every rate per unit over a month or a range of months.
 
-Supervisors see the city and every unit; handlers their departments and those below them;
-window staff and the public never. The page reads pre-aggregated rows only (figures.py);
+Supervisors see the city and every unit; handlers the units of their departments and those
+below them (the departments, their halls, windows, staff and service items: drilldown.unit_in_scope)
+in every table and download; window staff and the public never. The page reads pre-aggregated rows only (figures.py);
 each figure links to the rows it counts (the drill-down pages of views.py); each table is
 also a CSV and an XLSX download. Read-only: nothing here writes.
 """
@@ -21,6 +22,7 @@ from feedback.actions import as_download
 from feedback.clock import utcnow
 from feedback.errors import DomainError
 from feedback.evaluations.levels import CHANNELS
+from feedback.inputs import as_id
 from feedback.public.charts import bar_chart, line_chart
 from feedback.spreadsheets import append_xlsx_row, csv_cell
 from feedback.statistics import figures
@@ -28,7 +30,7 @@ from feedback.statistics.months import month_of
 
 bp = Blueprint("stats_workbench", __name__, url_prefix="/console/stats")
 bp.before_request(require_roles(Role.HANDLER, Role.SUPERVISOR))
-bp.access = "supervisors (every unit) and handlers (their departments and below)"  # type: ignore[attr-defined]
+bp.access = "supervisors (every unit) and handlers (the units of their departments and below)"  # type: ignore[attr-defined]
 
 
 def _asked(page: int | None = 1):
@@ -66,7 +68,7 @@ def _charts(bench: figures.Workbench) -> dict:
 @bp.get("/")
 def index():
     """The statistics of a unit over a month or range: rates, trend, unit table, channels, reasons."""
-    page = max(1, request.args.get("page", 1, type=int) or 1)
+    page = as_id(request.args.get("page")) or 1  # a page number a column can hold (else the first)
     scope = accounts.department_scope(current_user)
     this_month = month_of(utcnow())
     form = {"from": request.args.get("from", ""), "to": request.args.get("to", ""),
@@ -77,14 +79,12 @@ def index():
     except DomainError as exc:
         return render_template("statistics/workbench.html", error=exc.message, bench=None, form=form,
                                this_month=this_month, kinds=figures.table_kinds(scope),
-                               unit_kinds=figures.UNIT_KINDS if scope is None else
-                               {k: figures.UNIT_KINDS[k] for k in figures.HANDLER_KINDS},
+                               unit_kinds=figures.unit_kinds(scope),
                                supervisor=scope is None), exc.status
     return render_template("statistics/workbench.html", error=None, bench=bench, form=form, this_month=this_month,
                            kinds=figures.table_kinds(scope), charts=_charts(bench), page=page,
                            per_page=figures.PER_PAGE, rates=figures.ALL_RATES, exports=figures.EXPORTS,
-                           unit_kinds=figures.UNIT_KINDS if scope is None else
-                           {k: figures.UNIT_KINDS[k] for k in figures.HANDLER_KINDS},
+                           unit_kinds=figures.unit_kinds(scope),
                            supervisor=scope is None, channels=CHANNELS,
                            top_trend=bench.reasons[:figures.TREND_REASONS])
 

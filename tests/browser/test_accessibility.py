@@ -34,6 +34,7 @@ NOT_PAGES = {
     "directory.export_csv": "CSV download", "directory.export_xlsx": "XLSX download",
     "statistics.rows_csv": "CSV download", "stats_workbench.download": "XLSX/CSV download",
     "tickets.export_csv": "CSV download", "tickets.export_xlsx": "XLSX download",
+    "orders.export_csv": "CSV download", "orders.export_xlsx": "XLSX download",
     "reports.download_pdf": "PDF download", "reports.download_xlsx": "XLSX download",
     "public.results_data": "open-data download (CSV/JSON)", "public.stats_data": "open-data download (CSV/JSON)",
     "public.feed": "Atom feed", "counter.qr_png": "PNG image", "terminal.case_qr": "SVG image",

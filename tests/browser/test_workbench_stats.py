@@ -1,5 +1,5 @@
 """The console statistics (/console/stats) in a real browser: a supervisor reads a department's
-差评回复率 and drills down to its tickets; a handler sees their own departments only."""
+差评回复率 and drills down to its tickets; a handler sees their own departments and their windows only."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
@@ -17,10 +17,12 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture
 def november(db, city, clock, make_ticket, make_evaluation):
-    """户政支队: two bad-review tickets in November, one answered; 市场监管局: one, moved there."""
+    """户政支队: two bad-review tickets in November, one answered; 市场监管局: one, moved there,
+    and a good rating at its window W02."""
     boss = city.users.supervisor
     clock.set(datetime(2026, 11, 2, 2, 0, tzinfo=timezone.utc))
     make_evaluation(level=5, channel="sms")
+    make_evaluation(level=4, window=city.other_window)
     replied, waiting, moved = make_ticket(), make_ticket(level=2, reasons=[213]), make_ticket()
     tickets.move(moved, boss, city.other, note="属市场监管局职责")
     work(clock, replied, boss, until="replied")
@@ -68,7 +70,17 @@ def test_a_handler_sees_only_their_subtree_and_a_clear_message_for_another_depar
     expect(page.locator("#unit-title")).to_contain_text("含下级部门")
     expect(page.locator('#units-table tr[data-unit="department:GA-HZ"]')).to_be_visible()
     expect(page.locator('#units-table tr[data-unit="department:SCJ"]')).to_have_count(0)
-    expect(page.locator('select[name="table"] option')).to_have_count(2)
+    expect(page.locator('select[name="table"] option')).to_have_count(6)
+    page.get_by_role("navigation", name="单位类型").get_by_role("link", name="窗口").click()
+    expect(page.locator('#units-table tr[data-unit="window:W01"]')).to_be_visible()
+    expect(page.locator('#units-table tr[data-unit="window:W02"]')).to_have_count(0)  # 市场监管局's
+    page.locator('#units-table tr[data-unit="window:W01"]').get_by_role("link", name="1 号窗口", exact=True).click()
+    expect(page.locator("#unit-title")).to_contain_text("1 号窗口")
+    page.locator('#overview-table tr[data-rate="bad_reply_rate"] [data-den] a').click()
+    expect(page.locator("#rows-total")).to_have_text("2")  # the ticket moved to 市场监管局 is not listed
+    expect(page.locator("#rows-scoped")).to_be_visible()
+    expect(page.locator(f'tr[data-row="{november["moved"].id}"]')).to_have_count(0)
+    page.go_back()
     page.locator('input[name="code"]').fill("SCJ")
     page.locator('select[name="kind"]').select_option("department")
     page.get_by_role("button", name="查看").click()

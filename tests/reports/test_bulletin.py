@@ -17,6 +17,7 @@ from feedback.reports.models import MonthlyReport
 from feedback.statistics import service as stats
 from feedback.statistics.definitions import RATES
 from feedback.statistics.models import StatMonthly
+from tests.conftest import csrf_from, login
 from tests.reports.conftest import at, pdf_text
 
 
@@ -158,20 +159,76 @@ def test_a_signed_month_downloads_the_identical_bytes_later_even_after_new_ratin
     assert "好评率\n28.6%\n4 / 14" in pdf_text(dept.pdf)
 
 
-@pytest.mark.parametrize("month, department, message", [
+BAD_INPUT = [
     ("2027-01", None, "2027年1月尚未开始，不能生成通报（当前为2026年11月）。"),
+    ("2099-01", None, "2099年1月尚未开始，不能生成通报（当前为2026年11月）。"),
     ("2026-13", None, "月份格式应为 YYYY-MM，例如 2026-11。"),
+    ("2026-00", None, "月份格式应为 YYYY-MM，例如 2026-11。"),
     ("11/2026", None, "月份格式应为 YYYY-MM，例如 2026-11。"),
+    ("abc", None, "月份格式应为 YYYY-MM，例如 2026-11。"),
+    ("２０２６-11", None, "月份格式应为 YYYY-MM，例如 2026-11。"),  # full-width digits
+    ("0001-01", None, "0001年1月太早，没有数据（最早为1970年1月）。"),
     ("2026-11", "NOPE", "没有编码为“NOPE”的部门。"),
-])
-def test_bad_input_is_refused_with_a_clear_message(app, db, city, month, department, message):
+]
+
+
+@pytest.mark.parametrize("month, department, message", BAD_INPUT)
+def test_bad_input_is_refused_with_a_clear_message(app, db, city, month, department, message, tmp_path):
     with pytest.raises(reports.ValidationError if department is None else reports.NotFoundError) as refused:
         reports.generate(month, department)
     assert refused.value.message == message
-    args = ["report", "monthly", "--month", month] + (["--department", department] if department else [])
+    out = tmp_path / "b.pdf"
+    args = ["report", "monthly", "--month", month, "--out", str(out)] + (
+        ["--department", department] if department else [])
     result = app.test_cli_runner().invoke(args=args)
-    assert result.exit_code == 2 and message in result.output
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip() == f"错误：{message}", "the refusal goes to stderr, in Chinese, without a traceback"
+    assert result.stdout == "" and not out.exists()
     assert db.session.scalar(select(MonthlyReport.id)) is None
+
+
+@pytest.mark.parametrize("month, department, message", BAD_INPUT + [("", None, "请选择月份"),
+                                                                    ("2026-113", None, "月份格式应为 YYYY-MM"),
+                                                                    ("2026-11", "GA\x00", "没有编码为“GA”的部门。")])
+def test_the_console_refuses_bad_input_with_the_same_message(app, db, city, month, department, message):
+    client = app.test_client()
+    login(client, "super")
+    token = csrf_from(client.get("/console/reports/").get_data(as_text=True))
+    resp = client.post("/console/reports/generate", data={"csrf_token": token, "month": month,
+                                                          "department": department or ""})
+    assert resp.status_code == 302 and resp.headers["Location"].endswith("/console/reports/")
+    page = client.get("/console/reports/").get_data(as_text=True)
+    assert message in page, f"the page does not say why {month!r} / {department!r} was refused"
+    assert db.session.scalar(select(MonthlyReport.id)) is None
+
+
+def test_the_cli_says_when_a_month_has_no_data_or_a_department_no_children(app, db, city, activity, tmp_path):
+    runner = app.test_cli_runner()
+    empty = runner.invoke(args=["report", "monthly", "--month", "2026-06", "--out", str(tmp_path / "jun.pdf")])
+    assert empty.exit_code == 0, empty.output
+    assert "提示：2026年6月没有评价、办件或工单数据，本期通报各项比率均为“—”。" in empty.stdout
+    leaf = runner.invoke(args=["report", "monthly", "--month", "2026-11", "--department", "GA-HZ",
+                               "--out", str(tmp_path / "hz.pdf")])
+    assert leaf.exit_code == 0, leaf.output
+    assert "提示：该部门没有下级部门，只列出本部门的数据。" in leaf.stdout
+    assert (tmp_path / "hz.pdf").read_bytes().startswith(b"%PDF")
+    blocked = tmp_path / "a-file"
+    blocked.write_text("x")
+    unwritable = runner.invoke(args=["report", "monthly", "--month", "2026-11", "--out", str(blocked / "nov.pdf")])
+    assert unwritable.exit_code == 1 and unwritable.stderr.startswith("错误：无法写入"), unwritable.output
+    assert "Traceback" not in unwritable.output
+
+
+def test_the_console_shows_a_month_without_data_and_a_department_without_children(app, db, city, activity):
+    client = app.test_client()
+    login(client, "super")
+    token = csrf_from(client.get("/console/reports/").get_data(as_text=True))
+    for month, department, note in (("2026-06", "", "empty-note"), ("2026-11", "GA-HZ", "no-children-note")):
+        resp = client.post("/console/reports/generate", data={"csrf_token": token, "month": month,
+                                                              "department": department})
+        assert resp.status_code == 302 and "/console/reports/" in resp.headers["Location"]
+        page = client.get(resp.headers["Location"])
+        assert page.status_code == 200 and f'id="{note}"' in page.get_data(as_text=True), (month, department)
 
 
 def test_a_month_without_data_and_a_department_without_children_say_so(db, city, activity):

@@ -245,6 +245,8 @@ RULES: dict[str, Rule] = {
     # 督办单: handlers see and answer their departments' orders, supervisors issue and withdraw (empty forms
     # are refused by the service: 422; an empty form from a ticket goes back to the ticket: 303)
     "orders.index": Rule(tickets(200)),
+    "orders.export_csv": Rule(tickets(200)),  # a handler's own departments' orders only
+    "orders.export_xlsx": Rule(tickets(200)),
     "orders.new": Rule(supervisor(422), "POST"),
     "orders.from_ticket": Rule(supervisor(303), "POST"),
     "orders.detail": Rule(tickets_scoped(200)),

@@ -146,6 +146,9 @@ def test_explain_prints_each_rate_with_numerator_denominator_and_rule(app, city,
     bad = runner.invoke(args=["statistics", "explain", "--unit", "department:NOPE", "--month", "2026-11"])
     assert bad.exit_code == 2
     assert "不存在" in bad.output
+    for month, message in (("0001-01", "太早"), ("2026-13", "应写作 YYYY-MM"), ("abc", "应写作 YYYY-MM")):
+        bad = runner.invoke(args=["statistics", "explain", "--unit", "all", "--month", month, "--check"])
+        assert bad.exit_code == 2 and message in bad.stderr and "Traceback" not in bad.output, (month, bad.output)
 
 
 def test_a_supervisor_opens_every_count_behind_a_rate_and_sees_masked_rows_and_a_csv(client, city, traced):
@@ -183,8 +186,11 @@ def test_handlers_see_their_departments_and_those_below_only(app, client, city, 
     assert 'data-department="GA-HZ"' in index and 'data-department="SCJ"' not in index
     assert client.get("/console/statistics/department_tree:GA/2026-11").status_code == 200
     assert client.get("/console/statistics/department:GA-HZ/2026-11/bad_tickets").status_code == 200
+    assert client.get("/console/statistics/window:W01/2026-11/ratings").status_code == 200  # 户政支队's window
+    assert 'name="kind"' in index  # their halls, windows, staff and items by code
     for url in ("/console/statistics/department:SCJ/2026-11", "/console/statistics/department:SCJ/2026-11/tickets",
-                "/console/statistics/all/2026-11", "/console/statistics/window:W01/2026-11/ratings",
+                "/console/statistics/all/2026-11", "/console/statistics/window:W02/2026-11/ratings",
+                "/console/statistics/hall:H1/2026-11", "/console/statistics/staff:S002/2026-11/ratings/csv",
                 "/console/statistics/department:SCJ/2026-11/tickets/csv"):
         assert client.get(url).status_code == 404, url
     clerk = app.test_client()

@@ -1,7 +1,7 @@
 """The console statistics (/console/stats): every figure is a stored count that equals the rows
 it counts; 未评率 and 回访及时率 over hand-made data; the channel mix and the reasons; a
-handler sees their departments only; CSV and XLSX hold what the page shows; bad input gets a
-Chinese message, never a 500."""
+handler sees the units of their departments only, and only their rows; CSV and XLSX hold what
+the page shows; bad input gets a Chinese message, never a 500."""
 from __future__ import annotations
 
 import csv
@@ -16,6 +16,7 @@ from feedback.evaluations import service as ratings
 from feedback.statistics import breakdowns, drilldown
 from feedback.statistics import service as stats
 from feedback.statistics.definitions import COUNTER_DEFS
+from feedback.tickets import service as tickets
 from tests.conftest import login, walk_to
 
 NOV = "2026-11"
@@ -134,20 +135,109 @@ def test_the_page_shows_each_rate_of_the_unit_and_links_it_to_its_rows(client, d
     assert 'data-month="2026-09"' in ranged and 'data-unit="staff:S001"' in ranged
 
 
+@pytest.fixture
+def two_departments(db, city, clock, hand_made, make_hall, make_window, make_evaluation, make_ticket):
+    """hand_made (户政支队 at W01 in the shared hall H1) plus, in November: a bad rating at
+    市场监管局's W02 (its staff S002, its item IT2), a good rating at W03 (户政支队's window in
+    its own hall H2) and a bad-review ticket of W01 moved to 市场监管局."""
+    own_hall = make_hall(code="H2", name="户政分中心")
+    own_window = make_window(code="W03", name="3 号窗口", hall=own_hall, department=city.child)
+    db.session.commit()
+    make_evaluation(level=5, window=own_window)
+    foreign = make_ticket(level=2, reasons=[214], window=city.other_window)
+    moved = make_ticket(level=1)
+    tickets.move(moved, city.users.supervisor, city.other, note="属市场监管局职责")
+    refresh(db)
+    return {"foreign": foreign, "moved": moved}
+
+
+def _csv(resp) -> list[list[str]]:
+    assert resp.status_code == 200, resp.get_data(as_text=True)[:200]
+    return list(csv.reader(io.StringIO(resp.get_data(as_text=True).lstrip("\ufeff"))))
+
+
 def test_a_handler_sees_only_their_departments(client, db, city, hand_made):
     login(client, "handler_hz")  # 户政支队 only
     page = client.get("/console/stats/").get_data(as_text=True)
     assert "户政支队" in page and 'data-unit="department:GA-HZ"' in page
     assert 'data-unit="department:SCJ"' not in page and 'data-unit="department:GA"' not in page
     for query in ("kind=department&code=SCJ", "kind=department_tree&code=GA", "kind=all", "kind=hall&code=H1",
-                  "kind=window&code=W01"):
+                  "kind=window&code=W02", "kind=staff&code=S002", "kind=service_item&code=IT2"):
         resp = client.get(f"/console/stats/?{query}")
         assert resp.status_code == 404, query
-        assert "不在您的查看范围内" in resp.get_data(as_text=True)
-    resp = client.get("/console/stats/?table=staff")
-    assert resp.status_code == 404 and "无法查看这类统计单位" in resp.get_data(as_text=True)
+        assert "不在您的查看范围内" in resp.get_data(as_text=True), query
     download = client.get("/console/stats/download?what=units&format=csv&kind=department&code=SCJ")
     assert download.status_code == 404
+
+
+def test_a_handler_sees_the_halls_windows_staff_and_items_of_their_departments_only(app, client, db, city,
+                                                                                   hand_made, two_departments):
+    login(client, "handler_hz")  # 户政支队 only
+    tables = {"window": ("window:W01", "window:W03", "window:W02"), "staff": ("staff:S001", None, "staff:S002"),
+              "service_item": ("service_item:IT1", None, "service_item:IT2"), "hall": ("hall:H2", None, "hall:H1")}
+    for table, (mine, also_mine, foreign) in tables.items():
+        resp = client.get(f"/console/stats/?from=2026-11&to=2026-11&table={table}")
+        html = resp.get_data(as_text=True)
+        assert resp.status_code == 200, table
+        assert f'data-unit="{mine}"' in html, f"{table}: the handler's own {mine} is missing"
+        assert also_mine is None or f'data-unit="{also_mine}"' in html, table
+        assert f'data-unit="{foreign}"' not in html, f"{table}: {foreign} of another department (or shared) leaked"
+    # the shared hall H1 (W01 of 户政支队 and W02 of 市场监管局) mixes departments: not theirs
+    page = client.get("/console/stats/?from=2026-11&to=2026-11&kind=window&code=W01").get_data(as_text=True)
+    assert "1 号窗口" in re.search(r'id="unit-title">(.*?)<', page).group(1)
+    row = re.search(r'<tr data-rate="bad_reply_rate">(.*?)</tr>', page, re.S).group(1)
+    assert "/console/statistics/window:W01/2026-11/bad_tickets" in row
+    # the drill-down into their window lists their department's tickets only: the one moved to
+    # 市场监管局 is counted in the window's figure but not listed
+    moved, foreign = two_departments["moved"], two_departments["foreign"]
+    drilled = client.get("/console/statistics/window:W01/2026-11/bad_tickets")
+    html = drilled.get_data(as_text=True)
+    assert drilled.status_code == 200 and f'data-row="{hand_made["on_time"].id}"' in html
+    assert f'data-row="{moved.id}"' not in html and 'id="rows-scoped"' in html
+    listed = [r[0] for r in _csv(client.get("/console/statistics/window:W01/2026-11/bad_tickets/csv"))[1:]]
+    assert str(hand_made["on_time"].id) in listed and str(moved.id) not in listed
+    # URL tampering: another department's window, staff, item, the shared hall
+    for url in ("/console/stats/?kind=window&code=W02", "/console/statistics/window:W02/2026-11",
+                "/console/statistics/window:W02/2026-11/bad_tickets",
+                "/console/statistics/window:W02/2026-11/bad_tickets/csv",
+                "/console/statistics/staff:S002/2026-11/ratings", "/console/statistics/service_item:IT2/2026-11/bad",
+                "/console/statistics/hall:H1/2026-11/ratings",
+                "/console/stats/download?what=overview&format=csv&kind=window&code=W02"):
+        assert client.get(url).status_code == 404, url
+    # the downloads hold their units only
+    units = "/console/stats/download?from=2026-11&to=2026-11&what=units&format="
+    codes = [r[0] for r in _csv(client.get(units + "csv&table=window"))[2:]]
+    assert sorted(codes) == ["W01", "W03"], codes
+    codes = [r[0] for r in _csv(client.get(units + "csv&table=hall"))[2:]]
+    assert codes == ["H2"], codes
+    sheet = load_workbook(io.BytesIO(client.get(units + "xlsx&table=staff").data)).active
+    assert [row[0].value for row in sheet.iter_rows(min_row=3)] == ["S001"]
+    sheet = load_workbook(io.BytesIO(client.get(units + "xlsx&table=service_item").data)).active
+    assert [row[0].value for row in sheet.iter_rows(min_row=3)] == ["IT1"]
+    # the supervisor still sees every unit, and every row behind the window's figure
+    boss = app.test_client()
+    login(boss, "super")
+    html = boss.get("/console/statistics/window:W01/2026-11/bad_tickets").get_data(as_text=True)
+    assert f'data-row="{moved.id}"' in html and 'id="rows-scoped"' not in html
+    assert f'data-row="{foreign.id}"' in boss.get("/console/statistics/window:W02/2026-11/bad_tickets").get_data(
+        as_text=True)
+    codes = [r[0] for r in _csv(boss.get(units + "csv&table=window"))[2:]]
+    assert sorted(codes) == ["W01", "W02", "W03"], codes
+
+
+def test_a_handler_of_a_parent_department_sees_the_units_of_its_children(db, city, two_departments):
+    scope = {city.parent.id, city.child.id}
+    window = drilldown.parse_unit("window:W01")
+    assert drilldown.unit_in_scope(window, scope) and not drilldown.unit_in_scope(window, {city.other.id})
+    assert not drilldown.unit_in_scope(drilldown.parse_unit("hall:H1"), scope)  # shared with 市场监管局
+    assert drilldown.unit_in_scope(drilldown.parse_unit("hall:H1"), {city.child.id, city.other.id})
+    assert not drilldown.unit_in_scope(drilldown.parse_unit("all"), scope)
+    assert drilldown.scoped_unit_ids("staff", scope) == [city.staff.id]
+    assert drilldown.scoped_unit_ids("window", None) is None
+    # the rows behind a figure keep to the scope's departments: the moved ticket counts for W01
+    listed = {r["id"] for r in drilldown.all_rows("bad_tickets", window, NOV)}
+    scoped = {r["id"] for r in drilldown.all_rows("bad_tickets", window, NOV, scope=scope)}
+    assert two_departments["moved"].id in listed and scoped == listed - {two_departments["moved"].id}
 
 
 def test_window_staff_and_the_public_are_kept_out(app, client, city):
@@ -198,12 +288,41 @@ def test_every_table_downloads_as_csv_and_xlsx_with_the_page_figures(client, db,
     ("kind=department&code=NOPE", 404, "不存在"),
     ("kind=planet&code=X", 404, "无法识别的统计单位类型"),
     ("table=nonsense", 404, "无法查看这类统计单位"),
+    ("from=2026-11&to=2099-01", 422, "未来的月份"),
+    ("from=2023-10&to=2026-11", 422, "最多查看 36 个月"),
+    ("from=%EF%BC%92%EF%BC%90%EF%BC%92%EF%BC%96-11", 422, "无法识别"),  # full-width digits
+    ("from=0000-01&to=0000-01", 422, "太早"),
+    ("from=0001-01&to=0001-01", 422, "太早"),
+    ("kind=window&code=", 404, "不存在"),
+    ("kind=window&code=" + "W" * 500, 404, "不存在"),
+    ("page=99999999999999999999", 200, "分单位"),
+    ("page=abc", 200, "分单位"),
 ])
 def test_bad_input_gets_a_clear_chinese_message_never_a_500(client, city, query, status, message):
     login(client, "super")
     resp = client.get(f"/console/stats/?{query}")
     assert resp.status_code == status
     assert message in resp.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("query", [
+    "what=nope&format=csv", "what=units&format=pdf", "what=units&format=csv&from=2099-01",
+    "what=units&format=xlsx&table=nonsense", "what=units&format=csv&from=0000-01&to=0000-01",
+    "what=units&format=csv&kind=window&code=NOPE"])
+def test_bad_download_requests_get_a_chinese_message_never_a_500(client, city, query):
+    login(client, "super")
+    resp = client.get(f"/console/stats/download?{query}")
+    assert resp.status_code in (400, 404, 422), query
+    assert re.search(r"[\u4e00-\u9fff]", resp.get_data(as_text=True)), "the refusal is said in Chinese"
+
+
+@pytest.mark.parametrize("url", ["/console/statistics/all/0000-01/ratings", "/console/statistics/all/0001-01",
+                                 "/console/statistics/all/2026-11/ratings?page=99999999999999999999",
+                                 "/console/statistics/all/2026-11/ratings?page=-5",
+                                 "/console/statistics/window:%00/2026-11"])
+def test_odd_drill_down_urls_are_not_found_or_shown_never_a_500(client, city, url):
+    login(client, "super")
+    assert client.get(url).status_code in (200, 404), url
 
 
 def test_a_month_with_no_data_shows_dashes_not_zero_percent(client, city):
