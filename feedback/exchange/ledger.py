@@ -152,8 +152,13 @@ def _promote(subject_key: str) -> None:
         if isinstance(obj, ExchangeMessage) and obj.subject_key == subject_key:
             obj.lane = "fast"
             return
-    db.session.execute(update(ExchangeMessage).where(ExchangeMessage.subject_key == subject_key,
-                                                     ExchangeMessage.status == "pending").values(lane="fast"))
+    # SKIP LOCKED: a record a pusher is sending right now (its row locked, pusher.py) needs no
+    # promotion, and the rating's transaction must not wait for the province's answer.
+    pending = (select(ExchangeMessage.id).where(ExchangeMessage.subject_key == subject_key,
+                                                ExchangeMessage.status == "pending")
+               .with_for_update(skip_locked=True))
+    db.session.execute(update(ExchangeMessage).where(ExchangeMessage.id.in_(pending.scalar_subquery()))
+                       .values(lane="fast").execution_options(synchronize_session=False))
 
 
 def rating_invalidated(evaluation: Evaluation, now: datetime | None = None) -> ExchangeMessage:

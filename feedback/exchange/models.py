@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Boolean, Date, Index, Integer, SmallInteger, String, Text
+from sqlalchemy import Boolean, Date, Index, Integer, SmallInteger, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from feedback.clock import utcnow
@@ -32,8 +32,11 @@ class ExchangeMessage(db.Model):
 
     __tablename__ = "exchange_messages"
     __table_args__ = (
-        Index("ix_exchange_messages_due", "status", "lane", "kind", "next_attempt_at"),
+        # The id last: a push run resumes its scan after the last batch it claimed (fastpath.Claims).
+        Index("ix_exchange_messages_due", "status", "lane", "kind", "next_attempt_at", "id"),
         Index("ix_exchange_messages_day", "business_date", "kind", "status"),
+        Index("ix_exchange_messages_depends_on", "depends_on", postgresql_where=text("depends_on IS NOT NULL"),
+              sqlite_where=text("depends_on IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -42,7 +45,7 @@ class ExchangeMessage(db.Model):
     kind: Mapped[str] = mapped_column(String(30))
     subject_id: Mapped[int] = mapped_column(Integer)
     lane: Mapped[str] = mapped_column(String(10), default="batch")  # fast | batch
-    depends_on: Mapped[str | None] = mapped_column(String(60), index=True)  # subject_key sent first
+    depends_on: Mapped[str | None] = mapped_column(String(60))  # subject_key sent first (indexed above)
     status: Mapped[str] = mapped_column(String(20), default="pending")
     attempts: Mapped[int] = mapped_column(SmallInteger, default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

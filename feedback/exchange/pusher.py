@@ -2,10 +2,14 @@
 
 Order: the fast lane (bad ratings and their records) before the batch lane; within a lane,
 records before ratings before the rest; a message whose parent (``depends_on``) is not yet
-acknowledged waits. Each batch is claimed with one conditional UPDATE (two pushers never
-send the same message) and committed before the request, so the request holds no
-transaction; a pusher killed mid-batch leaves rows 'sending' whose lease runs out and they
-are sent again — with the same ``message_id``, which the remote dedupes on.
+acknowledged waits. Two pushers never send the same message:
+- on PostgreSQL a batch is claimed by locking its rows (``FOR UPDATE SKIP LOCKED``) in a
+  transaction of its own that ends when its outcomes are stored (fastpath.Claims); a pusher
+  killed mid-batch leaves its rows pending, untouched, and the next run sends them again;
+- elsewhere (SQLite) by one conditional UPDATE to 'sending' with a lease, committed before the
+  request; a pusher killed mid-batch leaves rows 'sending' whose lease runs out (:func:`reclaim`).
+Either way a batch sent again carries the same ``message_id``, which the remote dedupes on.
+While one batch's request is under way the next is claimed (:func:`push`).
 """
 from __future__ import annotations
 
@@ -14,12 +18,15 @@ import logging
 import random
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import bindparam, exists, select, update
+from sqlalchemy import Connection, bindparam, exists, select, update
 from sqlalchemy.orm import aliased
 
+from feedback.exchange import fastpath
 from feedback.exchange.adapters import make_adapter
 from feedback.exchange.adapters.base import Adapter, Delivery, Outgoing, TransientError
 from feedback.exchange.mapping import payloads, stored_request
@@ -68,11 +75,13 @@ def promote_parents() -> int:
     a 补报 queues them apart. Otherwise each bad rating of a backlog would wait for its record's
     turn in the batch lane and then go up alone, one request per rating."""
     child = aliased(ExchangeMessage)
-    done = db.session.execute(update(ExchangeMessage).where(
+    parents = select(ExchangeMessage.id).where(
         ExchangeMessage.status == "pending", ExchangeMessage.lane == "batch",
         ExchangeMessage.subject_key.in_(select(child.depends_on).where(
-            child.status == "pending", child.lane == "fast", child.depends_on.is_not(None))),
-    ).values(lane="fast").execution_options(synchronize_session=False)).rowcount or 0
+            child.status == "pending", child.lane == "fast", child.depends_on.is_not(None)))
+    ).with_for_update(skip_locked=True, of=ExchangeMessage)  # one another pusher is sending: no need
+    done = db.session.execute(update(ExchangeMessage).where(ExchangeMessage.id.in_(parents.scalar_subquery()))
+                              .values(lane="fast").execution_options(synchronize_session=False)).rowcount or 0
     db.session.commit()
     return done
 
@@ -87,7 +96,8 @@ _PARENT = _TABLE.alias("parent")
 # index's own order: adding the id made PostgreSQL sort every due message of the kind for each
 # batch (a backfill's messages share one next_attempt_at); ties come in index order.
 _DUE = (select(_TABLE.c.id)
-        .where(_TABLE.c.status == "pending", _TABLE.c.lane == bindparam("lane"), _TABLE.c.kind == bindparam("kind"),
+        .where(_TABLE.c.status == "pending", _TABLE.c.lane == bindparam("due_lane"),
+               _TABLE.c.kind == bindparam("due_kind"),
                _TABLE.c.next_attempt_at <= bindparam("now"),
                _TABLE.c.depends_on.is_(None) | (select(_PARENT.c.status).where(
                    _PARENT.c.subject_key == _TABLE.c.depends_on).scalar_subquery() == "acknowledged"))
@@ -100,10 +110,11 @@ _ANY_DUE = (select(_TABLE.c.id).where(_TABLE.c.status == "pending", _TABLE.c.lan
 
 
 def _due(kind: str, lane: str, now: datetime, limit: int) -> list[int]:
-    return sorted(db.session.connection().scalars(_DUE, {"lane": lane, "kind": kind, "now": now, "limit": limit}))
+    return sorted(db.session.connection().scalars(_DUE, {"due_lane": lane, "due_kind": kind, "now": now,
+                                                           "limit": limit}))
 
 
-def _pick(now: datetime, limit: int, spent: set) -> tuple[str, list[int]] | None:
+def _pick(now: datetime, limit: int, spent: set) -> tuple[str, str, list[int]] | None:
     """The next batch: the first lane and kind, in order, with due messages whose parents are
     acknowledged. One found with nothing due at all goes into ``spent`` and is not asked again
     this run: with ``now`` fixed, nothing becomes due during a run, only ready (its parent
@@ -113,24 +124,22 @@ def _pick(now: datetime, limit: int, spent: set) -> tuple[str, list[int]] | None
             if (lane, kind) in spent:
                 continue
             if ids := _due(kind, lane, now, limit):
-                return kind, ids
+                return lane, kind, ids
             if db.session.connection().scalar(_ANY_DUE, {"lane": lane, "kind": kind, "now": now}) is None:
                 spent.add((lane, kind))
     return None
 
 
-def _claim(ids: list[int], now: datetime) -> tuple[str, list]:
+def _claim(ids: list[int], now: datetime, token: str, lease: datetime) -> list:
     """Claim the still-pending ones of ``ids`` (one conditional UPDATE, committed); the
     claimed rows (id, message_id, subject_id, attempts), by id."""
-    token = uuid.uuid4().hex
-    lease = now + timedelta(seconds=int(current_app.config["EXCHANGE_SENDING_LEASE_SECONDS"]))
     claimed = db.session.connection().execute(
         update(_TABLE).where(_TABLE.c.id.in_(ids), _TABLE.c.status == "pending")
         .values(status="sending", claim=token, attempts=_TABLE.c.attempts + 1, next_attempt_at=lease,
                 last_attempt_at=now)
         .returning(_TABLE.c.id, _TABLE.c.message_id, _TABLE.c.subject_id, _TABLE.c.attempts)).all()
     db.session.commit()
-    return token, sorted(claimed, key=lambda row: row.id)
+    return sorted(claimed, key=lambda row: row.id)
 
 
 def backoff(attempts: int) -> timedelta:
@@ -160,30 +169,88 @@ def _retry_or_fail(msg, now: datetime, reason: str) -> tuple[str, datetime | Non
     return "pending", now + backoff(msg.attempts), reason[:300]
 
 
-def _send_batch(adapter: Adapter, kind: str, messages: list, token: str, now: datetime, summary: dict) -> bool:
-    """Send one claimed batch (rows from :func:`_claim`) and store each outcome; False when the
-    remote failed as a whole."""
-    built = payloads(kind, messages)
-    rows, outgoing, error = [], [], None
-    for msg in messages:
-        payload = built.get(msg.message_id)
-        if payload is None:
+@dataclass
+class Batch:
+    """A claimed batch: its kind, the claim token, the claimed rows (id, message_id, subject_id,
+    attempts) and each message's payload by message id (None: its subject is gone)."""
+
+    lane: str
+    kind: str
+    token: str | None  # the claim written by _claim (None: row locks on ``connection``)
+    messages: list
+    built: dict
+    connection: Connection | None = None  # PostgreSQL: the transaction holding the rows' locks
+    stored: dict = field(default_factory=dict)  # what the ledger keeps of a request, when already written
+
+
+def _take(now: datetime, limit: int, spent: set, claims: fastpath.Claims | None) -> Batch | None:
+    """Claim the next batch (see :func:`_pick` for which), with its payloads built: on
+    PostgreSQL by row locks (``claims``), elsewhere by the conditional UPDATE of :func:`_claim`."""
+    if claims is None:
+        picked = _pick(now, limit, spent)
+        if picked is None:
+            return None
+        lane, kind, ids = picked
+        token = uuid.uuid4().hex
+        lease = now + timedelta(seconds=int(current_app.config["EXCHANGE_SENDING_LEASE_SECONDS"]))
+        messages = _claim(ids, now, token, lease)
+        return Batch(lane, kind, token, messages, payloads(kind, messages))
+    cfg = current_app.config
+    for lane in LANES:
+        for kind in ORDER:
+            if (lane, kind) in spent:
+                continue
+            taken = claims.take(kind, _DUE, {"due_lane": lane, "due_kind": kind, "now": now, "limit": limit,
+                                             "tz": cfg.get("TIMEZONE", "Asia/Shanghai"),
+                                             "source": cfg["EXCHANGE_DATA_SOURCE"]})
+            if taken is not None:
+                connection, messages, built, stored = taken
+                return Batch(lane, kind, None, messages, payloads(kind, messages) if built is None else built,
+                             connection, stored or {})
+            if db.session.connection().scalar(_ANY_DUE, {"lane": lane, "kind": kind, "now": now}) is None:
+                spent.add((lane, kind))
+    return None
+
+
+def _release(batch: Batch, claims: fastpath.Claims | None) -> None:
+    """Give back a claimed batch that was never sent (the run stopped before it)."""
+    if batch.connection is not None:
+        claims.give_back(batch.connection)
+        return
+    db.session.execute(update(_TABLE).where(_TABLE.c.claim == batch.token).values(
+        status="pending", claim=None, attempts=_TABLE.c.attempts - 1, next_attempt_at=_TABLE.c.last_attempt_at))
+    db.session.commit()
+
+
+def _send(app, adapter: Adapter, batch: Batch) -> tuple[list, Delivery | None, TransientError | None]:
+    """The request of one batch (run in the sender thread: no database work here)."""
+    outgoing = [Outgoing(m.message_id, batch.kind, batch.built[m.message_id]) for m in batch.messages
+                if batch.built.get(m.message_id) is not None]
+    if not outgoing:
+        return outgoing, None, None
+    with app.app_context():
+        try:
+            return outgoing, adapter.send(batch.kind, outgoing), None
+        except TransientError as exc:
+            return outgoing, None, exc
+
+
+def _record(batch: Batch, sent: tuple, now: datetime, summary: dict, claims: fastpath.Claims | None = None) -> None:
+    """Store each outcome of a sent batch."""
+    outgoing, delivery, error = sent
+    token, rows = batch.token, []
+    for msg in batch.messages:
+        if batch.built.get(msg.message_id) is None:
             rows.append(_row(msg, token, "failed", None, None, None, GONE, None))
             summary["failed"] += 1
-        else:
-            outgoing.append(Outgoing(msg.message_id, kind, payload))
     if outgoing:
-        by_id = {m.message_id: m for m in messages}
-        try:
-            delivery: Delivery | None = adapter.send(kind, outgoing)
-            error = None
-        except TransientError as exc:
-            delivery, error = None, exc
+        by_id = {m.message_id: m for m in batch.messages}
         summary["requests"] += 1
         outcomes = {o.message_id: o for o in delivery.outcomes} if delivery else {}
         for item in outgoing:
             msg = by_id[item.message_id]
-            request = stored_request({"messageId": item.message_id, **item.payload})
+            request = (batch.stored.get(item.message_id)
+                       or stored_request({"messageId": item.message_id, **item.payload}))
             outcome = outcomes.get(item.message_id)
             if outcome is not None and outcome.status == "acknowledged":
                 rows.append(_row(msg, token, "acknowledged", None, outcome.remote_id, request, None,
@@ -201,10 +268,13 @@ def _send_batch(adapter: Adapter, kind: str, messages: list, token: str, now: da
                 answer = (error.answer if error else _ANSWER({"status": "retry"}))
                 rows.append(_row(msg, token, status, next_at, None, request, reason, (answer or "")[:2000]))
                 summary["failed" if status == "failed" else "retry"] += 1
+    if batch.connection is not None:
+        fastpath.apply(batch.connection, rows, now)
+        claims.stored(batch.connection)
+        return
     if rows:
         db.session.connection().execute(_APPLY, rows)
     db.session.commit()
-    return not (outgoing and error is not None)
 
 
 def _row(msg, token, status, next_at, remote_id, request, error, answer, acknowledged_at=None) -> dict:
@@ -230,20 +300,47 @@ def push(now: datetime, *, adapter: Adapter | None = None, budget_seconds: float
     budget = float(cfg["EXCHANGE_RUN_SECONDS"] if budget_seconds is None else budget_seconds)
     size = int(cfg["EXCHANGE_BATCH_SIZE"])
     started, batches, spent = time.monotonic(), 0, set()
-    try:
-        while time.monotonic() - started < budget and (max_batches is None or batches < max_batches):
-            picked = _pick(now, size, spent)
-            if picked is None:
-                break
-            kind, ids = picked
-            token, messages = _claim(ids, now)
-            batches += 1
-            if messages and not _send_batch(adapter, kind, messages, token, now, summary):
-                summary["stopped"] = "省平台暂时无法送达，本轮停止，稍后重试"
-                break
-    finally:
-        if own:
-            adapter.close()
+    app = current_app._get_current_object()
+    claims = fastpath.Claims() if fastpath.applies() else None
+    inflight = None  # (batch, future): the request under way in the sender thread
+    # While one batch's request is under way (sender thread), its predecessor's outcomes are
+    # stored and the next batch is claimed and built (here). One request at a time, and a
+    # rating is claimed only once its record's acknowledgement is stored, so the order holds;
+    # behind a batch of the fast lane nothing is claimed ahead, so its bad ratings are not
+    # overtaken by the batch lane.
+    with ThreadPoolExecutor(1, thread_name_prefix="exchange-send") as sender:
+        try:
+            while True:
+                more = time.monotonic() - started < budget and (max_batches is None or batches < max_batches)
+                ahead = inflight is None or inflight[0].lane == "batch"
+                batch = _take(now, size, spent, claims) if more and ahead else None
+                if inflight is None:
+                    if batch is None:
+                        break
+                    inflight, batches = (batch, sender.submit(_send, app, adapter, batch)), batches + 1
+                    continue
+                done, future = inflight
+                inflight, sent = None, future.result()
+                refused = bool(sent[0]) and sent[2] is not None  # the remote failed as a whole
+                if batch is not None and not refused:  # the next request goes while this one is stored
+                    inflight, batch, batches = (batch, sender.submit(_send, app, adapter, batch)), None, batches + 1
+                _record(done, sent, now, summary, claims)
+                if refused:
+                    if batch is not None:
+                        _release(batch, claims)
+                    summary["stopped"] = "省平台暂时无法送达，本轮停止，稍后重试"
+                    break
+        finally:
+            if inflight is not None:  # an error in this thread: still store what the remote said
+                db.session.rollback()
+                try:
+                    _record(inflight[0], inflight[1].result(), now, summary, claims)
+                except Exception:  # the first error is the one to raise; the lease covers the rest
+                    log.exception("exchange push: the outcomes of the batch under way were not stored")
+            if claims is not None:
+                claims.close()
+            if own:
+                adapter.close()
     summary["blocked"] += block_orphans(now)  # behind a refusal of this run: shown failed at once
     if summary["rejected"] or summary["failed"]:
         log.warning("exchange push: %s", summary)

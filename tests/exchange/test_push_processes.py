@@ -84,14 +84,18 @@ def test_a_pusher_killed_mid_batch_is_finished_by_the_next_run_without_a_duplica
             time.sleep(0.02)  # polling the gateway, not timing the test
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
-        assert _statuses(db).get("sending", 0) > 0, "the killed batch is left claimed"
+        locks = db.engine.dialect.name == "postgresql"  # claims are row locks there (fastpath.Claims)
+        if locks:
+            assert _statuses(db) == {"pending": ratings}, "the killed batch's locks ended with it; nothing was written"
+        else:
+            assert _statuses(db).get("sending", 0) > 0, "the killed batch is left claimed"
         gateway.control(delay=0)
         # The next run, after the lease ran out (the killed pusher took real time plus the lease).
         clock.set(datetime.now(timezone.utc) + timedelta(seconds=app.config["EXCHANGE_SENDING_LEASE_SECONDS"] + 60))
         app.config.update(EXCHANGE_ADAPTER="national-json", EXCHANGE_URL=gateway.url,
                            EXCHANGE_APP_KEY=APP_KEY, EXCHANGE_APP_SECRET=APP_SECRET)
         summary = pusher.push(clock.now)
-        assert summary["reclaimed"] > 0, summary
+        assert locks or summary["reclaimed"] > 0, summary
         for _ in range(5):
             if _statuses(db) == {"acknowledged": ratings}:
                 break
@@ -102,5 +106,6 @@ def test_a_pusher_killed_mid_batch_is_finished_by_the_next_run_without_a_duplica
     assert stats["accepted"] == ratings and stats["order_violations"] == 0
     request.node.user_properties.append(("fault figure", (
         f"exchange, pusher SIGKILLed mid-batch ({db.engine.dialect.name}): {ratings} produced, "
-        f"{summary['reclaimed']} reclaimed after the lease, {stats['accepted']} accepted, "
+        + ("the batch's locks released with its connection, " if locks else
+           f"{summary['reclaimed']} reclaimed after the lease, ") + f"{stats['accepted']} accepted, "
         f"redelivered {stats['redelivered']}, duplicates {stats['duplicates']}")))

@@ -1,0 +1,245 @@
+"""The PostgreSQL path of a push batch: one statement claims it (row locks) and builds its
+payloads, one statement stores its outcomes.
+
+A 补报 pushes millions of records and ratings; per message, the generic path (pusher.py with
+mapping.py) costs a Python object per row, a Python dict per payload and an UPDATE per
+outcome. Here PostgreSQL does that work in C on its own core while the pusher waits for the
+gateway: the due rows are locked by a ``SELECT … FOR UPDATE SKIP LOCKED`` (so two pushers
+never claim the same row nor wait for each other, see :class:`Claims`), joined to their
+records and ratings, and returned with the payload already built by ``json_build_object``;
+the outcomes of a batch go back in one ``UPDATE … FROM json_to_recordset(…)``.
+
+The payloads are the ones :mod:`feedback.exchange.mapping` builds, field for field
+(tests/exchange/test_fastpath.py compares both on the same rows): the builders there stay the
+definition, and the generic path serves SQLite and the other kinds. Two fields need Python
+and are filled in afterwards: a rating's comment (masked by
+:func:`feedback.privacy.service.mask_personal`) and ``defaultEval`` (present only for a default
+rating).
+"""
+from __future__ import annotations
+
+import json
+import queue
+from datetime import datetime
+
+from sqlalchemy import Integer, Text, bindparam, case, cast, func, literal, literal_column, select, text, tuple_
+from sqlalchemy.dialects.postgresql import aggregate_order_by
+
+from feedback.directory.models import Department, Hall, ServiceItem
+from feedback.evaluations.models import Evaluation, ServiceRecord
+from feedback.exchange.mapping import CHANNEL_CODES, _text
+from feedback.exchange.models import ExchangeMessage
+from feedback.extensions import db
+
+KINDS = ("record", "evaluation")  # the bulk of a 补报; other kinds take the generic builders
+
+_T = ExchangeMessage.__table__
+_E, _R, _I = Evaluation.__table__, ServiceRecord.__table__, ServiceItem.__table__
+_D, _H = Department.__table__, Hall.__table__
+
+
+def applies(kind: str | None = None) -> bool:
+    """Whether this path serves the session's database (and ``kind``, when given)."""
+    return db.session.get_bind().dialect.name == "postgresql" and (kind is None or kind in KINDS)
+
+
+def _s(value: str):
+    return cast(literal(value), Text)
+
+
+def _wire(column):
+    """mapping.wire_time in SQL: ``yyyyMMddHHmmss`` in the configured zone, '' for none."""
+    return func.coalesce(func.to_char(func.timezone(bindparam("tz", type_=Text), column), "YYYYMMDDHH24MISS"), "")
+
+
+def _or(column, default):
+    """``value or default`` of the builders: NULL and the empty value give the default."""
+    empty = "" if isinstance(default, str) else 0
+    return func.coalesce(func.nullif(column, empty), default if not isinstance(default, str) else _s(default))
+
+
+def _record_pairs() -> list[tuple[str, object]]:
+    accepted = _wire(_R.c.completed_at)
+    return [
+        ("projectNo", _R.c.national_number), ("serviceNumber", _or(_R.c.service_number, 1)),
+        ("taskCode", func.coalesce(_I.c.implementation_code, _s(""))),
+        ("taskHandleItem", func.coalesce(_I.c.handle_item_code, _s(""))), ("taskName", _I.c.name),
+        ("deptCode", func.coalesce(_D.c.credit_code, _s(""))), ("deptName", _D.c.name),
+        ("areaCode", func.coalesce(func.nullif(_H.c.area_code, ""), func.nullif(_D.c.area_code, ""), _s(""))),
+        ("proStatus", _s("3")), ("acceptDate", accepted), ("userProp", _or(_R.c.applicant_type, "1")),
+    ]
+
+
+def _reasons():
+    """``",".join(str(r) for r in reasons)`` in SQL, in the list's order."""
+    elements = (func.json_array_elements_text(_E.c.reasons).table_valued("value", with_ordinality="n")
+                .render_derived(name="reason"))
+    joined = (select(func.string_agg(elements.c.value, aggregate_order_by(literal_column("','"), elements.c.n)))
+              .select_from(elements).scalar_subquery())
+    return case((func.json_typeof(_E.c.reasons) == "array", func.coalesce(joined, _s(""))), else_=_s(""))
+
+
+def _pairs(kind: str) -> list[tuple[str, object]]:
+    source = bindparam("source", type_=Text)
+    if kind == "record":
+        accepted = _wire(_R.c.completed_at)
+        return _record_pairs() + [
+            ("serviceName", _s("办结")), ("taskType", func.coalesce(_I.c.item_type, _s(""))),
+            ("resultDate", accepted), ("promiseDay", _or(_I.c.promised_days, 0)),
+            ("projectType", _or(_I.c.record_type, "2")), ("certKey", _s("")), ("serviceTime", accepted),
+            ("dataSource", source)]
+    channel = case(*[(_E.c.channel == name, code) for name, code in CHANNEL_CODES.items()], else_=5)
+    return _record_pairs() + [
+        ("assessNumber", cast(literal(1), Integer)), ("certKey", _s("")), ("pf", channel),
+        ("satisfaction", _E.c.level), ("evalDetail", _reasons()), ("writingEvaluation", _s("")),
+        ("assessTime", _wire(_E.c.rated_at)), ("evaversion", _or(_E.c.reasons_version, 1)),
+        ("dataSource", source)]
+
+
+def _item(kind: str, message_id):
+    """The item as sent (``messageId`` first, then the payload) as JSON text."""
+    args = [literal_column("'messageId'"), message_id]
+    for key, expr in _pairs(kind):
+        args += [literal_column(f"'{key}'"), expr]
+    return cast(func.json_build_object(*args), Text)
+
+
+def _claim_statement(kind: str, due, resume: bool):
+    """Lock up to ``:limit`` due messages of ``kind`` (``due``: pusher._DUE, the id query),
+    skipping those another pusher holds, and return them (attempts counting this one) with
+    their payloads when ``kind`` has them in SQL (None for a subject that is gone).
+
+    ``resume``: only after (``:after_at``, ``:after_id``) in the due index's order, where the
+    run's previous batch of this lane and kind ended. The rows before it were just stored and
+    their index entries are dead until a vacuum; a scan from the start would step over all of
+    them again (the first scan after each batch cost twice a resumed one)."""
+    picked = (due.with_only_columns(_T.c.id, _T.c.message_id, _T.c.subject_id, _T.c.next_attempt_at,
+                                    (_T.c.attempts + 1).label("attempts"))
+              .order_by(None).order_by(_T.c.next_attempt_at, _T.c.id).with_for_update(skip_locked=True, of=_T))
+    if resume:
+        picked = picked.where(tuple_(_T.c.next_attempt_at, _T.c.id) > tuple_(
+            bindparam("after_at", type_=_T.c.next_attempt_at.type), bindparam("after_id", type_=Integer)))
+    if kind not in KINDS:
+        return picked
+    claimed = picked.cte("claimed")
+    if kind == "record":
+        joined = claimed.outerjoin(_R, _R.c.id == claimed.c.subject_id)
+        extra = [literal_column("NULL").label("comment"), literal_column("NULL").label("citizen_name"),
+                 literal_column("NULL").label("channel")]
+        present = _R.c.id
+    else:
+        joined = claimed.outerjoin(_E, _E.c.id == claimed.c.subject_id).outerjoin(
+            _R, _R.c.id == _E.c.service_record_id)
+        extra = [_E.c.comment, _R.c.citizen_name, _E.c.channel]
+        present = _E.c.id
+    joined = (joined.outerjoin(_I, _I.c.id == _R.c.service_item_id).outerjoin(_D, _D.c.id == _R.c.department_id)
+              .outerjoin(_H, _H.c.id == _R.c.hall_id))
+    item = case((present.is_not(None), _item(kind, claimed.c.message_id)), else_=None).label("item")
+    return (select(claimed.c.id, claimed.c.message_id, claimed.c.subject_id, claimed.c.next_attempt_at,
+                   claimed.c.attempts, item, *extra)
+            .select_from(joined).order_by(claimed.c.id))
+
+
+_CLAIMS: dict[tuple[str, bool], object] = {}
+
+
+def _statement(kind: str, due, resume: bool):
+    statement = _CLAIMS.get((kind, resume))
+    if statement is None:
+        statement = _CLAIMS[kind, resume] = _claim_statement(kind, due, resume)
+    return statement
+
+
+class Claims:
+    """The batches of one push run on PostgreSQL. A batch is claimed by locking its rows
+    (``FOR UPDATE SKIP LOCKED``) in a transaction of its own, held while its request is under
+    way and ended by the statement that stores its outcomes: no claim is written, and a pusher
+    that dies mid-batch leaves nothing behind (its locks end with its connection; the rows were
+    never changed). Two connections serve in turn: one holds the batch under way while the
+    next batch is claimed on the other; a connection is free again once its batch is stored
+    (:meth:`stored`) or given back (:meth:`give_back`)."""
+
+    CONNECTIONS = 2
+
+    def __init__(self) -> None:
+        self.connections = [db.engine.connect() for _ in range(self.CONNECTIONS)]
+        self.free: queue.SimpleQueue = queue.SimpleQueue()
+        for connection in self.connections:
+            self.free.put(connection)
+        self.after: dict[tuple[str, str], tuple] = {}  # (lane, kind) → where its last batch ended
+
+    def take(self, kind: str, due, params: dict):
+        """Claim a batch of ``kind`` (params: due_lane, due_kind, now, limit, tz, source):
+        (connection, rows (id, message_id, subject_id, attempts) by id, payloads by message id
+        and what the ledger keeps of each request by message id — both None when a SQL payload
+        is not this kind's), or None when nothing is ready.
+
+        The stored request is the item's JSON text as PostgreSQL wrote it, for every item
+        without free text; a rating's comment is masked here and its request written by
+        :func:`feedback.exchange.mapping.stored_request` (the text's length, not the text)."""
+        connection, key = self.free.get(), (params["due_lane"], kind)  # waits while all are busy
+        rows = []
+        if key in self.after:  # after the last batch; then, if nothing is left there, from the start
+            after_at, after_id = self.after.pop(key)
+            rows = connection.execute(_statement(kind, due, True),
+                                      {**params, "after_at": after_at, "after_id": after_id}).all()
+        if not rows:
+            rows = connection.execute(_statement(kind, due, False), params).all()
+        if not rows:
+            self.give_back(connection)
+            return None
+        self.after[key] = max((row.next_attempt_at, row.id) for row in rows)
+        if kind not in KINDS:
+            return connection, rows, None, None
+        built: dict[str, dict | None] = {}
+        stored: dict[str, str] = {}
+        for row in rows:
+            if row.item is None:
+                built[row.message_id] = None
+                continue
+            payload = built[row.message_id] = _load(row.item)
+            del payload["messageId"]
+            if row.channel == "default":
+                payload["defaultEval"] = 1
+            if row.comment:
+                payload["writingEvaluation"] = _text(row.comment, [row.citizen_name])
+            elif row.channel != "default":
+                stored[row.message_id] = row.item
+        return connection, rows, built, stored
+
+    def give_back(self, connection) -> None:
+        """End a batch's transaction without storing anything (its rows unlocked, unchanged)."""
+        connection.rollback()
+        self.free.put(connection)
+
+    def stored(self, connection) -> None:
+        """The batch of ``connection`` is stored (committed): the connection is free."""
+        self.free.put(connection)
+
+    def close(self) -> None:
+        """End the run: whatever was not stored is given back (rolled back), the connections closed."""
+        for connection in self.connections:
+            connection.close()
+
+
+_APPLY = text("""
+UPDATE exchange_messages AS m
+   SET status = v.status, next_attempt_at = v.next_attempt_at, remote_id = v.remote_id,
+       last_request = v.last_request, last_answer = v.last_answer, last_error = v.last_error,
+       acknowledged_at = v.acknowledged_at, attempts = m.attempts + 1, last_attempt_at = :now, claim = NULL
+  FROM json_to_recordset(CAST(:rows AS json))
+       AS v(_id integer, status text, next_attempt_at timestamptz, remote_id text, last_request text,
+            last_answer text, last_error text, acknowledged_at timestamptz)
+ WHERE m.id = v._id""")
+
+_load = json.JSONDecoder().decode
+_ROWS = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=datetime.isoformat).encode
+
+
+def apply(connection, rows: list[dict], now: datetime) -> None:
+    """Store a batch's outcomes (pusher._row dicts) on the connection holding its locks, in one
+    statement, and commit. The rows travel as one JSON text: psycopg writes arrays of text
+    element by element in Python, JSON is one C call."""
+    if rows:
+        connection.execute(_APPLY, {"rows": _ROWS(rows), "now": now})
+    connection.commit()
