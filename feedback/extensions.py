@@ -1,4 +1,6 @@
 """Flask extensions, created unbound; ``create_app`` binds them."""
+import logging
+
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
@@ -29,6 +31,25 @@ migrate = Migrate()
 csrf = CSRFProtect()
 login_manager = LoginManager()
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
+log = logging.getLogger("feedback.ratelimit")
+
+
+def counted(operation: str, *args):
+    """``limiter.limiter.<operation>(*args)`` (``test``, ``hit``, ``get_window_stats``) for a
+    limit the code counts itself, surviving a store that does not answer as the decorated
+    routes do: the store is marked down and the call goes to the in-memory fallback
+    (RATELIMIT_IN_MEMORY_FALLBACK_ENABLED: each process limits alone until Flask-Limiter finds
+    the store back). Without the fallback the store's error is raised, as for those routes."""
+    try:
+        return getattr(limiter.limiter, operation)(*args)
+    except Exception:
+        # The private flag is Flask-Limiter's own switch to its fallback (extension.py, 3.x);
+        # its health check (__should_check_backend) turns it back once the store answers.
+        if not limiter._in_memory_fallback_enabled or limiter._storage_dead:
+            raise
+        log.warning("rate-limit store not answering; limiting in this process's memory", exc_info=True)
+        limiter._storage_dead = True
+        return getattr(limiter.limiter, operation)(*args)
 
 
 def insert_ignoring_conflicts(target):

@@ -28,7 +28,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from feedback.accounts.models import LoginThrottle
 from feedback.db_types import UTCDateTime
-from feedback.extensions import db, limiter
+from feedback.extensions import counted, db, limiter
 
 SOURCE, ADDRESS, ACCOUNT = "source", "address", "account"
 _T = LoginThrottle.__table__
@@ -200,11 +200,10 @@ def api_failures_exhausted(address: str | None) -> bool:
     (FEEDBACK_RATELIMIT_STORAGE_URI), so it holds across workers with a shared store."""
     if not limiter.enabled:
         return False
-    return not limiter.limiter.test(parse(current_app.config["API_AUTH_FAILURE_LIMIT"]), API_FAILURES,
-                                    address or "")
+    return not counted("test", parse(current_app.config["API_AUTH_FAILURE_LIMIT"]), API_FAILURES, address or "")
 
 
 def api_failure(address: str | None) -> None:
     """Count one failed API-key authentication (a 401) against ``address``."""
     if limiter.enabled:
-        limiter.limiter.hit(parse(current_app.config["API_AUTH_FAILURE_LIMIT"]), API_FAILURES, address or "")
+        counted("hit", parse(current_app.config["API_AUTH_FAILURE_LIMIT"]), API_FAILURES, address or "")

@@ -33,7 +33,7 @@ from feedback.complaints.models import Complaint
 from feedback.contact import normalise_phone
 from feedback.directory.models import Department, Hall, Window
 from feedback.errors import DomainError, NotFoundError
-from feedback.extensions import db, limiter
+from feedback.extensions import counted, db, limiter
 from feedback.inputs import as_id
 from feedback.tickets import service as tickets
 from feedback.tickets.workflow import HANDLING_RATINGS, OUTCOMES, state_label
@@ -108,8 +108,8 @@ def _limited_until(pairs: list[tuple]) -> str | None:
         return None
     latest = None
     for item, ids in pairs:
-        if not limiter.limiter.test(item, *ids):
-            reset = limiter.limiter.get_window_stats(item, *ids).reset_time
+        if not counted("test", item, *ids):
+            reset = counted("get_window_stats", item, *ids).reset_time
             latest = max(latest or reset, reset)
     return _retry_at(latest) if latest is not None else None
 
@@ -151,7 +151,7 @@ def new():
             db.session.commit()
             if limiter.enabled:
                 for item, ids in pairs:
-                    limiter.limiter.hit(item, *ids)
+                    counted("hit", item, *ids)
             nonce = secrets.token_hex(8)
             session[RECEIPT_SESSION_KEY] = {"id": complaint.id, "at": utcnow().timestamp(), "nonce": nonce,
                                             "sealed": _seal(secret, nonce)}
