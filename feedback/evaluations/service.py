@@ -7,7 +7,7 @@ commits. A bad rating opens its ticket in the same transaction.
 from __future__ import annotations
 
 import secrets
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
@@ -26,7 +26,7 @@ from feedback.evaluations.models import Evaluation, ServiceRecord
 from feedback.evaluations.reasons import ReasonRequiredError, catalogue, version_at_most
 from feedback.exchange import ledger
 from feedback.extensions import db
-from feedback.operations.watermarks import get_watermark, set_watermark
+from feedback.operations.watermarks import get_last_id, set_last_id
 from feedback.tickets import closing as ticket_closing
 from feedback.tickets import service as tickets
 
@@ -317,12 +317,10 @@ def _burst_reasons(evaluation: Evaluation, phone: str | None) -> list[str]:
 
 
 # The flag_bursts job reads new ratings by id (the primary key; there is no index on
-# created_at). Its watermark is the last id it settled, kept in job_watermarks as that many
-# microseconds after 1970 (the table holds a moment; an id needs no migration of its own).
+# created_at). Its watermark is the last id it settled (job_watermarks.last_id).
 FLAG_MARK = "flag_bursts"
 FLAG_SETTLE = timedelta(seconds=15)  # a rating stored this recently may still be committing
 FLAG_FIRST_LOOKBACK = timedelta(minutes=5)  # a first run reads this far back
-_ID_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 def flag_bursts(now: datetime | None = None, batch: int = 500, max_batches: int = 40) -> dict:
@@ -334,12 +332,10 @@ def flag_bursts(now: datetime | None = None, batch: int = 500, max_batches: int 
     ago (still committing), each batch committed; default ratings are never flagged."""
     now = now or utcnow()
     cutoff = now - FLAG_SETTLE
-    mark = get_watermark(FLAG_MARK)
-    if mark is None:
+    last_id = get_last_id(FLAG_MARK)
+    if last_id is None:
         last_id = db.session.scalar(select(func.max(Evaluation.id)).where(
             Evaluation.created_at < now - FLAG_FIRST_LOOKBACK)) or 0
-    else:
-        last_id = int((as_utc(mark) - _ID_EPOCH) / timedelta(microseconds=1))
     checked = flagged = 0
     for _ in range(max_batches):
         rows = db.session.execute(
@@ -358,7 +354,7 @@ def flag_bursts(now: datetime | None = None, batch: int = 500, max_batches: int 
                 ev.flag_reason = "；".join(filter(None, [*reasons, ev.flag_reason]))[:200]
         if settled:
             last_id = settled[-1][0].id
-            set_watermark(FLAG_MARK, _ID_EPOCH + timedelta(microseconds=last_id), now)
+            set_last_id(FLAG_MARK, last_id, now)
         db.session.commit()
         if len(settled) < batch:
             break

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, Float, Index, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, Float, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from feedback.clock import utcnow
@@ -37,4 +37,5 @@ class JobWatermark(db.Model):
 
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_id: Mapped[int | None] = mapped_column(BigInteger)  # a job reading rows by id: the last one settled
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -38,6 +38,25 @@ def set_watermark(name: str, value: datetime, now: datetime) -> None:
                        .values(value=value, updated_at=now))
 
 
+def get_last_id(name: str) -> int | None:
+    """The last row id job ``name`` settled (a job reading rows by id), or None before its first."""
+    return db.session.scalar(select(JobWatermark.last_id).where(JobWatermark.name == name))
+
+
+def set_last_id(name: str, last_id: int, now: datetime) -> None:
+    """Move job ``name``'s last settled id forward (never back, whatever another process wrote)."""
+    if db.session.get(JobWatermark, name) is None:
+        try:
+            with db.session.begin_nested():
+                db.session.add(JobWatermark(name=name, value=now, last_id=last_id, updated_at=now))
+            return
+        except IntegrityError:  # another process inserted it first: move it forward below
+            pass
+    db.session.execute(update(JobWatermark).where(
+        JobWatermark.name == name, or_(JobWatermark.last_id.is_(None), JobWatermark.last_id < last_id))
+        .values(last_id=last_id, value=now, updated_at=now))
+
+
 def overlap() -> timedelta:
     """How far back a run re-reads before its watermark (WATERMARK_OVERLAP_MINUTES)."""
     return timedelta(minutes=int(current_app.config["WATERMARK_OVERLAP_MINUTES"]))
