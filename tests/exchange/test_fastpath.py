@@ -10,10 +10,12 @@ import pytest
 import sqlalchemy as sa
 
 
+# The SQL payload path is PostgreSQL's; SQLite takes the Python builders (tests/exchange/test_push.py).
+pytestmark = pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+
+
 @pytest.fixture
 def reported(db, city):
-    if db.engine.dialect.name != "postgresql":
-        pytest.skip("the SQL payload path is PostgreSQL's; SQLite takes the Python builders")
     city.item.implementation_code = "11340000MB0000000A3340110001000"[:31]
     city.item.handle_item_code = "113400000000000000334011000100001"[:33]
     city.item.item_type = "01"
