@@ -10,10 +10,10 @@ reading the unit rows first.
 """
 from __future__ import annotations
 
+import json
 from typing import Iterable
 
-from sqlalchemy import delete, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import delete, select, text
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from feedback.extensions import db
@@ -24,8 +24,9 @@ from feedback.statistics.models import COUNTERS, StatBreakdown, StatCell, StatMo
 def apply(changes: list, parents: dict[int, int | None]) -> int:
     """Apply the change-log rows ``changes`` (rows of StatChange's columns) to the cells and the
     unit rows; returns the number of cells whose counts changed."""
-    deltas = {k: d for k, d in _cell_deltas(changes).items() if d}
-    _apply_cells(deltas)
+    known: dict[cells.CellKey, Stored | None] = {}  # the cells looked up so far (each read once)
+    deltas = {k: d for k, d in _cell_deltas(changes, known).items() if d}
+    _apply_cells(deltas, known)
     _apply_units(deltas, parents)
     return len(deltas)
 
@@ -35,27 +36,33 @@ def _add(target: dict[str, int], counts: dict[str, int], sign: int = 1) -> None:
         target[name] = target.get(name, 0) + sign * n
 
 
-def _load_cells(keys: list[cells.CellKey]) -> dict[cells.CellKey, StatCell]:
-    """The stored cells of ``keys``: per month and cohort, the cells of their departments (a
-    plain IN list compiles and plans far faster than a long list of 7-tuples)."""
-    c = StatCell
+Stored = tuple[int, dict]  # a stored cell: its id and counts
+
+
+def _load_cells(keys: list[cells.CellKey], known: dict[cells.CellKey, Stored | None]
+                ) -> dict[cells.CellKey, Stored]:
+    """The stored cells of ``keys`` (id and counts). ``known`` holds what was looked up before
+    (None: no such cell) and is filled in, so no cell is read twice. Read per month and cohort,
+    the cells of their departments, as plain rows (a plain IN list compiles and plans far
+    faster than a long list of 7-tuples; ORM objects cost five times as much)."""
+    c = StatCell.__table__.c
+    wanted = {k for k in keys if k not in known}
     groups: dict[tuple[str, str], set[int]] = {}
-    for k in keys:
+    for k in wanted:
         groups.setdefault((k[0], k[1]), set()).add(k[2])
-    wanted = set(keys)
-    out: dict[cells.CellKey, StatCell] = {}
+        known[k] = None
     for (month, cohort), departments in groups.items():
         for chunk in cells._chunks(sorted(departments)):
-            for cell in db.session.scalars(select(c).where(c.month == month, c.cohort == cohort,
-                                                           c.department_id.in_(chunk))):
-                key = (cell.month, cell.cohort, cell.department_id, cell.hall_id, cell.window_id, cell.staff_id,
-                       cell.service_item_id)
+            for row in db.session.connection().execute(select(
+                    c.id, c.month, c.cohort, c.department_id, c.hall_id, c.window_id, c.staff_id, c.service_item_id,
+                    c.counts).where(c.month == month, c.cohort == cohort, c.department_id.in_(chunk))):
+                key = tuple(row[1:8])
                 if key in wanted:
-                    out[key] = cell
-    return out
+                    known[key] = (row.id, row.counts)
+    return {k: known[k] for k in keys if known[k] is not None}
 
 
-def _cell_deltas(changes: list) -> dict[cells.CellKey, dict[str, int]]:
+def _cell_deltas(changes: list, known: dict) -> dict[cells.CellKey, dict[str, int]]:
     """Each touched cell's difference (new − old): changed cells recomputed against their
     stored counts, new rows added (a record rated since: its counts now minus without its new
     ratings), rows in a recomputed cell left to the recomputation."""
@@ -66,11 +73,11 @@ def _cell_deltas(changes: list) -> dict[cells.CellKey, dict[str, int]]:
         if c.row_id is not None:
             new.setdefault((c.cohort, c.month), set()).add(c.row_id)
     deltas: dict[cells.CellKey, dict[str, int]] = {}
-    stored = _load_cells(list(dirty))
+    stored = _load_cells(list(dirty), known)
     for key, counts in cells.changed_cells(dirty).items():
         deltas[key] = dict(counts)
         if key in stored:
-            _add(deltas[key], stored[key].counts, -1)
+            _add(deltas[key], stored[key][1], -1)
 
     def add(found: dict, sign: int = 1) -> None:
         for key, counts in found.items():
@@ -90,19 +97,19 @@ def _cell_deltas(changes: list) -> dict[cells.CellKey, dict[str, int]]:
     return {k: {n: v for n, v in d.items() if v} for k, d in deltas.items()}
 
 
-def _apply_cells(deltas: dict[cells.CellKey, dict[str, int]]) -> None:
-    stored = _load_cells(list(deltas))
+def _apply_cells(deltas: dict[cells.CellKey, dict[str, int]], known: dict) -> None:
+    stored = _load_cells(list(deltas), known)
     inserts, deletes = [], []
     for key, delta in deltas.items():
         cell = stored.get(key)
-        counts = dict(cell.counts) if cell is not None else {}
+        counts = dict(cell[1]) if cell is not None else {}
         _add(counts, delta)
         counts = {n: v for n, v in counts.items() if v}
         if counts:
             inserts.append({"month": key[0], "cohort": key[1], **dict(zip(cells.UNIT_FIELDS, key[2:])),
                             "counts": counts})
         elif cell is not None:
-            deletes.append(cell.id)
+            deletes.append(cell[0])
     _delete_ids(StatCell, deletes)
     _upsert(StatCell, inserts, ("month", "cohort", *cells.UNIT_FIELDS), ("counts",), add=False)
 
@@ -152,17 +159,38 @@ def _upsert_add(model, rows: list[dict], keys: tuple[str, ...], columns: Iterabl
 def _upsert(model, rows: list[dict], keys: tuple[str, ...], columns: Iterable[str], add: bool) -> None:
     if not rows:
         return
-    dialect = db.session.get_bind().dialect.name
-    if dialect == "postgresql":
-            upsert = pg_insert
-    else:
-        upsert = sqlite_insert
+    dialect = db.session.get_bind().dialect
     table = model.__table__
-    stmt = upsert(table)
-    stmt = stmt.on_conflict_do_update(index_elements=list(keys),
-                                      set_={c: table.c[c] + stmt.excluded[c] if add else stmt.excluded[c]
-                                            for c in columns})
-    db.session.connection().execute(stmt, rows)  # one statement, executed many (pipelined by psycopg)
+    if dialect.name == "postgresql":
+        _upsert_set(table, rows, keys, tuple(columns), add, dialect)
+    else:
+        _upsert_rows(table, rows, keys, columns, add)
     # Rows loaded earlier in this session must not show the values from before.
     for obj in [o for o in db.session.identity_map.values() if isinstance(o, model)]:
         db.session.expire(obj)
+
+
+def _upsert_set(table, rows: list[dict], keys: tuple[str, ...], columns: tuple[str, ...], add: bool,
+                dialect) -> None:
+    """PostgreSQL: every row in one statement, the rows travelling as one JSON document
+    (``json_to_recordset``): a refresh writes thousands of unit rows, and one statement
+    executed per row cost a round trip's work each."""
+    names = list(rows[0])
+    quote = dialect.identifier_preparer.quote
+    spec = ", ".join(f"{quote(n)} {table.c[n].type.compile(dialect)}" for n in names)
+    listed = ", ".join(quote(n) for n in names)
+    sets = ", ".join(f"{quote(c)} = {quote(table.name)}.{quote(c)} + excluded.{quote(c)}" if add
+                     else f"{quote(c)} = excluded.{quote(c)}" for c in columns)
+    db.session.connection().execute(text(
+        f"INSERT INTO {quote(table.name)} ({listed}) SELECT {listed} "
+        f"FROM json_to_recordset(CAST(:rows AS json)) AS v({spec}) "
+        f"ON CONFLICT ({', '.join(quote(k) for k in keys)}) DO UPDATE SET {sets}"), {"rows": json.dumps(rows)})
+
+
+def _upsert_rows(table, rows: list[dict], keys: tuple[str, ...], columns: Iterable[str], add: bool) -> None:
+    """SQLite: one statement executed for every row."""
+    stmt = sqlite_insert(table)
+    stmt = stmt.on_conflict_do_update(index_elements=list(keys),
+                                      set_={c: table.c[c] + stmt.excluded[c] if add else stmt.excluded[c]
+                                            for c in columns})
+    db.session.connection().execute(stmt, rows)
