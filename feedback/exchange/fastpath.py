@@ -27,7 +27,7 @@ from sqlalchemy.dialects.postgresql import aggregate_order_by
 
 from feedback.directory.models import Department, Hall, ServiceItem
 from feedback.evaluations.models import Evaluation, ServiceRecord
-from feedback.exchange.mapping import CHANNEL_CODES, _text
+from feedback.exchange.mapping import CHANNEL_CODES, masked_text
 from feedback.exchange.models import ExchangeMessage
 from feedback.extensions import db
 
@@ -38,9 +38,9 @@ _E, _R, _I = Evaluation.__table__, ServiceRecord.__table__, ServiceItem.__table_
 _D, _H = Department.__table__, Hall.__table__
 
 
-def applies(kind: str | None = None) -> bool:
-    """Whether this path serves the session's database (and ``kind``, when given)."""
-    return db.session.get_bind().dialect.name == "postgresql" and (kind is None or kind in KINDS)
+def applies() -> bool:
+    """Whether this path serves the session's database (PostgreSQL)."""
+    return db.session.get_bind().dialect.name == "postgresql"
 
 
 def _s(value: str):
@@ -202,7 +202,7 @@ class Claims:
             if row.channel == "default":
                 payload["defaultEval"] = 1
             if row.comment:
-                payload["writingEvaluation"] = _text(row.comment, [row.citizen_name])
+                payload["writingEvaluation"] = masked_text(row.comment, [row.citizen_name])
             elif row.channel != "default":
                 stored[row.message_id] = row.item
         return connection, rows, built, stored

@@ -41,7 +41,8 @@ def wire_time(moment: datetime | None) -> str:
     return to_local(moment).strftime("%Y%m%d%H%M%S") if moment else ""
 
 
-def _text(value: str | None, names=()) -> str:
+def masked_text(value: str | None, names=()) -> str:
+    """Free text as it goes up: phone and ID numbers and ``names`` masked, at most TEXT_LIMIT long."""
     return (mask_personal(value or "", names) or "")[:TEXT_LIMIT]
 
 
@@ -76,7 +77,7 @@ def evaluation_payload(evaluation: Evaluation) -> dict:
     out = {**_record_fields(record), "assessNumber": 1, "certKey": "",
            "pf": CHANNEL_CODES.get(evaluation.channel, 5), "satisfaction": evaluation.level,
            "evalDetail": ",".join(str(r) for r in evaluation.reasons or []),
-           "writingEvaluation": _text(evaluation.comment, [record.citizen_name]),
+           "writingEvaluation": masked_text(evaluation.comment, [record.citizen_name]),
            "assessTime": wire_time(evaluation.rated_at), "evaversion": evaluation.reasons_version or 1,
            "dataSource": current_app.config["EXCHANGE_DATA_SOURCE"]}
     if evaluation.channel == "default":
@@ -96,7 +97,7 @@ def complaint_payload(complaint: Complaint) -> dict:
     """The complaint message (办事互动, GB/T 39046 table 10's first part)."""
     dept = complaint.department
     return {"complaintNo": complaint.case_number, "complaintTime": wire_time(complaint.created_at),
-            "complaintContent": _text(complaint.description, [complaint.contact_name]),
+            "complaintContent": masked_text(complaint.description, [complaint.contact_name]),
             "complaintSource": complaint.source, "deptCode": getattr(dept, "credit_code", None) or "",
             "deptName": getattr(dept, "name", ""), "areaCode": _area(dept, complaint.hall),
             "dataSource": current_app.config["EXCHANGE_DATA_SOURCE"]}
@@ -131,10 +132,10 @@ def step_payload(event: TicketEvent) -> dict:
     names = _citizen_names(ticket)
     if event.kind in WARNING_TYPES:
         return {**base, "monitorNo": f"JC-{event.id}", "ruleNo": RULES[event.kind],
-                "warnType": WARNING_TYPES[event.kind], "superviseContent": _text(event.note, names),
+                "warnType": WARNING_TYPES[event.kind], "superviseContent": masked_text(event.note, names),
                 "superviseTime": wire_time(event.at), "dueTime": wire_time(ticket.due_at)}
     content = {"rectify": ticket.measures, "reply": ticket.reply_text}.get(event.kind) or event.note
-    out = {**base, "step": event.kind, "stepTime": wire_time(event.at), "content": _text(content, names),
+    out = {**base, "step": event.kind, "stepTime": wire_time(event.at), "content": masked_text(content, names),
            "dueTime": wire_time(ticket.due_at)}
     if event.kind in ("handling_rated", "reopened", "close", "unrated_closed") and ticket.handling_rating:
         out["verdict"] = VERDICT_CODES.get(ticket.handling_rating, "")
@@ -153,10 +154,10 @@ def order_payload(order, step: str) -> dict:
             "dataSource": current_app.config["EXCHANGE_DATA_SOURCE"]}
     names = _citizen_names(ticket) if ticket is not None else []
     out = {**base, "monitorNo": order.number, "ruleNo": "R-ORDER", "warnType": WARNING_TYPES["supervised"],
-           "step": step, "superviseContent": _text(order.content, names), "superviseTime": wire_time(order.issued_at),
+           "step": step, "superviseContent": masked_text(order.content, names), "superviseTime": wire_time(order.issued_at),
            "dueTime": wire_time(order.due_at)}
     if step == "answered":
-        out.update(feedbackContent=_text(order.answer, names), feedbackTime=wire_time(order.answered_at))
+        out.update(feedbackContent=masked_text(order.answer, names), feedbackTime=wire_time(order.answered_at))
     return out
 
 

@@ -18,6 +18,7 @@ import logging
 import random
 import time
 import uuid
+from typing import NamedTuple
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -109,27 +110,6 @@ _ANY_DUE = (select(_TABLE.c.id).where(_TABLE.c.status == "pending", _TABLE.c.lan
             .limit(1))
 
 
-def _due(kind: str, lane: str, now: datetime, limit: int) -> list[int]:
-    return sorted(db.session.connection().scalars(_DUE, {"due_lane": lane, "due_kind": kind, "now": now,
-                                                           "limit": limit}))
-
-
-def _pick(now: datetime, limit: int, spent: set) -> tuple[str, str, list[int]] | None:
-    """The next batch: the first lane and kind, in order, with due messages whose parents are
-    acknowledged. One found with nothing due at all goes into ``spent`` and is not asked again
-    this run: with ``now`` fixed, nothing becomes due during a run, only ready (its parent
-    acknowledged); what another process queues meanwhile waits for the next run, as before."""
-    for lane in LANES:
-        for kind in ORDER:
-            if (lane, kind) in spent:
-                continue
-            if ids := _due(kind, lane, now, limit):
-                return lane, kind, ids
-            if db.session.connection().scalar(_ANY_DUE, {"lane": lane, "kind": kind, "now": now}) is None:
-                spent.add((lane, kind))
-    return None
-
-
 def _claim(ids: list[int], now: datetime, token: str, lease: datetime) -> list:
     """Claim the still-pending ones of ``ids`` (one conditional UPDATE, committed); the
     claimed rows (id, message_id, subject_id, attempts), by id."""
@@ -184,29 +164,30 @@ class Batch:
 
 
 def _take(now: datetime, limit: int, spent: set, claims: fastpath.Claims | None) -> Batch | None:
-    """Claim the next batch (see :func:`_pick` for which), with its payloads built: on
-    PostgreSQL by row locks (``claims``), elsewhere by the conditional UPDATE of :func:`_claim`."""
-    if claims is None:
-        picked = _pick(now, limit, spent)
-        if picked is None:
-            return None
-        lane, kind, ids = picked
-        token = uuid.uuid4().hex
-        lease = now + timedelta(seconds=int(current_app.config["EXCHANGE_SENDING_LEASE_SECONDS"]))
-        messages = _claim(ids, now, token, lease)
-        return Batch(lane, kind, token, messages, payloads(kind, messages))
+    """Claim the next batch, with its payloads built: the first lane and kind, in order, with
+    due messages whose parents are acknowledged; on PostgreSQL by row locks (``claims``),
+    elsewhere by the conditional UPDATE of :func:`_claim`. A lane and kind found with nothing
+    due at all goes into ``spent`` and is not asked again this run: with ``now`` fixed, nothing
+    becomes due during a run, only ready (its parent acknowledged); what another process queues
+    meanwhile waits for the next run."""
     cfg = current_app.config
     for lane in LANES:
         for kind in ORDER:
             if (lane, kind) in spent:
                 continue
-            taken = claims.take(kind, _DUE, {"due_lane": lane, "due_kind": kind, "now": now, "limit": limit,
-                                             "tz": cfg.get("TIMEZONE", "Asia/Shanghai"),
-                                             "source": cfg["EXCHANGE_DATA_SOURCE"]})
-            if taken is not None:
-                connection, messages, built, stored = taken
-                return Batch(lane, kind, None, messages, payloads(kind, messages) if built is None else built,
-                             connection, stored or {})
+            due = {"due_lane": lane, "due_kind": kind, "now": now, "limit": limit}
+            if claims is not None:
+                taken = claims.take(kind, _DUE, {**due, "tz": cfg.get("TIMEZONE", "Asia/Shanghai"),
+                                                 "source": cfg["EXCHANGE_DATA_SOURCE"]})
+                if taken is not None:
+                    connection, messages, built, stored = taken
+                    return Batch(lane, kind, None, messages, payloads(kind, messages) if built is None else built,
+                                 connection, stored or {})
+            elif ids := sorted(db.session.connection().scalars(_DUE, due)):
+                token = uuid.uuid4().hex
+                lease = now + timedelta(seconds=int(cfg["EXCHANGE_SENDING_LEASE_SECONDS"]))
+                messages = _claim(ids, now, token, lease)
+                return Batch(lane, kind, token, messages, payloads(kind, messages))
             if db.session.connection().scalar(_ANY_DUE, {"lane": lane, "kind": kind, "now": now}) is None:
                 spent.add((lane, kind))
     return None
@@ -222,20 +203,33 @@ def _release(batch: Batch, claims: fastpath.Claims | None) -> None:
     db.session.commit()
 
 
-def _send(app, adapter: Adapter, batch: Batch) -> tuple[list, Delivery | None, TransientError | None]:
+class Sent(NamedTuple):
+    """What became of a batch's request: the messages sent, and the remote's answer or error."""
+
+    outgoing: list[Outgoing]
+    delivery: Delivery | None
+    error: TransientError | None
+
+    @property
+    def refused(self) -> bool:
+        """Whether the remote failed as a whole (the run stops)."""
+        return bool(self.outgoing) and self.error is not None
+
+
+def _send(app, adapter: Adapter, batch: Batch) -> Sent:
     """The request of one batch (run in the sender thread: no database work here)."""
     outgoing = [Outgoing(m.message_id, batch.kind, batch.built[m.message_id]) for m in batch.messages
                 if batch.built.get(m.message_id) is not None]
     if not outgoing:
-        return outgoing, None, None
+        return Sent(outgoing, None, None)
     with app.app_context():
         try:
-            return outgoing, adapter.send(batch.kind, outgoing), None
+            return Sent(outgoing, adapter.send(batch.kind, outgoing), None)
         except TransientError as exc:
-            return outgoing, None, exc
+            return Sent(outgoing, None, exc)
 
 
-def _record(batch: Batch, sent: tuple, now: datetime, summary: dict, claims: fastpath.Claims | None = None) -> None:
+def _record(batch: Batch, sent: Sent, now: datetime, summary: dict, claims: fastpath.Claims | None = None) -> None:
     """Store each outcome of a sent batch."""
     outgoing, delivery, error = sent
     token, rows = batch.token, []
@@ -321,11 +315,10 @@ def push(now: datetime, *, adapter: Adapter | None = None, budget_seconds: float
                     continue
                 done, future = inflight
                 inflight, sent = None, future.result()
-                refused = bool(sent[0]) and sent[2] is not None  # the remote failed as a whole
-                if batch is not None and not refused:  # the next request goes while this one is stored
+                if batch is not None and not sent.refused:  # the next request goes while this one is stored
                     inflight, batch, batches = (batch, sender.submit(_send, app, adapter, batch)), None, batches + 1
                 _record(done, sent, now, summary, claims)
-                if refused:
+                if sent.refused:
                     if batch is not None:
                         _release(batch, claims)
                     summary["stopped"] = "省平台暂时无法送达，本轮停止，稍后重试"

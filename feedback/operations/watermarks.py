@@ -27,15 +27,7 @@ def set_watermark(name: str, value: datetime, now: datetime) -> None:
     never past the real clock: a what-if run as of a future moment must not make the real runs
     skip what closes between now and then."""
     value = min(value, utcnow())
-    if db.session.get(JobWatermark, name) is None:
-        try:
-            with db.session.begin_nested():
-                db.session.add(JobWatermark(name=name, value=value, updated_at=now))
-            return
-        except IntegrityError:  # another process inserted it first: move it forward below
-            pass
-    db.session.execute(update(JobWatermark).where(JobWatermark.name == name, JobWatermark.value < value)
-                       .values(value=value, updated_at=now))
+    _advance(name, JobWatermark.value < value, {"value": value}, now)
 
 
 def get_last_id(name: str) -> int | None:
@@ -45,16 +37,21 @@ def get_last_id(name: str) -> int | None:
 
 def set_last_id(name: str, last_id: int, now: datetime) -> None:
     """Move job ``name``'s last settled id forward (never back, whatever another process wrote)."""
+    _advance(name, or_(JobWatermark.last_id.is_(None), JobWatermark.last_id < last_id),
+             {"last_id": last_id, "value": now}, now)
+
+
+def _advance(name: str, behind, values: dict, now: datetime) -> None:
+    """Insert job ``name``'s row with ``values``, or update it with them where ``behind`` holds."""
     if db.session.get(JobWatermark, name) is None:
         try:
             with db.session.begin_nested():
-                db.session.add(JobWatermark(name=name, value=now, last_id=last_id, updated_at=now))
+                db.session.add(JobWatermark(name=name, updated_at=now, **{"value": now, **values}))
             return
         except IntegrityError:  # another process inserted it first: move it forward below
             pass
-    db.session.execute(update(JobWatermark).where(
-        JobWatermark.name == name, or_(JobWatermark.last_id.is_(None), JobWatermark.last_id < last_id))
-        .values(last_id=last_id, value=now, updated_at=now))
+    db.session.execute(update(JobWatermark).where(JobWatermark.name == name, behind)
+                       .values(**values, updated_at=now))
 
 
 def overlap() -> timedelta:

@@ -106,22 +106,11 @@ def unit_in_scope(unit: Unit, scope: set[int] | None) -> bool:
     a ticket of their window moved to another department, or a rating of their service item taken
     at another department's window, is counted in the figure but never listed to them.
     """
-    if scope is None:
-        return True
-    if unit.kind in ("department", "department_tree"):
-        return unit.id in scope
-    if unit.kind in ("window", "staff", "service_item"):
-        model = _MODELS[unit.kind]
-        owner = db.session.scalar(select(model.department_id).where(model.id == unit.id))
-        return owner is not None and owner in scope
-    if unit.kind == "hall":
-        owners = set(db.session.scalars(select(Window.department_id).where(Window.hall_id == unit.id).distinct()))
-        return bool(owners) and owners <= scope
-    return False
+    return scope is None or unit.id in set(scoped_unit_ids(unit.kind, scope) or ())
 
 
 def scoped_unit_ids(kind: str, scope: set[int] | None) -> list[int] | None:
-    """The ids of the units of ``kind`` a user with department ``scope`` may see (the same rule as
+    """The ids of the units of ``kind`` a user with department ``scope`` may see (the rule of
     :func:`unit_in_scope`, for a whole unit table); None when the user sees every unit."""
     if scope is None:
         return None
