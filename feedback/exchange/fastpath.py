@@ -155,11 +155,12 @@ class Claims:
     (``FOR UPDATE SKIP LOCKED``) in a transaction of its own, held while its request is under
     way and ended by the statement that stores its outcomes: no claim is written, and a pusher
     that dies mid-batch leaves nothing behind (its locks end with its connection; the rows were
-    never changed). Two connections serve in turn: one holds the batch under way while the
-    next batch is claimed on the other; a connection is free again once its batch is stored
-    (:meth:`stored`) or given back (:meth:`give_back`)."""
+    never changed). Three connections serve in turn: one holds the batch whose outcomes are
+    being stored, one the batch under way, and the next batch is claimed on the third; a
+    connection is free again once its batch is stored (:meth:`stored`) or given back
+    (:meth:`give_back`), and a claim waits for a free one."""
 
-    CONNECTIONS = 2
+    CONNECTIONS = 3
 
     def __init__(self) -> None:
         self.connections = [db.engine.connect() for _ in range(self.CONNECTIONS)]
@@ -222,24 +223,32 @@ class Claims:
             connection.close()
 
 
-_APPLY = text("""
-UPDATE exchange_messages AS m
+_SET = """
    SET status = v.status, next_attempt_at = v.next_attempt_at, remote_id = v.remote_id,
-       last_request = v.last_request, last_answer = v.last_answer, last_error = v.last_error,
+       request_id = CASE WHEN v.sent THEN {request} ELSE m.request_id END, last_request = NULL,
+       last_answer = v.last_answer, last_error = v.last_error,
        acknowledged_at = v.acknowledged_at, attempts = m.attempts + 1, last_attempt_at = :now, claim = NULL
   FROM json_to_recordset(CAST(:rows AS json))
-       AS v(_id integer, status text, next_attempt_at timestamptz, remote_id text, last_request text,
-            last_answer text, last_error text, acknowledged_at timestamptz)
- WHERE m.id = v._id""")
+       AS v(_id integer, status text, next_attempt_at timestamptz, remote_id text, last_answer text,
+            last_error text, acknowledged_at timestamptz, sent boolean)
+ WHERE m.id = v._id"""
+_APPLY = text("UPDATE exchange_messages AS m" + _SET.format(request="NULL"))
+# The request stored in the same statement (and round trip) as the outcomes it brought.
+_APPLY_SENT = text("""
+WITH request AS (INSERT INTO exchange_requests (kind, lane, sent_at, size, body)
+                 VALUES (:kind, :lane, :sent_at, :size, :body) RETURNING id)
+UPDATE exchange_messages AS m""" + _SET.format(request="(SELECT id FROM request)"))
 
 _load = json.JSONDecoder().decode
 _ROWS = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=datetime.isoformat).encode
 
 
-def apply(connection, rows: list[dict], now: datetime) -> None:
-    """Store a batch's outcomes (pusher._row dicts) on the connection holding its locks, in one
-    statement, and commit. The rows travel as one JSON text: psycopg writes arrays of text
-    element by element in Python, JSON is one C call."""
+def apply(connection, rows: list[dict], request: dict | None, now: datetime) -> None:
+    """Store a batch's outcomes (pusher._row dicts) and its request (kind, lane, sent_at, size,
+    body; None when nothing was sent) on the connection holding its locks, in one statement, and
+    commit. The rows travel as one JSON text: psycopg writes arrays of text element by element in
+    Python, JSON is one C call."""
     if rows:
-        connection.execute(_APPLY, {"rows": _ROWS(rows), "now": now})
+        connection.execute(_APPLY if request is None else _APPLY_SENT,
+                           {"rows": _ROWS(rows), "now": now, **(request or {})})
     connection.commit()

@@ -1,9 +1,10 @@
 """The exchange ledger: one row per reportable event, with its delivery to the province."""
 from __future__ import annotations
 
+import json
 from datetime import date, datetime
 
-from sqlalchemy import Boolean, Date, Index, Integer, SmallInteger, String, Text, text
+from sqlalchemy import Boolean, Date, Index, Integer, SmallInteger, String, Text, select, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from feedback.clock import utcnow
@@ -51,8 +52,11 @@ class ExchangeMessage(db.Model):
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     claim: Mapped[str | None] = mapped_column(String(32))  # the push run holding it while 'sending'
     remote_id: Mapped[str | None] = mapped_column(String(100))
+    # The request that last carried this message: its batch in exchange_requests (where a
+    # push stores each request once), or the item itself (masked) in rows written before.
+    request_id: Mapped[int | None] = mapped_column(Integer)
     last_request: Mapped[str | None] = mapped_column(Text)  # masked
-    last_answer: Mapped[str | None] = mapped_column(Text)
+    last_answer: Mapped[str | None] = mapped_column(Text)  # none once acknowledged (the remote id says it)
     last_error: Mapped[str | None] = mapped_column(String(300))
     last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     event_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -60,6 +64,24 @@ class ExchangeMessage(db.Model):
     produced_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     backfilled: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    @property
+    def request_text(self) -> str | None:
+        """What was last sent of this message (masked): its item, out of its batch's request."""
+        if self.last_request or self.request_id is None:
+            return self.last_request
+        body = db.session.scalar(select(ExchangeRequest.body).where(ExchangeRequest.id == self.request_id))
+        for item in json.loads(body or "[]"):
+            if item.get("messageId") == self.message_id:
+                return json.dumps(item, ensure_ascii=False, separators=(",", ":"))
+        return None
+
+    @property
+    def answer_text(self) -> str | None:
+        """The remote's last answer about this message."""
+        if self.last_answer or self.status != "acknowledged":
+            return self.last_answer
+        return json.dumps({"status": "acknowledged", "remoteId": self.remote_id}, ensure_ascii=False)
 
     @property
     def status_label(self) -> str:
@@ -70,6 +92,22 @@ class ExchangeMessage(db.Model):
     def kind_label(self) -> str:
         """The kind in Chinese."""
         return KIND_LABELS.get(self.kind, self.kind)
+
+
+class ExchangeRequest(db.Model):
+    """One request of a push run, stored once for the messages it carried (their
+    ``request_id``): the items as sent, masked as :func:`feedback.exchange.mapping.stored_request`
+    keeps them (free text by its length, no personal data), in a JSON array. A 补报 of millions
+    of messages stores each request's text once, not once per message."""
+
+    __tablename__ = "exchange_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(30))
+    lane: Mapped[str] = mapped_column(String(10))
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    size: Mapped[int] = mapped_column(Integer)  # messages carried
+    body: Mapped[str] = mapped_column(Text)
 
 
 class ExchangeControl(db.Model):

@@ -24,14 +24,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import Connection, bindparam, exists, select, update
+from sqlalchemy import Connection, bindparam, exists, func, insert, select, update
 from sqlalchemy.orm import aliased
 
 from feedback.exchange import fastpath
 from feedback.exchange.adapters import make_adapter
 from feedback.exchange.adapters.base import Adapter, Delivery, Outgoing, TransientError
 from feedback.exchange.mapping import payloads, stored_request
-from feedback.exchange.models import ExchangeControl, ExchangeMessage
+from feedback.exchange.models import ExchangeControl, ExchangeMessage, ExchangeRequest
 from feedback.extensions import db
 
 log = logging.getLogger("feedback.exchange")
@@ -135,8 +135,8 @@ def backoff(attempts: int) -> timedelta:
 _APPLY = (update(_TABLE)
           .where(_TABLE.c.id == bindparam("_id"), _TABLE.c.claim == bindparam("_claim"))
           .values(status=bindparam("status"), next_attempt_at=bindparam("next_attempt_at"),
-                  remote_id=bindparam("remote_id"), last_request=bindparam("last_request"),
-                  last_answer=bindparam("last_answer"), last_error=bindparam("last_error"),
+                  remote_id=bindparam("remote_id"), request_id=func.coalesce(bindparam("request_id"), _TABLE.c.request_id),
+                  last_request=None, last_answer=bindparam("last_answer"), last_error=bindparam("last_error"),
                   acknowledged_at=bindparam("acknowledged_at"), claim=None))
 
 
@@ -230,12 +230,13 @@ def _send(app, adapter: Adapter, batch: Batch) -> Sent:
 
 
 def _record(batch: Batch, sent: Sent, now: datetime, summary: dict, claims: fastpath.Claims | None = None) -> None:
-    """Store each outcome of a sent batch."""
+    """Store each outcome of a sent batch, and the request once (exchange_requests): each
+    message it carried points at it."""
     outgoing, delivery, error = sent
-    token, rows = batch.token, []
+    token, rows, kept = batch.token, [], []
     for msg in batch.messages:
         if batch.built.get(msg.message_id) is None:
-            rows.append(_row(msg, token, "failed", None, None, None, GONE, None))
+            rows.append(_row(msg, token, "failed", None, None, GONE, None, sent=False))
             summary["failed"] += 1
     if outgoing:
         by_id = {m.message_id: m for m in batch.messages}
@@ -243,37 +244,102 @@ def _record(batch: Batch, sent: Sent, now: datetime, summary: dict, claims: fast
         outcomes = {o.message_id: o for o in delivery.outcomes} if delivery else {}
         for item in outgoing:
             msg = by_id[item.message_id]
-            request = (batch.stored.get(item.message_id)
-                       or stored_request({"messageId": item.message_id, **item.payload}))
+            kept.append(batch.stored.get(item.message_id)
+                        or stored_request({"messageId": item.message_id, **item.payload}))
             outcome = outcomes.get(item.message_id)
             if outcome is not None and outcome.status == "acknowledged":
-                rows.append(_row(msg, token, "acknowledged", None, outcome.remote_id, request, None,
-                                 _ANSWER({"status": "acknowledged", "remoteId": outcome.remote_id}),
+                # The answer is the remote id (ExchangeMessage.answer_text): nothing more to keep.
+                rows.append(_row(msg, token, "acknowledged", None, outcome.remote_id, None, None,
                                  acknowledged_at=now))
                 summary["acknowledged"] += 1
             elif outcome is not None and outcome.status == "rejected":
                 reason = f"省平台拒收：{outcome.reason or '未说明原因'}"
-                rows.append(_row(msg, token, "failed", None, None, request, reason,
+                rows.append(_row(msg, token, "failed", None, None, reason,
                                  _ANSWER({"status": "rejected", "reason": outcome.reason})))
                 summary["rejected"] += 1
             else:
                 reason = error.reason if error else (outcome.reason if outcome else "应答中没有这条消息")
                 status, next_at, reason = _retry_or_fail(msg, now, reason)
                 answer = (error.answer if error else _ANSWER({"status": "retry"}))
-                rows.append(_row(msg, token, status, next_at, None, request, reason, (answer or "")[:2000]))
+                rows.append(_row(msg, token, status, next_at, None, reason, (answer or "")[:2000]))
                 summary["failed" if status == "failed" else "retry"] += 1
+    request = {"kind": batch.kind, "lane": batch.lane, "sent_at": now, "size": len(kept),
+               "body": "[" + ",".join(kept) + "]"} if kept else None
     if batch.connection is not None:
-        fastpath.apply(batch.connection, rows, now)
+        fastpath.apply(batch.connection, rows, request, now)
         claims.stored(batch.connection)
         return
+    connection = db.session.connection()
+    if request is not None:
+        request_id = connection.execute(insert(ExchangeRequest).values(request).returning(ExchangeRequest.id)).scalar()
+        for row in rows:
+            if row["sent"]:
+                row["request_id"] = request_id
     if rows:
-        db.session.connection().execute(_APPLY, rows)
+        connection.execute(_APPLY, rows)
     db.session.commit()
 
 
-def _row(msg, token, status, next_at, remote_id, request, error, answer, acknowledged_at=None) -> dict:
+def _row(msg, token, status, next_at, remote_id, error, answer, acknowledged_at=None, sent: bool = True) -> dict:
+    """One outcome as _APPLY and fastpath.apply take it (``sent``: carried by the batch's request)."""
     return {"_id": msg.id, "_claim": token, "status": status, "next_attempt_at": next_at, "remote_id": remote_id,
-            "last_request": request, "last_answer": answer, "last_error": error, "acknowledged_at": acknowledged_at}
+            "last_answer": answer, "last_error": error, "acknowledged_at": acknowledged_at, "sent": sent,
+            "request_id": None}
+
+
+class _Stores:
+    """Where the outcomes of sent batches are stored: in the calling thread (the session's
+    connection, SQLite), or on PostgreSQL in a thread of its own, one batch after another, each
+    on the connection holding its locks. An error of a store is raised by the next call."""
+
+    def __init__(self, app, now: datetime, summary: dict, claims: fastpath.Claims | None) -> None:
+        self.app, self.now, self.summary, self.claims = app, now, summary, claims
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="exchange-store") if claims is not None else None
+        self.futures: list = []
+        self.fast = False  # a batch of the fast lane is among those being stored
+
+    def record(self, batch: Batch, sent: Sent) -> None:
+        """Store ``sent``'s outcomes (now, or queued behind the stores under way)."""
+        self._check()
+        self.fast = self.fast or batch.lane == "fast"
+        if self.pool is None:
+            _record(batch, sent, self.now, self.summary)
+            return
+        self.futures.append(self.pool.submit(self._store, batch, sent))
+
+    def _store(self, batch: Batch, sent: Sent) -> None:
+        with self.app.app_context():
+            try:
+                _record(batch, sent, self.now, self.summary, self.claims)
+            except BaseException:
+                try:
+                    self.claims.give_back(batch.connection)  # its locks end; the rows are sent again later
+                except Exception:  # noqa: BLE001 - a broken connection: its locks ended with it
+                    log.exception("exchange push: a batch's connection could not be given back")
+                raise
+
+    def busy(self) -> bool:
+        """Whether a store is under way or queued."""
+        self._check()
+        return bool(self.futures)
+
+    def wait(self) -> None:
+        """Wait until every store so far is done (raising the first error)."""
+        while self.futures:
+            self.futures.pop(0).result()
+        self.fast = False
+
+    def _check(self) -> None:
+        while self.futures and self.futures[0].done():
+            self.futures.pop(0).result()
+
+    def close(self) -> None:
+        """Wait for the stores under way and end the thread."""
+        if self.pool is not None:
+            try:
+                self.wait()
+            finally:
+                self.pool.shutdown(wait=True)
 
 
 def push(now: datetime, *, adapter: Adapter | None = None, budget_seconds: float | None = None,
@@ -298,18 +364,27 @@ def push(now: datetime, *, adapter: Adapter | None = None, budget_seconds: float
     claims = fastpath.Claims() if fastpath.applies() else None
     inflight = None  # (batch, future): the request under way in the sender thread
     # While one batch's request is under way (sender thread), its predecessor's outcomes are
-    # stored and the next batch is claimed and built (here). One request at a time, and a
-    # rating is claimed only once its record's acknowledgement is stored, so the order holds;
-    # behind a batch of the fast lane nothing is claimed ahead, so its bad ratings are not
-    # overtaken by the batch lane.
+    # stored and the next batch is claimed and built. One request at a time, and a rating is
+    # claimed only once its record's acknowledgement is committed (the claim does not see it
+    # before), so the order holds; behind a batch of the fast lane nothing is claimed ahead, so
+    # its bad ratings are not overtaken by the batch lane. On PostgreSQL the outcomes are
+    # stored by a third thread on the batch's own connection, so the database stores one batch
+    # while it claims the next (two backends at work), and this thread waits for neither.
+    stores = _Stores(app, now, summary, claims)
     with ThreadPoolExecutor(1, thread_name_prefix="exchange-send") as sender:
         try:
             while True:
                 more = time.monotonic() - started < budget and (max_batches is None or batches < max_batches)
                 ahead = inflight is None or inflight[0].lane == "batch"
+                if stores.fast:  # the fast lane's ratings wait for their records' acknowledgements
+                    stores.wait()
+                storing = stores.busy()
                 batch = _take(now, size, spent, claims) if more and ahead else None
                 if inflight is None:
                     if batch is None:
+                        if more and storing:  # what is being stored may make a rating ready: once more
+                            stores.wait()
+                            continue
                         break
                     inflight, batches = (batch, sender.submit(_send, app, adapter, batch)), batches + 1
                     continue
@@ -317,7 +392,7 @@ def push(now: datetime, *, adapter: Adapter | None = None, budget_seconds: float
                 inflight, sent = None, future.result()
                 if batch is not None and not sent.refused:  # the next request goes while this one is stored
                     inflight, batch, batches = (batch, sender.submit(_send, app, adapter, batch)), None, batches + 1
-                _record(done, sent, now, summary, claims)
+                stores.record(done, sent)
                 if sent.refused:
                     if batch is not None:
                         _release(batch, claims)
@@ -327,13 +402,16 @@ def push(now: datetime, *, adapter: Adapter | None = None, budget_seconds: float
             if inflight is not None:  # an error in this thread: still store what the remote said
                 db.session.rollback()
                 try:
-                    _record(inflight[0], inflight[1].result(), now, summary, claims)
+                    stores.record(inflight[0], inflight[1].result())
                 except Exception:  # the first error is the one to raise; the lease covers the rest
                     log.exception("exchange push: the outcomes of the batch under way were not stored")
-            if claims is not None:
-                claims.close()
-            if own:
-                adapter.close()
+            try:
+                stores.close()
+            finally:
+                if claims is not None:
+                    claims.close()
+                if own:
+                    adapter.close()
     summary["blocked"] += block_orphans(now)  # behind a refusal of this run: shown failed at once
     if summary["rejected"] or summary["failed"]:
         log.warning("exchange push: %s", summary)

@@ -47,6 +47,9 @@ def test_an_administrator_follows_the_ledger_re_pushes_a_refused_record_and_paus
         record_row.get_by_role("link").click()
         expect(page.locator("#message-status")).to_have_text("失败")
         expect(page.locator("#message-request")).not_to_contain_text("13800138000")
+        # Its item, found in the batch's stored request, and the remote's answer about it.
+        expect(page.locator("#message-request")).to_contain_text(f'"messageId":"city-REC-{refused.service_record_id}"')
+        expect(page.locator("#message-answer")).to_contain_text("rejected")
         gateway.control(refuse=[])
         page.get_by_role("button", name="重推这条消息").click()
         expect(page.locator(".flash-success")).to_contain_text("已重新排队")

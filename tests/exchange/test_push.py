@@ -4,6 +4,7 @@ sides — the ledger's statuses and the gateway's own counts (duplicates must st
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 
 import pytest
@@ -57,7 +58,19 @@ def test_records_go_before_their_ratings_and_every_message_is_acknowledged_once(
     assert stats["duplicates"] == 0 and stats["accepted"] == 8
     stored = json.dumps(wired.items("evaluation"), ensure_ascii=False)
     assert "13800138000" not in stored, "no phone number goes up"
-    assert all("13800138000" not in (m.last_request or "") for m in rows), "nor is one stored in the ledger"
+    from feedback.exchange.models import ExchangeRequest
+
+    bodies = db.session.scalars(sa.select(ExchangeRequest.body)).all()
+    assert len(bodies) == summary["requests"], "each request is stored once"
+    assert all("13800138000" not in body for body in bodies), "nor is one stored in the ledger"
+    assert all(m.request_id and m.last_request is None for m in rows), "each message points at its request"
+    for m in rows:
+        item = json.loads(m.request_text)
+        assert item["messageId"] == m.message_id, "a message's request is its own item, out of its batch"
+        assert json.loads(m.answer_text) == {"status": "acknowledged", "remoteId": m.remote_id}
+    commented = [json.loads(m.request_text) for m in rows if m.kind == "evaluation"]
+    assert all(re.fullmatch(r"（\d+ 字）", i["writingEvaluation"]) for i in commented), \
+        "free text is kept by its length only"
     levels = sorted(i["satisfaction"] for i in wired.items("evaluation").values()) if isinstance(
         wired.items("evaluation"), dict) else sorted(i["satisfaction"] for i in wired.items("evaluation"))
     assert levels == [1, 3, 4, 5], "levels keep the national link's direction (5 = 非常满意)"
