@@ -76,7 +76,9 @@ def _reasons():
                 .render_derived(name="reason"))
     joined = (select(func.string_agg(elements.c.value, aggregate_order_by(literal_column("','"), elements.c.n)))
               .select_from(elements).scalar_subquery())
-    return case((func.json_typeof(_E.c.reasons) == "array", func.coalesce(joined, _s(""))), else_=_s(""))
+    # Most ratings (the good ones) have none: the subquery runs only for a list with something in it.
+    return case((func.json_typeof(_E.c.reasons) != "array", _s("")), (func.json_array_length(_E.c.reasons) == 0, _s("")),
+                else_=func.coalesce(joined, _s("")))
 
 
 def _pairs(kind: str) -> list[tuple[str, object]]:
