@@ -209,6 +209,10 @@ class Backends:
 
     def __init__(self, url: str) -> None:
         self.url, self.cpu = datagen.psycopg_url(url), {}
+        # Backends alive before the drain (another connection of this process, a pool's leftover)
+        # count only what they use from now on.
+        self.poll(find=True)
+        self.before = dict(self.cpu)
 
     def poll(self, find: bool = False) -> None:
         """Read the known backends' CPU; with ``find``, ask PostgreSQL for the current ones first."""
@@ -225,8 +229,8 @@ class Backends:
 
     @property
     def total(self) -> float:
-        """CPU seconds of every backend seen."""
-        return sum(self.cpu.values())
+        """CPU seconds of every backend seen, since the drain began."""
+        return sum(cpu - self.before.get(pid, 0.0) for pid, cpu in self.cpu.items())
 
 
 def _running(proc: subprocess.Popen) -> bool:
