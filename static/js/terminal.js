@@ -624,6 +624,7 @@
   goIdle();
   updateReadButtons();
   setInterval(tick, 250);
+  document.documentElement.setAttribute("data-kiosk", "ready"); // its handlers are in place (tests wait for it)
   showStatus();
   flush();
   poll();

@@ -39,6 +39,9 @@ def pair(page: Page, issue_code, window) -> None:
     page.get_by_role("button", name="配对").click()
     expect(page).to_have_url(re.compile(f"/terminal/{window.code}$"))
     expect(page.get_by_role("heading", name="欢迎办事")).to_be_visible()
+    # The heading is there as soon as the HTML is; a tap before terminal.js has set its
+    # handlers would be a tap on a page without them (its focus moves, nothing toggles).
+    expect(page.locator("html")).to_have_attribute("data-kiosk", "ready")
 
 
 def evaluations(db):
