@@ -152,7 +152,8 @@ def _retry_or_fail(msg, now: datetime, reason: str) -> tuple[str, datetime | Non
 @dataclass
 class Batch:
     """A claimed batch: its kind, the claim token, the claimed rows (id, message_id, subject_id,
-    attempts) and each message's payload by message id (None: its subject is gone)."""
+    attempts) and each message's payload by message id: a dict, or on PostgreSQL the item's JSON text
+    (fastpath.Claims.take); None: its subject is gone."""
 
     lane: str
     kind: str
@@ -218,8 +219,9 @@ class Sent(NamedTuple):
 
 def _send(app, adapter: Adapter, batch: Batch) -> Sent:
     """The request of one batch (run in the sender thread: no database work here)."""
-    outgoing = [Outgoing(m.message_id, batch.kind, batch.built[m.message_id]) for m in batch.messages
-                if batch.built.get(m.message_id) is not None]
+    outgoing = [Outgoing(m.message_id, batch.kind, text=built) if isinstance(built, str)
+                else Outgoing(m.message_id, batch.kind, built)
+                for m in batch.messages if (built := batch.built.get(m.message_id)) is not None]
     if not outgoing:
         return Sent(outgoing, None, None)
     with app.app_context():
@@ -233,7 +235,7 @@ def _record(batch: Batch, sent: Sent, now: datetime, summary: dict, claims: fast
     """Store each outcome of a sent batch, and the request once (exchange_requests): each
     message it carried points at it."""
     outgoing, delivery, error = sent
-    token, rows, kept = batch.token, [], []
+    token, rows, kept, acks = batch.token, [], [], []  # acks: (id, remote id) of the acknowledged
     for msg in batch.messages:
         if batch.built.get(msg.message_id) is None:
             rows.append(_row(msg, token, "failed", None, None, GONE, None, sent=False))
@@ -249,9 +251,7 @@ def _record(batch: Batch, sent: Sent, now: datetime, summary: dict, claims: fast
             outcome = outcomes.get(item.message_id)
             if outcome is not None and outcome.status == "acknowledged":
                 # The answer is the remote id (ExchangeMessage.answer_text): nothing more to keep.
-                rows.append(_row(msg, token, "acknowledged", None, outcome.remote_id, None, None,
-                                 acknowledged_at=now))
-                summary["acknowledged"] += 1
+                acks.append((msg.id, outcome.remote_id))
             elif outcome is not None and outcome.status == "rejected":
                 reason = f"省平台拒收：{outcome.reason or '未说明原因'}"
                 rows.append(_row(msg, token, "failed", None, None, reason,
@@ -263,12 +263,16 @@ def _record(batch: Batch, sent: Sent, now: datetime, summary: dict, claims: fast
                 answer = (error.answer if error else _ANSWER({"status": "retry"}))
                 rows.append(_row(msg, token, status, next_at, None, reason, (answer or "")[:2000]))
                 summary["failed" if status == "failed" else "retry"] += 1
+    summary["acknowledged"] += len(acks)
     request = {"kind": batch.kind, "lane": batch.lane, "sent_at": now, "size": len(kept),
                "body": "[" + ",".join(kept) + "]"} if kept else None
     if batch.connection is not None:
-        fastpath.apply(batch.connection, rows, request, now)
+        fastpath.apply(batch.connection, acks, rows, request, now)
         claims.stored(batch.connection)
         return
+    by_id = {m.id: m for m in batch.messages}
+    rows += [_row(by_id[i], token, "acknowledged", None, remote_id, None, None, acknowledged_at=now)
+             for i, remote_id in acks]
     connection = db.session.connection()
     if request is not None:
         request_id = connection.execute(insert(ExchangeRequest).values(request).returning(ExchangeRequest.id)).scalar()

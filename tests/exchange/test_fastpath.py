@@ -36,6 +36,7 @@ def _pending(db, kind):
 
 def test_the_sql_payloads_equal_the_python_builders_field_for_field(db, app, reported, make_evaluation, clock):
     from feedback.exchange import fastpath, pusher
+    from feedback.exchange.adapters.national_json import canonical_json
     from feedback.exchange.mapping import payloads, stored_request
 
     make_evaluation(level=1, reasons=[115, 110], comment="王小明说窗口态度差，电话13800138000", citizen_name="王小明")
@@ -45,6 +46,10 @@ def test_the_sql_payloads_equal_the_python_builders_field_for_field(db, app, rep
     make_evaluation(level=4, channel="phone", rated_at=clock.now - timedelta(hours=30),
                     completed_at=clock.now - timedelta(days=2, minutes=3))
     make_evaluation(level=5, window=None)  # a record without a window or hall
+    # Text that JSON must escape, sent as PostgreSQL writes it: it must be what Python writes.
+    db.session.execute(sa.text("UPDATE service_items SET name = name || :odd"),
+                       {"odd": ' "引号"\\反斜杠/\n换行\t\x01\x1f\u2028😀'})
+    db.session.commit()
     for kind in fastpath.KINDS:  # records first: a rating is claimed once its record is acknowledged
         messages = _pending(db, kind)
         assert len(messages) >= 5, f"{kind}: the ratings above queued their {kind} messages"
@@ -59,6 +64,12 @@ def test_the_sql_payloads_equal_the_python_builders_field_for_field(db, app, rep
                 if taken is not None:
                     _, rows, built, stored = taken
                     assert {r.message_id for r in rows} == set(built), "one payload per claimed row"
+                    for message_id, item in built.items():
+                        if isinstance(item, str):  # sent as PostgreSQL wrote it: compact, messageId first
+                            assert item == canonical_json(json.loads(item)), (
+                                f"{kind} {message_id}: the SQL text is not the canonical JSON that is signed")
+                            assert item.startswith('{"messageId":' + json.dumps(message_id) + ","), item[:60]
+                            built[message_id] = {k: v for k, v in json.loads(item).items() if k != "messageId"}
                     got.update(built)
                     for message_id, text in stored.items():
                         assert json.loads(text) == {"messageId": message_id, **built[message_id]}, (

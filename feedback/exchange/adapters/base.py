@@ -8,17 +8,44 @@ in a module of its own and name it in ``FEEDBACK_EXCHANGE_ADAPTER=package.module
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any, Mapping
 
 
-@dataclass(frozen=True)
 class Outgoing:
-    """One message to send: its stable id (the remote's dedupe key), kind and fields."""
+    """One message to send: its stable id (the remote's dedupe key), kind (record, evaluation,
+    evaluation_invalidated, rectification, supervision, supervision_order, complaint) and fields.
 
-    message_id: str
-    kind: str  # record | evaluation | evaluation_invalidated | rectification | supervision | complaint
-    payload: dict
+    ``text``, when the caller has it, is the message as compact JSON text, ``messageId`` first
+    and then the payload's fields, written the way :func:`json.dumps` writes with
+    ``ensure_ascii=False`` and separators ``,`` and ``:`` (the pusher has PostgreSQL write it,
+    feedback.exchange.fastpath). An adapter that sends JSON may put it on the wire as it is;
+    ``payload`` is then read from it on first use, so an adapter that wants the fields still
+    gets them."""
+
+    __slots__ = ("message_id", "kind", "_payload", "text")
+
+    def __init__(self, message_id: str, kind: str, payload: dict | None = None, text: str | None = None) -> None:
+        if payload is None and text is None:
+            raise ValueError("Outgoing needs a payload or its JSON text")
+        self.message_id, self.kind, self._payload, self.text = message_id, kind, payload, text
+
+    @property
+    def payload(self) -> dict:
+        """The message's fields (without ``messageId``)."""
+        if self._payload is None:
+            fields = json.loads(self.text)
+            fields.pop("messageId", None)
+            self._payload = fields
+        return self._payload
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, Outgoing) and (self.message_id, self.kind, self.payload)
+                == (other.message_id, other.kind, other.payload))
+
+    def __repr__(self) -> str:
+        return f"Outgoing({self.message_id!r}, {self.kind!r}, {self.payload!r})"
 
 
 @dataclass(frozen=True)

@@ -83,6 +83,14 @@ def read_results(batch: list[Outgoing], answer: Mapping[str, Any]) -> list[Outco
     return outcomes
 
 
+def _envelope(head: Mapping[str, str], token: str, data_json: str) -> str:
+    """The push envelope as JSON text: ``head`` (appKey, timestamp, encrypt, sign), the token,
+    and ``data`` given as its JSON text (the array, or the SM4 text as a JSON string)."""
+    return (json.dumps({"appKey": head["appKey"], "accessToken": token, "timestamp": head["timestamp"],
+                        "encrypt": head["encrypt"], "sign": head["sign"]}, ensure_ascii=False)[:-1]
+            + ', "data": ' + data_json + "}")
+
+
 class NationalJsonAdapter(Adapter):
     """The national-style JSON transport: token, optional SM2 signature and SM4 encryption,
     one ``requests`` session (kept-alive connections) per push run."""
@@ -135,27 +143,28 @@ class NationalJsonAdapter(Adapter):
             return Delivery([], "", "")
         if not _KIND.match(kind):
             raise ValueError(f"不能推送的类型：{kind!r}")
-        items = [{**message.payload, "messageId": message.message_id} for message in batch]
-        plain = canonical_json(items)
+        # The array is written once: it is what is signed (unencrypted), encrypted (SM4), sent and
+        # logged; the envelopes around it are joined as text, not encoded again.
+        if any(message.text is not None for message in batch):
+            plain = "[" + ",".join(message.text if message.text is not None
+                                   else canonical_json({**message.payload, "messageId": message.message_id})
+                                   for message in batch) + "]"
+        else:
+            plain = canonical_json([{**message.payload, "messageId": message.message_id} for message in batch])
         if self.sm4_key is not None:
             encrypt, data = "SM4", crypto.sm4_encrypt(plain.encode("utf-8"), self.sm4_key)
-            signed = data
+            signed, data_json = data, canonical_json(data)
         else:
-            encrypt, data, signed = "NONE", items, plain
+            encrypt, signed, data_json = "NONE", plain, plain
         sign = crypto.sm2_sign(signed.encode("utf-8"), self.sm2_private, self.sm2_public) if self.sm2_private else ""
-        timestamp = wire_time()
-        logged = json.dumps({"appKey": self.app_key, "accessToken": MASK, "timestamp": timestamp,
-                             "encrypt": encrypt, "data": items, "sign": sign}, ensure_ascii=False)
-
-        def envelope(token: str) -> dict:
-            return {"appKey": self.app_key, "accessToken": token, "timestamp": timestamp,
-                    "encrypt": encrypt, "data": data, "sign": sign}
+        head = {"appKey": self.app_key, "timestamp": wire_time(), "encrypt": encrypt, "sign": sign}
+        logged = _envelope(head, MASK, plain)
 
         url = f"{self.url}/push/{kind}"
-        status, text, answer = self._post(url, envelope(self._token(logged)), logged, "推送")
+        status, text, answer = self._post(url, _envelope(head, self._token(logged), data_json), logged, "推送")
         if answer.get("code") == "access_token_invalid":
             self.token = None  # the province dropped it early (restart, rotation): fetch once more
-            status, text, answer = self._post(url, envelope(self._token(logged)), logged, "推送")
+            status, text, answer = self._post(url, _envelope(head, self._token(logged), data_json), logged, "推送")
             if answer.get("code") == "access_token_invalid":
                 raise TransientError("省平台连续两次拒绝令牌（access_token_invalid）", logged, text)
         code = str(answer.get("code"))
@@ -191,12 +200,13 @@ class NationalJsonAdapter(Adapter):
         self.token_expires = time.monotonic() + max(0.0, lifetime - min(TOKEN_MARGIN_SECONDS, lifetime / 10))
         return token
 
-    def _post(self, url: str, body: dict, logged: str, what: str) -> tuple[int, str, dict]:
-        """POST ``body`` as JSON; (HTTP status, answer text, answer object). Timeouts, connection
-        failures, 5xx and answers that are not a JSON object raise TransientError."""
+    def _post(self, url: str, body: dict | str, logged: str, what: str) -> tuple[int, str, dict]:
+        """POST ``body`` (an object, or its JSON text); (HTTP status, answer text, answer object).
+        Timeouts, connection failures, 5xx and answers that are not a JSON object raise TransientError."""
+        if not isinstance(body, str):
+            body = json.dumps(body, ensure_ascii=False)
         try:
-            response = self.session.post(url, data=json.dumps(body, ensure_ascii=False).encode("utf-8"),
-                                         timeout=self.timeout)
+            response = self.session.post(url, data=body.encode("utf-8"), timeout=self.timeout)
         except requests.Timeout:
             raise TransientError(f"{what}失败：省平台 {self.timeout[1]:g} 秒内未应答（{url}）", logged) from None
         except requests.ConnectionError as exc:
