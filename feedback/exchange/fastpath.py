@@ -23,6 +23,7 @@ import queue
 from datetime import datetime
 
 from sqlalchemy import Integer, Text, bindparam, case, cast, func, literal, literal_column, select, text, tuple_
+from psycopg.rows import namedtuple_row
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 
 from feedback.directory.models import Department, Hall, ServiceItem
@@ -147,14 +148,35 @@ def _claim_statement(kind: str, due, resume: bool):
             .select_from(joined).order_by(claimed.c.id))
 
 
-_CLAIMS: dict[tuple[str, bool], object] = {}
+_CLAIMS: dict[tuple[str, bool], tuple[str, object]] = {}
 
 
-def _statement(kind: str, due, resume: bool):
-    statement = _CLAIMS.get((kind, resume))
-    if statement is None:
-        statement = _CLAIMS[kind, resume] = _claim_statement(kind, due, resume)
-    return statement
+def _statement(kind: str, due, resume: bool, dialect) -> tuple[str, object]:
+    """The claim statement compiled once for ``dialect``: its SQL text and the compiled form
+    (whose ``construct_params`` gives the parameters, the statement's own literals included)."""
+    compiled = _CLAIMS.get((kind, resume))
+    if compiled is None:
+        statement = _claim_statement(kind, due, resume).compile(dialect=dialect)
+        compiled = _CLAIMS[kind, resume] = (str(statement), statement)
+    return compiled
+
+
+def _fetch(connection, kind: str, due, resume: bool, params: dict) -> list:
+    """Run a claim on ``connection``'s driver connection, in the transaction the SQLAlchemy
+    connection holds (begun here, so its commit and rollback end it): rows as named tuples.
+    Straight through psycopg: SQLAlchemy's result rows cost a third of a claim's time in
+    Python (a backfill claims ten thousand batches); the statement is prepared by the server
+    after a few runs, as SQLAlchemy's would be. No column here needs a result type's processing:
+    psycopg gives ``timestamptz`` as an aware datetime."""
+    if not connection.in_transaction():
+        connection.begin()
+    sql, compiled = _statement(kind, due, resume, connection.dialect)
+    cursor = connection.connection.driver_connection.cursor(row_factory=namedtuple_row)
+    try:
+        cursor.execute(sql, compiled.construct_params(params), prepare=True)
+        return cursor.fetchall()
+    finally:
+        cursor.close()
 
 
 class Claims:
@@ -191,10 +213,9 @@ class Claims:
         rows = []
         if key in self.after:  # after the last batch; then, if nothing is left there, from the start
             after_at, after_id = self.after.pop(key)
-            rows = connection.execute(_statement(kind, due, True),
-                                      {**params, "after_at": after_at, "after_id": after_id}).all()
+            rows = _fetch(connection, kind, due, True, {**params, "after_at": after_at, "after_id": after_id})
         if not rows:
-            rows = connection.execute(_statement(kind, due, False), params).all()
+            rows = _fetch(connection, kind, due, False, params)
         if not rows:
             self.give_back(connection)
             return None

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import Connection, bindparam, exists, func, insert, select, update
+from sqlalchemy import Connection, bindparam, exists, func, insert, literal_column, select, update
 from sqlalchemy.orm import aliased
 
 from feedback.exchange import fastpath
@@ -96,8 +96,11 @@ _PARENT = _TABLE.alias("parent")
 # a hashed subplan reading every acknowledged message on each call). The ORDER BY is the due
 # index's own order: adding the id made PostgreSQL sort every due message of the kind for each
 # batch (a backfill's messages share one next_attempt_at); ties come in index order.
+# 'pending' is written into the SQL, not bound: PostgreSQL's partial due index (models.py)
+# serves only a statement whose status it can read at planning time, prepared ones included.
+_PENDING = literal_column("'pending'")
 _DUE = (select(_TABLE.c.id)
-        .where(_TABLE.c.status == "pending", _TABLE.c.lane == bindparam("due_lane"),
+        .where(_TABLE.c.status == _PENDING, _TABLE.c.lane == bindparam("due_lane"),
                _TABLE.c.kind == bindparam("due_kind"),
                _TABLE.c.next_attempt_at <= bindparam("now"),
                _TABLE.c.depends_on.is_(None) | (select(_PARENT.c.status).where(
@@ -105,7 +108,7 @@ _DUE = (select(_TABLE.c.id)
         .order_by(_TABLE.c.next_attempt_at).limit(bindparam("limit")))
 
 
-_ANY_DUE = (select(_TABLE.c.id).where(_TABLE.c.status == "pending", _TABLE.c.lane == bindparam("lane"),
+_ANY_DUE = (select(_TABLE.c.id).where(_TABLE.c.status == _PENDING, _TABLE.c.lane == bindparam("lane"),
                                       _TABLE.c.kind == bindparam("kind"), _TABLE.c.next_attempt_at <= bindparam("now"))
             .limit(1))
 
