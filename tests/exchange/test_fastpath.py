@@ -115,3 +115,21 @@ def test_a_batch_locked_by_one_pusher_is_skipped_by_another_and_free_again_when_
     finally:
         first.close()
         second.close()
+
+
+def test_a_run_plans_its_statements_once_and_leaves_the_pools_connections_as_it_found_them(db, app):
+    from feedback.exchange import fastpath
+
+    claims = fastpath.Claims()
+    try:
+        during = {c.exec_driver_sql("SHOW plan_cache_mode").scalar() for c in claims.connections}
+    finally:
+        claims.close()
+    assert during == {"force_generic_plan"}, "the run's connections plan each statement once"
+    again = [db.engine.connect() for _ in range(fastpath.Claims.CONNECTIONS)]
+    try:
+        after = {c.exec_driver_sql("SHOW plan_cache_mode").scalar() for c in again}
+    finally:
+        for c in again:
+            c.close()
+    assert after == {"auto"}, "a connection back in the pool plans as PostgreSQL's default does"

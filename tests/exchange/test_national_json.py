@@ -16,7 +16,7 @@ from gmssl import sm2, sm4
 from feedback.exchange import crypto
 from feedback.exchange.adapters import (Adapter, Delivery, LogAdapter, NoneAdapter, Outcome, Outgoing,
                                         TransientError, make_adapter)
-from feedback.exchange.adapters.national_json import NationalJsonAdapter, read_results, wire_time
+from feedback.exchange.adapters.national_json import NationalJsonAdapter, canonical_json, read_results, wire_time
 from tests.support.gateway import SM2_PRIVATE_KEY, SM2_PUBLIC_KEY, SM4_KEY, adapter_config, start_gateway
 
 pytestmark = pytest.mark.processes  # real gateway processes: one after another (tests/conftest.py)
@@ -76,6 +76,31 @@ def test_a_signed_and_encrypted_batch_is_verified_decrypted_and_stored(secure_ga
     assert statuses(delivery) == ["acknowledged", "acknowledged"]
     assert [item["projectNo"] for item in secure_gateway.items("record")] == ["34CITY00000001", "34CITY00000002"]
     assert '"encrypt": "SM4"' in delivery.request and "34CITY00000001" in delivery.request  # logged before encryption
+
+
+def test_items_handed_over_as_json_text_go_on_the_wire_as_they_are_and_their_signature_holds():
+    """The pusher hands over what PostgreSQL wrote (Outgoing.text); a gateway that checks the
+    SM2 signature over the plain array (no SM4) re-serialises what it parsed: the text must
+    be that serialisation, escapes included, beside items the adapter encodes itself."""
+    odd = record(1).payload | {"taskName": '养老 "登记"\\换行\n\t\x01\u2028😀'}
+    texts = [Outgoing("34-RC-000001", "record", text=canonical_json({"messageId": "34-RC-000001", **odd})),
+             record(2),
+             Outgoing("34-RC-000003", "record", text=canonical_json({"messageId": "34-RC-000003",
+                                                                    **record(3).payload}))]
+    with start_gateway(sm2_public_key=SM2_PUBLIC_KEY) as signed:
+        made = make_adapter(adapter_config(signed, EXCHANGE_SM2_PRIVATE_KEY=SM2_PRIVATE_KEY))
+        try:
+            delivery = made.send("record", texts)
+        finally:
+            made.close()
+        stored = signed.items("record")
+        stats = signed.stats()
+    assert statuses(delivery) == ["acknowledged"] * 3, f"the signed gateway refused: {delivery.answer[:300]}"
+    assert stats["accepted"] == 3
+    assert [item["taskName"] for item in stored] == [odd["taskName"], record(2).payload["taskName"],
+                                                     record(3).payload["taskName"]], "the odd text arrived intact"
+    assert texts[0].payload == odd, "the fields are read back from the text for an adapter that wants them"
+    assert texts[0].text in delivery.request, "the text went on the wire (and into the log) unchanged"
 
 
 def test_the_secure_gateway_refuses_an_unsigned_or_unencrypted_or_wrongly_signed_push(secure_gateway):
