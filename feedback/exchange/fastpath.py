@@ -6,13 +6,16 @@ mapping.py) costs a Python object per row, a Python dict per payload and an UPDA
 outcome. Here PostgreSQL does that work in C on its own core while the pusher waits for the
 gateway: the due rows are locked by a ``SELECT … FOR UPDATE SKIP LOCKED`` (so two pushers
 never claim the same row nor wait for each other, see :class:`Claims`), joined to their
-records and ratings, and returned with the payload already built by ``json_build_object``;
-the outcomes of a batch go back in one ``UPDATE … FROM json_to_recordset(…)``.
+records and ratings, and returned with each item already written as the compact JSON text
+that goes on the wire and is signed (the adapter sends it as it is, :func:`_item`); the
+outcomes of a batch go back in one ``UPDATE … FROM`` a JSON array of (id, remote id) pairs for
+the acknowledged and ``json_to_recordset(…)`` for the rest.
 
 The payloads are the ones :mod:`feedback.exchange.mapping` builds, field for field
 (tests/exchange/test_fastpath.py compares both on the same rows): the builders there stay the
 definition, and the generic path serves SQLite and the other kinds. Two fields need Python
-and are filled in afterwards: a rating's comment (masked by
+and are filled in afterwards, for the few items that have them (those are decoded, filled and
+encoded by the adapter): a rating's comment (masked by
 :func:`feedback.privacy.service.mask_personal`) and ``defaultEval`` (present only for a default
 rating).
 """
@@ -22,8 +25,8 @@ import json
 import queue
 from datetime import datetime
 
-from sqlalchemy import Integer, Text, bindparam, case, cast, func, literal, literal_column, select, text, tuple_
 from psycopg.rows import namedtuple_row
+from sqlalchemy import Integer, Text, bindparam, case, cast, func, literal, literal_column, select, text, tuple_
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 
 from feedback.directory.models import Department, Hall, ServiceItem
