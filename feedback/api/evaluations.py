@@ -1,19 +1,27 @@
 """/api/v1/evaluations: ratings (评价) of service records from windows, terminals and platforms."""
 from __future__ import annotations
 
-from flask import g, jsonify, request
+from datetime import datetime
+
+from flask import current_app, g, jsonify, request
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
 from feedback.api.openapi import (PAGE_PARAMETERS, PLACE_AND_TIME_PARAMETERS, create_operation, get_operation,
                                   list_operation)
 from feedback.api.support import (ApiProblem, Routes, check_department, idempotent_write, in_key_scope, int_arg,
                                   json_body, page, place_and_time_filters, text_field, time_field)
+from feedback.clock import as_utc, utcnow
+from feedback.contact import clean_text
+from feedback.errors import DomainError
+from feedback.evaluations import quick
 from feedback.evaluations import reasons as reason_codes
 from feedback.evaluations import service as ratings
 from feedback.evaluations.levels import CHANNELS, LEVELS
 from feedback.evaluations.models import Evaluation, ServiceRecord
 from feedback.extensions import db, limiter
+from feedback.idempotency.service import request_hash
 from feedback.tickets.models import Ticket
 
 
@@ -66,19 +74,75 @@ routes = Routes(SCHEMAS)
 def evaluation_json(ev: Evaluation, labels: dict[int, str] | None = None) -> dict:
     """The API's representation of a rating, in both level schemes, with the ticket a bad one
     opened; ``labels``: the reason labels (read from the catalogue when not given)."""
-    level = LEVELS[ev.level]
     if labels is None:
         labels = reason_codes.catalogue().labels() if ev.reasons else {}
     ticket_id = db.session.scalar(select(Ticket.id).where(Ticket.evaluation_id == ev.id)) if ev.is_bad else None
     return {
         "id": ev.id, "record_number": ev.record.record_number if ev.record else None,
-        "level": ev.level, "level_scheme": "score", "level_name": level.name, "level_label": level.label,
-        "gbt39046": level.gbt39046, "score": level.score, "channel": ev.channel,
-        "reasons": [{"code": c, "text": labels.get(c, "")} for c in ev.reasons],
-        "comment": ev.comment, "rated_at": ev.rated_at.isoformat(), "reasons_version": ev.reasons_version,
+        **_given(ev.level, ev.channel, ev.reasons, ev.comment, ev.rated_at, labels),
+        "reasons_version": ev.reasons_version,
         "department_code": ev.department.code, "window_code": ev.window.code if ev.window else None,
         "ticket_id": ticket_id, "flagged": ev.flagged, "invalid": ev.invalid,
     }
+
+
+def _given(level_value: int, channel: str, reasons: list[int], comment: str, rated_at: datetime,
+           labels: dict[int, str]) -> dict:
+    """The members of a rating's representation that say what was given (the quick path
+    builds the rest in the database)."""
+    level = LEVELS[level_value]
+    return {"level": level_value, "level_scheme": "score", "level_name": level.name, "level_label": level.label,
+            "gbt39046": level.gbt39046, "score": level.score, "channel": channel,
+            "reasons": [{"code": c, "text": labels.get(c, "")} for c in reasons],
+            "comment": comment, "rated_at": rated_at.isoformat()}
+
+
+def _quick_rating(data: dict):
+    """A plain rating written in one statement (evaluations/quick.py), answered 201; None when
+    the plain case does not hold, for the full path to write or refuse. Checks only what it must
+    to know the case is plain; anything unusual goes to the full path, which says what is wrong."""
+    if not quick.applies():
+        return None
+    number, channel, comment = data.get("record_number"), data.get("channel", "pc"), data.get("comment")
+    given = data.get("reasons") or []
+    key = request.headers.get("Idempotency-Key", "").strip()
+    if (not isinstance(number, str) or not number or len(number) > 64 or "\x00" in number
+            or channel not in CHANNELS or channel == "default" or len(key) > 128
+            or not isinstance(data.get("reason_required", False), bool)
+            or not isinstance(comment, (str, type(None))) or not isinstance(given, list)
+            or not all(isinstance(r, int) and not isinstance(r, bool) for r in given)):
+        return None
+    reasons = sorted(set(given))
+    now = utcnow()
+    try:
+        level = ratings.level_from_input(data.get("level"), data.get("level_scheme"))
+        if LEVELS[level].is_bad:
+            return None  # opens a ticket
+        listed = reason_codes.catalogue() if reasons else None  # one read of the list, for codes and labels
+        version = listed.check(reasons, level) if listed else quick.ANY_VERSION
+        comment = clean_text(comment, current_app.config["COMMENT_MAX_LENGTH"])
+        rated_at = as_utc(time_field(data, "rated_at", False) or now)
+    except (DomainError, ApiProblem):
+        return None
+    if rated_at > now + ratings.CLOCK_SKEW:
+        return None
+    labels = listed.labels() if listed else {}
+    body = {"record_number": number, **_given(level, channel, reasons, comment, rated_at, labels),
+            "ticket_id": None, "flagged": False, "invalid": False}
+    rating = quick.Rating(level=level, channel=channel, reasons=reasons, comment=comment, rated_at=rated_at,
+                          version_cap=version)
+    try:
+        answer = quick.rate(rating, find="number", body=body, drop=("record_id",),
+                            where={"number": number, "departments": None if g.api_scope is None else sorted(g.api_scope)},
+                            key=key or None, digest=request_hash(data) if key else None,
+                            scope=f"api:{g.api_key.id}:{request.path}", api_key_id=g.api_key.id, now=now)
+    except IntegrityError:
+        answer = None  # a twin won a race on a unique index: the full path answers it
+    if answer is None:
+        db.session.rollback()
+        return None
+    db.session.commit()
+    return jsonify(answer), 201
 
 
 def _rate_limit_key() -> str:
@@ -92,6 +156,9 @@ def _rate_limit_key() -> str:
 def create_evaluation():
     """Rate a service record: level by name, or by number with an explicit level_scheme."""
     data = json_body()
+    quick_answer = _quick_rating(data)
+    if quick_answer is not None:
+        return quick_answer
 
     def work():
         number = text_field(data, "record_number", True, 64)

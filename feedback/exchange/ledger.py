@@ -143,8 +143,11 @@ def _insert_after(parent: str, row: dict) -> bool:
                      case((skipped, literal("skipped")), else_=literal("pending")),
                      case((skipped, null()), else_=literal(row["next_attempt_at"], ExchangeMessage.__table__.c.next_attempt_at.type)),
                      case((skipped, literal(PARENT_SKIPPED)), else_=null())).where(m.subject_key == parent)
-    done = db.session.execute(insert(ExchangeMessage.__table__).from_select(cols, select_))
-    return bool(done.rowcount)
+    # RETURNING, not the rowcount: psycopg reports -1 for a prepared INSERT … SELECT, which read
+    # as "inserted" and left a rating of a record without a message unreported.
+    done = db.session.execute(insert(ExchangeMessage.__table__).from_select(cols, select_)
+                              .returning(ExchangeMessage.__table__.c.id))
+    return done.first() is not None
 
 
 def _promote(subject_key: str) -> None:

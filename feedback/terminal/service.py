@@ -20,7 +20,9 @@ from feedback.accounts.models import Role, User
 from feedback.audit.models import AuditEvent
 from feedback.clock import as_utc, local_zone, utcnow
 from feedback.directory.models import Window
-from feedback.errors import NotFoundError, PermissionDeniedError, ValidationError
+from feedback.contact import clean_text
+from feedback.errors import DomainError, NotFoundError, PermissionDeniedError, ValidationError
+from feedback.evaluations import quick
 from feedback.evaluations import reasons as reason_codes
 from feedback.evaluations import service as ratings
 from feedback.evaluations.levels import LEVELS
@@ -150,6 +152,44 @@ def rating_work(terminal: Terminal, payload: dict, *, sent_at: Any = None, now: 
                 "flagged": evaluation.flagged, "received": True, "case": case}, 201
 
     return work
+
+
+def quick_rate(window_code: str, terminal_id: int, secret: str, payload: dict, *, sent_at: Any, key: str,
+               digest: str, now: datetime) -> dict | None:
+    """A plain tablet rating written in one statement (evaluations/quick.py), the terminal's
+    secret checked in it: the stored answer (as ``rating_work`` gives it), or None when the case
+    is not plain (a bad level, an anonymous rating, a tap to be moved, anything to refuse) and
+    the full path must run. Nothing is written then."""
+    level, record_id = payload.get("level"), payload.get("record_id")
+    reasons, version, comment = payload.get("reasons") or [], payload.get("reasons_version"), payload.get("comment") or ""
+    if (not isinstance(level, int) or isinstance(level, bool) or level not in LEVELS or LEVELS[level].is_bad
+            or not isinstance(record_id, int) or isinstance(record_id, bool) or not isinstance(reasons, list)
+            or not all(isinstance(r, int) and not isinstance(r, bool) for r in reasons)
+            or not (version is None or (isinstance(version, int) and not isinstance(version, bool)))
+            or not isinstance(comment, str)):
+        return None
+    reasons = sorted(set(reasons))
+    try:
+        if reasons:
+            cap = reason_codes.catalogue().check(reasons, level, version)
+        else:
+            cap = quick.ANY_VERSION if version is None else max(1, version)
+        comment = clean_text(comment, current_app.config["COMMENT_MAX_LENGTH"])
+        tap = as_utc(tap_moment(payload, sent_at, now))
+    except DomainError:
+        return None
+    # bounded_tap's bounds that need no row (the pairing and the record's completion are the
+    # statement's): a tap it would move is the full path's, which moves and flags it.
+    hours = current_app.config.get("TERMINAL_OFFLINE_MAX_HOURS", 24)
+    month_start = now.astimezone(local_zone()).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    if tap < now - timedelta(hours=hours) or tap < month_start:
+        return None
+    rating = quick.Rating(level=level, channel="hall_tablet", reasons=reasons, comment=comment, rated_at=tap,
+                          version_cap=cap)
+    return quick.rate(rating, find="tablet", body={"level": level, "flagged": False, "received": True, "case": None},
+                      drop=("reasons_version", "department_code", "window_code"),
+                      where={"record_id": record_id, "window_code": window_code, "secret_hash": _digest(secret)},
+                      key=key, digest=digest, terminal_id=terminal_id, now=now)
 
 
 def replayed_answer(stored: IdempotencyKey, digest: str) -> tuple[dict, int]:

@@ -16,7 +16,7 @@ then N rated service records spread over 3 years with the real shapes:
   events; some bad ratings were appealed, some appeals upheld (evaluation invalid);
   contact data of long-closed real-name bad reviews is erased, as the retention rule says;
 - a pool of completed, unrated records (``BP00000000`` …, completed in the last two days)
-  for the load test to rate.
+  for the load test to rate, each with its ledger message (acknowledged by the province).
 
 Rows are written in time order (each chunk covers the next slice of the three years), so
 ids and physical order follow time, as they do in production; month-range scans then
@@ -60,7 +60,7 @@ DAY = 86_400
 LOCAL_OFFSET = 8 * 3600  # Asia/Shanghai has no DST
 HISTORY_DAYS = 3 * 365
 BULK_TABLES = ("service_records", "evaluations", "complaints", "tickets", "ticket_events")
-RESET_TABLES = ("ticket_events", "tickets", "complaints", "evaluations", "idempotency_keys", "service_records", "staff_windows",
+RESET_TABLES = ("exchange_messages", "ticket_events", "tickets", "complaints", "evaluations", "idempotency_keys", "service_records", "staff_windows",
                 "staff", "windows", "halls", "service_items", "departments")
 
 # Ticket vocabulary of feedback/tickets/workflow.py (checked against it in generate()).
@@ -770,11 +770,21 @@ def generate(url: str, *, ratings: int, pool: int = 200_000, windows: int = 2000
         phases["indexes+constraints"] = time.perf_counter() - mark
         for table in ("departments", "halls", "windows", "staff", "service_items", *BULK_TABLES):
             _fix_sequence(cur, table)
+        # Every record registered through the app has its ledger message (exchange/ledger.py), which
+        # a rating follows; the pool's were pushed and acknowledged, as a day-old record's would be.
+        cur.execute(
+            "INSERT INTO exchange_messages (subject_key, message_id, kind, subject_id, lane, status, attempts, "
+            "event_at, business_date, produced_at, acknowledged_at, remote_id, backfilled) "
+            "SELECT 'REC-' || r.id, 'city-REC-' || r.id, 'record', r.id, 'batch', 'acknowledged', 1, r.completed_at, "
+            "(r.completed_at AT TIME ZONE 'Asia/Shanghai')::date, r.completed_at, r.completed_at + interval '1 minute', "
+            "'P-' || r.id, FALSE FROM service_records r WHERE r.record_number LIKE %s ON CONFLICT DO NOTHING",
+            (pool_prefix.replace("_", r"\_") + "%",))
         conn.commit()
         mark = time.perf_counter()
         conn.autocommit = True
         # VACUUM too: otherwise autovacuum visits the freshly loaded tables during the measurements.
-        for table in ("departments", "halls", "windows", "staff", "staff_windows", "service_items", *BULK_TABLES):
+        for table in ("departments", "halls", "windows", "staff", "staff_windows", "service_items", *BULK_TABLES,
+                      "exchange_messages"):
             cur.execute(f'VACUUM (ANALYZE) "{table}"')
         phases["vacuum+analyze"] = time.perf_counter() - mark
     return GenerationResult(ratings=ratings, bad_ratings=bad_count, tickets=n_tickets, pool=pool, pool_prefix=pool_prefix,

@@ -1,0 +1,169 @@
+"""A plain rating in one statement on PostgreSQL (issue 22): the busiest write of the product.
+
+``rate`` (service.py) writes a rating through the ORM in four statements after reading the
+record: the rating, its statistics change-log rows, its ledger message and the stored answer
+of its Idempotency-Key, each a round trip and each a few hundred microseconds of SQLAlchemy.
+Almost every rating is the plain case: a known record in the caller's reach, unrated, within
+its rating window, a good or neutral level. For that case this module writes the same rows
+with one INSERT … SELECT chain (data-modifying CTEs) and returns the stored answer.
+
+It never refuses anything. Whenever the plain case does not hold (unknown or foreign record,
+already rated, window closed, a time outside the bounds, a bad level that opens a ticket, a
+record whose ledger message is missing, a key already used, a twin racing on the unique
+indexes), it writes nothing and returns None (or raises a database error the caller rolls back),
+and the caller runs the full path, which gives the precise answer. So the two paths cannot
+disagree on a refusal, and tests (tests/evaluations/test_quick.py) prove that for an accepted
+rating they write the same rows and answer the same body.
+
+The rules copied from the full path, each named where it lives:
+* the rating's columns: ``service.rate`` (units from the record, ``real_name`` when it has a
+  phone, ``reasons_version`` no later than the current catalogue);
+* the change log: ``statistics.service._changes`` for a new rating of a stored record (the
+  rating's row, and the record's ``records_rated`` row in its completion month);
+* the ledger: ``exchange.ledger.rating_given`` for a good rating (batch lane, after its record's
+  message, skipped with it);
+* the stored answer: ``idempotency.service.run_once`` (201 and the body).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import current_app
+
+from feedback.clock import local_zone, to_local
+from feedback.evaluations.levels import LEVELS
+from feedback.evaluations.service import CLOCK_SKEW
+from feedback.exchange.ledger import PARENT_SKIPPED
+from feedback.extensions import db
+from feedback.statistics.months import month_of
+
+ANY_VERSION = 2**31 - 1  # no list named: the rating keeps the current catalogue version
+
+# The record, found by its number (the API) or by id at a paired tablet's window, in reach,
+# unrated and rateable at this moment; nothing comes out of it otherwise.
+_FIND = {
+    "number": "FROM service_records r WHERE r.record_number = %(number)s "
+              "AND (%(departments)s::int[] IS NULL OR r.department_id = ANY(%(departments)s::int[]))",
+    "tablet": "FROM service_records r JOIN terminals t ON t.window_id = r.window_id "
+              "JOIN windows tw ON tw.id = t.window_id "
+              "WHERE r.id = %(record_id)s AND t.id = %(terminal_id)s AND tw.code = %(window_code)s "
+              "AND t.revoked_at IS NULL AND t.secret_hash = %(secret_hash)s "
+              "AND (t.paired_at IS NULL OR t.paired_at <= %(rated_at)s) AND r.completed_at <= %(rated_at)s",
+}
+_SCOPE = {"number": "%(scope)s", "tablet": "'terminal-window:' || rec.window_id"}
+
+_SQL = """
+WITH rec AS (
+    SELECT r.id, r.department_id, r.hall_id, r.window_id, r.staff_id, r.service_item_id, r.completed_at,
+           coalesce(r.citizen_phone, '') <> '' AS real_name
+    {find}
+      AND %(rated_at)s <= r.completed_at + %(window)s::interval
+      AND %(rated_at)s >= r.completed_at - %(skew)s::interval
+      AND NOT EXISTS (SELECT 1 FROM evaluations e WHERE e.service_record_id = r.id)
+), parent AS (
+    SELECT m.status FROM exchange_messages m JOIN rec ON m.subject_key = 'REC-' || rec.id
+), ev AS (
+    INSERT INTO evaluations (service_record_id, level, channel, reasons, comment, rated_at, created_at,
+                             department_id, hall_id, window_id, staff_id, service_item_id, is_active_rating,
+                             real_name, terminal_id, api_key_id, invalid, flagged, reasons_version)
+    SELECT rec.id, %(level)s, %(channel)s, %(reasons)s::json, %(comment)s, %(rated_at)s, %(now)s,
+           rec.department_id, rec.hall_id, rec.window_id, rec.staff_id, rec.service_item_id, TRUE,
+           rec.real_name, %(terminal_id)s, %(api_key_id)s, FALSE, FALSE,
+           least((SELECT c.version FROM reason_catalogue c WHERE c.id = 1), %(version_cap)s)
+    FROM rec, parent
+    RETURNING id, service_record_id, department_id, window_id, reasons_version
+), changes AS (
+    INSERT INTO stat_changes (month, cohort, row_id, department_id, hall_id, window_id, staff_id, service_item_id)
+    SELECT %(month)s, 'ratings', ev.id, 0, 0, 0, 0, 0 FROM ev
+    UNION ALL
+    SELECT to_char(rec.completed_at AT TIME ZONE %(zone)s, 'YYYY-MM'), 'records_rated', rec.id, 0, 0, 0, 0, 0
+    FROM rec, ev
+), message AS (
+    INSERT INTO exchange_messages (subject_key, message_id, kind, subject_id, lane, depends_on, attempts, event_at,
+                                   business_date, produced_at, backfilled, status, next_attempt_at, last_error)
+    SELECT 'EVA-' || ev.id, %(source)s || '-EVA-' || ev.id, 'evaluation', ev.id, 'batch', 'REC-' || rec.id, 0,
+           %(rated_at)s, %(business_date)s, %(now)s, FALSE,
+           CASE WHEN parent.status = 'skipped' THEN 'skipped' ELSE 'pending' END,
+           CASE WHEN parent.status = 'skipped' THEN NULL ELSE %(now)s END,
+           CASE WHEN parent.status = 'skipped' THEN %(parent_skipped)s END
+    FROM ev, rec, parent
+), body AS (
+    SELECT rec.window_id, (%(body)s::jsonb || jsonb_build_object(
+               'id', ev.id, 'record_id', ev.service_record_id, 'reasons_version', ev.reasons_version,
+               'department_code', d.code, 'window_code', w.code)) - %(drop)s::text[] AS body
+    FROM ev JOIN rec ON TRUE JOIN departments d ON d.id = ev.department_id LEFT JOIN windows w ON w.id = ev.window_id
+){answer}
+"""
+_STORE = """, answer AS (
+    INSERT INTO idempotency_keys (scope, key, request_hash, status, body, created_at)
+    SELECT {scope}, %(key)s, %(digest)s, 201, body.body::json, %(now)s FROM body JOIN rec ON TRUE
+    RETURNING body
+)
+SELECT body FROM answer"""
+_NO_STORE = "\nSELECT body::json FROM body"
+
+
+@dataclass(frozen=True)
+class Rating:
+    """A plain rating to write: checked by the caller (a good or neutral level, reasons of the
+    level, the cleaned comment, ``rated_at`` in UTC no later than now)."""
+
+    level: int
+    channel: str
+    reasons: list[int]
+    comment: str
+    rated_at: datetime
+    version_cap: int  # the catalogue version it may keep at most (the list the citizen saw)
+
+
+def applies() -> bool:
+    """Whether ratings take the one-statement path: on PostgreSQL with QUICK_RATINGS on (SQLite
+    runs the full path)."""
+    return current_app.config.get("QUICK_RATINGS", True) and db.session.get_bind().dialect.name == "postgresql"
+
+
+def _sql(find: str, store: bool) -> str:
+    key = (find, store)
+    text = _CACHE.get(key)
+    if text is None:
+        answer = _STORE.format(scope=_SCOPE[find]) if store else _NO_STORE
+        text = _CACHE[key] = _SQL.format(find=_FIND[find], answer=answer)
+    return text
+
+
+_CACHE: dict[tuple[str, bool], str] = {}
+
+
+def rate(rating: Rating, *, find: str, where: dict[str, Any], body: dict, drop: tuple[str, ...] = (),
+         key: str | None = None, digest: str | None = None, scope: str | None = None,
+         api_key_id: int | None = None, terminal_id: int | None = None, now: datetime) -> dict | None:
+    """Write ``rating`` of the record ``find`` names (``number``: ``where`` gives ``number`` and
+    ``departments``, the ids in the caller's reach or None; ``tablet``: ``record_id``,
+    ``terminal_id``, ``window_code`` and ``secret_hash``) in the caller's transaction, with its
+    change log, ledger message and, with ``key``, the stored answer; return the answer's body.
+
+    ``body``: the answer without what the database knows; it gets ``id``, ``record_id``,
+    ``reasons_version``, ``department_code`` and ``window_code``, less the names in ``drop``.
+    None when the plain case does not hold: nothing was written, the caller runs the full path.
+    """
+    assert LEVELS[rating.level].is_bad is False, "a bad rating opens a ticket: the full path's"
+    config = current_app.config
+    params = {
+        **{"number": None, "departments": None, "record_id": None, "window_code": None, "secret_hash": None},
+        **where,
+        "level": rating.level, "channel": rating.channel, "reasons": json.dumps(rating.reasons),
+        "comment": rating.comment, "rated_at": rating.rated_at, "now": now, "version_cap": rating.version_cap,
+        "window": timedelta(days=config["RATING_WINDOW_DAYS"]), "skew": CLOCK_SKEW,
+        "terminal_id": terminal_id, "api_key_id": api_key_id,
+        "month": month_of(rating.rated_at), "zone": local_zone().key, "business_date": to_local(rating.rated_at).date(),
+        "source": config["EXCHANGE_DATA_SOURCE"], "parent_skipped": PARENT_SKIPPED,
+        "body": json.dumps(body, ensure_ascii=False), "drop": list(drop),
+        "scope": scope, "key": key, "digest": digest,
+    }
+    row = db.session.connection().exec_driver_sql(_sql(find, key is not None), params).first()
+    return row[0] if row is not None else None
+
+
