@@ -39,6 +39,7 @@ from feedback.evaluations.service import CLOCK_SKEW
 from feedback.exchange.ledger import PARENT_SKIPPED
 from feedback.extensions import db
 from feedback.statistics.months import month_of
+from feedback.tickets.service import HANDLING_LINK_DAYS
 
 ANY_VERSION = 2**31 - 1  # no list named: the rating keeps the current catalogue version
 
@@ -49,16 +50,31 @@ _FIND = {
               "AND (%(departments)s::int[] IS NULL OR r.department_id = ANY(%(departments)s::int[]))",
     "tablet": "FROM service_records r JOIN terminals t ON t.window_id = r.window_id "
               "JOIN windows tw ON tw.id = t.window_id "
-              "WHERE r.id = %(record_id)s AND t.id = %(terminal_id)s AND tw.code = %(window_code)s "
+              "WHERE r.id = %(record_id)s::int AND t.id = %(terminal_id)s::int AND tw.code = %(window_code)s "
               "AND t.revoked_at IS NULL AND t.secret_hash = %(secret_hash)s "
               "AND (t.paired_at IS NULL OR t.paired_at <= %(rated_at)s) AND r.completed_at <= %(rated_at)s",
+    # The record of the number's latest open invitation, when nothing else may claim the text (an
+    # open reason question, a ticket reply awaiting its handling rating) and the number is
+    # within its hourly limit (sms/service.py: pending_for, _over_inbound_limit).
+    "sms": "FROM service_records r WHERE r.id = ("
+           "SELECT i.service_record_id FROM sms_invitations i "
+           "LEFT JOIN evaluations e ON e.service_record_id = i.service_record_id "
+           "WHERE i.phone = %(phone)s AND i.deadline_at > %(now)s AND e.id IS NULL "
+           "ORDER BY i.invited_at DESC, i.id DESC LIMIT 1) "
+           "AND NOT EXISTS (SELECT 1 FROM sms_follow_ups f WHERE f.phone = %(phone)s AND f.answered_at IS NULL "
+           "AND f.expires_at > %(now)s) "
+           "AND NOT EXISTS (SELECT 1 FROM outbound_sms o JOIN tickets tk ON tk.id = o.ticket_id "
+           "WHERE o.to_phone = %(phone)s AND o.purpose = 'ticket_reply' AND tk.state = 'replied' "
+           "AND o.created_at > %(survey_since)s) "
+           "AND (SELECT count(*) FROM inbound_sms s WHERE s.from_phone = %(phone)s "
+           "AND s.received_at > %(hour_ago)s) < %(hourly_limit)s::int",
 }
 _SCOPE = {"number": "%(scope)s", "tablet": "'terminal-window:' || rec.window_id"}
 
 _SQL = """
 WITH rec AS (
-    SELECT r.id, r.department_id, r.hall_id, r.window_id, r.staff_id, r.service_item_id, r.completed_at,
-           coalesce(r.citizen_phone, '') <> '' AS real_name
+    SELECT r.id, r.record_number, r.department_id, r.hall_id, r.window_id, r.staff_id, r.service_item_id,
+           r.completed_at, coalesce(r.citizen_phone, '') <> '' AS real_name
     {find}
       AND %(rated_at)s <= r.completed_at + %(window)s::interval
       AND %(rated_at)s >= r.completed_at - %(skew)s::interval
@@ -69,10 +85,10 @@ WITH rec AS (
     INSERT INTO evaluations (service_record_id, level, channel, reasons, comment, rated_at, created_at,
                              department_id, hall_id, window_id, staff_id, service_item_id, is_active_rating,
                              real_name, terminal_id, api_key_id, invalid, flagged, reasons_version)
-    SELECT rec.id, %(level)s, %(channel)s, %(reasons)s::json, %(comment)s, %(rated_at)s, %(now)s,
+    SELECT rec.id, %(level)s::smallint, %(channel)s, %(reasons)s::json, %(comment)s, %(rated_at)s, %(now)s,
            rec.department_id, rec.hall_id, rec.window_id, rec.staff_id, rec.service_item_id, TRUE,
-           rec.real_name, %(terminal_id)s, %(api_key_id)s, FALSE, FALSE,
-           least((SELECT c.version FROM reason_catalogue c WHERE c.id = 1), %(version_cap)s)
+           rec.real_name, %(terminal_id)s::int, %(api_key_id)s::int, FALSE, FALSE,
+           least((SELECT c.version FROM reason_catalogue c WHERE c.id = 1), %(version_cap)s::int)
     FROM rec, parent
     RETURNING id, service_record_id, department_id, window_id, reasons_version
 ), changes AS (
@@ -104,6 +120,21 @@ _STORE = """, answer AS (
 )
 SELECT body FROM answer"""
 _NO_STORE = "\nSELECT body::json FROM body"
+# The text that rated, stored with its outcome, and the thanks it gets (sms/service.py: _rate, _reply).
+_SMS = """
+), inbound AS (
+    INSERT INTO inbound_sms (message_sid, from_phone, to_phone, body, received_at, outcome, detail, evaluation_id,
+                             service_record_id)
+    SELECT %(sid)s, %(phone)s, %(to_phone)s, %(text)s, %(now)s, 'rated',
+           left(rec.record_number || %(detail)s, 300), ev.id, rec.id
+    FROM ev JOIN rec ON TRUE
+    RETURNING id
+), reply AS (
+    INSERT INTO outbound_sms (to_phone, body, purpose, dedupe_key, state, attempts, next_attempt_at, created_at,
+                              answers_inbound_id)
+    SELECT %(phone)s, %(reply)s, 'reply', %(dedupe_key)s, 'queued', 0, %(now)s, %(now)s, inbound.id FROM inbound
+)
+SELECT id FROM inbound"""
 
 
 @dataclass(frozen=True)
@@ -129,8 +160,13 @@ def _sql(find: str, store: bool) -> str:
     key = (find, store)
     text = _CACHE.get(key)
     if text is None:
-        answer = _STORE.format(scope=_SCOPE[find]) if store else _NO_STORE
-        text = _CACHE[key] = _SQL.format(find=_FIND[find], answer=answer)
+        if find == "sms":
+            core = _SQL[:_SQL.index("), body AS (")]
+            text = core.format(find=_FIND[find]) + _SMS
+        else:
+            answer = _STORE.format(scope=_SCOPE[find]) if store else _NO_STORE
+            text = _SQL.format(find=_FIND[find], answer=answer)
+        _CACHE[key] = text
     return text
 
 
@@ -149,21 +185,45 @@ def rate(rating: Rating, *, find: str, where: dict[str, Any], body: dict, drop: 
     ``reasons_version``, ``department_code`` and ``window_code``, less the names in ``drop``.
     None when the plain case does not hold: nothing was written, the caller runs the full path.
     """
+    row = _run(rating, find, {**where, "body": json.dumps(body, ensure_ascii=False), "drop": list(drop),
+                               "scope": scope, "key": key, "digest": digest}, store=key is not None,
+               api_key_id=api_key_id, terminal_id=terminal_id, now=now)
+    return row[0] if row is not None else None
+
+
+def rate_sms(rating: Rating, *, sid: str, phone: str, to_phone: str | None, text: str, reply: str,
+             now: datetime) -> int | None:
+    """Write ``rating`` (channel ``sms``, rated now) of the record of ``phone``'s latest open
+    invitation, when nothing else may claim the text, with the text itself (``sid``, its
+    outcome ``rated``) and the ``reply`` queued to the number; return the text's row id.
+    None when the plain case does not hold (sms/service.py handles the text then)."""
+    config = current_app.config
+    limit = int(config.get("SMS_INBOUND_LIMIT_PER_HOUR", 20))
+    label = LEVELS[rating.level].label
+    row = _run(rating, "sms", {
+        "phone": phone, "survey_since": now - timedelta(days=HANDLING_LINK_DAYS), "hour_ago": now - timedelta(hours=1),
+        "hourly_limit": limit if limit > 0 else 2**31 - 1, "sid": sid, "to_phone": to_phone, "text": text,
+        "detail": f"：{rating.level} {label}", "reply": reply, "dedupe_key": f"reply:{sid}"},
+        store=False, now=now)
+    return row[0] if row is not None else None
+
+
+def _run(rating: Rating, find: str, extra: dict[str, Any], *, store: bool, api_key_id: int | None = None,
+         terminal_id: int | None = None, now: datetime):
     assert LEVELS[rating.level].is_bad is False, "a bad rating opens a ticket: the full path's"
     config = current_app.config
     params = {
         **{"number": None, "departments": None, "record_id": None, "window_code": None, "secret_hash": None},
-        **where,
+        **extra,
         "level": rating.level, "channel": rating.channel, "reasons": json.dumps(rating.reasons),
         "comment": rating.comment, "rated_at": rating.rated_at, "now": now, "version_cap": rating.version_cap,
         "window": timedelta(days=config["RATING_WINDOW_DAYS"]), "skew": CLOCK_SKEW,
         "terminal_id": terminal_id, "api_key_id": api_key_id,
         "month": month_of(rating.rated_at), "zone": local_zone().key, "business_date": to_local(rating.rated_at).date(),
         "source": config["EXCHANGE_DATA_SOURCE"], "parent_skipped": PARENT_SKIPPED,
-        "body": json.dumps(body, ensure_ascii=False), "drop": list(drop),
-        "scope": scope, "key": key, "digest": digest,
     }
-    row = db.session.connection().exec_driver_sql(_sql(find, key is not None), params).first()
-    return row[0] if row is not None else None
+    # Every parameter is cast in the SQL: psycopg types a small int as int2 and a big one as
+    # int4, and each combination would be prepared (and planned) again on every connection.
+    return db.session.connection().exec_driver_sql(_sql(find, store), params).first()
 
 

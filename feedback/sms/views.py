@@ -15,6 +15,7 @@ import secrets
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from twilio.request_validator import RequestValidator
 from wtforms import SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
@@ -92,8 +93,19 @@ def inbound():
     sid = (form.get("MessageSid") or form.get("SmsMessageSid") or "").strip()
     if not sid:
         abort(400)
+    now = utcnow()
     try:
-        service.handle_inbound(sid, form.get("From", ""), form.get("Body", ""), now=utcnow(), to_number=form.get("To"))
+        # A good rating answering an open invitation: one statement; anything else, or a
+        # duplicate MessageSid (its unique index), goes the full way.
+        quick = service.quick_inbound(sid, form.get("From", ""), form.get("Body", ""), now, form.get("To"))
+    except IntegrityError:
+        quick = False
+    if quick:
+        db.session.commit()
+        return current_app.response_class(EMPTY_TWIML, mimetype="text/xml")
+    db.session.rollback()
+    try:
+        service.handle_inbound(sid, form.get("From", ""), form.get("Body", ""), now=now, to_number=form.get("To"))
         db.session.commit()
     except Exception:
         db.session.rollback()

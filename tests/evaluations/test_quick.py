@@ -272,3 +272,65 @@ def test_a_revoked_or_foreign_tablet_and_a_tap_before_the_record_are_not_plain(a
     fresh = make_record()
     assert rate(fresh).status_code == 401
     assert db.session.query(Evaluation).filter_by(service_record_id=fresh.id).count() == 0
+
+
+def test_an_sms_rating_in_one_statement_writes_what_the_orm_path_does(app, client, db, city, make_record, clock):
+    from feedback.sms import service as sms
+    from tests.sms.conftest import AUTH_TOKEN, FROM_NUMBER, post_inbound
+
+    app.config.update(TWILIO_AUTH_TOKEN=AUTH_TOKEN, TWILIO_FROM_NUMBER=FROM_NUMBER)
+    city.item.implementation_code = "11330100MB0000000A4330117001000"
+    db.session.commit()
+    conn = db.session.connection
+    results, sents = {}, {}
+    for quick, phone in ((True, "+8613800138001"), (False, "+8613800138002")):
+        app.config["QUICK_RATINGS"] = quick
+        record = make_record(citizen_phone=phone, completed_at=clock.now - timedelta(minutes=30))
+        assert sms.invite(record, clock.now) is not None
+        db.session.commit()
+        with Sent(db.engine) as sent:
+            assert post_inbound(client, "满意 4", phone=phone).status_code == 200
+        inbound = dict(conn().execute(text("SELECT * FROM inbound_sms WHERE from_phone = :p"), {"p": phone})
+                       .mappings().one())
+        reply = dict(conn().execute(text("SELECT * FROM outbound_sms WHERE answers_inbound_id = :i"),
+                                    {"i": inbound["id"]}).mappings().one())
+        assert inbound["outcome"] == "rated" and inbound["detail"] == f"{record.record_number}：4 满意"
+        assert inbound["service_record_id"] == record.id and reply["to_phone"] == phone
+        assert reply["dedupe_key"] == f"reply:{inbound['message_sid']}"
+        rows = _written(db, inbound["evaluation_id"])
+        for name in ("id", "message_sid", "from_phone", "evaluation_id", "service_record_id", "detail"):
+            inbound.pop(name)
+        for name in ("id", "to_phone", "dedupe_key", "answers_inbound_id"):
+            reply.pop(name)
+        results[quick], sents[quick] = (rows, inbound, reply), sent
+    assert sents[True].statements and all(s.startswith("WITH rec AS") for s in sents[True].statements), \
+        sents[True].statements
+    assert len(sents[False].writes) >= 5, sents[False].statements
+    assert results[True] == results[False]
+    assert results[True][2]["body"].endswith("感谢您的评价（满意）！我们会继续改进服务。")
+    assert results[True][2]["state"] == "queued"
+
+
+def test_an_sms_text_that_is_not_a_plain_rating_goes_the_full_way(app, client, db, city, make_record, clock):
+    """A bad rating (its reason question), a second text while the question is open, a repeated
+    MessageSid: the quick statement writes nothing and the full path answers each as before."""
+    from feedback.sms.models import InboundSms, OutboundSms, SmsFollowUp
+    from feedback.sms import service as sms
+    from tests.sms.conftest import AUTH_TOKEN, FROM_NUMBER, post_inbound
+
+    app.config.update(TWILIO_AUTH_TOKEN=AUTH_TOKEN, TWILIO_FROM_NUMBER=FROM_NUMBER)
+    phone = "+8613800138003"
+    first, second = (make_record(citizen_phone=phone, completed_at=clock.now - timedelta(minutes=m)) for m in (40, 30))
+    for record in (first, second):
+        sms.invite(record, clock.now)
+    db.session.commit()
+    assert post_inbound(client, "1", phone=phone, sid="SM-bad").status_code == 200
+    assert db.session.query(SmsFollowUp).filter_by(phone=phone).count() == 1
+    # The open question claims a good level too (a bare level with another invitation open
+    # rates that one: the full path's rule), and the same MessageSid again changes nothing.
+    assert post_inbound(client, "5", phone=phone, sid="SM-good").status_code == 200
+    assert post_inbound(client, "5", phone=phone, sid="SM-good").status_code == 200
+    outcomes = {i.message_sid: i.outcome for i in db.session.query(InboundSms).filter_by(from_phone=phone)}
+    assert outcomes == {"SM-bad": "rated", "SM-good": "rated"}
+    assert db.session.query(OutboundSms).filter(OutboundSms.to_phone == phone,
+                                                OutboundSms.purpose.in_(["reply", "follow_up"])).count() == 2
