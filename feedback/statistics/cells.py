@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import ARRAY, Integer, and_, any_, bindparam, func, select
 
 from feedback.evaluations.models import Evaluation, ServiceRecord
 from feedback.extensions import db
@@ -37,7 +37,8 @@ def _units(cohort) -> list:
 
 def _count(cohort, month: str, where: list, source=None) -> dict[Units, dict[str, int]]:
     """The cells of ``cohort`` in ``month`` among the rows meeting ``where``: one GROUP BY over
-    the five unit columns (and, for ratings, by channel; reasons read row by row)."""
+    the five unit columns (for ratings also by channel, the counters summed over the channels;
+    reasons read row by row for the bad ones)."""
     counters = [c for c in COUNTER_DEFS.values() if c.cohort is cohort]
     units = _units(cohort)
     source = cohort.source if source is None else source
@@ -46,26 +47,26 @@ def _count(cohort, month: str, where: list, source=None) -> dict[Units, dict[str
     def key(row) -> Units:
         return tuple(int(v or 0) for v in row[:5])  # type: ignore[return-value]
 
-    stmt = (select(*units, *[c.aggregate() for c in counters]).select_from(source)
-            .where(*cohort.where(month), *where).group_by(*units))
+    by_channel = cohort is RATINGS
+    extra = [Evaluation.channel, func.count()] if by_channel else []
+    stmt = (select(*units, *extra, *[c.aggregate() for c in counters]).select_from(source)
+            .where(*cohort.where(month), *where).group_by(*units, *extra[:1]))
     for row in db.session.execute(stmt):
-        counts = {c.name: int(v or 0) for c, v in zip(counters, row[5:]) if v}
-        if counts:
-            out.setdefault(key(row), {}).update(counts)
-    if cohort is RATINGS:
+        target = out.setdefault(key(row), {})
+        for c, v in zip(counters, row[5 + len(extra):]):
+            if v:
+                target[c.name] = target.get(c.name, 0) + int(v)
+        if by_channel and row[6]:
+            target[f"channel:{row[5]}"] = int(row[6])
+    if by_channel:
         e = Evaluation
-        stmt = (select(*units, e.channel, func.count()).select_from(source)
-                .where(*cohort.where(month), *where).group_by(*units, e.channel))
-        for row in db.session.execute(stmt):
-            if row[6]:
-                out.setdefault(key(row), {})[f"channel:{row[5]}"] = int(row[6])
         stmt = select(*units, e.reasons).select_from(source).where(*cohort.where(month), *where, e.level <= 2)
         for row in db.session.execute(stmt):
             codes = {str(code) for code in (row[5] or []) if code is not None}
             target = out.setdefault(key(row), {}) if codes else None
             for code in codes:
                 target[f"reason:{code}"] = target.get(f"reason:{code}", 0) + 1
-    return out
+    return {k: v for k, v in out.items() if v}
 
 
 def month_cells(month: str) -> dict[CellKey, dict[str, int]]:
@@ -77,6 +78,19 @@ def month_cells(month: str) -> dict[CellKey, dict[str, int]]:
 def _chunks(values: list, size: int = CHUNK) -> Iterable[list]:
     for i in range(0, len(values), size):
         yield values[i:i + size]
+
+
+def among(column, values: Iterable[int]) -> list:
+    """Conditions that together select the rows whose ``column`` is one of ``values``: on
+    PostgreSQL one ``= ANY(array)`` with the ids as one parameter (one statement, planned once,
+    however many ids; a long IN list cost more to build and convert than the query itself), on
+    SQLite IN lists of CHUNK ids."""
+    values = sorted(set(values))
+    if not values:
+        return []
+    if db.session.get_bind().dialect.name == "postgresql":
+        return [column == any_(bindparam(None, values, type_=ARRAY(Integer)))]
+    return [column.in_(chunk) for chunk in _chunks(values)]
 
 
 def changed_cells(keys: Iterable[CellKey]) -> dict[CellKey, dict[str, int]]:
@@ -92,14 +106,14 @@ def changed_cells(keys: Iterable[CellKey]) -> dict[CellKey, dict[str, int]]:
         dept, window = cohort.units["department"], cohort.units["window"]
         if cohort is TICKETS:  # few rows per department and month: (department_id, created_at)
             departments = sorted({k[2] for k in cell_keys})
-            filters = [dept.in_(chunk) for chunk in _chunks([d for d in departments if d])]
+            filters = among(dept, [d for d in departments if d])
             if 0 in departments:
                 filters.append(dept.is_(None))
         else:
             windows = sorted({k[4] for k in cell_keys if k[4]})
             departments = sorted({k[2] for k in cell_keys if not k[4]})
-            filters = [window.in_(chunk) for chunk in _chunks(windows)]
-            filters += [and_(window.is_(None), dept.in_(chunk)) for chunk in _chunks([d for d in departments if d])]
+            filters = among(window, windows)
+            filters += [and_(window.is_(None), condition) for condition in among(dept, [d for d in departments if d])]
             if 0 in departments:
                 filters.append(and_(window.is_(None), dept.is_(None)))
         for condition in filters:
@@ -114,8 +128,8 @@ def new_rows(cohort_key: str, month: str, ids: list[int], source=None) -> dict[C
     """What the rows ``ids`` of a cohort contribute to the cells of ``month`` now."""
     cohort = COHORT_BY_KEY[cohort_key]
     out: dict[CellKey, dict[str, int]] = {}
-    for chunk in _chunks(sorted(set(ids))):
-        for units, counts in _count(cohort, month, [BASE[cohort_key].id.in_(chunk)], source).items():
+    for condition in among(BASE[cohort_key].id, ids):
+        for units, counts in _count(cohort, month, [condition], source).items():
             target = out.setdefault((month, cohort_key, *units), {})
             for name, n in counts.items():
                 target[name] = target.get(name, 0) + n
@@ -132,8 +146,8 @@ def records_before(month: str, record_ids: list[int], new_ratings: list[int]) ->
     if excluded:
         condition = and_(condition, e.id.not_in(excluded))
     source = r.__table__.outerjoin(e.__table__, condition)
-    for chunk in _chunks(sorted(set(record_ids))):
-        for units, counts in _count(RECORDS, month, [r.id.in_(chunk)], source).items():
+    for condition in among(r.id, record_ids):
+        for units, counts in _count(RECORDS, month, [condition], source).items():
             target = out.setdefault((month, "records", *units), {})
             for name, n in counts.items():
                 target[name] = target.get(name, 0) + n

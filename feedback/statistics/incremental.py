@@ -52,10 +52,10 @@ def _load_cells(keys: list[cells.CellKey], known: dict[cells.CellKey, Stored | N
         groups.setdefault((k[0], k[1]), set()).add(k[2])
         known[k] = None
     for (month, cohort), departments in groups.items():
-        for chunk in cells._chunks(sorted(departments)):
+        for condition in cells.among(c.department_id, departments):
             for row in db.session.connection().execute(select(
                     c.id, c.month, c.cohort, c.department_id, c.hall_id, c.window_id, c.staff_id, c.service_item_id,
-                    c.counts).where(c.month == month, c.cohort == cohort, c.department_id.in_(chunk))):
+                    c.counts).where(c.month == month, c.cohort == cohort, condition)):
                 key = tuple(row[1:8])
                 if key in wanted:
                     known[key] = (row.id, row.counts)
@@ -110,13 +110,14 @@ def _apply_cells(deltas: dict[cells.CellKey, dict[str, int]], known: dict) -> No
                             "counts": counts})
         elif cell is not None:
             deletes.append(cell[0])
-    _delete_ids(StatCell, deletes)
+    delete_ids(StatCell, deletes)
     _upsert(StatCell, inserts, ("month", "cohort", *cells.UNIT_FIELDS), ("counts",), add=False)
 
 
-def _delete_ids(model, ids: list[int]) -> None:
-    for chunk in cells._chunks(ids):
-        db.session.execute(delete(model).where(model.id.in_(chunk)), execution_options={"synchronize_session": False})
+def delete_ids(model, ids: list[int]) -> None:
+    """Delete the rows ``ids`` of ``model`` (one statement on PostgreSQL)."""
+    for condition in cells.among(model.id, ids):
+        db.session.execute(delete(model).where(condition), execution_options={"synchronize_session": False})
 
 
 def _apply_units(deltas: dict[cells.CellKey, dict[str, int]], parents: dict[int, int | None]) -> None:

@@ -276,10 +276,8 @@ def refresh(now: datetime | None = None) -> dict:
     cells_touched = 0
     if pending:
         cells_touched = incremental.apply(pending, department_parents())
-    for chunk in cells._chunks([i for i, _ in marks]):
-        db.session.execute(delete(StatDirtyMonth).where(StatDirtyMonth.id.in_(chunk)))
-    for chunk in cells._chunks([c.id for c in changes]):
-        db.session.execute(delete(StatChange).where(StatChange.id.in_(chunk)))
+    incremental.delete_ids(StatDirtyMonth, [i for i, _ in marks])
+    incremental.delete_ids(StatChange, [c.id for c in changes])
     if marks or changes:
         state = _state()
         state.refreshed_until = now
