@@ -119,8 +119,8 @@ class Config:
     # A verified API key is trusted from each process's memory this long: a revoked key is
     # refused at the latest this many seconds later (README "JSON API"); 0 checks every request.
     API_KEY_CACHE_SECONDS: int = 5
-    # A plain rating (API, tablet) in one statement on PostgreSQL (evaluations/quick.py); off:
-    # every rating goes through the ORM path, which writes the same rows in five.
+    # A plain rating (API, tablet, SMS reply) in one statement on PostgreSQL (evaluations/quick.py);
+    # off: every rating goes through the ORM path, which writes the same rows in more round trips.
     QUICK_RATINGS: bool = True
     PASSWORD_MIN_LENGTH: int = 10
     # Domain rules (DOMAIN.md); each is a setting with the documented default.

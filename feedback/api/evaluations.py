@@ -137,10 +137,10 @@ def _quick_rating(data: dict):
                             key=key or None, digest=request_hash(data) if key else None,
                             scope=f"api:{g.api_key.id}:{request.path}", api_key_id=g.api_key.id, now=now)
     except IntegrityError:
-        answer = None  # a twin won a race on a unique index: the full path answers it
-    if answer is None:
-        db.session.rollback()
+        db.session.rollback()  # a twin won a race on a unique index: the full path answers it
         return None
+    if answer is None:
+        return None  # nothing written: the full path goes on in the same transaction
     db.session.commit()
     return jsonify(answer), 201
 

@@ -2,18 +2,22 @@
 
 ``rate`` (service.py) writes a rating through the ORM in four statements after reading the
 record: the rating, its statistics change-log rows, its ledger message and the stored answer
-of its Idempotency-Key, each a round trip and each a few hundred microseconds of SQLAlchemy.
-Almost every rating is the plain case: a known record in the caller's reach, unrated, within
-its rating window, a good or neutral level. For that case this module writes the same rows
-with one INSERT … SELECT chain (data-modifying CTEs) and returns the stored answer.
+of its Idempotency-Key (for an SMS reply: the text and the thanks), each a round trip and each a
+few hundred microseconds of SQLAlchemy. Almost every rating is the plain case: a known record in
+the caller's reach, unrated, within its rating window, a good or neutral level. For that case
+this module writes the same rows with one INSERT … SELECT chain (data-modifying CTEs) and
+returns the stored answer: for the API (``find="number"``), the paired tablet (``"tablet"``, its
+secret checked in the statement) and an SMS reply (``rate_sms``: the number's latest open
+invitation).
 
 It never refuses anything. Whenever the plain case does not hold (unknown or foreign record,
 already rated, window closed, a time outside the bounds, a bad level that opens a ticket, a
 record whose ledger message is missing, a key already used, a twin racing on the unique
-indexes), it writes nothing and returns None (or raises a database error the caller rolls back),
-and the caller runs the full path, which gives the precise answer. So the two paths cannot
-disagree on a refusal, and tests (tests/evaluations/test_quick.py) prove that for an accepted
-rating they write the same rows and answer the same body.
+indexes, an SMS that something else pending may claim), it writes nothing and returns None (or
+raises a database error the caller rolls back), and the caller runs the full path, which gives
+the precise answer. So the two paths cannot disagree on a refusal, and tests
+(tests/evaluations/test_quick.py) prove that for an accepted rating they write the same rows
+and answer the same body.
 
 The rules copied from the full path, each named where it lives:
 * the rating's columns: ``service.rate`` (units from the record, ``real_name`` when it has a
@@ -22,7 +26,8 @@ The rules copied from the full path, each named where it lives:
   rating's row, and the record's ``records_rated`` row in its completion month);
 * the ledger: ``exchange.ledger.rating_given`` for a good rating (batch lane, after its record's
   message, skipped with it);
-* the stored answer: ``idempotency.service.run_once`` (201 and the body).
+* the stored answer: ``idempotency.service.run_once`` (201 and the body);
+* an SMS reply: ``sms.service.pending_for``, ``_over_inbound_limit``, ``_rate`` and ``_reply``.
 """
 from __future__ import annotations
 

@@ -20,7 +20,6 @@ from feedback.clock import as_utc, utcnow
 from feedback.complaints import service as complaints
 from feedback.contact import clean_text, normalise_phone
 from feedback.errors import DomainError
-from feedback.evaluations import quick
 from feedback.evaluations import service as evaluations
 from feedback.evaluations.levels import LEVELS
 from feedback.evaluations.models import Evaluation, ServiceRecord
@@ -145,32 +144,6 @@ def pending_for(phone: str, now: datetime) -> Pending:
     for kind, row_id, link, at in db.session.execute(union_all(*parts)):
         setattr(found, kind, (row_id, link, at))
     return found
-
-
-def quick_inbound(message_sid: str, from_number: str, body: str | None, now: datetime,
-                  to_number: str | None = None) -> bool:
-    """The plain case of ``handle_inbound`` in one statement on PostgreSQL (evaluations/quick.py):
-    a good rating from a valid number whose latest invitation is open, nothing else pending and
-    the hourly limit not reached; the text is stored as rated and thanked. False when the case is
-    not plain (nothing written): ``handle_inbound`` decides then. A duplicate MessageSid fails on
-    its unique index; the caller rolls back and lets ``handle_inbound`` answer it."""
-    if not quick.applies():
-        return False
-    body = (body or "").replace("\x00", "")[:1600]
-    try:
-        phone = normalise_phone((from_number or "").replace("\x00", ""))
-    except DomainError:
-        return False
-    reply = parse_reply(body)
-    if phone is None or reply.kind != "rating" or LEVELS[reply.level].is_bad:
-        return False
-    text = texts()["thanks"].format(label=LEVELS[reply.level].label)
-    signature = current_app.config["SMS_SIGNATURE"]
-    rating = quick.Rating(level=reply.level, channel="sms", reasons=[], comment="", rated_at=now,
-                          version_cap=quick.ANY_VERSION)
-    return quick.rate_sms(rating, sid=message_sid[:64], phone=phone, to_phone=(to_number or "")[:40] or None,
-                          text=body, reply=text if text.startswith(signature) else signature + text,
-                          now=now) is not None
 
 
 def handle_inbound(message_sid: str, from_number: str, body: str | None, now: datetime | None = None,

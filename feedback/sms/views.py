@@ -28,6 +28,7 @@ from feedback.errors import DomainError
 from feedback.extensions import csrf, db
 from feedback.inputs import as_id
 from feedback.sms import log as sms_log
+from feedback.sms import quick as quick_sms
 from feedback.sms import sender, service
 from feedback.sms.models import InboundSms, OutboundSms, SmsInvitation
 from feedback.sms.parser import choices_text
@@ -97,13 +98,13 @@ def inbound():
     try:
         # A good rating answering an open invitation: one statement; anything else, or a
         # duplicate MessageSid (its unique index), goes the full way.
-        quick = service.quick_inbound(sid, form.get("From", ""), form.get("Body", ""), now, form.get("To"))
+        quick = quick_sms.quick_inbound(sid, form.get("From", ""), form.get("Body", ""), now, form.get("To"))
     except IntegrityError:
+        db.session.rollback()  # the MessageSid again, or a twin: handle_inbound answers it
         quick = False
     if quick:
         db.session.commit()
         return current_app.response_class(EMPTY_TWIML, mimetype="text/xml")
-    db.session.rollback()
     try:
         service.handle_inbound(sid, form.get("From", ""), form.get("Body", ""), now=now, to_number=form.get("To"))
         db.session.commit()

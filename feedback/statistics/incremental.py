@@ -124,6 +124,82 @@ def _apply_units(deltas: dict[cells.CellKey, dict[str, int]], parents: dict[int,
     """Add each cell's difference to the units naming it (StatMonthly counters, StatBreakdown
     channel and reason counts); a unit row whose counts all reach zero is removed, as a full
     recompute would not write it."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        _add_to_units_in_sql(deltas, parents)
+    else:
+        _add_to_units(deltas, parents)
+    # Every counter is at most one of these three (its cohort's count): a row with all three at
+    # zero is all zero, and a full recompute would not write it.
+    months = sorted({key[0] for key in deltas})
+    m, b = StatMonthly, StatBreakdown
+    db.session.execute(delete(m).where(m.month.in_(months), m.records == 0, m.ratings == 0, m.tickets == 0),
+                       execution_options={"synchronize_session": False})
+    db.session.execute(delete(b).where(b.month.in_(months), b.count == 0),
+                       execution_options={"synchronize_session": False})
+    _expire(StatMonthly)
+    _expire(StatBreakdown)
+
+
+# The cells' differences go up as one document each (cells, their split counts, the tree above
+# their departments); the database names each cell's units (``cells.unit_keys``: the city, the
+# department and every department above it, hall, window, staff member, service item), sums
+# per unit and adds the sums to the unit rows: two upserts in one statement, where Python had
+# summed thousands of unit rows and sent them all.
+_UNITS_SQL = """
+WITH c AS (
+    SELECT * FROM json_to_recordset(CAST(:cells AS json))
+        AS v(n int, counted boolean, month text, department_id int, hall_id int, window_id int, staff_id int,
+             service_item_id int, {counter_types})
+), tree AS (
+    SELECT * FROM json_to_recordset(CAST(:tree AS json)) AS v(department_id int, node int)
+), split AS (
+    SELECT * FROM json_to_recordset(CAST(:split AS json)) AS v(n int, dimension text, key text, count int)
+), u AS (
+    SELECT c.n, 'all' AS kind, 0 AS unit FROM c
+    UNION ALL SELECT c.n, 'department', c.department_id FROM c WHERE c.department_id <> 0
+    UNION ALL SELECT c.n, 'department_tree', tree.node FROM c JOIN tree ON tree.department_id = c.department_id
+    UNION ALL SELECT c.n, 'hall', c.hall_id FROM c WHERE c.hall_id <> 0
+    UNION ALL SELECT c.n, 'window', c.window_id FROM c WHERE c.window_id <> 0
+    UNION ALL SELECT c.n, 'staff', c.staff_id FROM c WHERE c.staff_id <> 0
+    UNION ALL SELECT c.n, 'service_item', c.service_item_id FROM c WHERE c.service_item_id <> 0
+), monthly AS (
+    INSERT INTO stat_monthly (unit_kind, unit_id, month, {counters})
+    SELECT u.kind, u.unit, c.month, {sums} FROM u JOIN c ON c.n = u.n WHERE c.counted
+    GROUP BY u.kind, u.unit, c.month
+    ON CONFLICT (unit_kind, unit_id, month) DO UPDATE SET {added}
+)
+INSERT INTO stat_breakdowns (unit_kind, unit_id, month, dimension, key, count)
+SELECT u.kind, u.unit, c.month, split.dimension, split.key, sum(split.count)
+FROM split JOIN c ON c.n = split.n JOIN u ON u.n = split.n
+GROUP BY u.kind, u.unit, c.month, split.dimension, split.key HAVING sum(split.count) <> 0
+ON CONFLICT (month, unit_kind, unit_id, dimension, key) DO UPDATE SET count = stat_breakdowns.count + excluded.count
+""".format(counter_types=", ".join(f"{c} bigint" for c in COUNTERS), counters=", ".join(COUNTERS),
+           sums=", ".join(f"coalesce(sum(c.{c}), 0)" for c in COUNTERS),
+           added=", ".join(f"{c} = stat_monthly.{c} + excluded.{c}" for c in COUNTERS))
+
+
+def _add_to_units_in_sql(deltas: dict[cells.CellKey, dict[str, int]], parents: dict[int, int | None]) -> None:
+    """PostgreSQL: the units' sums computed and added by the database (_UNITS_SQL)."""
+    rows, split, tree = [], [], {}
+    for n, (key, delta) in enumerate(deltas.items()):
+        counters = {name: v for name, v in delta.items() if ":" not in name}
+        rows.append({"n": n, "counted": bool(counters), "month": key[0], **dict(zip(cells.UNIT_FIELDS, key[2:])),
+                     **counters})
+        for name, v in delta.items():
+            if ":" in name:
+                dimension, code = name.split(":", 1)
+                split.append({"n": n, "dimension": dimension, "key": code, "count": v})
+        if key[2] and key[2] not in tree:
+            tree[key[2]] = [uid for kind, uid in cells.unit_keys(key, parents) if kind == "department_tree"]
+    if not rows:
+        return
+    db.session.connection().execute(text(_UNITS_SQL), {
+        "cells": json.dumps(rows), "split": json.dumps(split),
+        "tree": json.dumps([{"department_id": d, "node": node} for d, nodes in tree.items() for node in nodes])})
+
+
+def _add_to_units(deltas: dict[cells.CellKey, dict[str, int]], parents: dict[int, int | None]) -> None:
+    """SQLite: the units' sums computed here and upserted row by row."""
     monthly: dict[tuple[str, int, str], dict[str, int]] = {}
     split: dict[tuple[str, int, str, str, str], int] = {}
     for key, delta in deltas.items():
@@ -135,20 +211,12 @@ def _apply_units(deltas: dict[cells.CellKey, dict[str, int]], parents: dict[int,
                 if ":" in name:
                     dimension, code = name.split(":", 1)
                     split[(kind, unit, key[0], dimension, code)] = split.get((kind, unit, key[0], dimension, code), 0) + v
-    months = sorted({key[0] for key in deltas})
     _upsert_add(StatMonthly, [{"unit_kind": k, "unit_id": u, "month": mo, **{c: d.get(c, 0) for c in COUNTERS}}
                               for (k, u, mo), d in monthly.items()],
                 ("unit_kind", "unit_id", "month"), COUNTERS)
     _upsert_add(StatBreakdown, [{"unit_kind": k[0], "unit_id": k[1], "month": k[2], "dimension": k[3], "key": k[4],
                                  "count": n} for k, n in split.items() if n],
                 ("month", "unit_kind", "unit_id", "dimension", "key"), ("count",))
-    # Every counter is at most one of these three (its cohort's count): a row with all three at
-    # zero is all zero, and a full recompute would not write it.
-    m, b = StatMonthly, StatBreakdown
-    db.session.execute(delete(m).where(m.month.in_(months), m.records == 0, m.ratings == 0, m.tickets == 0),
-                       execution_options={"synchronize_session": False})
-    db.session.execute(delete(b).where(b.month.in_(months), b.count == 0),
-                       execution_options={"synchronize_session": False})
 
 
 def _upsert_add(model, rows: list[dict], keys: tuple[str, ...], columns: Iterable[str]) -> None:
@@ -166,6 +234,10 @@ def _upsert(model, rows: list[dict], keys: tuple[str, ...], columns: Iterable[st
         _upsert_set(table, rows, keys, tuple(columns), add, dialect)
     else:
         _upsert_rows(table, rows, keys, columns, add)
+    _expire(model)
+
+
+def _expire(model) -> None:
     # Rows loaded earlier in this session must not show the values from before.
     for obj in [o for o in db.session.identity_map.values() if isinstance(o, model)]:
         db.session.expire(obj)

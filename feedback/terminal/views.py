@@ -242,10 +242,10 @@ def _quick_rating(code: str) -> Response | None:
         body = service.quick_rate(code, int(ident), secret, data, sent_at=sent_at, key=key, digest=request_hash(data),
                                   now=utcnow())
     except IntegrityError:
-        body = None  # a twin won a race on a unique index: the full path answers it
-    if body is None:
-        db.session.rollback()
+        db.session.rollback()  # a twin won a race on a unique index: the full path answers it
         return None
+    if body is None:
+        return None  # nothing written: the full path goes on in the same transaction
     db.session.commit()
     resp = jsonify(body)
     resp.status_code = 201
