@@ -78,6 +78,20 @@ def commit_once(scope: str, key: str, digest: str, work: Callable[[], tuple[dict
     return result
 
 
+def commit_quick(write: Callable[[], T | None]) -> T | None:
+    """Run a one-statement write (feedback/evaluations/quick.py) and commit it: its result; None
+    when it wrote nothing (the caller's full path goes on in the same transaction) or lost a race
+    on a unique index to a twin (rolled back first: the full path answers the twin)."""
+    try:
+        result = write()
+    except IntegrityError:
+        db.session.rollback()
+        return None
+    if result is not None:
+        db.session.commit()
+    return result
+
+
 def no_store(resp: Response) -> Response:
     """Mark a response as never to be cached (pages with personal or secret data)."""
     resp.headers["Cache-Control"] = "no-store"

@@ -5,9 +5,9 @@ from datetime import datetime
 
 from flask import current_app, g, jsonify, request
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
+from feedback.actions import commit_quick
 from feedback.api.openapi import (PAGE_PARAMETERS, PLACE_AND_TIME_PARAMETERS, create_operation, get_operation,
                                   list_operation)
 from feedback.api.support import (ApiProblem, Routes, check_department, idempotent_write, in_key_scope, int_arg,
@@ -131,18 +131,12 @@ def _quick_rating(data: dict):
             "ticket_id": None, "flagged": False, "invalid": False}
     rating = quick.Rating(level=level, channel=channel, reasons=reasons, comment=comment, rated_at=rated_at,
                           version_cap=version)
-    try:
-        answer = quick.rate(rating, find="number", body=body, drop=("record_id",),
-                            where={"number": number, "departments": None if g.api_scope is None else sorted(g.api_scope)},
-                            key=key or None, digest=request_hash(data) if key else None,
-                            scope=f"api:{g.api_key.id}:{request.path}", api_key_id=g.api_key.id, now=now)
-    except IntegrityError:
-        db.session.rollback()  # a twin won a race on a unique index: the full path answers it
-        return None
-    if answer is None:
-        return None  # nothing written: the full path goes on in the same transaction
-    db.session.commit()
-    return jsonify(answer), 201
+    departments = None if g.api_scope is None else sorted(g.api_scope)
+    answer = commit_quick(lambda: quick.rate(
+        rating, find="number", body=body, drop=("record_id",), where={"number": number, "departments": departments},
+        key=key or None, digest=request_hash(data) if key else None, scope=f"api:{g.api_key.id}:{request.path}",
+        api_key_id=g.api_key.id, now=now))
+    return (jsonify(answer), 201) if answer is not None else None
 
 
 def _rate_limit_key() -> str:

@@ -15,13 +15,13 @@ import secrets
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from twilio.request_validator import RequestValidator
 from wtforms import SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 from feedback.accounts.guards import require_roles
 from feedback.accounts.models import Role
+from feedback.actions import commit_quick
 from feedback.clock import utcnow
 from feedback.contact import mask_phone, normalise_phone
 from feedback.errors import DomainError
@@ -95,15 +95,10 @@ def inbound():
     if not sid:
         abort(400)
     now = utcnow()
-    try:
-        # A good rating answering an open invitation: one statement; anything else, or a
-        # duplicate MessageSid (its unique index), goes the full way.
-        quick = quick_sms.quick_inbound(sid, form.get("From", ""), form.get("Body", ""), now, form.get("To"))
-    except IntegrityError:
-        db.session.rollback()  # the MessageSid again, or a twin: handle_inbound answers it
-        quick = False
-    if quick:
-        db.session.commit()
+    # A good rating answering an open invitation: one statement; anything else, or the same
+    # MessageSid again (its unique index), goes the full way.
+    if commit_quick(lambda: quick_sms.quick_inbound(sid, form.get("From", ""), form.get("Body", ""), now,
+                                                    form.get("To"))) is not None:
         return current_app.response_class(EMPTY_TWIML, mimetype="text/xml")
     try:
         service.handle_inbound(sid, form.get("From", ""), form.get("Body", ""), now=now, to_number=form.get("To"))

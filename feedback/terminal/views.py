@@ -14,12 +14,11 @@ from flask import (Blueprint, Response, abort, current_app, flash, g, jsonify, r
                    request, url_for)
 from flask_login import current_user
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from feedback.accounts.forms import EmptyForm
 from feedback.accounts.guards import require_roles
 from feedback.accounts.models import Role
-from feedback.actions import commit_once, no_store
+from feedback.actions import commit_once, commit_quick, no_store
 from feedback.api.support import problem
 from feedback.clock import utcnow
 from feedback.complaints.service import public_timeline
@@ -238,15 +237,10 @@ def _quick_rating(code: str) -> Response | None:
         return None
     data = dict(data)
     sent_at = data.pop("sent_at", None)
-    try:
-        body = service.quick_rate(code, int(ident), secret, data, sent_at=sent_at, key=key, digest=request_hash(data),
-                                  now=utcnow())
-    except IntegrityError:
-        db.session.rollback()  # a twin won a race on a unique index: the full path answers it
-        return None
+    body = commit_quick(lambda: service.quick_rate(code, int(ident), secret, data, sent_at=sent_at, key=key,
+                                                   digest=request_hash(data), now=utcnow()))
     if body is None:
-        return None  # nothing written: the full path goes on in the same transaction
-    db.session.commit()
+        return None
     resp = jsonify(body)
     resp.status_code = 201
     return resp
