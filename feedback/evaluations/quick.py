@@ -46,7 +46,8 @@ from feedback.extensions import db
 from feedback.statistics.months import month_of
 from feedback.tickets.service import HANDLING_LINK_DAYS
 
-ANY_VERSION = 2**31 - 1  # no list named: the rating keeps the current catalogue version
+_INT_MAX = 2**31 - 1
+ANY_VERSION = _INT_MAX  # no list named: the rating keeps the current catalogue version
 
 # The record, found by its number (the API) or by id at a paired tablet's window, in reach,
 # unrated and rateable at this moment; nothing comes out of it otherwise.
@@ -111,13 +112,15 @@ WITH rec AS (
            CASE WHEN parent.status = 'skipped' THEN NULL ELSE %(now)s END,
            CASE WHEN parent.status = 'skipped' THEN %(parent_skipped)s END
     FROM ev, rec, parent
-), body AS (
+)"""
+# The API's and the tablet's answer: what was given (the caller's ``body``) and what the
+# database knows, stored under the Idempotency-Key (``_STORE``) or only returned (``_NO_STORE``).
+_BODY = """, body AS (
     SELECT rec.window_id, (%(body)s::jsonb || jsonb_build_object(
                'id', ev.id, 'record_id', ev.service_record_id, 'reasons_version', ev.reasons_version,
                'department_code', d.code, 'window_code', w.code)) - %(drop)s::text[] AS body
     FROM ev JOIN rec ON TRUE JOIN departments d ON d.id = ev.department_id LEFT JOIN windows w ON w.id = ev.window_id
-){answer}
-"""
+)"""
 _STORE = """, answer AS (
     INSERT INTO idempotency_keys (scope, key, request_hash, status, body, created_at)
     SELECT {scope}, %(key)s, %(digest)s, 201, body.body::json, %(now)s FROM body JOIN rec ON TRUE
@@ -126,8 +129,7 @@ _STORE = """, answer AS (
 SELECT body FROM answer"""
 _NO_STORE = "\nSELECT body::json FROM body"
 # The text that rated, stored with its outcome, and the thanks it gets (sms/service.py: _rate, _reply).
-_SMS = """
-), inbound AS (
+_SMS = """, inbound AS (
     INSERT INTO inbound_sms (message_sid, from_phone, to_phone, body, received_at, outcome, detail, evaluation_id,
                              service_record_id)
     SELECT %(sid)s, %(phone)s, %(to_phone)s, %(text)s, %(now)s, 'rated',
@@ -161,21 +163,13 @@ def applies() -> bool:
     return current_app.config.get("QUICK_RATINGS", True) and db.session.get_bind().dialect.name == "postgresql"
 
 
-def _sql(find: str, store: bool) -> str:
-    key = (find, store)
-    text = _CACHE.get(key)
-    if text is None:
-        if find == "sms":
-            core = _SQL[:_SQL.index("), body AS (")]
-            text = core.format(find=_FIND[find]) + _SMS
-        else:
-            answer = _STORE.format(scope=_SCOPE[find]) if store else _NO_STORE
-            text = _SQL.format(find=_FIND[find], answer=answer)
-        _CACHE[key] = text
-    return text
-
-
-_CACHE: dict[tuple[str, bool], str] = {}
+# Each statement's text, made once: the psycopg connection prepares it after a few uses.
+_STATEMENTS = {
+    ("number", True): _SQL.format(find=_FIND["number"]) + _BODY + _STORE.format(scope=_SCOPE["number"]),
+    ("number", False): _SQL.format(find=_FIND["number"]) + _BODY + _NO_STORE,
+    ("tablet", True): _SQL.format(find=_FIND["tablet"]) + _BODY + _STORE.format(scope=_SCOPE["tablet"]),
+    ("sms", False): _SQL.format(find=_FIND["sms"]) + _SMS,
+}
 
 
 def rate(rating: Rating, *, find: str, where: dict[str, Any], body: dict, drop: tuple[str, ...] = (),
@@ -207,7 +201,7 @@ def rate_sms(rating: Rating, *, sid: str, phone: str, to_phone: str | None, text
     label = LEVELS[rating.level].label
     row = _run(rating, "sms", {
         "phone": phone, "survey_since": now - timedelta(days=HANDLING_LINK_DAYS), "hour_ago": now - timedelta(hours=1),
-        "hourly_limit": limit if limit > 0 else 2**31 - 1, "sid": sid, "to_phone": to_phone, "text": text,
+        "hourly_limit": limit if limit > 0 else _INT_MAX, "sid": sid, "to_phone": to_phone, "text": text,
         "detail": f"：{rating.level} {label}", "reply": reply, "dedupe_key": f"reply:{sid}"},
         store=False, now=now)
     return row[0] if row is not None else None
@@ -229,6 +223,6 @@ def _run(rating: Rating, find: str, extra: dict[str, Any], *, store: bool, api_k
     }
     # Every parameter is cast in the SQL: psycopg types a small int as int2 and a big one as
     # int4, and each combination would be prepared (and planned) again on every connection.
-    return db.session.connection().exec_driver_sql(_sql(find, store), params).first()
+    return db.session.connection().exec_driver_sql(_STATEMENTS[find, store], params).first()
 
 

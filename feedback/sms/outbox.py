@@ -63,6 +63,12 @@ def opt_in(phone: str) -> bool:
     return bool(db.session.execute(delete(SmsOptOut).where(SmsOptOut.phone == phone)).rowcount)
 
 
+def signed(text: str) -> str:
+    """``text`` starting with the configured 【signature】 (added when it does not already)."""
+    signature = current_app.config["SMS_SIGNATURE"]
+    return text if text.startswith(signature) else signature + text
+
+
 def enqueue(to_phone: str, text: str, *, purpose: str, dedupe_key: str | None = None,
             ticket_id: int | None = None, service_record_id: int | None = None,
             now: datetime | None = None, sign: bool = True, answers_inbound_id: int | None = None,
@@ -80,8 +86,7 @@ def enqueue(to_phone: str, text: str, *, purpose: str, dedupe_key: str | None = 
         if existing is not None:
             return existing
     now = now or utcnow()
-    signature = current_app.config["SMS_SIGNATURE"]
-    body = text if not sign or text.startswith(signature) else signature + text
+    body = signed(text) if sign else text
     msg = OutboundSms(to_phone=to_phone, body=body, purpose=purpose, dedupe_key=dedupe_key, state="queued",
                       next_attempt_at=now, created_at=now, ticket_id=ticket_id,
                       service_record_id=service_record_id, answers_inbound_id=answers_inbound_id)

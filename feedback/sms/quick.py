@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask import current_app
-
 from feedback.contact import normalise_phone
 from feedback.errors import DomainError
 from feedback.evaluations import quick
 from feedback.evaluations.levels import LEVELS
+from feedback.sms import outbox
 from feedback.sms.parser import parse_reply
 from feedback.sms.texts import texts
 
@@ -31,10 +30,8 @@ def quick_inbound(message_sid: str, from_number: str, body: str | None, now: dat
     reply = parse_reply(body)
     if phone is None or reply.kind != "rating" or LEVELS[reply.level].is_bad:
         return None
-    text = texts()["thanks"].format(label=LEVELS[reply.level].label)
-    signature = current_app.config["SMS_SIGNATURE"]
+    text = outbox.signed(texts()["thanks"].format(label=LEVELS[reply.level].label))
     rating = quick.Rating(level=reply.level, channel="sms", reasons=[], comment="", rated_at=now,
                           version_cap=quick.ANY_VERSION)
     return quick.rate_sms(rating, sid=message_sid[:64], phone=phone, to_phone=(to_number or "")[:40] or None,
-                          text=body, reply=text if text.startswith(signature) else signature + text,
-                          now=now)
+                          text=body, reply=text, now=now)

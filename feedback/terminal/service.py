@@ -100,6 +100,15 @@ def tap_moment(payload: dict, sent_at: Any, now: datetime) -> datetime:
     return now - max(age, timedelta(0))
 
 
+def earliest_queued_tap(now: datetime) -> datetime:
+    """The earliest tap a tablet's queue may carry, whatever the record: ``TERMINAL_OFFLINE_MAX_HOURS``
+    back (how long a queue may wait while the network is down), and not in a closed (previous,
+    local) month."""
+    hours = current_app.config.get("TERMINAL_OFFLINE_MAX_HOURS", 24)
+    month_start = now.astimezone(local_zone()).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    return max(now - timedelta(hours=hours), month_start.astimezone(now.tzinfo))
+
+
 def bounded_tap(terminal: Terminal, record: ServiceRecord | None, tap: datetime, now: datetime) -> tuple[datetime, bool]:
     """The tap moment clamped to what the tablet could have seen; and whether it was moved.
 
@@ -107,10 +116,7 @@ def bounded_tap(terminal: Terminal, record: ServiceRecord | None, tap: datetime,
     the record's completion, further back than ``TERMINAL_OFFLINE_MAX_HOURS`` (how long a
     queue may wait while the network is down) or in a closed (previous, local) month.
     """
-    hours = current_app.config.get("TERMINAL_OFFLINE_MAX_HOURS", 24)
-    local_now = now.astimezone(local_zone())
-    month_start = local_now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    bounds = [now - timedelta(hours=hours), month_start.astimezone(now.tzinfo)]
+    bounds = [earliest_queued_tap(now)]
     if terminal.paired_at is not None:
         bounds.append(as_utc(terminal.paired_at))
     if record is not None:
@@ -180,9 +186,7 @@ def quick_rate(window_code: str, terminal_id: int, secret: str, payload: dict, *
         return None
     # bounded_tap's bounds that need no row (the pairing and the record's completion are the
     # statement's): a tap it would move is the full path's, which moves and flags it.
-    hours = current_app.config.get("TERMINAL_OFFLINE_MAX_HOURS", 24)
-    month_start = now.astimezone(local_zone()).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    if tap < now - timedelta(hours=hours) or tap < month_start:
+    if tap < earliest_queued_tap(now):
         return None
     rating = quick.Rating(level=level, channel="hall_tablet", reasons=reasons, comment=comment, rated_at=tap,
                           version_cap=cap)
