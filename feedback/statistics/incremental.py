@@ -4,9 +4,9 @@ units (service.refresh reads the log; cells.py computes the counts; see StatChan
 A cell changed in place is recomputed from its rows and compared with its stored counts; a row
 inserted since the last refresh is added as it is now (a record rated since: its counts now
 minus its counts without its new ratings); rows of a recomputed cell are left to the
-recomputation. Each cell's difference is then added to every unit naming it with one upsert
-statement per table, executed for every row (``count = count + excluded.count``), without
-reading the unit rows first.
+recomputation. Each cell's difference is then added to the cell and to every unit naming it,
+without reading the unit rows first: on PostgreSQL in one statement (_APPLY_SQL), on SQLite
+with one upsert per table executed for every row (``count = count + excluded.count``).
 """
 from __future__ import annotations
 
@@ -26,8 +26,12 @@ def apply(changes: list, parents: dict[int, int | None]) -> int:
     unit rows; returns the number of cells whose counts changed."""
     known: dict[cells.CellKey, Stored | None] = {}  # the cells looked up so far (each read once)
     deltas = {k: d for k, d in _cell_deltas(changes, known).items() if d}
-    _apply_cells(deltas, known)
-    _apply_units(deltas, parents)
+    if db.session.get_bind().dialect.name == "postgresql":
+        _apply_in_sql(deltas, parents)
+    else:
+        _apply_cells(deltas, known)
+        _add_to_units(deltas, parents)
+    _remove_empty_units(sorted({key[0] for key in deltas}))
     return len(deltas)
 
 
@@ -120,17 +124,11 @@ def delete_ids(model, ids: list[int]) -> None:
         db.session.execute(delete(model).where(condition), execution_options={"synchronize_session": False})
 
 
-def _apply_units(deltas: dict[cells.CellKey, dict[str, int]], parents: dict[int, int | None]) -> None:
-    """Add each cell's difference to the units naming it (StatMonthly counters, StatBreakdown
-    channel and reason counts); a unit row whose counts all reach zero is removed, as a full
-    recompute would not write it."""
-    if db.session.get_bind().dialect.name == "postgresql":
-        _add_to_units_in_sql(deltas, parents)
-    else:
-        _add_to_units(deltas, parents)
+def _remove_empty_units(months: list[str]) -> None:
+    """A unit row whose counts all reached zero is removed, as a full recompute would not
+    write it."""
     # Every counter is at most one of these three (its cohort's count): a row with all three at
-    # zero is all zero, and a full recompute would not write it.
-    months = sorted({key[0] for key in deltas})
+    # zero is all zero.
     m, b = StatMonthly, StatBreakdown
     db.session.execute(delete(m).where(m.month.in_(months), m.records == 0, m.ratings == 0, m.tickets == 0),
                        execution_options={"synchronize_session": False})
@@ -138,18 +136,21 @@ def _apply_units(deltas: dict[cells.CellKey, dict[str, int]], parents: dict[int,
                        execution_options={"synchronize_session": False})
     _expire(StatMonthly)
     _expire(StatBreakdown)
+    _expire(StatCell)
 
 
-# The cells' differences go up as one document each (cells, their split counts, the tree above
-# their departments); the database names each cell's units (``cells.unit_keys``: the city, the
-# department and every department above it, hall, window, staff member, service item), sums
-# per unit and adds the sums to the unit rows: two upserts in one statement, where Python had
-# summed thousands of unit rows and sent them all.
-_UNITS_SQL = """
+# On PostgreSQL the cells' differences go up as one document (cells, their split counts, the
+# tree above their departments) and one statement applies them. Each cell's counts are merged
+# with its difference in the database (a key summed, a key reaching zero dropped); a cell left
+# empty comes back to be removed. The database names each cell's units (``cells.unit_keys``:
+# the city, the department and every department above it, hall, window, staff member, service
+# item), sums per unit and adds the sums to the unit rows. Python neither reads the stored
+# cells nor sums the thousands of unit rows a refresh touches.
+_APPLY_SQL = """
 WITH c AS (
     SELECT * FROM json_to_recordset(CAST(:cells AS json))
-        AS v(n int, counted boolean, month text, department_id int, hall_id int, window_id int, staff_id int,
-             service_item_id int, {counter_types})
+        AS v(n int, counted boolean, month text, cohort text, department_id int, hall_id int, window_id int,
+             staff_id int, service_item_id int, delta json, {counter_types})
 ), tree AS (
     SELECT * FROM json_to_recordset(CAST(:tree AS json)) AS v(department_id int, node int)
 ), split AS (
@@ -162,29 +163,42 @@ WITH c AS (
     UNION ALL SELECT c.n, 'window', c.window_id FROM c WHERE c.window_id <> 0
     UNION ALL SELECT c.n, 'staff', c.staff_id FROM c WHERE c.staff_id <> 0
     UNION ALL SELECT c.n, 'service_item', c.service_item_id FROM c WHERE c.service_item_id <> 0
+), kept AS (
+    INSERT INTO stat_cells (month, cohort, department_id, hall_id, window_id, staff_id, service_item_id, counts)
+    SELECT month, cohort, department_id, hall_id, window_id, staff_id, service_item_id, delta FROM c
+    ON CONFLICT (month, cohort, department_id, hall_id, window_id, staff_id, service_item_id) DO UPDATE SET counts = (
+        SELECT coalesce(json_object_agg(name, total ORDER BY name), '{{}}')
+        FROM (SELECT name, sum(value::int) AS total
+              FROM (SELECT * FROM json_each_text(stat_cells.counts) UNION ALL SELECT * FROM json_each_text(excluded.counts))
+                   AS both_(name, value)
+              GROUP BY name HAVING sum(value::int) <> 0) AS summed)
+    RETURNING id, counts
 ), monthly AS (
     INSERT INTO stat_monthly (unit_kind, unit_id, month, {counters})
     SELECT u.kind, u.unit, c.month, {sums} FROM u JOIN c ON c.n = u.n WHERE c.counted
     GROUP BY u.kind, u.unit, c.month
     ON CONFLICT (unit_kind, unit_id, month) DO UPDATE SET {added}
+), breakdown AS (
+    INSERT INTO stat_breakdowns (unit_kind, unit_id, month, dimension, key, count)
+    SELECT u.kind, u.unit, c.month, split.dimension, split.key, sum(split.count)
+    FROM split JOIN c ON c.n = split.n JOIN u ON u.n = split.n
+    GROUP BY u.kind, u.unit, c.month, split.dimension, split.key HAVING sum(split.count) <> 0
+    ON CONFLICT (month, unit_kind, unit_id, dimension, key) DO UPDATE SET count = stat_breakdowns.count + excluded.count
 )
-INSERT INTO stat_breakdowns (unit_kind, unit_id, month, dimension, key, count)
-SELECT u.kind, u.unit, c.month, split.dimension, split.key, sum(split.count)
-FROM split JOIN c ON c.n = split.n JOIN u ON u.n = split.n
-GROUP BY u.kind, u.unit, c.month, split.dimension, split.key HAVING sum(split.count) <> 0
-ON CONFLICT (month, unit_kind, unit_id, dimension, key) DO UPDATE SET count = stat_breakdowns.count + excluded.count
-""".format(counter_types=", ".join(f"{c} bigint" for c in COUNTERS), counters=", ".join(COUNTERS),
-           sums=", ".join(f"coalesce(sum(c.{c}), 0)" for c in COUNTERS),
+SELECT id FROM kept WHERE NOT EXISTS (SELECT FROM json_object_keys(kept.counts))
+""".format(counter_types=", ".join(f"{c} int" for c in COUNTERS), counters=", ".join(COUNTERS),
+           sums=", ".join(f"coalesce(sum(c.{c}), 0)::int" for c in COUNTERS),
            added=", ".join(f"{c} = stat_monthly.{c} + excluded.{c}" for c in COUNTERS))
 
 
-def _add_to_units_in_sql(deltas: dict[cells.CellKey, dict[str, int]], parents: dict[int, int | None]) -> None:
-    """PostgreSQL: the units' sums computed and added by the database (_UNITS_SQL)."""
+def _apply_in_sql(deltas: dict[cells.CellKey, dict[str, int]], parents: dict[int, int | None]) -> None:
+    """PostgreSQL: the cells and the units written by the database in one statement
+    (_APPLY_SQL), then the cells left empty removed."""
     rows, split, tree = [], [], {}
     for n, (key, delta) in enumerate(deltas.items()):
         counters = {name: v for name, v in delta.items() if ":" not in name}
-        rows.append({"n": n, "counted": bool(counters), "month": key[0], **dict(zip(cells.UNIT_FIELDS, key[2:])),
-                     **counters})
+        rows.append({"n": n, "counted": bool(counters), "month": key[0], "cohort": key[1],
+                     **dict(zip(cells.UNIT_FIELDS, key[2:])), "delta": delta, **counters})
         for name, v in delta.items():
             if ":" in name:
                 dimension, code = name.split(":", 1)
@@ -193,9 +207,11 @@ def _add_to_units_in_sql(deltas: dict[cells.CellKey, dict[str, int]], parents: d
             tree[key[2]] = [uid for kind, uid in cells.unit_keys(key, parents) if kind == "department_tree"]
     if not rows:
         return
-    db.session.connection().execute(text(_UNITS_SQL), {
+    empty = db.session.connection().execute(text(_APPLY_SQL), {
         "cells": json.dumps(rows), "split": json.dumps(split),
-        "tree": json.dumps([{"department_id": d, "node": node} for d, nodes in tree.items() for node in nodes])})
+        "tree": json.dumps([{"department_id": d, "node": node} for d, nodes in tree.items() for node in nodes])
+    }).scalars().all()
+    delete_ids(StatCell, empty)
 
 
 def _add_to_units(deltas: dict[cells.CellKey, dict[str, int]], parents: dict[int, int | None]) -> None:
