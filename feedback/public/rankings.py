@@ -12,18 +12,17 @@ With fewer than two ranked units, or all of them tied, nobody is behind anybody:
 """
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from flask import current_app
 from sqlalchemy import BigInteger, cast, func, select
 
 from feedback.extensions import db
+from feedback.public.cache import by_watermark
 from feedback.public.statistics import UNIT_PAGE_SIZE, UnitRow, row_rates, shift_month, unit_row
 from feedback.public.units import UNIT_MODELS, unit_names
 from feedback.statistics import service as stats
-from feedback.statistics.models import COUNTERS, StatMonthly, StatState
+from feedback.statistics.models import COUNTERS, StatMonthly
 
 RANKING_SIZE = 5
 
@@ -112,32 +111,6 @@ class _MonthBoard:
         return red, black
 
 
-_CACHE_SIZE = 256
-_cache_lock = threading.Lock()
-
-
-def _cached_by_watermark(key: tuple, compute):
-    """``compute()`` once per ``key`` and statistics watermark, per process.
-
-    The pre-aggregated rows change only when the refresh job (or a full recompute) stores
-    them, and both increment ``StatState.version``; so a result read from them stays true
-    until the version moves. A bounded LRU, per application instance.
-    """
-    watermark = db.session.scalar(select(StatState.version).where(StatState.id == 1))
-    cache: OrderedDict = current_app.extensions.setdefault("public_stat_cache", OrderedDict())
-    full_key = (key, watermark)
-    with _cache_lock:
-        if full_key in cache:
-            cache.move_to_end(full_key)
-            return cache[full_key]
-    value = compute()
-    with _cache_lock:
-        cache[full_key] = value
-        while len(cache) > _CACHE_SIZE:
-            cache.popitem(last=False)
-    return value
-
-
 def _ranking_rows(kind: str, month: str, minimum: int, page: int, per_page: int):
     board = _MonthBoard(kind, month, minimum)
     ranked_total, too_few_total = board.count(True), board.count(False)
@@ -163,7 +136,7 @@ def ranking(kind: str, month: str, page: int = 1, per_page: int = UNIT_PAGE_SIZE
     are flagged for a 约谈 (``talks``). The ranks are computed once per statistics refresh (they
     cannot change in between); names are read live."""
     minimum = min_ratings()
-    ranked_total, too_few_total, red, black, last, talks, ranked, too_few = _cached_by_watermark(
+    ranked_total, too_few_total, red, black, last, talks, ranked, too_few = by_watermark(
         ("ranking", kind, month, minimum, page, per_page), lambda: _ranking_rows(kind, month, minimum, page, per_page))
     talk_ids = {uid for _, uid, _ in talks}
     names = unit_names(kind, [uid for group in (red, black, ranked, too_few, talks) for _, uid, _ in group])

@@ -22,6 +22,7 @@ from sqlalchemy import func, select
 from feedback.clock import local_zone, utcnow
 from feedback.evaluations.levels import LEVELS
 from feedback.extensions import db
+from feedback.public.cache import by_watermark
 from feedback.public.units import SCOPE_LABELS, UNIT_MODELS, staff_names_published, staff_published, unit_names
 from feedback.statistics import definitions
 from feedback.statistics import service as stats
@@ -147,37 +148,49 @@ def unit_page(kind: str, months: list[str], page: int = 1, per_page: int = UNIT_
     """One page of the units of ``kind`` with activity in ``months``, summed and sorted in SQL.
 
     The work is one GROUP BY over the pre-aggregated rows of those months (a row per unit and
-    month, however many ratings) with LIMIT/OFFSET, then the names of the page's units: the
-    cost follows the number of units, never the number of ratings.
+    month, however many ratings) summing only what the order needs, with the number of units
+    counted in the same pass (``count(*) OVER ()``) and LIMIT/OFFSET; then every counter of
+    the page's units alone, and their names: the cost follows the number of units, never the
+    number of ratings. The page's units and sums are kept per process until the statistics
+    watermark moves (``cache.by_watermark``), so a page read again costs two small queries.
     """
     s = StatMonthly
     model = UNIT_MODELS[kind]
     code = _code_column(kind)
-    sums = {c: func.sum(getattr(s, c)) for c in COUNTERS}
     where = [s.unit_kind == kind, s.month.in_(months)]
+    by_name = kind != "staff" or staff_names_published()  # no probing for unpublished staff names
     if q:
         escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         pattern = f"%{escaped}%"
-        by_name = kind != "staff" or staff_names_published()  # no probing for unpublished staff names
         match = code.ilike(pattern, escape="\\")
         where.append(match | model.name.ilike(pattern, escape="\\") if by_name else match)
-    base = select(s.unit_id).join(model, model.id == s.unit_id).where(*where).group_by(s.unit_id, code)
-    total = db.session.scalar(select(func.count()).select_from(base.subquery())) or 0
     good_rate = func.sum(s.good) * 1.0 / func.nullif(func.sum(s.ratings), 0)
     order = {
         "code": [code],
         "good_desc": [good_rate.desc().nulls_last(), code],
         "good_asc": [good_rate.asc().nulls_last(), code],
-        "ratings": [sums["ratings"].desc(), code],
-        "bad": [sums["bad"].desc(), code],
+        "ratings": [func.sum(s.ratings).desc(), code],
+        "bad": [func.sum(s.bad).desc(), code],
     }.get(sort)
     if order is None:
         sort, order = "code", [code]
-    stmt = (select(s.unit_id, *[v.label(c) for c, v in sums.items()]).join(model, model.id == s.unit_id)
-            .where(*where).group_by(s.unit_id, code).order_by(*order, s.unit_id)
-            .limit(per_page).offset((page - 1) * per_page))
-    rows = named_rows(kind, ((row.unit_id, row_rates(row)) for row in db.session.execute(stmt)))
-    return UnitPage(kind, rows, total, page, per_page, sort, q)
+
+    def ranked() -> tuple[list[tuple[int, stats.Rates]], int]:
+        base = select(s.unit_id).join(model, model.id == s.unit_id).where(*where).group_by(s.unit_id, code)
+        found = db.session.execute(base.add_columns(func.count().over().label("total"))
+                                   .order_by(*order, s.unit_id).limit(per_page).offset((page - 1) * per_page)).all()
+        if found:
+            total = found[0].total
+        else:  # past the last page (or nothing at all): counted on its own
+            total = db.session.scalar(select(func.count()).select_from(base.subquery())) or 0
+        ids = [row.unit_id for row in found]
+        sums = stats.totals(kind, months, ids) if ids else {}
+        return [(uid, sums.get(uid) or _empty_rates()) for uid in ids], total
+
+    # A page's units and sums change only with the statistics (a refresh a minute, which moves
+    # the watermark); the names are read for each request.
+    found, total = by_watermark(("unit_page", kind, tuple(months), page, per_page, sort, q, by_name), ranked)
+    return UnitPage(kind, named_rows(kind, found), total, page, per_page, sort, q)
 
 
 @dataclass

@@ -223,3 +223,29 @@ def test_the_stats_page_never_offers_a_month_after_this_one(client, dataset):
     html = client.get("/public/stats?from=2030-01&to=2030-05").get_data(as_text=True)
     assert 'name="to" value="2026-11"' in html
     assert client.get("/public/stats?from=junk&to=2026-13").status_code == 200
+
+
+def test_the_full_unit_list_is_kept_until_the_next_refresh_and_then_follows_it(client, db, clock, dataset,
+                                                                               make_evaluation):
+    """The sorted list of every window (/public/stats/window) is computed once per statistics
+    watermark: read again it is the same, and after a refresh it shows the new ratings and order."""
+    city = dataset
+    url = "/public/stats/window?from=2026-11&to=2026-11&sort=ratings"
+    w01, w02 = f"window-{city.window.id}", f"window-{city.other_window.id}"
+
+    def listed() -> list[tuple[str, str]]:
+        html = client.get(url).get_data(as_text=True)
+        return [(unit, row_values(html, unit)["ratings"])
+                for unit in re.findall(r'<tr data-unit="([^"]+)">', html)]
+
+    first = listed()
+    assert [u for u, _ in first] == [w01, w02], f"most ratings first: {first}"
+    assert dict(first)[w02] == "2", first
+    for _ in range(12):
+        make_evaluation(level=5, window=city.other_window, item=city.other_item, staff=city.other_staff)
+    assert listed() == first, "before the refresh the list shows the stored statistics"
+    stats.refresh()
+    db.session.commit()
+    after = listed()
+    assert [u for u, _ in after] == [w02, w01], f"the refresh reorders the list: {after}"
+    assert dict(after)[w02] == "14", after
