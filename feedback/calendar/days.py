@@ -242,6 +242,19 @@ class WorkingCalendar:
         source = self._marked_years().get(d.year, "") if not provisional else ""
         return DayInfo(not weekend, "weekend" if weekend else "workday", "", source, provisional, year_source)
 
+    def is_workday(self, d: date) -> bool:
+        """``day_status(d).is_workday`` without building the day's description: the counts of
+        working days between two dates (a queue page of badges walks hundreds of days)."""
+        entry = self._year_entries(d.year).get(d)
+        if entry is not None:
+            return entry.kind == WORKDAY
+        if package_supports(d.year):
+            if chinese_calendar.workdays.get(d):
+                return True
+            if chinese_calendar.holidays.get(d):
+                return False
+        return d.weekday() < 5
+
     def local_date(self, moment: datetime) -> date:
         """The Asia/Shanghai calendar day of an aware moment."""
         if moment.tzinfo is None:
@@ -291,7 +304,7 @@ class WorkingCalendar:
         day = after
         while day < until:
             day += timedelta(days=1)
-            if self.day_status(day).is_workday:
+            if self.is_workday(day):
                 count += 1
         return count
 

@@ -212,7 +212,7 @@ class CountdownCalendar:
         while len(counts) <= abs(k):
             n = len(counts)
             day = self.start + timedelta(days=n) if sign > 0 else self.start - timedelta(days=n - 1)
-            counts.append(counts[-1] + (1 if self.calendar.day_status(day).is_workday else 0))
+            counts.append(counts[-1] + (1 if self.calendar.is_workday(day) else 0))
         return sign * counts[abs(k)]
 
 

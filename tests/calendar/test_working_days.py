@@ -329,3 +329,21 @@ def test_next_year_is_reported_missing_from_november_only(app):
 def test_next_year_is_no_longer_missing_once_marked(app, db):
     entries.mark_year_complete(2027, "国办发明电〔2026〕99号")
     assert overview.next_year_missing(shanghai(2026, 12, 1)) is None
+
+
+def test_the_quick_working_day_test_agrees_with_the_day_status_on_every_day_of_four_years(app, db):
+    """``is_workday`` (the countdown badges' walk) gives ``day_status(d).is_workday`` on every day
+    2025-2028: package holidays and make-up days, administrators' entries both ways, an entered
+    day in a year the package does not know, and plain weekdays and weekends."""
+    entries.set_day(date(2026, 11, 25), "holiday", "临时停止办公")
+    entries.set_day(date(2026, 10, 7), "workday", "更正：上班")
+    entries.set_day(date(2028, 3, 4), "workday", "调休上班")  # a Saturday, beyond the package's years
+    calendar = days.WorkingCalendar()
+    day, differ = date(2025, 1, 1), []
+    while day <= date(2028, 12, 31):
+        if calendar.is_workday(day) != calendar.day_status(day).is_workday:
+            differ.append(day)
+        day += timedelta(days=1)
+    assert not differ, f"is_workday differs from day_status on {differ[:5]}"
+    assert calendar.is_workday(date(2026, 10, 7)) and not calendar.is_workday(date(2026, 11, 25))
+    assert calendar.is_workday(date(2028, 3, 4)) and not calendar.is_workday(date(2028, 3, 5))
