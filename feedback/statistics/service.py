@@ -293,20 +293,24 @@ def refresh(now: datetime | None = None) -> dict:
 OVERDUE_SNAPSHOT_MAX_AGE = 300  # seconds; an older snapshot (scheduler stopped) is not shown
 
 
-def count_overdue(now: datetime) -> dict[int | None, int]:
-    """Open tickets that still owe work and are past their deadline, per department (live)."""
-    stmt = (select(Ticket.department_id, func.count(Ticket.id))
+def _overdue_counts(now: datetime):
+    return (select(Ticket.department_id, func.count(Ticket.id))
             .where(Ticket.is_open.is_(True), Ticket.due_at < now, Ticket.state.in_(WORK_STATES))
             .group_by(Ticket.department_id))
-    return {dept: int(n) for dept, n in db.session.execute(stmt)}
+
+
+def count_overdue(now: datetime) -> dict[int | None, int]:
+    """Open tickets that still owe work and are past their deadline, per department (live)."""
+    return {dept: int(n) for dept, n in db.session.execute(_overdue_counts(now))}
 
 
 def snapshot_overdue(now: datetime) -> dict[int | None, int]:
-    """Replace the overdue snapshot with a live count as of ``now``."""
-    counts = count_overdue(now)
+    """Replace the overdue snapshot with a live count as of ``now`` (counted and stored by the
+    database: the rows do not travel through Python)."""
     db.session.execute(delete(StatOverdue))
-    if counts:
-        db.session.execute(insert(StatOverdue), [{"department_id": d, "count": n} for d, n in counts.items()])
+    stored = db.session.execute(insert(StatOverdue).from_select(["department_id", "count"], _overdue_counts(now))
+                                .returning(StatOverdue.department_id, StatOverdue.count))
+    counts = {dept: int(n) for dept, n in stored}
     _state().overdue_at = now
     return counts
 
