@@ -148,9 +148,9 @@ def _remove_empty_units(months: list[str]) -> None:
 # cells nor sums the thousands of unit rows a refresh touches.
 _APPLY_SQL = """
 WITH c AS (
-    SELECT * FROM json_to_recordset(CAST(:cells AS json))
+    SELECT v.*, {counter_values} FROM json_to_recordset(CAST(:cells AS json))
         AS v(n int, counted boolean, month text, cohort text, department_id int, hall_id int, window_id int,
-             staff_id int, service_item_id int, delta json, {counter_types})
+             staff_id int, service_item_id int, delta json)
 ), tree AS (
     SELECT * FROM json_to_recordset(CAST(:tree AS json)) AS v(department_id int, node int)
 ), split AS (
@@ -186,7 +186,8 @@ WITH c AS (
     ON CONFLICT (month, unit_kind, unit_id, dimension, key) DO UPDATE SET count = stat_breakdowns.count + excluded.count
 )
 SELECT id FROM kept WHERE NOT EXISTS (SELECT FROM json_object_keys(kept.counts))
-""".format(counter_types=", ".join(f"{c} int" for c in COUNTERS), counters=", ".join(COUNTERS),
+""".format(counter_values=", ".join(f"coalesce((v.delta->>'{c}')::int, 0) AS {c}" for c in COUNTERS),
+           counters=", ".join(COUNTERS),
            sums=", ".join(f"coalesce(sum(c.{c}), 0)::int" for c in COUNTERS),
            added=", ".join(f"{c} = stat_monthly.{c} + excluded.{c}" for c in COUNTERS))
 
@@ -198,7 +199,7 @@ def _apply_in_sql(deltas: dict[cells.CellKey, dict[str, int]], parents: dict[int
     for n, (key, delta) in enumerate(deltas.items()):
         counters = {name: v for name, v in delta.items() if ":" not in name}
         rows.append({"n": n, "counted": bool(counters), "month": key[0], "cohort": key[1],
-                     **dict(zip(cells.UNIT_FIELDS, key[2:])), "delta": delta, **counters})
+                     **dict(zip(cells.UNIT_FIELDS, key[2:])), "delta": delta})
         for name, v in delta.items():
             if ":" in name:
                 dimension, code = name.split(":", 1)
