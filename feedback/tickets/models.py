@@ -36,6 +36,9 @@ class Ticket(db.Model):
                       Index("ix_tickets_open_dept_due", "department_id", "due_at", "id",
                             postgresql_where=text("is_open"), sqlite_where=text("is_open"),
                             postgresql_include=["state"]),
+                      # Every ticket in deadline order: the queue with 全部（含已办结） or 已办结, whose
+                      # page would otherwise sort all tickets ever opened (migration 0032).
+                      Index("ix_tickets_due_id", "due_at", "id"),
                       # The open queue in deadline order with its filter columns (migration 0010).
                       Index("ix_tickets_queue_open", "due_at", "id", postgresql_where=text("is_open"),
                             sqlite_where=text("is_open"),

@@ -94,6 +94,8 @@ def pages(now: datetime | None = None, hall_code: str | None = None) -> list[Pag
         Page("queue_complaints", "queue, supervisor, ?source=complaint&level=2",
              "/console/tickets?source=complaint&level=2", "supervisor", "4", "工单队列"),
         Page("queue_page20", "queue, supervisor, ?page=20", "/console/tickets?page=20", "supervisor", "4", "工单队列"),
+        Page("queue_all_page20", "queue, supervisor, every ticket (含已办结), ?state=all&page=20",
+             "/console/tickets?state=all&page=20", "supervisor", "22", "工单队列"),
         Page("queue_handler", "queue, handler (one department)", "/console/tickets", "handler", "4", "工单队列"),
         Page("queue_handler_overdue", "queue, handler, ?due=overdue", "/console/tickets?due=overdue", "handler", "4",
              "工单队列"),
