@@ -18,7 +18,7 @@ from flask import current_app
 from sqlalchemy import BigInteger, cast, func, select
 
 from feedback.extensions import db
-from feedback.public.cache import by_watermark
+from feedback.statistics.watermark import by_watermark
 from feedback.public.statistics import UNIT_PAGE_SIZE, UnitRow, row_rates, shift_month, unit_row
 from feedback.public.units import UNIT_MODELS, unit_names
 from feedback.statistics import service as stats

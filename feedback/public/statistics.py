@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 from feedback.clock import local_zone, utcnow
 from feedback.evaluations.levels import LEVELS
 from feedback.extensions import db
-from feedback.public.cache import by_watermark
+from feedback.statistics.watermark import by_watermark
 from feedback.public.units import SCOPE_LABELS, UNIT_MODELS, staff_names_published, staff_published, unit_names
 from feedback.statistics import definitions
 from feedback.statistics import service as stats
@@ -152,7 +152,7 @@ def unit_page(kind: str, months: list[str], page: int = 1, per_page: int = UNIT_
     counted in the same pass (``count(*) OVER ()``) and LIMIT/OFFSET; then every counter of
     the page's units alone, and their names: the cost follows the number of units, never the
     number of ratings. The page's units and sums are kept per process until the statistics
-    watermark moves (``cache.by_watermark``), so a page read again costs two small queries.
+    watermark moves (``statistics.watermark.by_watermark``), so a page read again costs two small queries.
     """
     s = StatMonthly
     model = UNIT_MODELS[kind]

@@ -32,6 +32,7 @@ from feedback.statistics import service as stats
 from feedback.statistics.definitions import ALL_RATES, COUNTER_DEFS, RateDef
 from feedback.statistics.models import COUNTERS, StatMonthly
 from feedback.statistics.months import EARLIEST_MONTH, month_of, months_between
+from feedback.statistics.watermark import by_watermark
 
 MONTH_RE = re.compile(r"^[0-9]{4}-(0[1-9]|1[0-2])\Z")  # ASCII digits only: "\d" takes "２０２６"
 MAX_MONTHS = 36
@@ -179,11 +180,20 @@ def _page_ids(kind: str, months: list[str], unit_ids: list[int] | None, offset: 
     where = [s.unit_kind == kind, s.month.in_(months)]
     if unit_ids is not None:
         where.append(s.unit_id.in_(unit_ids))
-    total = db.session.scalar(select(func.count(func.distinct(s.unit_id))).where(*where)) or 0
-    ratings, records = func.coalesce(func.sum(s.ratings), 0), func.coalesce(func.sum(s.records), 0)
-    ids = list(db.session.scalars(select(s.unit_id).where(*where).group_by(s.unit_id)
-                                  .order_by(ratings.desc(), records.desc(), s.unit_id).offset(offset).limit(limit)))
-    return ids, int(total)
+
+    def page() -> tuple[list[int], int]:
+        # The units counted in the same pass as the page is cut (count(*) OVER ()).
+        ratings, records = func.coalesce(func.sum(s.ratings), 0), func.coalesce(func.sum(s.records), 0)
+        found = db.session.execute(select(s.unit_id, func.count().over()).where(*where).group_by(s.unit_id)
+                                   .order_by(ratings.desc(), records.desc(), s.unit_id)
+                                   .offset(offset).limit(limit)).all()
+        if found:
+            return [uid for uid, _ in found], int(found[0][1])
+        return [], int(db.session.scalar(select(func.count(func.distinct(s.unit_id))).where(*where)) or 0)
+
+    # A page changes only with the statistics (the refresh moves the watermark).
+    scope = None if unit_ids is None else tuple(sorted(unit_ids))
+    return by_watermark(("console_units", kind, tuple(months), scope, offset, limit), page)
 
 
 def unit_table(kind: str, months: list[str], scope: set[int] | None, page: int | None = 1,

@@ -354,3 +354,23 @@ def test_the_page_reads_only_aggregated_rows_never_the_ratings_records_or_ticket
     scanned = [s for s in seen if re.search(r"\b(from|join)\s+\"?(evaluations|service_records|tickets)\b", s)]
     assert any("stat_monthly" in s for s in seen) and any("stat_breakdowns" in s for s in seen)
     assert scanned == []
+
+
+def test_the_unit_table_is_kept_until_the_next_refresh_and_then_follows_it(client, db, city, hand_made,
+                                                                           make_evaluation):
+    """The console's unit table (most ratings first) is cut once per statistics watermark: read
+    again before a refresh it is the same, and after one it shows the new ratings' order."""
+    login(client, "super")
+    url = "/console/stats/?from=2026-11&to=2026-11&table=window"
+
+    def order() -> list[str]:
+        html = client.get(url).get_data(as_text=True)
+        return re.findall(r'data-unit="window:([^"]+)"', html)
+
+    first = order()
+    assert first[:1] == [city.window.code] and city.other_window.code not in first, first
+    for _ in range(12):
+        make_evaluation(level=5, window=city.other_window, item=city.other_item, staff=city.other_staff)
+    assert order() == first, "before the refresh the table shows the stored statistics"
+    refresh(db)
+    assert order()[:2] == [city.other_window.code, city.window.code], order()

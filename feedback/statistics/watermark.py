@@ -1,4 +1,5 @@
-"""Results read from the pre-aggregated statistics, kept until the statistics change."""
+"""Results read from the pre-aggregated statistics, kept until the statistics change (the
+public unit lists and rankings, the console's unit tables)."""
 from __future__ import annotations
 
 import threading
@@ -23,7 +24,7 @@ def by_watermark(key: tuple, compute):
     watermark from the database, so none shows a result older than the statistics it has.
     """
     watermark = db.session.scalar(select(StatState.version).where(StatState.id == 1))
-    cache: OrderedDict = current_app.extensions.setdefault("public_stat_cache", OrderedDict())
+    cache: OrderedDict = current_app.extensions.setdefault("stat_watermark_cache", OrderedDict())
     full_key = (key, watermark)
     with _cache_lock:
         if full_key in cache:
