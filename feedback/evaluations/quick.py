@@ -27,7 +27,8 @@ The rules copied from the full path, each named where it lives:
 * the ledger: ``exchange.ledger.rating_given`` for a good rating (batch lane, after its record's
   message, skipped with it);
 * the stored answer: ``idempotency.service.run_once`` (201 and the body);
-* an SMS reply: ``sms.service.pending_for``, ``_over_inbound_limit``, ``_rate`` and ``_reply``.
+* an SMS reply: ``sms.service.pending_for``, ``_over_inbound_limit``, ``_rate`` and ``_reply``;
+  a text that is no rating, with an invitation open (``unrated_sms``): ``_act``'s "ambiguous".
 """
 from __future__ import annotations
 
@@ -128,13 +129,13 @@ _STORE = """, answer AS (
 )
 SELECT body FROM answer"""
 _NO_STORE = "\nSELECT body::json FROM body"
-# The text that rated, stored with its outcome, and the thanks it gets (sms/service.py: _rate, _reply).
+# The text, stored with its outcome, and the answer it gets (sms/service.py: _done, _reply):
+# ``source`` the rows it comes from, ``detail`` and ``evaluation`` its columns.
 _SMS = """, inbound AS (
     INSERT INTO inbound_sms (message_sid, from_phone, to_phone, body, received_at, outcome, detail, evaluation_id,
                              service_record_id)
-    SELECT %(sid)s, %(phone)s, %(to_phone)s, %(text)s, %(now)s, 'rated',
-           left(rec.record_number || %(detail)s, 300), ev.id, rec.id
-    FROM ev JOIN rec ON TRUE
+    SELECT %(sid)s, %(phone)s, %(to_phone)s, %(text)s, %(now)s, %(outcome)s, {detail}, {evaluation}, rec.id
+    FROM {source}
     RETURNING id
 ), reply AS (
     INSERT INTO outbound_sms (to_phone, body, purpose, dedupe_key, state, attempts, next_attempt_at, created_at,
@@ -142,6 +143,13 @@ _SMS = """, inbound AS (
     SELECT %(phone)s, %(reply)s, 'reply', %(dedupe_key)s, 'queued', 0, %(now)s, %(now)s, inbound.id FROM inbound
 )
 SELECT id FROM inbound"""
+# A text that rated: the rating's statement, then the text (its detail the record and the level).
+_SMS_RATED = _SMS.format(detail="left(rec.record_number || %(detail)s, 300)", evaluation="ev.id",
+                         source="ev JOIN rec ON TRUE")
+# A text that is no rating while an invitation is open (sms/service.py: _act's "ambiguous"): the
+# invited record found as for a rating, nothing rated, the text kept and asked again.
+_SMS_UNRATED = ("WITH rec AS (SELECT r.id " + _FIND["sms"] + ")"
+                + _SMS.format(detail="%(detail)s", evaluation="NULL::int", source="rec"))
 
 
 @dataclass(frozen=True)
@@ -168,7 +176,7 @@ _STATEMENTS = {
     ("number", True): _SQL.format(find=_FIND["number"]) + _BODY + _STORE.format(scope=_SCOPE["number"]),
     ("number", False): _SQL.format(find=_FIND["number"]) + _BODY + _NO_STORE,
     ("tablet", True): _SQL.format(find=_FIND["tablet"]) + _BODY + _STORE.format(scope=_SCOPE["tablet"]),
-    ("sms", False): _SQL.format(find=_FIND["sms"]) + _SMS,
+    ("sms", False): _SQL.format(find=_FIND["sms"]) + _SMS_RATED,
 }
 
 
@@ -196,15 +204,29 @@ def rate_sms(rating: Rating, *, sid: str, phone: str, to_phone: str | None, text
     invitation, when nothing else may claim the text, with the text itself (``sid``, its
     outcome ``rated``) and the ``reply`` queued to the number; return the text's row id.
     None when the plain case does not hold (sms/service.py handles the text then)."""
-    config = current_app.config
-    limit = int(config.get("SMS_INBOUND_LIMIT_PER_HOUR", 20))
     label = LEVELS[rating.level].label
-    row = _run(rating, "sms", {
-        "phone": phone, "survey_since": now - timedelta(days=HANDLING_LINK_DAYS), "hour_ago": now - timedelta(hours=1),
-        "hourly_limit": limit if limit > 0 else _INT_MAX, "sid": sid, "to_phone": to_phone, "text": text,
-        "detail": f"：{rating.level} {label}", "reply": reply, "dedupe_key": f"reply:{sid}"},
-        store=False, now=now)
+    row = _run(rating, "sms", {**_sms_params(sid=sid, phone=phone, to_phone=to_phone, text=text, reply=reply, now=now),
+                               "outcome": "rated", "detail": f"：{rating.level} {label}"}, store=False, now=now)
     return row[0] if row is not None else None
+
+
+def unrated_sms(*, sid: str, phone: str, to_phone: str | None, text: str, detail: str, reply: str,
+                now: datetime) -> int | None:
+    """Store a text that is no rating (outcome ``ambiguous``, ``detail``) against the record of
+    ``phone``'s latest open invitation, when nothing else may claim it, with the ``reply`` asking
+    again queued to the number; return the text's row id. None when that case does not hold."""
+    row = db.session.connection().exec_driver_sql(_SMS_UNRATED, {
+        **_sms_params(sid=sid, phone=phone, to_phone=to_phone, text=text, reply=reply, now=now),
+        "outcome": "ambiguous", "detail": detail[:300]}).first()
+    return row[0] if row is not None else None
+
+
+def _sms_params(*, sid: str, phone: str, to_phone: str | None, text: str, reply: str, now: datetime) -> dict:
+    """The parameters of the SMS statements: the text, its answer, and what finds the invitation."""
+    limit = int(current_app.config.get("SMS_INBOUND_LIMIT_PER_HOUR", 20))
+    return {"phone": phone, "now": now, "survey_since": now - timedelta(days=HANDLING_LINK_DAYS),
+            "hour_ago": now - timedelta(hours=1), "hourly_limit": limit if limit > 0 else _INT_MAX,
+            "sid": sid, "to_phone": to_phone, "text": text, "reply": reply, "dedupe_key": f"reply:{sid}"}
 
 
 def _run(rating: Rating, find: str, extra: dict[str, Any], *, store: bool, api_key_id: int | None = None,

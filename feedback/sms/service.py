@@ -42,7 +42,6 @@ log = logging.getLogger("feedback.sms")
 MIN_REMAINING = INVITATION_MIN_REMAINING  # no invitation for a record whose window closes sooner
 
 
-
 # ---------------------------------------------------------------- invitations
 
 def due_for_invitation(now: datetime, limit: int = 200) -> list[ServiceRecord]:
@@ -282,10 +281,15 @@ def _act(result: InboundResult, phone: str, reply: Reply, now: datetime) -> None
         _reply(result, phone, "no_pending", now)
         return
     if reply.kind != "rating":
-        _done(inbound, "ambiguous", f"解析为 {reply.kind}，未评价", service_record_id=invitation[1])
+        _done(inbound, "ambiguous", unrated_detail(reply), service_record_id=invitation[1])
         _reply(result, phone, "ambiguous", now)
         return
     _rate(result, invitation[1], phone, reply.level, now)
+
+
+def unrated_detail(reply: Reply) -> str:
+    """The log's detail of a text that rated nothing although an invitation was open."""
+    return f"解析为 {reply.kind}，未评价"
 
 
 def _rate(result: InboundResult, record_id: int, phone: str, level: int, now: datetime) -> None:

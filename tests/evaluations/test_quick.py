@@ -311,6 +311,69 @@ def test_an_sms_rating_in_one_statement_writes_what_the_orm_path_does(app, clien
     assert results[True][2]["state"] == "queued"
 
 
+@pytest.mark.parametrize("body", ["好的", "你们几点下班？", "10分"])
+def test_a_text_that_is_no_rating_in_one_statement_writes_what_the_orm_path_does(app, client, db, city, make_record,
+                                                                                   clock, body):
+    """With an invitation open, a text that rates nothing is kept as ambiguous against the invited
+    record and asked again, in one statement, exactly as the full path keeps and answers it."""
+    from feedback.sms import service as sms
+    from tests.sms.conftest import AUTH_TOKEN, FROM_NUMBER, post_inbound
+
+    app.config.update(TWILIO_AUTH_TOKEN=AUTH_TOKEN, TWILIO_FROM_NUMBER=FROM_NUMBER)
+    conn = db.session.connection
+    results, sents = {}, {}
+    for quick, phone in ((True, "+8613800138011"), (False, "+8613800138012")):
+        app.config["QUICK_RATINGS"] = quick
+        record = make_record(citizen_phone=phone, completed_at=clock.now - timedelta(minutes=30))
+        assert sms.invite(record, clock.now) is not None
+        db.session.commit()
+        with Sent(db.engine) as sent:
+            assert post_inbound(client, body, phone=phone).status_code == 200
+        inbound = dict(conn().execute(text("SELECT * FROM inbound_sms WHERE from_phone = :p"), {"p": phone})
+                       .mappings().one())
+        reply = dict(conn().execute(text("SELECT * FROM outbound_sms WHERE answers_inbound_id = :i"),
+                                    {"i": inbound["id"]}).mappings().one())
+        assert inbound["outcome"] == "ambiguous" and inbound["evaluation_id"] is None, inbound
+        assert inbound["service_record_id"] == record.id and reply["to_phone"] == phone
+        assert reply["dedupe_key"] == f"reply:{inbound['message_sid']}"
+        assert conn().execute(text("SELECT count(*) FROM evaluations WHERE service_record_id = :r"),
+                              {"r": record.id}).scalar() == 0
+        for name in ("id", "message_sid", "from_phone", "service_record_id"):
+            inbound.pop(name)
+        for name in ("id", "to_phone", "dedupe_key", "answers_inbound_id"):
+            reply.pop(name)
+        results[quick], sents[quick] = (inbound, reply), sent
+    assert sents[True].statements and all(s.startswith("WITH rec AS") for s in sents[True].statements), \
+        sents[True].statements
+    assert len(sents[False].writes) >= 2, sents[False].statements
+    assert results[True] == results[False]
+    assert "请只回复一个数字" in results[True][1]["body"]
+
+
+def test_a_text_that_is_no_rating_goes_the_full_way_when_something_else_may_claim_it(app, client, db, city,
+                                                                                      make_record, clock):
+    """No invitation open (no_pending), the reason question of a bad rating open (its answer),
+    the hourly limit reached (kept, not answered): the quick statement writes nothing."""
+    from feedback.sms.models import InboundSms
+    from feedback.sms import service as sms
+    from tests.sms.conftest import AUTH_TOKEN, FROM_NUMBER, post_inbound
+
+    app.config.update(TWILIO_AUTH_TOKEN=AUTH_TOKEN, TWILIO_FROM_NUMBER=FROM_NUMBER, SMS_INBOUND_LIMIT_PER_HOUR=3)
+    assert post_inbound(client, "好的", phone="+8613800138021", sid="SM-none").status_code == 200
+    phone = "+8613800138022"
+    first, second = (make_record(citizen_phone=phone, completed_at=clock.now - timedelta(minutes=m)) for m in (40, 30))
+    for record in (first, second):
+        sms.invite(record, clock.now)
+    db.session.commit()
+    assert post_inbound(client, "1", phone=phone, sid="SM-bad").status_code == 200
+    assert post_inbound(client, "排队太久了", phone=phone, sid="SM-reason").status_code == 200
+    assert post_inbound(client, "好的", phone=phone, sid="SM-over-1").status_code == 200
+    assert post_inbound(client, "好的", phone=phone, sid="SM-over-2").status_code == 200
+    outcomes = {i.message_sid: i.outcome for i in db.session.query(InboundSms)}
+    assert outcomes == {"SM-none": "no_pending", "SM-bad": "rated", "SM-reason": "comment",
+                        "SM-over-1": "ambiguous", "SM-over-2": "rate_limited"}, outcomes
+
+
 def test_an_sms_text_that_is_not_a_plain_rating_goes_the_full_way(app, client, db, city, make_record, clock):
     """A bad rating (its reason question), a second text while the question is open, a repeated
     MessageSid: the quick statement writes nothing and the full path answers each as before."""
