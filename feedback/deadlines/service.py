@@ -38,10 +38,12 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from typing import Iterable
 from datetime import datetime, time, timedelta
 
 from flask import current_app
-from sqlalchemy import bindparam, case, event, inspect, select, update
+from sqlalchemy import (String, bindparam, case, cast, event, inspect, literal, null, or_, select,
+                        union_all, update)
 from sqlalchemy.orm import Session
 
 from feedback.accounts.models import Role, User, user_departments
@@ -162,29 +164,40 @@ class Recipients:
     ticket's rated staff member are never told (nobody hears of a ticket on their own rating).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, departments: Iterable[int | None] | None = None, assignees: Iterable[int | None] = ()) -> None:
+        """``departments``: read only what tickets of these departments need (the departments
+        above each, their handlers and heads, the supervisors and the ``assignees``), in one
+        statement: a ticket just opened (notifications/new_tickets.py) does not read the
+        province's directory. None (the sweep): everything, read once for thousands of tickets."""
         self._loaded = False
+        self._scope = None if departments is None else (
+            sorted({d for d in departments if d is not None}), sorted({a for a in assignees if a is not None}))
         self.deliver_after: dict[datetime, datetime] = {}  # sweep moment → next working-hours moment
 
     def _load(self) -> None:
-        self.parents = dict(db.session.execute(select(Department.id, Department.parent_id)).all())
+        if self._scope is None:
+            parents = db.session.execute(select(Department.id, Department.parent_id)).all()
+            users = db.session.execute(select(User.id, User.role, User.phone, User.staff_id)
+                                       .where(User.active.is_(True))).all()
+            handlers = db.session.execute(
+                select(user_departments.c.user_id, user_departments.c.department_id)
+                .join(User, User.id == user_departments.c.user_id)
+                .where(User.active.is_(True), User.role == Role.HANDLER.value)).all()
+            heads = db.session.execute(select(DepartmentHead.user_id, DepartmentHead.department_id)).all()
+        else:
+            parents, users, handlers, heads = _scoped_directory(*self._scope)
+        self.parents = dict(parents)
         self.users: dict[int, tuple[str, str | None]] = {}
         self.staff_of: dict[int, int] = {}  # user id → the staff member the account belongs to
-        for uid, role, phone, staff_id in db.session.execute(select(User.id, User.role, User.phone, User.staff_id)
-                                                             .where(User.active.is_(True))):
+        for uid, role, phone, staff_id in users:
             self.users[uid] = (role, phone)
             if staff_id is not None:
                 self.staff_of[uid] = staff_id
         self.handlers: dict[int, list[int]] = {}
-        for uid, dept in db.session.execute(
-                select(user_departments.c.user_id, user_departments.c.department_id)
-                .join(User, User.id == user_departments.c.user_id)
-                .where(User.active.is_(True), User.role == Role.HANDLER.value)
-                .order_by(user_departments.c.user_id)):
+        for uid, dept in sorted(handlers):
             self.handlers.setdefault(dept, []).append(uid)
         self.heads: dict[int, list[int]] = {}
-        for uid, dept in db.session.execute(select(DepartmentHead.user_id, DepartmentHead.department_id)
-                                            .order_by(DepartmentHead.user_id)):
+        for uid, dept in sorted(heads):
             if uid in self.users:
                 self.heads.setdefault(dept, []).append(uid)
         self.supervisors = sorted(uid for uid, (role, _) in self.users.items() if role == Role.SUPERVISOR.value)
@@ -228,6 +241,32 @@ class Recipients:
     def phone(self, uid: int) -> str | None:
         """The phone of a staff user (for SMS copies), or None."""
         return self.users.get(uid, (None, None))[1]
+
+
+def _scoped_directory(departments: list[int], assignees: list[int]) -> tuple[list, list, list, list]:
+    """What Recipients needs for tickets of ``departments``, in one statement: (id, parent) of
+    each department and every one above it, the active handlers and the heads of those, and
+    the active users among them, the ``assignees`` and the supervisors."""
+    d, ud, h = Department.__table__, user_departments, DepartmentHead.__table__
+    up = select(d.c.id, d.c.parent_id).where(d.c.id.in_(departments)).cte("up", recursive=True)
+    up = up.union(select(d.c.id, d.c.parent_id).join(up, d.c.id == up.c.parent_id))
+    chain = select(up.c.id)
+    no_text = cast(null(), String)
+    rows = db.session.execute(union_all(
+        select(literal("parent"), up.c.id, up.c.parent_id, no_text, no_text),
+        select(literal("handler"), ud.c.user_id, ud.c.department_id, no_text, no_text)
+        .select_from(ud.join(User, User.id == ud.c.user_id))
+        .where(User.active.is_(True), User.role == Role.HANDLER.value, ud.c.department_id.in_(chain)),
+        select(literal("head"), h.c.user_id, h.c.department_id, no_text, no_text).where(h.c.department_id.in_(chain)),
+        select(literal("user"), User.id, User.staff_id, User.role, User.phone).where(User.active.is_(True), or_(
+            User.role == Role.SUPERVISOR.value, User.id.in_(assignees),
+            User.id.in_(select(ud.c.user_id).where(ud.c.department_id.in_(chain))),
+            User.id.in_(select(h.c.user_id).where(h.c.department_id.in_(chain))))),
+    )).all()
+    out: dict[str, list] = {"parent": [], "handler": [], "head": [], "user": []}
+    for kind, first, second, role, phone in rows:
+        out[kind].append((first, role, phone, second) if kind == "user" else (first, second))
+    return out["parent"], out["user"], out["handler"], out["head"]
 
 
 # ---------------------------------------------------------------- the sweep

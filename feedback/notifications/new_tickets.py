@@ -42,7 +42,7 @@ def notify_new_tickets(session: Session, tickets: list) -> None:
     from feedback.notifications.service import next_working_moment
     from feedback.extensions import insert_ignoring_conflicts
 
-    people = Recipients()
+    people = Recipients(departments=[t.department_id for t in tickets], assignees=[t.assignee_id for t in tickets])
     rows = []
     deliver: dict = {}
     for t in tickets:

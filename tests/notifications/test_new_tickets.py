@@ -71,3 +71,29 @@ def test_a_complaint_leaving_triage_tells_the_receiving_departments_handlers(db,
     assert sorted((n.user_id, n.title) for n in notes) == sorted([
         (city.users.other.id, f"转来投诉工单 #{ticket.id}"), (city.users.supervisor.id, f"新投诉工单 #{ticket.id}")]), \
         [(n.user_id, n.title) for n in notes]
+
+
+def test_with_no_handler_of_its_own_the_nearest_department_above_is_told_in_one_read(db, city, make_ticket):
+    """户政支队's only handler leaves: the handlers of its parent 市公安局 are told, except the
+    one whose account is the rated staff member's own. The recipients come from one statement
+    over the department's chain, not from the whole directory."""
+    city.users.handler2.active = False
+    own = city.users.window_staff  # linked to 王小明, the staff member the default bad rating names
+    own.role = "handler"
+    own.departments = [city.parent]
+    db.session.commit()
+    sent: list[str] = []
+
+    def note(conn, cursor, statement, *args):
+        sent.append(" ".join(statement.split()))
+
+    sa.event.listen(db.engine, "before_cursor_execute", note)
+    try:
+        ticket = make_ticket()
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", note)
+    notes = _notes(db, ticket.id)
+    assert [n.user_id for n in notes] == [city.users.handler.id], \
+        f"expected 市公安局's handler alone, got {[n.user_id for n in notes]}"
+    reads = [s[:120] for s in sent if s.startswith(("SELECT", "WITH")) and ("user_departments" in s or "department_heads" in s)]
+    assert len(reads) == 1, "the recipients of a new ticket are read in one statement:\n" + "\n".join(reads)
