@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import event, text
@@ -274,55 +275,17 @@ def test_a_revoked_or_foreign_tablet_and_a_tap_before_the_record_are_not_plain(a
     assert db.session.query(Evaluation).filter_by(service_record_id=fresh.id).count() == 0
 
 
-def test_an_sms_rating_in_one_statement_writes_what_the_orm_path_does(app, client, db, city, make_record, clock):
-    from feedback.sms import service as sms
-    from tests.sms.conftest import AUTH_TOKEN, FROM_NUMBER, post_inbound
-
-    app.config.update(TWILIO_AUTH_TOKEN=AUTH_TOKEN, TWILIO_FROM_NUMBER=FROM_NUMBER)
-    city.item.implementation_code = "11330100MB0000000A4330117001000"
-    db.session.commit()
-    conn = db.session.connection
-    results, sents = {}, {}
-    for quick, phone in ((True, "+8613800138001"), (False, "+8613800138002")):
-        app.config["QUICK_RATINGS"] = quick
-        record = make_record(citizen_phone=phone, completed_at=clock.now - timedelta(minutes=30))
-        assert sms.invite(record, clock.now) is not None
-        db.session.commit()
-        with Sent(db.engine) as sent:
-            assert post_inbound(client, "满意 4", phone=phone).status_code == 200
-        inbound = dict(conn().execute(text("SELECT * FROM inbound_sms WHERE from_phone = :p"), {"p": phone})
-                       .mappings().one())
-        reply = dict(conn().execute(text("SELECT * FROM outbound_sms WHERE answers_inbound_id = :i"),
-                                    {"i": inbound["id"]}).mappings().one())
-        assert inbound["outcome"] == "rated" and inbound["detail"] == f"{record.record_number}：4 满意"
-        assert inbound["service_record_id"] == record.id and reply["to_phone"] == phone
-        assert reply["dedupe_key"] == f"reply:{inbound['message_sid']}"
-        rows = _written(db, inbound["evaluation_id"])
-        for name in ("id", "message_sid", "from_phone", "evaluation_id", "service_record_id", "detail"):
-            inbound.pop(name)
-        for name in ("id", "to_phone", "dedupe_key", "answers_inbound_id"):
-            reply.pop(name)
-        results[quick], sents[quick] = (rows, inbound, reply), sent
-    assert sents[True].statements and all(s.startswith("WITH rec AS") for s in sents[True].statements), \
-        sents[True].statements
-    assert len(sents[False].writes) >= 5, sents[False].statements
-    assert results[True] == results[False]
-    assert results[True][2]["body"].endswith("感谢您的评价（满意）！我们会继续改进服务。")
-    assert results[True][2]["state"] == "queued"
-
-
-@pytest.mark.parametrize("body", ["好的", "你们几点下班？", "10分"])
-def test_a_text_that_is_no_rating_in_one_statement_writes_what_the_orm_path_does(app, client, db, city, make_record,
-                                                                                   clock, body):
-    """With an invitation open, a text that rates nothing is kept as ambiguous against the invited
-    record and asked again, in one statement, exactly as the full path keeps and answers it."""
+def _text_both_ways(app, client, db, make_record, clock, body: str, phones: tuple[str, str]) -> dict:
+    """``body`` sent from a number with one open invitation, once the quick way and once the full
+    way (QUICK_RATINGS off), each from its own number: per path, the statements sent, the invited
+    record, the stored text and its queued answer (checked to belong together)."""
     from feedback.sms import service as sms
     from tests.sms.conftest import AUTH_TOKEN, FROM_NUMBER, post_inbound
 
     app.config.update(TWILIO_AUTH_TOKEN=AUTH_TOKEN, TWILIO_FROM_NUMBER=FROM_NUMBER)
     conn = db.session.connection
-    results, sents = {}, {}
-    for quick, phone in ((True, "+8613800138011"), (False, "+8613800138012")):
+    out = {}
+    for quick, phone in zip((True, False), phones):
         app.config["QUICK_RATINGS"] = quick
         record = make_record(citizen_phone=phone, completed_at=clock.now - timedelta(minutes=30))
         assert sms.invite(record, clock.now) is not None
@@ -333,21 +296,59 @@ def test_a_text_that_is_no_rating_in_one_statement_writes_what_the_orm_path_does
                        .mappings().one())
         reply = dict(conn().execute(text("SELECT * FROM outbound_sms WHERE answers_inbound_id = :i"),
                                     {"i": inbound["id"]}).mappings().one())
-        assert inbound["outcome"] == "ambiguous" and inbound["evaluation_id"] is None, inbound
         assert inbound["service_record_id"] == record.id and reply["to_phone"] == phone
         assert reply["dedupe_key"] == f"reply:{inbound['message_sid']}"
-        assert conn().execute(text("SELECT count(*) FROM evaluations WHERE service_record_id = :r"),
-                              {"r": record.id}).scalar() == 0
         for name in ("id", "message_sid", "from_phone", "service_record_id"):
             inbound.pop(name)
         for name in ("id", "to_phone", "dedupe_key", "answers_inbound_id"):
             reply.pop(name)
-        results[quick], sents[quick] = (inbound, reply), sent
-    assert sents[True].statements and all(s.startswith("WITH rec AS") for s in sents[True].statements), \
-        sents[True].statements
-    assert len(sents[False].writes) >= 2, sents[False].statements
+        out[quick] = SimpleNamespace(sent=sent, record=record, inbound=inbound, reply=reply)
+    statements = out[True].sent.statements
+    assert statements and all(s.startswith("WITH rec AS") for s in statements), statements
+    return out
+
+
+def test_an_sms_rating_in_one_statement_writes_what_the_orm_path_does(app, client, db, city, make_record, clock):
+    city.item.implementation_code = "11330100MB0000000A4330117001000"
+    db.session.commit()
+    paths = _text_both_ways(app, client, db, make_record, clock, "满意 4", ("+8613800138001", "+8613800138002"))
+    results = {}
+    for quick, path in paths.items():
+        inbound = path.inbound
+        assert inbound["outcome"] == "rated" and inbound.pop("detail") == f"{path.record.record_number}：4 满意"
+        results[quick] = (_written(db, inbound.pop("evaluation_id")), inbound, path.reply)
+    assert len(paths[False].sent.writes) >= 5, paths[False].sent.statements
     assert results[True] == results[False]
-    assert "请只回复一个数字" in results[True][1]["body"]
+    assert results[True][2]["body"].endswith("感谢您的评价（满意）！我们会继续改进服务。")
+    assert results[True][2]["state"] == "queued"
+
+
+@pytest.mark.parametrize("body", ["好的", "你们几点下班？", "10分"])
+def test_a_text_that_is_no_rating_in_one_statement_writes_what_the_orm_path_does(app, client, db, city, make_record,
+                                                                                   clock, body):
+    """With an invitation open, a text that rates nothing is kept as ambiguous against the invited
+    record and asked again, in one statement, exactly as the full path keeps and answers it."""
+    paths = _text_both_ways(app, client, db, make_record, clock, body, ("+8613800138011", "+8613800138012"))
+    for path in paths.values():
+        assert path.inbound["outcome"] == "ambiguous" and path.inbound["evaluation_id"] is None, path.inbound
+        assert db.session.connection().execute(text("SELECT count(*) FROM evaluations WHERE service_record_id = :r"),
+                                               {"r": path.record.id}).scalar() == 0
+    assert len(paths[False].sent.writes) >= 2, paths[False].sent.statements
+    assert (paths[True].inbound, paths[True].reply) == (paths[False].inbound, paths[False].reply)
+    assert "请只回复一个数字" in paths[True].reply["body"]
+
+
+def _two_invitations(app, db, make_record, clock, phone: str) -> str:
+    """Two records of ``phone`` completed 40 and 30 minutes ago, each invited (Twilio set up)."""
+    from feedback.sms import service as sms
+    from tests.sms.conftest import AUTH_TOKEN, FROM_NUMBER
+
+    app.config.update(TWILIO_AUTH_TOKEN=AUTH_TOKEN, TWILIO_FROM_NUMBER=FROM_NUMBER)
+    for minutes in (40, 30):
+        assert sms.invite(make_record(citizen_phone=phone, completed_at=clock.now - timedelta(minutes=minutes)),
+                          clock.now) is not None
+    db.session.commit()
+    return phone
 
 
 def test_a_text_that_is_no_rating_goes_the_full_way_when_something_else_may_claim_it(app, client, db, city,
@@ -355,16 +356,11 @@ def test_a_text_that_is_no_rating_goes_the_full_way_when_something_else_may_clai
     """No invitation open (no_pending), the reason question of a bad rating open (its answer),
     the hourly limit reached (kept, not answered): the quick statement writes nothing."""
     from feedback.sms.models import InboundSms
-    from feedback.sms import service as sms
-    from tests.sms.conftest import AUTH_TOKEN, FROM_NUMBER, post_inbound
+    from tests.sms.conftest import post_inbound
 
-    app.config.update(TWILIO_AUTH_TOKEN=AUTH_TOKEN, TWILIO_FROM_NUMBER=FROM_NUMBER, SMS_INBOUND_LIMIT_PER_HOUR=3)
+    app.config["SMS_INBOUND_LIMIT_PER_HOUR"] = 3
+    phone = _two_invitations(app, db, make_record, clock, "+8613800138022")
     assert post_inbound(client, "好的", phone="+8613800138021", sid="SM-none").status_code == 200
-    phone = "+8613800138022"
-    first, second = (make_record(citizen_phone=phone, completed_at=clock.now - timedelta(minutes=m)) for m in (40, 30))
-    for record in (first, second):
-        sms.invite(record, clock.now)
-    db.session.commit()
     assert post_inbound(client, "1", phone=phone, sid="SM-bad").status_code == 200
     assert post_inbound(client, "排队太久了", phone=phone, sid="SM-reason").status_code == 200
     assert post_inbound(client, "好的", phone=phone, sid="SM-over-1").status_code == 200
@@ -378,15 +374,9 @@ def test_an_sms_text_that_is_not_a_plain_rating_goes_the_full_way(app, client, d
     """A bad rating (its reason question), a second text while the question is open, a repeated
     MessageSid: the quick statement writes nothing and the full path answers each as before."""
     from feedback.sms.models import InboundSms, OutboundSms, SmsFollowUp
-    from feedback.sms import service as sms
-    from tests.sms.conftest import AUTH_TOKEN, FROM_NUMBER, post_inbound
+    from tests.sms.conftest import post_inbound
 
-    app.config.update(TWILIO_AUTH_TOKEN=AUTH_TOKEN, TWILIO_FROM_NUMBER=FROM_NUMBER)
-    phone = "+8613800138003"
-    first, second = (make_record(citizen_phone=phone, completed_at=clock.now - timedelta(minutes=m)) for m in (40, 30))
-    for record in (first, second):
-        sms.invite(record, clock.now)
-    db.session.commit()
+    phone = _two_invitations(app, db, make_record, clock, "+8613800138003")
     assert post_inbound(client, "1", phone=phone, sid="SM-bad").status_code == 200
     assert db.session.query(SmsFollowUp).filter_by(phone=phone).count() == 1
     # The open question claims a good level too (a bare level with another invitation open
