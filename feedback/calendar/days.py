@@ -27,7 +27,8 @@ from zoneinfo import ZoneInfo
 
 import chinese_calendar
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session
 
 from feedback.calendar.models import WORKDAY, CalendarDay, CalendarYear
 from feedback.clock import as_utc, local_zone
@@ -309,6 +310,33 @@ class WorkingCalendar:
         return count
 
 
+_SHARED = "working_calendar"  # Session.info key of the transaction's calendar snapshot
+
+
+def shared_calendar() -> WorkingCalendar:
+    """The calendar as the current transaction reads it, read once however many deadlines the
+    transaction computes (a bad rating: its ticket's two deadlines and its notification's
+    delivery time). Dropped when the transaction ends and when a calendar entry or year is
+    written in it, so what an administrator enters counts from the next computation on."""
+    session = db.session()
+    calendar = session.info.get(_SHARED)
+    if calendar is None:
+        calendar = session.info[_SHARED] = WorkingCalendar()
+    return calendar
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _drop_at_transaction_end(session: Session, transaction) -> None:
+    if transaction.parent is None:
+        session.info.pop(_SHARED, None)
+
+
+@event.listens_for(Session, "after_flush")
+def _drop_on_calendar_write(session: Session, flush_context) -> None:
+    if any(isinstance(obj, (CalendarDay, CalendarYear)) for obj in (*session.new, *session.dirty, *session.deleted)):
+        session.info.pop(_SHARED, None)
+
+
 def day_status(d: date) -> DayInfo:
     """The status of one local (Asia/Shanghai) calendar day.
 
@@ -333,7 +361,7 @@ def add_working_days(start: datetime, n: int) -> Deadline:
     10-13, due 2026-10-13 23:59:59 +08:00. The result is provisional when any day it
     looked at lies in a year without official data; it never raises for such years.
     """
-    return WorkingCalendar().add_working_days(start, n)
+    return shared_calendar().add_working_days(start, n)
 
 
 def working_days_between(start: datetime, end: datetime) -> int:

@@ -13,7 +13,7 @@ from datetime import datetime, time, timedelta
 from flask import current_app
 from sqlalchemy import func, select, update
 
-from feedback.calendar.days import WorkingCalendar
+from feedback.calendar.days import shared_calendar
 from feedback.clock import as_utc, local_zone, utcnow
 from feedback.errors import NotFoundError
 from feedback.extensions import db, insert_ignoring_conflicts
@@ -29,7 +29,7 @@ def next_working_moment(now: datetime, calendar=None) -> datetime:
     a provisional year counts Monday–Friday.
     """
     if calendar is None:
-        calendar = WorkingCalendar()
+        calendar = shared_calendar()
     cfg = current_app.config
     start_h, end_h = int(cfg["WORK_HOURS_START"]), int(cfg["WORK_HOURS_END"])
     zone = local_zone()

@@ -347,3 +347,37 @@ def test_the_quick_working_day_test_agrees_with_the_day_status_on_every_day_of_f
     assert not differ, f"is_workday differs from day_status on {differ[:5]}"
     assert calendar.is_workday(date(2026, 10, 7)) and not calendar.is_workday(date(2026, 11, 25))
     assert calendar.is_workday(date(2028, 3, 4)) and not calendar.is_workday(date(2028, 3, 5))
+
+
+def test_a_transaction_reads_the_calendar_once_and_sees_its_own_entries_at_once(app, db):
+    """The deadlines of one transaction share one reading of the calendar (a bad rating computes
+    two deadlines and a notification's delivery time); an entry written in the transaction, or
+    after it, counts from the next computation on."""
+    import sqlalchemy as sa
+
+    from feedback.calendar.models import CalendarDay
+
+    sent: list[str] = []
+
+    def note(conn, cursor, statement, *args):
+        if "calendar_years" in statement:
+            sent.append(statement)
+
+    created = shanghai(2026, 11, 23, 10)  # Monday
+    sa.event.listen(db.engine, "before_cursor_execute", note)
+    try:
+        first = add_working_days(created, 5).due_at
+        assert add_working_days(created, 3).due_at < first
+        assert len(sent) == 1, f"the calendar was read {len(sent)} times in one transaction"
+        entries.set_day(date(2026, 11, 25), "holiday", "临时停止办公", "市政府通知")
+        assert add_working_days(created, 5).due_at == first + timedelta(days=1), "an entry of this transaction"
+        db.session.commit()
+        assert add_working_days(created, 5).due_at == first + timedelta(days=1)
+        db.session.rollback()
+        with db.engine.begin() as other:  # another server's administrator withdraws the holiday
+            other.execute(sa.update(CalendarDay.__table__).where(CalendarDay.date == date(2026, 11, 25))
+                          .values(active=False))
+        assert add_working_days(created, 5).due_at == first, "a new transaction reads the calendar again"
+        assert len(sent) == 4, sent
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", note)
