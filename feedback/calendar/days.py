@@ -181,7 +181,8 @@ class WorkingCalendar:
 
     It reads the marked years once and each touched year's entries once, so a sweep
     computing thousands of deadlines issues a handful of queries. Build a new one after
-    the calendar changes (the module-level functions build one per call).
+    the calendar changes. The module-level functions build one per call, except
+    add_working_days: a ticket's deadlines use the transaction's (shared_calendar).
     """
 
     def __init__(self, zone: ZoneInfo | None = None):

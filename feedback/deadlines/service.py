@@ -38,8 +38,8 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from typing import Iterable
 from datetime import datetime, time, timedelta
+from typing import Iterable
 
 from flask import current_app
 from sqlalchemy import (String, bindparam, case, cast, event, inspect, literal, null, or_, select,
