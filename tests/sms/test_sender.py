@@ -5,6 +5,7 @@ import logging
 import socket
 from datetime import datetime, timedelta, timezone
 
+import pytest
 import sqlalchemy as sa
 
 from feedback.sms import outbox, sender
@@ -91,6 +92,7 @@ def test_backoff_doubles_and_the_text_fails_after_the_last_attempt(twilio_app, d
     assert len(fake_twilio.requests) == 3
 
 
+@pytest.mark.twilio_hangs
 def test_a_timeout_is_transient(twilio_app, db, clock, fake_twilio):
     fake_twilio.script(hang(), created())
     msg = _queue(db)
@@ -99,6 +101,7 @@ def test_a_timeout_is_transient(twilio_app, db, clock, fake_twilio):
     assert (msg.state, msg.error_code) == ("queued", "timeout")
 
 
+@pytest.mark.twilio_hangs
 def test_after_a_timeout_a_text_twilio_took_is_found_in_its_message_list_and_not_sent_twice(
         twilio_app, db, clock, fake_twilio):
     """Twilio took the text but its answer was lost: the retry finds it by number and body."""
@@ -120,6 +123,7 @@ def test_after_a_timeout_a_text_twilio_took_is_found_in_its_message_list_and_not
     assert msg.provider_sid != _reload(db, older).provider_sid
 
 
+@pytest.mark.twilio_hangs
 def test_after_a_timeout_a_text_twilio_did_not_take_is_sent_again(twilio_app, db, clock, fake_twilio):
     fake_twilio.now = lambda: clock.now
     fake_twilio.script(hang(), created("SM" + "f" * 32))
@@ -132,6 +136,7 @@ def test_after_a_timeout_a_text_twilio_did_not_take_is_sent_again(twilio_app, db
     assert _reload(db, msg).provider_sid == "SM" + "f" * 32
 
 
+@pytest.mark.twilio_hangs
 def test_the_same_text_sent_on_purpose_twice_is_not_mistaken_for_the_lost_one(twilio_app, db, clock, fake_twilio):
     """Two identical replies a minute apart: the first went out; the second timed out without
     Twilio taking it. The first one's message (its sid is that row's, and unique) is not it."""
@@ -147,6 +152,7 @@ def test_the_same_text_sent_on_purpose_twice_is_not_mistaken_for_the_lost_one(tw
     assert (_reload(db, first).provider_sid, _reload(db, second).provider_sid) == ("SM" + "1" * 32, "SM" + "2" * 32)
 
 
+@pytest.mark.twilio_hangs
 def test_when_the_lookup_fails_the_text_waits_still_unknown_and_is_neither_sent_nor_lost(
         twilio_app, db, clock, fake_twilio):
     fake_twilio.now = lambda: clock.now

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 import pytest
 from twilio.request_validator import RequestValidator
 
-from tests.sms.conftest import ACCOUNT_SID, AUTH_TOKEN, PUBLIC_URL
+from tests.sms.conftest import ACCOUNT_SID, AUTH_TOKEN, PUBLIC_URL, client_timeout
 from tests.sms.conftest import fake_twilio  # noqa: F401 (the SMS tests' fake Twilio, shared)
 
 VOICE_NUMBER = "+8657188880000"
@@ -28,9 +28,10 @@ def app_config(app_config):
 
 
 @pytest.fixture
-def twilio_voice(app, fake_twilio):  # noqa: F811 (the imported fixture, by name)
+def twilio_voice(app, fake_twilio, request):  # noqa: F811 (the imported fixture, by name)
     """The app placing calls through the real twilio client, pointed at the local fake."""
-    app.config.update(VOICE_BACKEND="twilio", TWILIO_API_BASE_URL=fake_twilio.url, TWILIO_TIMEOUT_SECONDS=0.5)
+    app.config.update(VOICE_BACKEND="twilio", TWILIO_API_BASE_URL=fake_twilio.url,
+                      TWILIO_TIMEOUT_SECONDS=client_timeout(request))
     return fake_twilio
 
 

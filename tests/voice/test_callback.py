@@ -107,6 +107,7 @@ def test_when_twilio_refuses_the_call_the_handler_is_told_and_the_attempt_is_fai
     assert assigned.state == state and assigned.callback_at is None, "nothing else changes on the ticket"
 
 
+@pytest.mark.twilio_hangs
 def test_a_timeout_of_twilio_is_a_failed_attempt(client, db, assigned, twilio_voice):
     from tests.sms.fake_twilio import hang
 

@@ -256,6 +256,7 @@ def test_twilio_refusing_for_a_while_is_retried_at_most_max_attempts_times(app, 
     assert states == ["failed"] * 3, "each attempt is recorded as a failed call"
 
 
+@pytest.mark.twilio_hangs
 @pytest.mark.parametrize("answer,code", [(error(400, 21211, "Invalid 'To' Phone Number"), "21211"),
                                           (hang(), "timeout")])
 def test_a_refused_or_unknown_attempt_fails_at_once_without_a_second_call(db, make_record, clock, calls_on, answer,
