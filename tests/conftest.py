@@ -17,7 +17,6 @@ import shutil
 import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 import sqlalchemy as sa
@@ -25,10 +24,12 @@ from flask.testing import FlaskClient
 
 from feedback import create_app
 from feedback.config import Config
+from tests.support import city as city_support
 
 PG_URL = os.environ.get("FEEDBACK_TEST_POSTGRES_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
-TEST_PASSWORD = "Correct-Horse-42"
+TEST_PASSWORD = city_support.TEST_PASSWORD
+START = datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc)  # the clock fixture's moment
 # Under pytest-xdist each worker is a process of its own ("gw0", "gw1", ...): its name goes
 # into every database it creates, so workers sharing one PostgreSQL server never collide.
 WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
@@ -124,6 +125,21 @@ def sqlite_template(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def sqlite_city_template(sqlite_template, tmp_path_factory) -> Path:
+    """The migrated template with the city built in it (tests/support/city.py)."""
+    path = tmp_path_factory.mktemp("tpl") / "city.sqlite3"
+    shutil.copy(sqlite_template, path)
+    city_support.build_city_in(_template_app(f"sqlite:///{path}"))
+    return path
+
+
+def _template_app(url: str):
+    cfg = make_config(url)
+    cfg.CLOCK = Clock(START)
+    return create_app(cfg)
+
+
+@pytest.fixture(scope="session")
 def pg_admin_engine():
     if not PG_URL:
         raise RuntimeError("this test needs PostgreSQL: run it through `make test` "
@@ -139,6 +155,18 @@ def pg_template(pg_admin_engine) -> str:
     with pg_admin_engine.connect() as conn:
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     migrate_to_head(_pg_db_url(name))
+    yield name
+    with pg_admin_engine.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def pg_city_template(pg_admin_engine, pg_template) -> str:
+    """The migrated PostgreSQL template with the city built in it (tests/support/city.py)."""
+    name = f"fbtcity_{WORKER}_{uuid.uuid4().hex[:8]}"
+    with pg_admin_engine.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"'))
+    city_support.build_city_in(_template_app(_pg_db_url(name)))
     yield name
     with pg_admin_engine.connect() as conn:
         conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
@@ -228,22 +256,33 @@ def pg_pool(pg_admin_engine, pg_template):
         pool.drop(name)
 
 
+@pytest.fixture(scope="session")
+def pg_city_pool(pg_admin_engine, pg_city_template):
+    """Databases emptied back to the city template: the city's rows are among the seeded ones."""
+    pool = PgPool(pg_admin_engine, pg_city_template)
+    yield pool
+    for name in pool.free:
+        pool.drop(name)
+
+
 _counter = itertools.count()
 
 
 def fresh_database(request, backend: str, tmp_path: Path):
     """Yield the URL of a fresh, migrated database on ``backend``: a copy of the SQLite template
     file, or a PostgreSQL database from the pool, as empty as the migrated template (PgPool).
+    When the test's fixtures include the ``city``, the template is the one with the city in it.
 
     A generator for ``yield from`` in a fixture (tests/browser overrides ``db_url``
     with a SQLite default through it).
     """
+    with_city = "city" in request.fixturenames
     if backend == "sqlite":
         path = tmp_path / "test.sqlite3"
-        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        shutil.copy(request.getfixturevalue("sqlite_city_template" if with_city else "sqlite_template"), path)
         yield f"sqlite:///{path}"
         return
-    pool = request.getfixturevalue("pg_pool")
+    pool = request.getfixturevalue("pg_city_pool" if with_city else "pg_pool")
     name = pool.take()
     yield _pg_db_url(name)
     pool.give_back(name)
@@ -258,7 +297,7 @@ def db_url(request, tmp_path) -> str:
 
 @pytest.fixture
 def clock() -> Clock:
-    return Clock(datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc))
+    return Clock(START)
 
 
 @pytest.fixture
@@ -325,106 +364,45 @@ def login(client, username: str, password: str = TEST_PASSWORD):
     return resp
 
 
-# ---------------------------------------------------------------- factories
+# ---------------------------------------------------------------- factories (tests/support/city.py)
 
 @pytest.fixture
 def make_department(db):
-    n = itertools.count(1)
-
-    def make(**kw):
-        from feedback.directory.models import Department
-        i = next(n)
-        dept = Department(code=kw.pop("code", f"D{i:03d}"), name=kw.pop("name", f"测试部门{i}"), **kw)
-        db.session.add(dept)
-        db.session.flush()
-        return dept
-    return make
+    return city_support.department_maker(db)
 
 
 @pytest.fixture
 def make_hall(db):
-    n = itertools.count(1)
-
-    def make(**kw):
-        from feedback.directory.models import Hall
-        i = next(n)
-        hall = Hall(code=kw.pop("code", f"H{i:02d}"), name=kw.pop("name", f"测试大厅{i}"), **kw)
-        db.session.add(hall)
-        db.session.flush()
-        return hall
-    return make
+    return city_support.hall_maker(db)
 
 
 @pytest.fixture
 def make_window(db, make_hall, make_department):
-    n = itertools.count(1)
-
-    def make(**kw):
-        from feedback.directory.models import Window
-        i = next(n)
-        kw.setdefault("hall", make_hall())
-        kw.setdefault("department", make_department())
-        window = Window(code=kw.pop("code", f"W{i:03d}"), name=kw.pop("name", f"{i} 号窗口"), **kw)
-        db.session.add(window)
-        db.session.flush()
-        return window
-    return make
+    return city_support.window_maker(db, make_hall, make_department)
 
 
 @pytest.fixture
 def make_staff(db, make_department):
-    n = itertools.count(1)
-
-    def make(**kw):
-        from feedback.directory.models import Staff
-        i = next(n)
-        kw.setdefault("department", make_department())
-        staff = Staff(staff_number=kw.pop("staff_number", f"S{i:04d}"), name=kw.pop("name", f"张{i}"), **kw)
-        db.session.add(staff)
-        db.session.flush()
-        return staff
-    return make
+    return city_support.staff_maker(db, make_department)
 
 
 @pytest.fixture
 def make_item(db, make_department):
-    n = itertools.count(1)
-
-    def make(**kw):
-        from feedback.directory.models import ServiceItem
-        i = next(n)
-        kw.setdefault("department", make_department())
-        item = ServiceItem(code=kw.pop("code", f"I{i:04d}"), name=kw.pop("name", f"测试事项{i}"),
-                           promised_days=kw.pop("promised_days", 5), **kw)
-        db.session.add(item)
-        db.session.flush()
-        return item
-    return make
+    return city_support.item_maker(db, make_department)
 
 
 @pytest.fixture
 def make_user(db):
-    n = itertools.count(1)
-
-    def make(role="admin", departments=(), **kw):
-        from feedback.accounts import service
-        i = next(n)
-        user = service.create_user(kw.pop("username", f"{role}{i}"), kw.pop("password", TEST_PASSWORD), role,
-                                   department_codes=[d.code for d in departments], **kw)
-        db.session.commit()
-        return user
-    return make
+    return city_support.user_maker(db)
 
 
 @pytest.fixture
 def fast_password_hashing(monkeypatch):
     """Cheap Argon2 parameters, for tests that create many accounts (the city has six).
     The accounts tests do without it: they hash with the production parameters."""
-    from argon2 import PasswordHasher
-
     from feedback.accounts import service
 
-    monkeypatch.setattr(service, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+    monkeypatch.setattr(service, "_hasher", city_support.fast_hasher())
 
 
 # ---------------------------------------------------------------- the city
@@ -444,30 +422,16 @@ def city(db, fast_password_hashing, make_department, make_hall, make_window, mak
       市公安局 and below), ``handler2`` handler_hz (户政支队), ``other`` handler_scj
       (市场监管局), ``supervisor`` super (督查员), ``admin`` boss, ``window_staff``
       staff_ga01 (户政支队, linked to 王小明).
+
+    The database of a test with this fixture is copied from a template that has the city
+    already (fresh_database), and the objects are read back; built here only when it is not.
     """
-    parent = make_department(code="GA", name="市公安局")
-    child = make_department(code="GA-HZ", name="户政支队", parent=parent)
-    other = make_department(code="SCJ", name="市场监管局")
-    hall = make_hall(code="H1", name="市民中心")
-    window = make_window(code="W01", name="1 号窗口", hall=hall, department=child)
-    other_window = make_window(code="W02", name="2 号窗口", hall=hall, department=other)
-    staff = make_staff(staff_number="S001", name="王小明", department=child, windows=[window])
-    other_staff = make_staff(staff_number="S002", name="赵六六", department=other, windows=[other_window])
-    item = make_item(code="IT1", name="户口迁移", department=child)
-    other_item = make_item(code="IT2", name="营业执照", department=other)
-    users = SimpleNamespace(
-        handler=make_user("handler", departments=[parent], username="handler_ga", display_name="公安办理员"),
-        handler2=make_user("handler", departments=[child], username="handler_hz", display_name="户政办理员"),
-        other=make_user("handler", departments=[other], username="handler_scj", display_name="市场监管办理员"),
-        supervisor=make_user("supervisor", username="super", display_name="督查员"),
-        admin=make_user("admin", username="boss"),
-        window_staff=make_user("window_staff", departments=[child], username="staff_ga01"),
-    )
-    users.window_staff.staff_id = staff.id
-    db.session.commit()
-    return SimpleNamespace(parent=parent, child=child, other=other, hall=hall, window=window,
-                           other_window=other_window, staff=staff, other_staff=other_staff, item=item,
-                           other_item=other_item, users=users)
+    loaded = city_support.load_city(db)
+    if loaded is None:
+        return city_support.create_city(db, make_department, make_hall, make_window, make_staff, make_item, make_user)
+    city_support.continue_numbering(make_department=make_department, make_hall=make_hall, make_window=make_window,
+                                    make_staff=make_staff, make_item=make_item, make_user=make_user)
+    return loaded
 
 
 # ---------------------------------------------------------------- records, ratings, tickets
