@@ -76,7 +76,11 @@ def evaluation_json(ev: Evaluation, labels: dict[int, str] | None = None) -> dic
     opened; ``labels``: the reason labels (read from the catalogue when not given)."""
     if labels is None:
         labels = reason_codes.catalogue().labels() if ev.reasons else {}
-    ticket_id = db.session.scalar(select(Ticket.id).where(Ticket.evaluation_id == ev.id)) if ev.is_bad else None
+    ticket_id = None
+    if ev.is_bad:
+        opened = ev.opened_ticket  # the rating of this request: its ticket is known
+        ticket_id = opened.id if opened is not None else db.session.scalar(
+            select(Ticket.id).where(Ticket.evaluation_id == ev.id))
     return {
         "id": ev.id, "record_number": ev.record.record_number if ev.record else None,
         **_given(ev.level, ev.channel, ev.reasons, ev.comment, ev.rated_at, labels),

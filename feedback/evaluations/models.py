@@ -100,6 +100,10 @@ class Evaluation(db.Model):
     staff: Mapped[Staff | None] = relationship()
     service_item: Mapped[ServiceItem | None] = relationship()
 
+    # The ticket this rating opened, on the instance that rate() returned (not stored: the
+    # answer names it without asking the database again); None on a rating read back.
+    opened_ticket = None
+
     @property
     def is_bad(self) -> bool:
         """Levels 1–2 are bad ratings and open a ticket."""

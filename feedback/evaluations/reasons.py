@@ -130,7 +130,18 @@ _last: Catalogue | None = None  # the list last read by this process, kept while
 
 def catalogue() -> Catalogue:
     """The current reason code list: one query for the version row, the codes only when the
-    stamp differs from the list this process read last."""
+    stamp differs from the list this process read last. A request reads it once (a rating's
+    check and its answer's labels share the reading); a change of the list made in the
+    request drops what it read (``_new_version``)."""
+    if has_request_context() and "reason_catalogue" in g:
+        return g.reason_catalogue
+    listed = _read_catalogue()
+    if has_request_context():
+        g.reason_catalogue = listed
+    return listed
+
+
+def _read_catalogue() -> Catalogue:
     global _last
     row = db.session.execute(select(ReasonCatalogue.version, ReasonCatalogue.stamp)
                              .where(ReasonCatalogue.id == 1)).one()
@@ -209,6 +220,9 @@ def _new_version(now: datetime) -> int:
     # transaction, so every change gets its own version.
     db.session.execute(update(ReasonCatalogue).where(ReasonCatalogue.id == 1).values(
         version=ReasonCatalogue.version + 1, stamp=uuid.uuid4().hex, changed_at=now))
+    if has_request_context():
+        g.pop("reason_catalogue", None)
+        g.pop("reason_labels", None)
     return db.session.scalar(select(ReasonCatalogue.version).where(ReasonCatalogue.id == 1))
 
 

@@ -271,7 +271,7 @@ def rate(*, record: ServiceRecord | None, level: int, channel: str, reasons: lis
     # 防刷评 is the flag_bursts job's (every 30 s, flags within a minute): not on the request path.
     ledger.rating_given(evaluation, record, now=now)
     if evaluation.is_bad:
-        tickets.open_for_evaluation(evaluation, now=now)
+        evaluation.opened_ticket = tickets.open_for_evaluation(evaluation, now=now)
     return evaluation
 
 

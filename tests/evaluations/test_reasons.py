@@ -104,6 +104,28 @@ def test_a_rating_keeps_the_catalogue_version_it_was_given_under(db, city, make_
     assert second.reasons == [414]
 
 
+def test_a_request_reads_the_list_once_and_a_change_it_makes_is_seen_at_once(app, db, city):
+    """The rating's check and its answer's labels share one reading per request; a list changed
+    in the same request is read again; the next request reads the list again."""
+    from tests.evaluations.test_round_trips import statements
+
+    # Each request in an app context of its own, as served (``g`` belongs to the app context).
+    with app.app_context(), app.test_request_context("/"):
+        first = reasons.catalogue()
+        with statements(db.engine) as sent:
+            assert reasons.catalogue() is first
+        assert sent == [], "a second reading in one request asked the database again"
+        reasons.add_code(code=414, level=4, label="窗口引导清楚", actor=city.users.admin)
+        changed = reasons.catalogue()
+        assert (changed.version, changed.offered(4).get(414)) == (first.version + 1, "窗口引导清楚"), \
+            "a change made in the request was not seen by its next reading"
+        assert reasons.labels()[414] == "窗口引导清楚"
+        db.session.commit()
+    with app.app_context(), app.test_request_context("/"), statements(db.engine) as sent:
+        assert reasons.catalogue().version == first.version + 1
+    assert len(sent) == 1, "the next request did not read the list's version"
+
+
 def test_a_retired_code_is_refused_but_its_label_still_shows_on_the_ratings_that_carry_it(app, db, city,
                                                                                           make_evaluation):
     from feedback.evaluations.reasons import ReasonMismatchError
