@@ -248,21 +248,22 @@ class PgPool:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
-@pytest.fixture(scope="session")
-def pg_pool(pg_admin_engine, pg_template):
-    pool = PgPool(pg_admin_engine, pg_template)
+def _pooled(admin: sa.Engine, template: str):
+    pool = PgPool(admin, template)
     yield pool
     for name in pool.free:
         pool.drop(name)
+
+
+@pytest.fixture(scope="session")
+def pg_pool(pg_admin_engine, pg_template):
+    yield from _pooled(pg_admin_engine, pg_template)
 
 
 @pytest.fixture(scope="session")
 def pg_city_pool(pg_admin_engine, pg_city_template):
     """Databases emptied back to the city template: the city's rows are among the seeded ones."""
-    pool = PgPool(pg_admin_engine, pg_city_template)
-    yield pool
-    for name in pool.free:
-        pool.drop(name)
+    yield from _pooled(pg_admin_engine, pg_city_template)
 
 
 _counter = itertools.count()

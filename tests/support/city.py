@@ -30,79 +30,57 @@ def fast_hasher():
 
 # ---------------------------------------------------------------- factories
 
-def department_maker(db):
+def _maker(db, build, **defaults):
+    """A factory numbering what it makes: ``build(i, kw)`` returns the row for number ``i``;
+    ``defaults`` (field=factory) fill a field the caller left out. Each default is made even
+    when the caller gives the field (``setdefault`` evaluates it): the numbering tests rely on."""
     n = itertools.count(1)
 
     def make(**kw):
-        from feedback.directory.models import Department
         i = next(n)
-        dept = Department(code=kw.pop("code", f"D{i:03d}"), name=kw.pop("name", f"测试部门{i}"), **kw)
-        db.session.add(dept)
+        for field, factory in defaults.items():
+            kw.setdefault(field, factory())
+        row = build(i, kw)
+        db.session.add(row)
         db.session.flush()
-        return dept
+        return row
     make.counter = n
     return make
+
+
+def department_maker(db):
+    from feedback.directory.models import Department
+
+    return _maker(db, lambda i, kw: Department(code=kw.pop("code", f"D{i:03d}"),
+                                               name=kw.pop("name", f"测试部门{i}"), **kw))
 
 
 def hall_maker(db):
-    n = itertools.count(1)
+    from feedback.directory.models import Hall
 
-    def make(**kw):
-        from feedback.directory.models import Hall
-        i = next(n)
-        hall = Hall(code=kw.pop("code", f"H{i:02d}"), name=kw.pop("name", f"测试大厅{i}"), **kw)
-        db.session.add(hall)
-        db.session.flush()
-        return hall
-    make.counter = n
-    return make
+    return _maker(db, lambda i, kw: Hall(code=kw.pop("code", f"H{i:02d}"), name=kw.pop("name", f"测试大厅{i}"), **kw))
 
 
 def window_maker(db, make_hall, make_department):
-    n = itertools.count(1)
+    from feedback.directory.models import Window
 
-    def make(**kw):
-        from feedback.directory.models import Window
-        i = next(n)
-        kw.setdefault("hall", make_hall())
-        kw.setdefault("department", make_department())
-        window = Window(code=kw.pop("code", f"W{i:03d}"), name=kw.pop("name", f"{i} 号窗口"), **kw)
-        db.session.add(window)
-        db.session.flush()
-        return window
-    make.counter = n
-    return make
+    return _maker(db, lambda i, kw: Window(code=kw.pop("code", f"W{i:03d}"), name=kw.pop("name", f"{i} 号窗口"), **kw),
+                  hall=make_hall, department=make_department)
 
 
 def staff_maker(db, make_department):
-    n = itertools.count(1)
+    from feedback.directory.models import Staff
 
-    def make(**kw):
-        from feedback.directory.models import Staff
-        i = next(n)
-        kw.setdefault("department", make_department())
-        staff = Staff(staff_number=kw.pop("staff_number", f"S{i:04d}"), name=kw.pop("name", f"张{i}"), **kw)
-        db.session.add(staff)
-        db.session.flush()
-        return staff
-    make.counter = n
-    return make
+    return _maker(db, lambda i, kw: Staff(staff_number=kw.pop("staff_number", f"S{i:04d}"),
+                                          name=kw.pop("name", f"张{i}"), **kw), department=make_department)
 
 
 def item_maker(db, make_department):
-    n = itertools.count(1)
+    from feedback.directory.models import ServiceItem
 
-    def make(**kw):
-        from feedback.directory.models import ServiceItem
-        i = next(n)
-        kw.setdefault("department", make_department())
-        item = ServiceItem(code=kw.pop("code", f"I{i:04d}"), name=kw.pop("name", f"测试事项{i}"),
-                           promised_days=kw.pop("promised_days", 5), **kw)
-        db.session.add(item)
-        db.session.flush()
-        return item
-    make.counter = n
-    return make
+    return _maker(db, lambda i, kw: ServiceItem(code=kw.pop("code", f"I{i:04d}"), name=kw.pop("name", f"测试事项{i}"),
+                                                promised_days=kw.pop("promised_days", 5), **kw),
+                  department=make_department)
 
 
 def user_maker(db):
