@@ -14,7 +14,7 @@ longer, not a table scan longer. Nothing here commits.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Iterable
 
@@ -75,6 +75,10 @@ class Catalogue:
     stamp: str
     reasons: dict[int, Reason]
     history: tuple[tuple[int, int, str], ...]  # (version, code, action), oldest first
+    _labels: dict[int, str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_labels", {code: r.label for code, r in self.reasons.items()})
 
     def label(self, code: int) -> str:
         """The label of a code, retired or not ("" for a code never seen)."""
@@ -82,8 +86,9 @@ class Catalogue:
         return reason.label if reason else ""
 
     def labels(self) -> dict[int, str]:
-        """Every code's label, retired codes too (for showing stored ratings)."""
-        return {code: r.label for code, r in self.reasons.items()}
+        """Every code's label, retired codes too (for showing stored ratings); one dict per
+        list, shared by its readers: not to be changed."""
+        return self._labels
 
     def offered(self, level: int) -> dict[int, str]:
         """The active codes of one level with their labels, in code order."""
@@ -158,13 +163,9 @@ def _read_catalogue() -> Catalogue:
 
 
 def labels() -> dict[int, str]:
-    """Every code's label, retired codes too, for showing stored ratings: read once per
-    request (a code's label never changes, so a request may keep what it read)."""
-    if not has_request_context():
-        return catalogue().labels()
-    if "reason_labels" not in g:
-        g.reason_labels = catalogue().labels()
-    return g.reason_labels
+    """Every code's label, retired codes too, for showing stored ratings (the list as the
+    request read it, see catalogue)."""
+    return catalogue().labels()
 
 
 class LabelLookup:
@@ -222,7 +223,6 @@ def _new_version(now: datetime) -> int:
         version=ReasonCatalogue.version + 1, stamp=uuid.uuid4().hex, changed_at=now))
     if has_request_context():
         g.pop("reason_catalogue", None)
-        g.pop("reason_labels", None)
     return db.session.scalar(select(ReasonCatalogue.version).where(ReasonCatalogue.id == 1))
 
 
