@@ -120,8 +120,6 @@ def _quick_rating(data: dict):
     now = utcnow()
     try:
         level = ratings.level_from_input(data.get("level"), data.get("level_scheme"))
-        if LEVELS[level].is_bad:
-            return None  # opens a ticket
         listed = reason_codes.catalogue() if reasons else None  # one read of the list, for codes and labels
         version = listed.check(reasons, level) if listed else quick.ANY_VERSION
         comment = clean_text(comment, current_app.config["COMMENT_MAX_LENGTH"])
@@ -130,6 +128,8 @@ def _quick_rating(data: dict):
         return None
     if rated_at > now + ratings.CLOCK_SKEW:
         return None
+    if LEVELS[level].is_bad and data.get("reason_required") and not reasons and not comment:
+        return None  # refused by the full path (ReasonRequiredError), after "already rated"
     labels = listed.labels() if listed else {}
     body = {"record_number": number, **_given(level, channel, reasons, comment, rated_at, labels),
             "ticket_id": None, "flagged": False, "invalid": False}

@@ -40,6 +40,7 @@ from typing import Any
 from flask import current_app
 
 from feedback.clock import local_zone, to_local
+from feedback.evaluations import quick_ticket
 from feedback.evaluations.levels import LEVELS
 from feedback.evaluations.service import CLOCK_SKEW
 from feedback.exchange.ledger import PARENT_SKIPPED
@@ -107,7 +108,7 @@ WITH rec AS (
 ), message AS (
     INSERT INTO exchange_messages (subject_key, message_id, kind, subject_id, lane, depends_on, attempts, event_at,
                                    business_date, produced_at, backfilled, status, next_attempt_at, last_error)
-    SELECT 'EVA-' || ev.id, %(source)s || '-EVA-' || ev.id, 'evaluation', ev.id, 'batch', 'REC-' || rec.id, 0,
+    SELECT 'EVA-' || ev.id, %(source)s || '-EVA-' || ev.id, 'evaluation', ev.id, %(lane)s, 'REC-' || rec.id, 0,
            %(rated_at)s, %(business_date)s, %(now)s, FALSE,
            CASE WHEN parent.status = 'skipped' THEN 'skipped' ELSE 'pending' END,
            CASE WHEN parent.status = 'skipped' THEN NULL ELSE %(now)s END,
@@ -119,9 +120,12 @@ WITH rec AS (
 _BODY = """, body AS (
     SELECT rec.window_id, (%(body)s::jsonb || jsonb_build_object(
                'id', ev.id, 'record_id', ev.service_record_id, 'reasons_version', ev.reasons_version,
-               'department_code', d.code, 'window_code', w.code)) - %(drop)s::text[] AS body
+               'department_code', d.code, 'window_code', w.code{ticket_id})) - %(drop)s::text[] AS body
     FROM ev JOIN rec ON TRUE JOIN departments d ON d.id = ev.department_id LEFT JOIN windows w ON w.id = ev.window_id
+    {ticket}
 )"""
+_GOOD_BODY = _BODY.format(ticket_id="", ticket="")
+_BAD_BODY = _BODY.format(ticket_id=", 'ticket_id', ticket.id", ticket="JOIN ticket ON TRUE")
 _STORE = """, answer AS (
     INSERT INTO idempotency_keys (scope, key, request_hash, status, body, created_at)
     SELECT {scope}, %(key)s, %(digest)s, 201, body.body::json, %(now)s FROM body JOIN rec ON TRUE
@@ -172,11 +176,15 @@ def applies() -> bool:
 
 
 # Each statement's text, made once: the psycopg connection prepares it after a few uses.
+# A bad rating (key ``bad`` True) opens its ticket in the same statement (quick_ticket.py).
+_BAD_SQL = _SQL.replace("WITH rec AS", "WITH RECURSIVE rec AS", 1) + quick_ticket.SQL
 _STATEMENTS = {
-    ("number", True): _SQL.format(find=_FIND["number"]) + _BODY + _STORE.format(scope=_SCOPE["number"]),
-    ("number", False): _SQL.format(find=_FIND["number"]) + _BODY + _NO_STORE,
-    ("tablet", True): _SQL.format(find=_FIND["tablet"]) + _BODY + _STORE.format(scope=_SCOPE["tablet"]),
-    ("sms", False): _SQL.format(find=_FIND["sms"]) + _SMS_RATED,
+    ("number", True, False): _SQL.format(find=_FIND["number"]) + _GOOD_BODY + _STORE.format(scope=_SCOPE["number"]),
+    ("number", False, False): _SQL.format(find=_FIND["number"]) + _GOOD_BODY + _NO_STORE,
+    ("number", True, True): _BAD_SQL.format(find=_FIND["number"]) + _BAD_BODY + _STORE.format(scope=_SCOPE["number"]),
+    ("number", False, True): _BAD_SQL.format(find=_FIND["number"]) + _BAD_BODY + _NO_STORE,
+    ("tablet", True, False): _SQL.format(find=_FIND["tablet"]) + _GOOD_BODY + _STORE.format(scope=_SCOPE["tablet"]),
+    ("sms", False, False): _SQL.format(find=_FIND["sms"]) + _SMS_RATED,
 }
 
 
@@ -231,9 +239,11 @@ def _sms_params(*, sid: str, phone: str, to_phone: str | None, text: str, reply:
 
 def _run(rating: Rating, find: str, extra: dict[str, Any], *, store: bool, api_key_id: int | None = None,
          terminal_id: int | None = None, now: datetime):
-    assert LEVELS[rating.level].is_bad is False, "a bad rating opens a ticket: the full path's"
+    bad = LEVELS[rating.level].is_bad
+    assert not bad or find == "number", "only the API's bad rating opens its ticket here"
     config = current_app.config
     params = {
+        **(quick_ticket.params(rating.level, rating.channel, now) if bad else {}),
         **{"number": None, "departments": None, "record_id": None, "window_code": None, "secret_hash": None},
         **extra,
         "level": rating.level, "channel": rating.channel, "reasons": json.dumps(rating.reasons),
@@ -242,9 +252,10 @@ def _run(rating: Rating, find: str, extra: dict[str, Any], *, store: bool, api_k
         "terminal_id": terminal_id, "api_key_id": api_key_id,
         "month": month_of(rating.rated_at), "zone": local_zone().key, "business_date": to_local(rating.rated_at).date(),
         "source": config["EXCHANGE_DATA_SOURCE"], "parent_skipped": PARENT_SKIPPED,
+        "lane": "fast" if bad else "batch",
     }
     # Every parameter is cast in the SQL: psycopg types a small int as int2 and a big one as
     # int4, and each combination would be prepared (and planned) again on every connection.
-    return db.session.connection().exec_driver_sql(_STATEMENTS[find, store], params).first()
+    return db.session.connection().exec_driver_sql(_STATEMENTS[find, store, bad], params).first()
 
 

@@ -18,13 +18,19 @@ from feedback.tickets.models import Ticket
 KIND = "new_ticket"
 
 
+def title_prefix(source: str, *, moved: bool) -> str:
+    """The notification's title before the ticket's id (evaluations/quick_ticket.py writes it too)."""
+    what = "差评工单" if source == "evaluation" else "投诉工单"
+    return f"{'转来' if moved else '新'}{what} #"
+
+
 def _title(ticket) -> str:
-    what = "差评工单" if ticket.source == "evaluation" else "投诉工单"
     moved = inspect(ticket).persistent and inspect(ticket).attrs.department_id.history.deleted
-    return f"{'转来' if moved else '新'}{what} #{ticket.id}"
+    return f"{title_prefix(ticket.source, moved=bool(moved))}{ticket.id}"
 
 
-def _body(ticket) -> str:
+def body_text(ticket) -> str:
+    """The notification's text: the ticket's deadlines (and a ticket still to be assigned)."""
     parts = []
     if ticket.verify_due_at is not None:
         parts.append(f"核实期限 {format_local(ticket.verify_due_at)}")
@@ -51,7 +57,7 @@ def notify_new_tickets(session: Session, tickets: list) -> None:
             deliver[now] = next_working_moment(now)
         for uid, _capacity in people.for_step(t, 0):
             rows.append({"user_id": uid, "ticket_id": t.id, "kind": KIND, "title": _title(t)[:200],
-                         "body": _body(t), "provisional": bool(t.due_provisional), "created_at": now,
+                         "body": body_text(t), "provisional": bool(t.due_provisional), "created_at": now,
                          "deliver_after": deliver[now], "read_at": None,
                          "dedupe_key": f"{KIND}:{t.id}:{uid}"})
     if rows:

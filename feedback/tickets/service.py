@@ -57,7 +57,7 @@ def _text(value: str | None, field: str, label: str, *, required: bool = True, l
     return required_text(value, limit, field=field, label=label, required=required)
 
 
-def _set_deadlines(ticket: Ticket, now: datetime, *, verify: bool) -> None:
+def set_deadlines(ticket: Ticket, now: datetime, *, verify: bool) -> None:
     cfg = current_app.config
     reply = add_working_days(now, cfg["REPLY_DUE_WORKING_DAYS"])
     ticket.reply_due_at = reply.due_at
@@ -82,7 +82,7 @@ def open_for_evaluation(evaluation, *, now: datetime | None = None) -> Ticket:
     ticket = Ticket(source="evaluation", evaluation_id=evaluation.id, department_id=evaluation.department_id,
                     hall_id=evaluation.hall_id, window_id=evaluation.window_id, staff_id=evaluation.staff_id,
                     state="new", is_open=True, created_at=now)
-    _set_deadlines(ticket, now, verify=bool(evaluation.real_name))
+    set_deadlines(ticket, now, verify=bool(evaluation.real_name))
     db.session.add(ticket)
     add_event(ticket, "opened", at=now, note="差评自动生成工单", level=evaluation.level,
               channel=evaluation.channel)
@@ -100,7 +100,7 @@ def open_for_complaint(complaint, *, now: datetime | None = None) -> Ticket:
     ticket = Ticket(source="complaint", complaint=complaint, department_id=complaint.department_id,
                     hall_id=complaint.hall_id or (window.hall_id if window else None),
                     window_id=complaint.window_id, state="new", is_open=True, created_at=now)
-    _set_deadlines(ticket, now, verify=bool(complaint.contact_phone))
+    set_deadlines(ticket, now, verify=bool(complaint.contact_phone))
     db.session.add(ticket)
     add_event(ticket, "opened", at=now,
               note="群众投诉生成工单" + ("" if complaint.department_id else "，部门不确定，待督查分办"),

@@ -163,10 +163,6 @@ def test_a_tablet_rating_in_one_statement_writes_and_answers_what_the_orm_path_d
                                headers={**TABLET, "Idempotency-Key": uuid.uuid4().hex})
         assert resp.status_code == 201, (quick, resp.get_json())
         body = resp.get_json()
-        from feedback.evaluations.models import Evaluation
-        from feedback.terminal.models import Terminal
-        ev = db.session.get(Evaluation, body["id"]); t = db.session.get(Terminal, ev.terminal_id)
-        print("DEBUG", ev.flag_reason, ev.rated_at, t.paired_at, clock.now, payload)
         assert body["record_id"] == record_id
         results[quick] = (body, _written(db, body["id"]))
         sents[quick] = sent
@@ -199,9 +195,10 @@ def test_a_record_whose_item_is_local_gets_a_skipped_message_on_either_path(app,
 
 def test_what_is_not_plain_goes_the_full_way_and_is_answered_as_before(app, client, db, city, api_key, make_record,
                                                                        clock):
-    """A bad rating (a ticket), a record with no ledger message, a replay, a reused key, a rated
-    record, a closed window, a record outside the key's departments: the quick statement writes
-    nothing for them and the full path gives its answer."""
+    """A record with no ledger message, a replay, a reused key, a rated record, a closed window, a
+    record outside the key's departments: the quick statement writes nothing for them and the
+    full path gives its answer (a bad rating, which opens its ticket in the quick statement
+    too, is tests/evaluations/test_quick_ticket.py's)."""
     from feedback.tickets.models import Ticket
 
     headers = api_key(department_code=city.window.department.code)
