@@ -35,7 +35,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Callable
 
 from flask import current_app
 
@@ -184,13 +184,18 @@ _STATEMENTS = {
     ("number", True, True): _BAD_SQL.format(find=_FIND["number"]) + _BAD_BODY + _STORE.format(scope=_SCOPE["number"]),
     ("number", False, True): _BAD_SQL.format(find=_FIND["number"]) + _BAD_BODY + _NO_STORE,
     ("tablet", True, False): _SQL.format(find=_FIND["tablet"]) + _GOOD_BODY + _STORE.format(scope=_SCOPE["tablet"]),
+    # The tablet's answer names the case page, whose signed link needs the ticket's id: the
+    # statement returns what the answer needs and the answer is stored after it (_store).
+    ("tablet", False, True): _BAD_SQL.format(find=_FIND["tablet"]) + _BAD_BODY
+    + "\nSELECT body.body::json, body.window_id, ticket.id, rec.real_name FROM body JOIN ticket ON TRUE JOIN rec ON TRUE",
     ("sms", False, False): _SQL.format(find=_FIND["sms"]) + _SMS_RATED,
 }
 
 
 def rate(rating: Rating, *, find: str, where: dict[str, Any], body: dict, drop: tuple[str, ...] = (),
          key: str | None = None, digest: str | None = None, scope: str | None = None,
-         api_key_id: int | None = None, terminal_id: int | None = None, now: datetime) -> dict | None:
+         api_key_id: int | None = None, terminal_id: int | None = None,
+         case: Callable[[int, bool], dict] | None = None, now: datetime) -> dict | None:
     """Write ``rating`` of the record ``find`` names (``number``: ``where`` gives ``number`` and
     ``departments``, the ids in the caller's reach or None; ``tablet``: ``record_id``,
     ``terminal_id``, ``window_code`` and ``secret_hash``) in the caller's transaction, with its
@@ -199,11 +204,31 @@ def rate(rating: Rating, *, find: str, where: dict[str, Any], body: dict, drop: 
     ``body``: the answer without what the database knows; it gets ``id``, ``record_id``,
     ``reasons_version``, ``department_code`` and ``window_code``, less the names in ``drop``.
     None when the plain case does not hold: nothing was written, the caller runs the full path.
+    A bad rating opens its ticket in the same statement (quick_ticket.py); at a tablet its answer
+    gets ``case(ticket id, whether the record has a phone)`` (the case page) and is stored after.
     """
+    if find == "tablet" and LEVELS[rating.level].is_bad:
+        row = _run(rating, find, {**where, "body": json.dumps(body, ensure_ascii=False), "drop": [*drop, "ticket_id"]},
+                   store=False, terminal_id=terminal_id, now=now)
+        if row is None:
+            return None
+        answer, window_id, ticket_id, real_name = row
+        answer["case"] = case(ticket_id, real_name)
+        _store(f"terminal-window:{window_id}", key, digest, answer, now)
+        return answer
     row = _run(rating, find, {**where, "body": json.dumps(body, ensure_ascii=False), "drop": list(drop),
                                "scope": scope, "key": key, "digest": digest}, store=key is not None,
                api_key_id=api_key_id, terminal_id=terminal_id, now=now)
     return row[0] if row is not None else None
+
+
+def _store(scope: str, key: str, digest: str, body: dict, now: datetime) -> None:
+    """The answer stored under its Idempotency-Key (idempotency.service.run_once: 201 and the
+    body); a twin that stored first makes this fail, and the caller's full path replays it."""
+    db.session.connection().exec_driver_sql(
+        "INSERT INTO idempotency_keys (scope, key, request_hash, status, body, created_at) "
+        "VALUES (%(scope)s, %(key)s, %(digest)s, 201, %(body)s::json, %(now)s)",
+        {"scope": scope, "key": key, "digest": digest, "body": json.dumps(body, ensure_ascii=False), "now": now})
 
 
 def rate_sms(rating: Rating, *, sid: str, phone: str, to_phone: str | None, text: str, reply: str,
@@ -240,7 +265,7 @@ def _sms_params(*, sid: str, phone: str, to_phone: str | None, text: str, reply:
 def _run(rating: Rating, find: str, extra: dict[str, Any], *, store: bool, api_key_id: int | None = None,
          terminal_id: int | None = None, now: datetime):
     bad = LEVELS[rating.level].is_bad
-    assert not bad or find == "number", "only the API's bad rating opens its ticket here"
+    assert not bad or find in ("number", "tablet"), "an SMS bad rating asks why: the full path's"
     config = current_app.config
     params = {
         **(quick_ticket.params(rating.level, rating.channel, now) if bad else {}),

@@ -33,6 +33,7 @@ from feedback.idempotency.models import IdempotencyKey
 from feedback.notifications import service as notifications
 from feedback.terminal import tracking
 from feedback.terminal.models import Terminal
+from feedback.tickets.models import Ticket
 
 SEEN_WRITE_EVERY = timedelta(seconds=60)
 
@@ -164,11 +165,12 @@ def quick_rate(window_code: str, terminal_id: int, secret: str, payload: dict, *
                digest: str, now: datetime) -> dict | None:
     """A plain tablet rating written in one statement (evaluations/quick.py), the terminal's
     secret checked in it: the stored answer (as ``rating_work`` gives it), or None when the case
-    is not plain (a bad level, an anonymous rating, a tap to be moved, anything to refuse) and
-    the full path must run. Nothing is written then."""
+    is not plain (an anonymous rating, a tap to be moved, anything to refuse) and the full path
+    must run. Nothing is written then. A bad rating opens its ticket in the statement, and its
+    answer names the case page (tracking.case_of)."""
     level, record_id = payload.get("level"), payload.get("record_id")
     reasons, version, comment = payload.get("reasons") or [], payload.get("reasons_version"), payload.get("comment") or ""
-    if (not isinstance(level, int) or isinstance(level, bool) or level not in LEVELS or LEVELS[level].is_bad
+    if (not isinstance(level, int) or isinstance(level, bool) or level not in LEVELS
             or not isinstance(record_id, int) or isinstance(record_id, bool) or not isinstance(reasons, list)
             or not all(isinstance(r, int) and not isinstance(r, bool) for r in reasons)
             or not (version is None or (isinstance(version, int) and not isinstance(version, bool)))
@@ -184,6 +186,8 @@ def quick_rate(window_code: str, terminal_id: int, secret: str, payload: dict, *
         tap = as_utc(tap_moment(payload, sent_at, now))
     except DomainError:
         return None
+    if LEVELS[level].is_bad and not reasons and not comment:
+        return None  # the full path refuses it (a bad rating at the tablet says why)
     # bounded_tap's bounds that need no row (the pairing and the record's completion are the
     # statement's): a tap it would move is the full path's, which moves and flags it.
     if tap < earliest_queued_tap(now):
@@ -193,7 +197,8 @@ def quick_rate(window_code: str, terminal_id: int, secret: str, payload: dict, *
     return quick.rate(rating, find="tablet", body={"level": level, "flagged": False, "received": True, "case": None},
                       drop=("reasons_version", "department_code", "window_code"),
                       where={"record_id": record_id, "window_code": window_code, "secret_hash": _digest(secret)},
-                      key=key, digest=digest, terminal_id=terminal_id, now=now)
+                      key=key, digest=digest, terminal_id=terminal_id, now=now,
+                      case=lambda ticket_id, sms: tracking.case_of(Ticket(id=ticket_id), sms=sms))
 
 
 def replayed_answer(stored: IdempotencyKey, digest: str) -> tuple[dict, int]:

@@ -73,9 +73,14 @@ def case_info(evaluation: Any) -> dict | None:
     if ticket is None:
         return None
     record = getattr(evaluation, "record", None)
+    return case_of(ticket, sms=bool(record is not None and record.citizen_phone))
+
+
+def case_of(ticket: Ticket, *, sms: bool) -> dict:
+    """The case info of ``ticket`` (only its id is read: the one-statement bad rating passes a
+    ticket object that stands for the row it wrote); ``sms``: the reply comes by SMS."""
     return {"number": case_number(ticket), "path": tracking_path(ticket), "url": tracking_url(ticket),
-            "sms": bool(record is not None and record.citizen_phone),
-            "days": current_app.config["REPLY_DUE_WORKING_DAYS"]}
+            "sms": sms, "days": current_app.config["REPLY_DUE_WORKING_DAYS"]}
 
 
 def case_for_rating_token(token: str | None) -> dict | None:

@@ -133,3 +133,50 @@ def test_a_bad_rating_the_full_path_must_refuse_or_place_is_left_to_it(app, clie
     assert resp.status_code == 422 and resp.get_json()["type"].endswith("rating-window-closed")
     count = db.session.connection().execute(text("SELECT count(*) FROM tickets")).scalar()
     assert count == 1, f"{count} tickets for one accepted bad rating"
+
+
+def test_a_bad_tablet_rating_opens_its_ticket_in_one_statement_and_names_the_case_page(
+        app, tablet, db, city, make_record, clock):
+    from tests.conftest import TABLET
+
+    city.item.implementation_code = "11330100MB0000000A4330117001000"
+    db.session.commit()
+    clock.set(clock.now + timedelta(minutes=10))  # the tablet was paired at the start: taps come after
+    users = {u.id: name for name, u in vars(city.users).items()}
+    payload = {"level": 1, "comment": "等了很久", "rated_at": (clock.now - timedelta(minutes=1)).isoformat(),
+               "sent_at": clock.now.isoformat()}
+    results, sents = {}, {}
+    for quick in (True, False):
+        app.config["QUICK_RATINGS"] = quick
+        record = make_record(citizen_phone="+8613800138000")
+        key = uuid.uuid4().hex
+        with Sent(db.engine) as sent:
+            resp = tablet.post("/terminal/W01/ratings", json={**payload, "record_id": record.id},
+                               headers={**TABLET, "Idempotency-Key": key})
+        assert resp.status_code == 201, (quick, resp.get_json())
+        body = resp.get_json()
+        rows = {**_written(db, body["id"]), **_ticket_written(db, body["id"], record.id, users)}
+        ticket_id = rows.pop("ticket_id")
+        assert body["case"]["number"] == str(ticket_id), f"quick={quick}: the case names another ticket"
+        # The case page the answer links to shows that ticket.
+        page = tablet.get(body["case"]["path"])
+        assert page.status_code == 200 and f"{ticket_id}" in page.get_data(as_text=True)
+        again = tablet.post("/terminal/W01/ratings", json={**payload, "record_id": record.id},
+                            headers={**TABLET, "Idempotency-Key": key})
+        assert again.status_code == 201 and again.get_json() == body, f"quick={quick}: the replay differs"
+        results[quick], sents[quick] = (body, rows), sent
+    (quick_body, quick_rows), (full_body, full_rows) = results[True], results[False]
+    writes = sents[True].writes
+    assert len(writes) == 2 and writes[0].startswith("WITH RECURSIVE rec AS") and "idempotency_keys" in writes[1], \
+        f"the quick path wrote more than the statement and its answer: {sents[True].statements}"
+
+    def without_case(body):
+        return {k: v for k, v in _plain(body).items() if k != "case"}
+
+    assert without_case(quick_body) == without_case(full_body)
+    assert {k: v for k, v in quick_body["case"].items() if k not in ("number", "path", "url")} == \
+        {k: v for k, v in full_body["case"].items() if k not in ("number", "path", "url")} == {"sms": True, "days": 5}
+    for part in full_rows:
+        assert quick_rows[part] == full_rows[part], f"{part} differ:\nquick {quick_rows[part]}\nfull  {full_rows[part]}"
+    assert quick_rows["rating"]["terminal_id"] is not None and quick_rows["ticket"]["verify_due_at"] is not None
+    assert [n["user_id"] for n in quick_rows["notifications"]] == ["handler2"]
