@@ -187,7 +187,8 @@ _STATEMENTS = {
     # The tablet's answer names the case page, whose signed link needs the ticket's id: the
     # statement returns what the answer needs and the answer is stored after it (_store).
     ("tablet", False, True): _BAD_SQL.format(find=_FIND["tablet"]) + _BAD_BODY
-    + "\nSELECT body.body::json, body.window_id, ticket.id, rec.real_name FROM body JOIN ticket ON TRUE JOIN rec ON TRUE",
+    + "\nSELECT body.body::json, body.window_id, ticket.id, rec.real_name "
+      "FROM body JOIN ticket ON TRUE JOIN rec ON TRUE",
     ("sms", False, False): _SQL.format(find=_FIND["sms"]) + _SMS_RATED,
 }
 

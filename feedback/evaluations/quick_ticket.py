@@ -43,7 +43,8 @@ SQL = """, ticket AS (
                          created_at, verify_due_at, reply_due_at, due_at, due_provisional, next_deadline_check_at,
                          escalation_level, reply_count, reopened_count, moved_count)
     SELECT 'evaluation', ev.id, ev.department_id, rec.hall_id, ev.window_id, rec.staff_id, 'new', TRUE, %(now)s,
-           CASE WHEN rec.real_name THEN %(verify_due)s::timestamptz END, %(reply_due)s::timestamptz, %(reply_due)s::timestamptz,
+           CASE WHEN rec.real_name THEN %(verify_due)s::timestamptz END,
+           %(reply_due)s::timestamptz, %(reply_due)s::timestamptz,
            CASE WHEN rec.real_name THEN %(provisional_real)s::boolean ELSE %(provisional)s::boolean END,
            CASE WHEN rec.real_name THEN %(check_real)s::timestamptz ELSE %(check)s::timestamptz END, 0, 0, 0, 0
     FROM ev JOIN rec ON TRUE

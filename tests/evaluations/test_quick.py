@@ -16,7 +16,6 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import event, text
 
-from feedback.accounts import service as accounts
 from feedback.exchange import ledger
 from feedback.exchange.models import ExchangeMessage
 from tests.conftest import TABLET
@@ -76,15 +75,6 @@ def _answers(db, scope_like: str) -> list[dict]:
 
 def _plain(body: dict) -> dict:
     return {k: v for k, v in body.items() if k not in ("id", "record_id", "record_number")}
-
-
-@pytest.fixture
-def api_key(db, city):
-    def make(department_code=None):
-        _, token = accounts.create_api_key("窗口系统", ["ratings:write"], department_code=department_code)
-        db.session.commit()
-        return {"Authorization": f"Bearer {token}"}
-    return make
 
 
 def _good_code(level: int) -> int:

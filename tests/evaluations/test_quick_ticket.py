@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import text
 
 from feedback.exchange import ledger
-from tests.evaluations.test_quick import Sent, _answers, _plain, _written, api_key  # noqa: F401 (a fixture)
+from tests.evaluations.test_quick import Sent, _answers, _plain, _written
 
 pytestmark = pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 
