@@ -58,6 +58,10 @@ def _text(value: str | None, field: str, label: str, *, required: bool = True, l
 
 
 def set_deadlines(ticket: Ticket, now: datetime, *, verify: bool) -> None:
+    """Set a new ticket's deadlines from ``now``: the reply due in REPLY_DUE_WORKING_DAYS working
+    days and, with ``verify`` (a citizen to call back), the 回访 in VERIFY_DUE_WORKING_DAYS;
+    provisional when a year lacks official calendar data (also used, on a ticket never added
+    to the session, by the one-statement bad rating: evaluations/quick_ticket.py)."""
     cfg = current_app.config
     reply = add_working_days(now, cfg["REPLY_DUE_WORKING_DAYS"])
     ticket.reply_due_at = reply.due_at
