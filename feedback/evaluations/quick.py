@@ -45,6 +45,7 @@ from feedback.evaluations.levels import LEVELS
 from feedback.evaluations.service import CLOCK_SKEW
 from feedback.exchange.ledger import PARENT_SKIPPED
 from feedback.extensions import db
+from feedback.idempotency import service as idempotency
 from feedback.statistics.months import month_of
 from feedback.tickets.service import HANDLING_LINK_DAYS
 
@@ -185,7 +186,7 @@ _STATEMENTS = {
     ("number", False, True): _BAD_SQL.format(find=_FIND["number"]) + _BAD_BODY + _NO_STORE,
     ("tablet", True, False): _SQL.format(find=_FIND["tablet"]) + _GOOD_BODY + _STORE.format(scope=_SCOPE["tablet"]),
     # The tablet's answer names the case page, whose signed link needs the ticket's id: the
-    # statement returns what the answer needs and the answer is stored after it (_store).
+    # statement returns what the answer needs and the answer is stored after it.
     ("tablet", False, True): _BAD_SQL.format(find=_FIND["tablet"]) + _BAD_BODY
     + "\nSELECT body.body::json, body.window_id, ticket.id, rec.real_name "
       "FROM body JOIN ticket ON TRUE JOIN rec ON TRUE",
@@ -215,21 +216,12 @@ def rate(rating: Rating, *, find: str, where: dict[str, Any], body: dict, drop: 
             return None
         answer, window_id, ticket_id, real_name = row
         answer["case"] = case(ticket_id, real_name)
-        _store(f"terminal-window:{window_id}", key, digest, answer, now)
+        idempotency.store(f"terminal-window:{window_id}", key, digest, answer, 201)
         return answer
     row = _run(rating, find, {**where, "body": json.dumps(body, ensure_ascii=False), "drop": list(drop),
                                "scope": scope, "key": key, "digest": digest}, store=key is not None,
                api_key_id=api_key_id, terminal_id=terminal_id, now=now)
     return row[0] if row is not None else None
-
-
-def _store(scope: str, key: str, digest: str, body: dict, now: datetime) -> None:
-    """The answer stored under its Idempotency-Key (idempotency.service.run_once: 201 and the
-    body); a twin that stored first makes this fail, and the caller's full path replays it."""
-    db.session.connection().exec_driver_sql(
-        "INSERT INTO idempotency_keys (scope, key, request_hash, status, body, created_at) "
-        "VALUES (%(scope)s, %(key)s, %(digest)s, 201, %(body)s::json, %(now)s)",
-        {"scope": scope, "key": key, "digest": digest, "body": json.dumps(body, ensure_ascii=False), "now": now})
 
 
 def rate_sms(rating: Rating, *, sid: str, phone: str, to_phone: str | None, text: str, reply: str,

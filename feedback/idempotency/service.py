@@ -47,9 +47,16 @@ def run_once(scope: str, key: str, digest: str,
     """
     body, status = work()
     db.session.flush()  # the work's rows first: a refusal surfaces before the answer is stored
+    store(scope, key, digest, body, status)
+    return body, status
+
+
+def store(scope: str, key: str, digest: str, body: dict, status: int) -> None:
+    """Store the answer of (scope, key) in one INSERT; a key already answered raises the
+    IntegrityError the caller rolls back on (also the one-statement bad tablet rating's, whose
+    scope is known only after its statement: evaluations/quick.py)."""
     db.session.execute(insert(IdempotencyKey.__table__).values(
         scope=scope, key=key, request_hash=digest, status=status, body=body, created_at=utcnow()))
-    return body, status
 
 
 def prune(now: datetime, batch: int = 5000, max_batches: int = 20) -> dict:
