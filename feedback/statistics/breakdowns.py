@@ -1,12 +1,16 @@
 """Breakdowns of a unit's month: its valid ratings by channel, its valid bad ratings by reason.
 
-Stored in ``stat_breakdowns`` by the same refresh and recompute as the monthly counters
-(service.recompute_month calls :func:`recompute_month`), over the ratings cohort of
-definitions.py: the same month rule (the local month of ``rated_at``), the same units (the
-department, hall, window, staff member and service item the rating names; the department
-rolled up over the tree as ``department_tree``) and invalid ratings left out. The channel
-counts of a unit sum to its ``ratings`` counter; a bad rating citing two reasons counts once
-under each, so the reason counts of a unit may exceed its ``bad`` counter.
+The channel counts are counters of the ratings cohort like any other (``channel_CODE``,
+definitions.py), stored as columns of ``stat_monthly`` (models.CHANNEL_COUNTERS): eight fixed
+codes, so the refresh adds them with the unit's other counters instead of writing a row per
+unit and channel. The reasons, an open list, are rows of ``stat_breakdowns``, kept by the same
+refresh and recompute as the monthly counters (service.recompute_month calls
+:func:`recompute_month`), over the ratings cohort of definitions.py: the same month rule (the
+local month of ``rated_at``), the same units (the department, hall, window, staff member and
+service item the rating names; the department rolled up over the tree as
+``department_tree``) and invalid ratings left out. The channel counts of a unit sum to its
+``ratings`` counter; a bad rating citing two reasons counts once under each, so the reason
+counts of a unit may exceed its ``bad`` counter.
 
 The reasons are a JSON list on each rating, which no portable GROUP BY can unnest: they are
 read for the month's valid bad ratings only (one indexed range scan) and counted here.
@@ -16,32 +20,16 @@ from __future__ import annotations
 from collections import Counter as Tally
 from typing import Iterable
 
-from sqlalchemy import delete, func, insert, literal, select
+from sqlalchemy import delete, func, insert, select
 
 from feedback.evaluations.models import Evaluation
 from feedback.extensions import db
 from feedback.statistics.definitions import GROUPED_KINDS, RATINGS
-from feedback.statistics.models import StatBreakdown
+from feedback.statistics.models import CHANNEL_COUNTERS, StatBreakdown, StatMonthly
 
 DIMENSIONS = {"channel": "评价渠道", "reason": "差评原因"}
 Key = tuple[str, int]  # (unit kind, unit id)
 Data = dict[Key, dict[tuple[str, str], int]]  # unit -> (dimension, key) -> count
-
-
-def _channels(month: str, data: Data) -> None:
-    """Valid ratings per unit and channel: one GROUP BY per unit kind."""
-    for kind in ("all", *GROUPED_KINDS):
-        unit = RATINGS.unit_column(kind)
-        stmt = (select(literal(0).label("unit") if unit is None else unit.label("unit"), Evaluation.channel,
-                       func.count().label("n"))
-                .select_from(RATINGS.source).where(*RATINGS.where(month)))
-        if unit is not None:
-            stmt = stmt.where(unit.is_not(None)).group_by(unit, Evaluation.channel)
-        else:
-            stmt = stmt.group_by(Evaluation.channel)
-        for row in db.session.execute(stmt):
-            if row.n:
-                data.setdefault((kind, int(row.unit)), {})[("channel", str(row.channel))] = int(row.n)
 
 
 def _reasons(month: str, data: Data) -> None:
@@ -79,9 +67,8 @@ def roll_up(data: Data, parents: dict[int, int | None]) -> None:
 
 
 def compute_month(month: str, parents: dict[int, int | None]) -> Data:
-    """Every unit's channel and reason counts for one month, from the source tables."""
+    """Every unit's reason counts for one month, from the source tables."""
     data: Data = {}
-    _channels(month, data)
     _reasons(month, data)
     roll_up(data, parents)
     return data
@@ -105,8 +92,23 @@ def delete_all() -> None:
 
 # ---------------------------------------------------------------- reading (stored rows only)
 
+def _channel_months(kind: str, unit_id: int, months: Iterable[str]) -> dict[str, dict[str, int]]:
+    """One unit's valid ratings per month and channel, from its StatMonthly rows."""
+    m = StatMonthly
+    stmt = select(m.month, *[getattr(m, c) for c in CHANNEL_COUNTERS]).where(
+        m.month.in_(list(months)), m.unit_kind == kind, m.unit_id == unit_id)
+    codes = [c.removeprefix("channel_") for c in CHANNEL_COUNTERS]
+    return {row[0]: {code: int(n) for code, n in zip(codes, row[1:]) if n}
+            for row in db.session.execute(stmt).tuples()}
+
+
 def totals(kind: str, unit_id: int, dimension: str, months: Iterable[str]) -> dict[str, int]:
     """One unit's counts per key of ``dimension`` summed over ``months``, largest first."""
+    if dimension == "channel":
+        summed: Tally = Tally()
+        for counts in _channel_months(kind, unit_id, months).values():
+            summed.update(counts)
+        return dict(sorted(summed.items(), key=lambda item: (-item[1], item[0])))
     s = StatBreakdown
     stmt = (select(s.key, func.sum(s.count).label("n"))
             .where(s.month.in_(list(months)), s.unit_kind == kind, s.unit_id == unit_id, s.dimension == dimension)
@@ -117,6 +119,8 @@ def totals(kind: str, unit_id: int, dimension: str, months: Iterable[str]) -> di
 
 def by_month(kind: str, unit_id: int, dimension: str, months: Iterable[str]) -> dict[str, dict[str, int]]:
     """One unit's counts per month and key of ``dimension`` (months without rows left out)."""
+    if dimension == "channel":
+        return {month: counts for month, counts in _channel_months(kind, unit_id, months).items() if counts}
     s = StatBreakdown
     stmt = (select(s.month, s.key, s.count)
             .where(s.month.in_(list(months)), s.unit_kind == kind, s.unit_id == unit_id, s.dimension == dimension))

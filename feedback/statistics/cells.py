@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from sqlalchemy import ARRAY, Integer, and_, any_, bindparam, func, select
+from sqlalchemy import ARRAY, Integer, and_, any_, bindparam, select
 
 from feedback.evaluations.models import Evaluation, ServiceRecord
 from feedback.extensions import db
@@ -37,8 +37,8 @@ def _units(cohort) -> list:
 
 def _count(cohort, month: str, where: list, source=None) -> dict[Units, dict[str, int]]:
     """The cells of ``cohort`` in ``month`` among the rows meeting ``where``: one GROUP BY over
-    the five unit columns (for ratings also by channel, the counters summed over the channels;
-    reasons read row by row for the bad ones)."""
+    the five unit columns (the channel counts are counters like the others; for ratings the
+    reasons are read row by row for the bad ones)."""
     counters = [c for c in COUNTER_DEFS.values() if c.cohort is cohort]
     units = _units(cohort)
     source = cohort.source if source is None else source
@@ -47,18 +47,14 @@ def _count(cohort, month: str, where: list, source=None) -> dict[Units, dict[str
     def key(row) -> Units:
         return tuple(int(v or 0) for v in row[:5])  # type: ignore[return-value]
 
-    by_channel = cohort is RATINGS
-    extra = [Evaluation.channel, func.count()] if by_channel else []
-    stmt = (select(*units, *extra, *[c.aggregate() for c in counters]).select_from(source)
-            .where(*cohort.where(month), *where).group_by(*units, *extra[:1]))
+    stmt = (select(*units, *[c.aggregate() for c in counters]).select_from(source)
+            .where(*cohort.where(month), *where).group_by(*units))
     for row in db.session.execute(stmt):
         target = out.setdefault(key(row), {})
-        for c, v in zip(counters, row[5 + len(extra):]):
+        for c, v in zip(counters, row[5:]):
             if v:
-                target[c.name] = target.get(c.name, 0) + int(v)
-        if by_channel and row[6]:
-            target[f"channel:{row[5]}"] = int(row[6])
-    if by_channel:
+                target[c.name] = int(v)
+    if cohort is RATINGS:
         e = Evaluation
         stmt = select(*units, e.reasons).select_from(source).where(*cohort.where(month), *where, e.level <= 2)
         for row in db.session.execute(stmt):

@@ -30,7 +30,7 @@ from typing import Any, Callable
 from sqlalchemy import and_, case, func, or_, true
 from sqlalchemy.orm import outerjoin
 
-from feedback.evaluations.levels import LEVELS
+from feedback.evaluations.levels import CHANNELS, LEVELS
 from feedback.evaluations.models import Evaluation, ServiceRecord
 from feedback.statistics.months import month_bounds
 from feedback.tickets.models import Ticket
@@ -154,6 +154,8 @@ COUNTER_DEFS: dict[str, Counter] = {c.name: c for c in (
     Counter("handling_rated", TICKETS, "群众评价了办理结果的工单", t.handling_rating.in_(list(HANDLING_RATINGS))),
     Counter("handling_satisfied", TICKETS, "群众对办理结果满意或基本满意的工单",
             t.handling_rating.in_(("satisfied", "basically_satisfied"))),
+    # The channel mix (评价渠道): stored like the counters above (models.CHANNEL_COUNTERS).
+    *[Counter(f"channel_{code}", RATINGS, f"经{label}的有效评价", e.channel == code) for code, label in CHANNELS.items()],
 )}
 
 

@@ -18,7 +18,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from feedback.extensions import db
 from feedback.statistics import cells
-from feedback.statistics.models import COUNTERS, StatBreakdown, StatCell, StatMonthly
+from feedback.statistics.models import STORED_COUNTERS, StatBreakdown, StatCell, StatMonthly
 
 
 def apply(changes: list, parents: dict[int, int | None]) -> int:
@@ -31,7 +31,14 @@ def apply(changes: list, parents: dict[int, int | None]) -> int:
     else:
         _apply_cells(deltas, known)
         _add_to_units(deltas, parents)
-    _remove_empty_units(sorted({key[0] for key in deltas}))
+    # Only a count going down can leave a unit row empty (a refresh of new rows alone adds).
+    shrinking = [key[0] for key, d in deltas.items()
+                 if any(v < 0 and (name in ("records", "ratings", "tickets") or name.startswith("reason:"))
+                        for name, v in d.items())]
+    if shrinking:
+        _remove_empty_units(sorted(set(shrinking)))
+    else:
+        _expire_all()
     return len(deltas)
 
 
@@ -134,6 +141,10 @@ def _remove_empty_units(months: list[str]) -> None:
                        execution_options={"synchronize_session": False})
     db.session.execute(delete(b).where(b.month.in_(months), b.count == 0),
                        execution_options={"synchronize_session": False})
+    _expire_all()
+
+
+def _expire_all() -> None:
     _expire(StatMonthly)
     _expire(StatBreakdown)
     _expire(StatCell)
@@ -188,10 +199,10 @@ WITH c AS (
     ON CONFLICT (month, unit_kind, unit_id, dimension, key) DO UPDATE SET count = stat_breakdowns.count + excluded.count
 )
 SELECT id FROM kept WHERE NOT EXISTS (SELECT FROM json_object_keys(kept.counts))
-""".format(counter_values=", ".join(f"coalesce((v.delta->>'{c}')::int, 0) AS {c}" for c in COUNTERS),
-           counters=", ".join(COUNTERS),
-           sums=", ".join(f"coalesce(sum(c.{c}), 0)::int" for c in COUNTERS),
-           added=", ".join(f"{c} = stat_monthly.{c} + excluded.{c}" for c in COUNTERS))
+""".format(counter_values=", ".join(f"coalesce((v.delta->>'{c}')::int, 0) AS {c}" for c in STORED_COUNTERS),
+           counters=", ".join(STORED_COUNTERS),
+           sums=", ".join(f"coalesce(sum(c.{c}), 0)::int" for c in STORED_COUNTERS),
+           added=", ".join(f"{c} = stat_monthly.{c} + excluded.{c}" for c in STORED_COUNTERS))
 
 
 def _apply_in_sql(deltas: dict[cells.CellKey, dict[str, int]], parents: dict[int, int | None]) -> None:
@@ -230,9 +241,9 @@ def _add_to_units(deltas: dict[cells.CellKey, dict[str, int]], parents: dict[int
                 if ":" in name:
                     dimension, code = name.split(":", 1)
                     split[(kind, unit, key[0], dimension, code)] = split.get((kind, unit, key[0], dimension, code), 0) + v
-    _upsert_add(StatMonthly, [{"unit_kind": k, "unit_id": u, "month": mo, **{c: d.get(c, 0) for c in COUNTERS}}
+    _upsert_add(StatMonthly, [{"unit_kind": k, "unit_id": u, "month": mo, **{c: d.get(c, 0) for c in STORED_COUNTERS}}
                               for (k, u, mo), d in monthly.items()],
-                ("unit_kind", "unit_id", "month"), COUNTERS)
+                ("unit_kind", "unit_id", "month"), STORED_COUNTERS)
     _upsert_add(StatBreakdown, [{"unit_kind": k[0], "unit_id": k[1], "month": k[2], "dimension": k[3], "key": k[4],
                                  "count": n} for k, n in split.items() if n],
                 ("month", "unit_kind", "unit_id", "dimension", "key"), ("count",))

@@ -7,6 +7,7 @@ from sqlalchemy import JSON, BigInteger, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from feedback.db_types import UTCDateTime
+from feedback.evaluations.levels import CHANNELS
 from feedback.extensions import db
 
 # Every counter of StatMonthly; the rates of DOMAIN.md are ratios of these. What each one
@@ -19,6 +20,11 @@ COUNTERS = (
 )
 # Counters of the console only (未评率, 回访及时率, migration 0020): left out of the open data.
 INTERNAL_COUNTERS = ("records_unrated", "realname_bad_verified_on_time")
+# The valid ratings of each channel (评价渠道, the breakdown of ``ratings``), one column each of
+# StatMonthly (migration 0033), kept by the same refresh as COUNTERS; shown as the channel mix
+# (breakdowns.totals), not as counters of their own.
+CHANNEL_COUNTERS = tuple(f"channel_{code}" for code in CHANNELS)
+STORED_COUNTERS = COUNTERS + CHANNEL_COUNTERS  # every counting column of StatMonthly
 
 
 class StatMonthly(db.Model):
@@ -62,13 +68,22 @@ class StatMonthly(db.Model):
     handling_satisfied: Mapped[int] = mapped_column(Integer, default=0)
     records_unrated: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # migration 0020
     realname_bad_verified_on_time: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # 0020
+    # Valid ratings per channel (CHANNEL_COUNTERS, migration 0033).
+    channel_pc: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    channel_mobile: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    channel_qr: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    channel_hall_tablet: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    channel_hall_terminal: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    channel_phone: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    channel_sms: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    channel_default: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class StatBreakdown(db.Model):
     """统计分布: how one unit's valid ratings of one month divide by a dimension.
 
-    ``dimension`` "channel": every valid rating by its channel (``key`` the channel code);
-    "reason": every valid bad rating (差评) by each reason code it cites (``key`` the code; a
+    ``dimension`` "reason" (the channel split lives in StatMonthly's CHANNEL_COUNTERS since
+    migration 0033): every valid bad rating (差评) by each reason code it cites (``key`` the code; a
     rating citing two reasons counts once under each). Units as in StatMonthly (the ratings
     cohort: all, department, department_tree rolled up over the tree, hall, window, staff,
     service_item). Filled by the same refresh and recompute as StatMonthly (breakdowns.py).
@@ -82,7 +97,7 @@ class StatBreakdown(db.Model):
     unit_kind: Mapped[str] = mapped_column(String(20))
     unit_id: Mapped[int] = mapped_column(Integer)  # 0 for "all"
     month: Mapped[str] = mapped_column(String(7))  # YYYY-MM, local
-    dimension: Mapped[str] = mapped_column(String(20))  # channel | reason
+    dimension: Mapped[str] = mapped_column(String(20))  # reason (channel before migration 0033)
     key: Mapped[str] = mapped_column(String(20))
     count: Mapped[int] = mapped_column(Integer, default=0)
 
@@ -162,8 +177,8 @@ class StatCell(db.Model):
     Every unit's row of StatMonthly and StatBreakdown is the sum of the cells naming it
     (departments summed up the tree), so a refresh that recomputes a few cells, or adds a
     few new rows to them, applies the difference to the units of those cells only.
-    ``counts`` holds the nonzero counters and, for ratings, ``channel:CODE`` and
-    ``reason:CODE`` breakdown counts.
+    ``counts`` holds the nonzero counters (for ratings the CHANNEL_COUNTERS too) and, for
+    ratings, the ``reason:CODE`` breakdown counts.
     """
 
     __tablename__ = "stat_cells"

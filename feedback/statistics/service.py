@@ -32,8 +32,8 @@ from feedback.evaluations.models import Evaluation, ServiceRecord
 from feedback.extensions import db
 from feedback.statistics import breakdowns, cells, incremental
 from feedback.statistics.definitions import COHORTS, COUNTER_DEFS, GROUPED_KINDS, RATE_BY_ATTR, UNIT_KINDS, WATCHED
-from feedback.statistics.models import (COUNTERS, StatCell, StatChange, StatDirtyMonth, StatMonthly,
-                                         StatOverdue, StatState)
+from feedback.statistics.models import (COUNTERS, STORED_COUNTERS, StatCell, StatChange, StatDirtyMonth,
+                                         StatMonthly, StatOverdue, StatState)
 from feedback.statistics.months import month_bounds as month_bounds  # noqa: F401  (re-exported)
 from feedback.statistics.months import month_of, months_between
 from feedback.tickets.models import Ticket
@@ -197,7 +197,7 @@ def roll_up(data: dict[Key, dict[str, int]], parents: dict[int, int | None]) -> 
         visited: set[int] = set()
         while node is not None and node not in visited:  # the visited set only guards against a cycle
             visited.add(node)
-            target = data.setdefault(("department_tree", node), dict.fromkeys(COUNTERS, 0))
+            target = data.setdefault(("department_tree", node), dict.fromkeys(STORED_COUNTERS, 0))
             for name, value in counts.items():
                 target[name] += value
             node = parents.get(node)
@@ -208,7 +208,7 @@ def compute_month(month: str) -> dict[Key, dict[str, int]]:
     out: dict[Key, dict[str, int]] = {}
     for cohort in COHORTS:
         for kind, unit, counts in _cohort_rows(cohort, month):
-            target = out.setdefault((kind, unit), dict.fromkeys(COUNTERS, 0))
+            target = out.setdefault((kind, unit), dict.fromkeys(STORED_COUNTERS, 0))
             for name, value in counts.items():
                 target[name] += value
     roll_up(out, department_parents())
@@ -415,5 +415,5 @@ def trend(kind: str, unit_id: int, months: list[str]) -> list[tuple[str, Rates]]
 
 def stored_rows() -> dict[tuple[str, int, str], dict[str, int]]:
     """Every stored row as a comparable dict (used to check refresh against recompute)."""
-    return {(r.unit_kind, r.unit_id, r.month): {c: getattr(r, c) for c in COUNTERS}
+    return {(r.unit_kind, r.unit_id, r.month): {c: getattr(r, c) for c in STORED_COUNTERS}
             for r in db.session.scalars(select(StatMonthly))}
