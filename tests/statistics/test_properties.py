@@ -33,7 +33,7 @@ from feedback.evaluations.models import Evaluation, ServiceRecord
 from feedback.statistics import breakdowns
 from feedback.statistics import service as stats
 from feedback.statistics.definitions import ALL_RATES as RATES, COUNTER_DEFS, TICKETS
-from feedback.statistics.models import COUNTERS, StatCell, StatState
+from feedback.statistics.models import CHANNEL_COUNTERS, COUNTERS, StatCell, StatState
 from feedback.tickets import service as tickets
 from feedback.tickets.models import Ticket
 
@@ -172,6 +172,8 @@ def check_rates_are_fractions(rows: dict) -> None:
             assert 0 <= num <= limit, (key, rate.attr, num, den)
             value = getattr(rates, rate.attr)
             assert value is None or 0 <= value <= (1 if rate.kind == "pct" else 10), (key, rate.attr, value)
+        channels = sum(counts[c] for c in CHANNEL_COUNTERS)
+        assert channels == counts["ratings"], (key, "the channel mix sums to the valid ratings", channels)
 
 
 def check_city_is_the_sum_of_its_units(rows: dict, parents: dict, triage_months: set[str]) -> None:
