@@ -26,10 +26,9 @@ from feedback.errors import NotFoundError
 from feedback.evaluations.levels import CHANNELS, LEVELS
 from feedback.evaluations.models import Evaluation, ServiceRecord
 from feedback.extensions import db
-from feedback.statistics import breakdowns
 from feedback.statistics import service as stats
 from feedback.statistics.definitions import ALL_RATES, COUNTER_DEFS, SCOPE_LABELS, Cohort, Counter, RateDef
-from feedback.statistics.models import CHANNEL_COUNTERS, COUNTERS
+from feedback.statistics.models import COUNTERS, STORED_COUNTERS, StatMonthly
 from feedback.tickets.models import Ticket
 from feedback.tickets.workflow import HANDLING_RATINGS, SOURCES, state_label
 
@@ -325,11 +324,11 @@ class Explained:
 
 def stored_counts(unit: Unit, month: str) -> dict[str, int]:
     """The stored counters of a unit and month, the channel counts too (zeros where no row is
-    stored)."""
-    found = stats.totals(unit.kind, [month], [unit.id]).get(unit.id)
-    channels = breakdowns.totals(unit.kind, unit.id, "channel", [month])
-    return {**(dict(found.counts) if found else dict.fromkeys(COUNTERS, 0)),
-            **{c: channels.get(c.removeprefix("channel_"), 0) for c in CHANNEL_COUNTERS}}
+    stored): its one StatMonthly row."""
+    m = StatMonthly
+    row = db.session.execute(select(*[getattr(m, c) for c in STORED_COUNTERS])
+                             .where(m.unit_kind == unit.kind, m.unit_id == unit.id, m.month == month)).first()
+    return {c: int(v or 0) for c, v in zip(STORED_COUNTERS, row)} if row else dict.fromkeys(STORED_COUNTERS, 0)
 
 
 def explain(unit: Unit, month: str, live: bool = False) -> list[Explained]:
