@@ -161,7 +161,9 @@ class Recipients:
     The department's handlers are those assigned directly to the ticket's department, or
     if none, to its nearest ancestor that has some; heads likewise (DepartmentHead); with
     no head anywhere up the tree a level-1 step goes to the supervisors. Users linked to the
-    ticket's rated staff member are never told (nobody hears of a ticket on their own rating).
+    ticket's rated staff member are never told (nobody hears of a ticket on their own rating)
+    and do not count as the department's: when they are its only handlers (or heads), the
+    department above is told instead.
     """
 
     def __init__(self, departments: Iterable[int | None] | None = None, assignees: Iterable[int | None] = ()) -> None:
@@ -203,12 +205,16 @@ class Recipients:
         self.supervisors = sorted(uid for uid, (role, _) in self.users.items() if role == Role.SUPERVISOR.value)
         self._loaded = True
 
-    def _nearest(self, mapping: dict[int, list[int]], dept_id: int | None) -> list[int]:
+    def _nearest(self, mapping: dict[int, list[int]], dept_id: int | None, rated: int | None) -> list[int]:
+        """The users of ``mapping`` at the nearest department up from ``dept_id`` that has some
+        besides the accounts of the ``rated`` staff member (a department whose only handler is
+        the rated member passes the ticket's news up, as one with no handler does)."""
         seen = set()
         while dept_id is not None and dept_id not in seen:
             seen.add(dept_id)
-            if mapping.get(dept_id):
-                return mapping[dept_id]
+            kept = [uid for uid in mapping.get(dept_id, ()) if rated is None or self.staff_of.get(uid) != rated]
+            if kept:
+                return kept
             dept_id = self.parents.get(dept_id)
         return []
 
@@ -228,10 +234,10 @@ class Recipients:
         if t.assignee_id is not None and t.assignee_id in self.users:
             workers = [t.assignee_id]
         else:
-            workers = self._nearest(self.handlers, t.department_id)
+            workers = self._nearest(self.handlers, t.department_id, rated)
         out = []
         if level == 1:
-            heads = told([(uid, "head") for uid in self._nearest(self.heads, t.department_id)])
+            heads = [(uid, "head") for uid in self._nearest(self.heads, t.department_id, rated)]
             # Nobody above the handler to tell: the supervision bureau hears of it instead.
             out += heads or told([(uid, "supervisor") for uid in self.supervisors])
         taken = {uid for uid, _ in out}

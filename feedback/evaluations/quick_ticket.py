@@ -21,8 +21,8 @@ The rules copied, each named where it lives:
 * the ledger: ``exchange.ledger.rating_given`` for a bad rating (fast lane, ``_promote``: the
   record's message while pending and not being sent);
 * the notifications: ``notifications.new_tickets`` with ``deadlines.service.Recipients``
-  (step 0): the active handlers of the nearest department up the tree that has any, less the
-  accounts of the rated staff member; delivered from the next working-hours moment.
+  (step 0): the active handlers of the nearest department up the tree that has any besides
+  the accounts of the rated staff member; delivered from the next working-hours moment.
 """
 from __future__ import annotations
 
@@ -64,14 +64,12 @@ SQL = """, ticket AS (
     UNION ALL
     SELECT d.id, d.parent_id, up.depth + 1 FROM departments d JOIN up ON d.id = up.parent_id WHERE up.depth < 64
 ), handlers AS (
-    SELECT u.id AS user_id, u.staff_id, min(up.depth) AS depth
-    FROM up JOIN user_departments ud ON ud.department_id = up.id JOIN users u ON u.id = ud.user_id
-    WHERE u.active AND u.role = 'handler'
-    GROUP BY u.id, u.staff_id
+    SELECT u.id AS user_id, min(up.depth) AS depth
+    FROM up JOIN user_departments ud ON ud.department_id = up.id JOIN users u ON u.id = ud.user_id JOIN rec ON TRUE
+    WHERE u.active AND u.role = 'handler' AND (rec.staff_id IS NULL OR u.staff_id IS DISTINCT FROM rec.staff_id)
+    GROUP BY u.id
 ), told AS (
-    SELECT h.user_id FROM handlers h JOIN rec ON TRUE
-    WHERE h.depth = (SELECT min(depth) FROM handlers)
-      AND (rec.staff_id IS NULL OR h.staff_id IS DISTINCT FROM rec.staff_id)
+    SELECT h.user_id FROM handlers h WHERE h.depth = (SELECT min(depth) FROM handlers)
 ), notified AS (
     INSERT INTO notifications (user_id, ticket_id, kind, title, body, provisional, created_at, deliver_after,
                                read_at, dedupe_key)

@@ -57,7 +57,7 @@ CASES = {
     # no handler of its own: the nearest department above is told; no phone, no 回访 deadline
     "anonymous, the handler above told, no key": ({"level": "dissatisfied", "channel": "qr"}, {}, False,
                                                   "no_own_handler"),
-    # the department's only handler is the rated staff member: nobody is told
+    # the department's only handler is the rated staff member: the department above is told
     "the only handler rated": ({"level": 2, "level_scheme": "score", "comment": "慢"}, {}, True, "handler_rated"),
 }
 
@@ -106,7 +106,7 @@ def test_a_bad_api_rating_opens_its_ticket_in_one_statement_as_the_orm_path_does
                                                                                       "status": "pending"}
     assert (ticket["verify_due_at"] is not None) is bool(record_columns.get("citizen_phone"))
     assert ticket["due_at"] > clock.now and ticket["next_deadline_check_at"] is not None
-    assert told == {None: ["handler2"], "no_own_handler": ["handler"], "handler_rated": []}[setting]
+    assert told == {None: ["handler2"], "no_own_handler": ["handler"], "handler_rated": ["handler"]}[setting]
     if with_key:
         stored = _answers(db, "api:%")
         assert [_plain(a["body"]) for a in stored] == [_plain(quick_body), _plain(full_body)]

@@ -97,3 +97,16 @@ def test_with_no_handler_of_its_own_the_nearest_department_above_is_told_in_one_
         f"expected 市公安局's handler alone, got {[n.user_id for n in notes]}"
     reads = [s[:120] for s in sent if s.startswith(("SELECT", "WITH")) and ("user_departments" in s or "department_heads" in s)]
     assert len(reads) == 1, "the recipients of a new ticket are read in one statement:\n" + "\n".join(reads)
+
+
+def test_a_department_whose_only_handler_is_the_rated_staff_member_passes_the_news_up(db, city, make_ticket):
+    """户政支队's only handler is the staff member the rating names: they are not told (nobody hears
+    of their own rating) and the department counts as having no handler, so 市公安局's handler is
+    told, not nobody."""
+    city.users.handler2.staff_id = city.users.window_staff.staff_id  # the staff member the default rating names
+    db.session.commit()
+    ticket = make_ticket()
+    assert ticket.staff_id == city.users.handler2.staff_id, "the default bad rating names another staff member"
+    told = [n.user_id for n in _notes(db, ticket.id)]
+    assert told == [city.users.handler.id], \
+        f"expected 市公安局's handler alone, got {told} (handler2 is {city.users.handler2.id})"
