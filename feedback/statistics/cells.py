@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from sqlalchemy import ARRAY, Integer, and_, any_, bindparam, select
+from sqlalchemy import ARRAY, Integer, all_, and_, any_, bindparam, select
 
 from feedback.evaluations.models import Evaluation, ServiceRecord
 from feedback.extensions import db
@@ -89,6 +89,14 @@ def among(column, values: Iterable[int]) -> list:
     return [column.in_(chunk) for chunk in _chunks(values)]
 
 
+def _not_among(column, values: list[int]):
+    """The rows whose ``column`` is none of ``values``: on PostgreSQL ``<> ALL(array)`` with the
+    ids as one parameter (as in ``among``), elsewhere a NOT IN list."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        return column != all_(bindparam(None, values, type_=ARRAY(Integer)))
+    return column.not_in(values)
+
+
 def changed_cells(keys: Iterable[CellKey]) -> dict[CellKey, dict[str, int]]:
     """The current counts of the given cells (absent: empty), recomputed from the source rows
     of the windows (or, for rows without a window, departments) they belong to."""
@@ -140,7 +148,7 @@ def records_before(month: str, record_ids: list[int], new_ratings: list[int]) ->
     excluded = sorted(set(new_ratings))
     condition = and_(e.service_record_id == r.id, e.invalid.is_(False))
     if excluded:
-        condition = and_(condition, e.id.not_in(excluded))
+        condition = and_(condition, _not_among(e.id, excluded))
     source = r.__table__.outerjoin(e.__table__, condition)
     for condition in among(r.id, record_ids):
         for units, counts in _count(RECORDS, month, [condition], source).items():
