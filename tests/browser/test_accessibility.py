@@ -4,7 +4,8 @@ The ``page``/``open_page`` fixtures run axe-core (WCAG 2.1 A/AA and best-practic
 document and fail the test on any violation (tests/browser/conftest.py); this tour makes sure
 every page is visited with real data in its tables: the public and citizen pages, the rating
 link and the citizen's reply rating through their states, and each staff role's pages, found by
-following the links a person would follow. The list to cover comes from the app's url_map, so
+following the links a person would follow (a signed-in tour does not check again the public
+pages the public tour checked). The list to cover comes from the app's url_map, so
 a new GET page fails the tour until it is reachable (or excluded below with a reason).
 
 A keyboard test walks a few representative pages with Tab only: every interactive element is
@@ -72,8 +73,25 @@ def settle(page: Page) -> None:
     page.evaluate("() => window.__axeCheck && window.__axeCheck('visit')")
 
 
+def _key(endpoint: str, args: dict):
+    return (endpoint, tuple(sorted(args.items()))) if endpoint in PER_ARGUMENT else endpoint
+
+
+def _keys(app, urls: list[str]) -> set:
+    """The crawl keys of ``urls`` (see crawl)."""
+    adapter = app.url_map.bind("localhost")
+    out = set()
+    for url in urls:
+        try:
+            out.add(_key(*adapter.match(urlsplit(url).path, method="GET")))
+        except HTTPException:
+            continue
+    return out
+
+
 def crawl(page: Page, app, starts: list[str], seen: set) -> dict[str, str]:
-    """Follow same-site links from ``starts``, one URL per endpoint; return endpoint -> URL visited."""
+    """Follow same-site links from ``starts``, one URL per endpoint (per argument for
+    PER_ARGUMENT), skipping the keys in ``seen`` (filled in); return endpoint -> URL visited."""
     adapter = app.url_map.bind("localhost")
     visited: dict[str, str] = {}
     queue = deque(starts)
@@ -89,7 +107,7 @@ def crawl(page: Page, app, starts: list[str], seen: set) -> dict[str, str]:
             continue
         if endpoint in NOT_PAGES or endpoint.startswith(NOT_PAGE_PREFIXES) or endpoint == "static":
             continue
-        key = (endpoint, tuple(sorted(args.items()))) if endpoint in PER_ARGUMENT else endpoint
+        key = _key(endpoint, args)
         if key in seen:
             continue
         seen.add(key)
@@ -187,12 +205,17 @@ def test_every_page_of_every_audience_has_no_axe_violation(open_page, live_serve
     app = live_server.app
     required = required_endpoints(app)
     covered: set[str] = set()
+    public: set = set()  # the pages the public tour checked
     for role, (username, starts) in ROLES.items():
         page = open_page(viewport)
         if username:
             log_in(page, username)
-        covered |= set(crawl(page, app, starts, set()))
+        # A signed-in tour skips the public pages already checked (their body is everybody's;
+        # the staff header around it is checked on the staff's own pages), not its start pages.
+        seen = set() if role == "public" else public - _keys(app, starts)
+        covered |= set(crawl(page, app, starts, seen))
         if role == "public":
+            public = set(seen)
             covered |= citizen_states(page, town)
     missing = sorted(required - covered)
     assert not missing, ("GET pages nobody reached in the tour (link them, visit them here, or list them in "

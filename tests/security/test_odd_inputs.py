@@ -5,7 +5,9 @@ names in the query string).
 Generated from the access matrix (tests/security/test_access_matrix.py): each route is sent
 as a role that may use it, so the view itself (not the access check) meets the input. The
 query parameter names are read from the source (every ``request.args.get("…")``), so a new
-filter is fuzzed without anybody listing it.
+filter is fuzzed without anybody listing it. Each name is then sent alone to the routes that
+look it up (request.args records the names a view reads, with and without a query string);
+a route that never reads a name behaves as it did with every name at once.
 """
 from __future__ import annotations
 
@@ -13,7 +15,8 @@ import re
 from pathlib import Path
 
 import pytest
-from flask import url_for
+from flask import Request, url_for
+from werkzeug.datastructures import ImmutableMultiDict
 
 from tests.security.conftest import fresh_csrf, role_client
 from tests.security.test_access_matrix import LOGIN, RULES, url_args
@@ -24,6 +27,33 @@ ODD = ["²", "①", "٣", "１２", "0001-01-01", "9999-12-31T23:59:59", "0000-0
        "%", "1e309", "NaN", "ⅩⅡ", "\u202e1", "abc"]
 # The roles, most privileged first, whose session most views accept.
 PREFERRED = ["supervisor", "admin", "handler", "window_staff", "tablet", "anonymous"]
+
+
+READ: set[str] = set()  # the query parameter names looked up since it was last cleared
+
+
+class _RecordingArgs(ImmutableMultiDict):
+    """``request.args`` that notes every name a view (or its template) looks up."""
+
+    def __getitem__(self, key):
+        READ.add(key)
+        return super().__getitem__(key)
+
+    def get(self, key, *args, **kwargs):
+        READ.add(key)
+        return super().get(key, *args, **kwargs)
+
+    def getlist(self, key, *args, **kwargs):
+        READ.add(key)
+        return super().getlist(key, *args, **kwargs)
+
+    def __contains__(self, key):
+        READ.add(key)
+        return super().__contains__(key)
+
+
+class _RecordingRequest(Request):
+    parameter_storage_class = _RecordingArgs
 
 
 def _query_names() -> list[str]:
@@ -48,10 +78,12 @@ def app_config(app_config):
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
-def test_no_query_string_makes_any_page_fail(app, db, targets):
+def test_no_query_string_makes_any_page_fail(app, db, targets, monkeypatch):
+    monkeypatch.setattr(app, "request_class", _RecordingRequest)
     names = _query_names()
     view_args = {arg for rule in app.url_map.iter_rules() for arg in rule.arguments}
     failures, sent = [], 0
+    read_by: dict[str, set[str]] = {}  # endpoint -> the listed names its view looks up
     clients: dict[str, object] = {}
     for endpoint, rule in sorted(RULES.items()):
         if rule.method != "GET" or endpoint in ("accounts.logout", "static"):
@@ -62,6 +94,8 @@ def test_no_query_string_makes_any_page_fail(app, db, targets):
         client = clients.get(role) or clients.setdefault(role, role_client(app, targets, role))
         with app.test_request_context():
             url = url_for(endpoint, **url_args(app, targets, endpoint, rule))
+        READ.clear()
+        _get(client, url, {})  # the names the view reads on its plain path
         for value in ODD:
             # Every filter at once, then view argument names as query parameters (url_for in
             # templates must not let them override the view's own arguments).
@@ -71,13 +105,17 @@ def test_no_query_string_makes_any_page_fail(app, db, targets):
                 if resp.status_code >= 500:
                     failures.append(f"GET {url} as {role} with {value!r} in {sorted(query)[:3]}…: {resp.status_code}")
                     break
-        for name in names:
+        read_by[endpoint] = READ & set(names)
+        for name in sorted(read_by[endpoint]):
             for value in ("²", "99999999999999999999999", "9999-12-31", "a\r\nb"):
                 resp = _get(client, url, {name: value})
                 sent += 1
                 if resp.status_code >= 500:
                     failures.append(f"GET {url}?{name}={value!r} as {role}: {resp.status_code}")
     assert sent > 1000
+    # The recorder sees the lookups (a view reading filters, the pager's page).
+    assert {"page", "state"} <= read_by["tickets.queue"], read_by.get("tickets.queue")
+    assert sum(map(len, read_by.values())) > 50, read_by
     assert not failures, f"{len(failures)} of {sent} requests failed with a 5xx:\n" + "\n".join(failures)
 
 
