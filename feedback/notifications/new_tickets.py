@@ -2,10 +2,12 @@
 
 Written in the ticket's own transaction (an ``after_flush`` hook on the session, so every way
 a ticket is opened — tablet, link, SMS, phone, complaint form, API — is covered and a rolled
-back opening tells nobody); a ticket moved to another department is new to its handlers. Recipients are those of the deadline sweep: the handlers assigned
-to the ticket's department or, if none, to its nearest ancestor with some; a complaint still
-in triage (no department) goes to the supervisors. Nobody is told of a ticket on their own
-rating, and a department whose only handler is the rated staff member passes it up. Delivery follows the console's rule: shown from the next working-hours moment.
+back opening tells nobody); a ticket moved to another department is new to its handlers.
+Recipients are those of the deadline sweep: the handlers assigned to the ticket's department
+or, if none, to its nearest ancestor with some; a complaint still in triage (no department)
+goes to the supervisors. Nobody is told of a ticket on their own rating, and a department
+whose only handler is the rated staff member passes it up. Delivery follows the console's
+rule: shown from the next working-hours moment.
 """
 from __future__ import annotations
 

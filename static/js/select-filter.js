@@ -1,8 +1,9 @@
 /* A long list (a province's departments: over a thousand) gets a box to narrow it: every
    select[data-filter] with more options than its data-filter number gets a search box right
-   after it (after its label, when the label wraps it). Typing keeps the options whose name contains the text (the tree's indentation
-   ignored) and says how many there are; a single match is chosen. The box has no name, so a
-   form never sends it; the selected option is never hidden. The page works without it. */
+   after it (after its label, when the label wraps it). Typing keeps the options whose name
+   contains the text (the tree's indentation ignored) and says how many there are; a single
+   match is chosen. The box has no name, so a form never sends it; the selected option is
+   never hidden. The page works without it. */
 (function () {
   "use strict";
   function plain(text) {
