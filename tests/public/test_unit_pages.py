@@ -135,7 +135,7 @@ def test_ranks_are_computed_once_per_statistics_refresh(app, db, client, many):
 
 
 def scope_menu(html: str) -> list[tuple[str, str]]:
-    menu = re.search(r'<select name="department" id="scope-select">(.*?)</select>', html, re.S).group(1)
+    menu = re.search(r'<select name="department" id="scope-select"[^>]*>(.*?)</select>', html, re.S).group(1)
     return re.findall(r'<option value="(\d*)"[^>]*>([^<]*)</option>', menu)
 
 

@@ -221,7 +221,7 @@ def test_publishing_without_the_ticked_confirmation_is_refused_and_nothing_is_pu
 def test_the_results_filters_list_only_units_that_have_public_results(db, client, closed, city):
     """A province has thousands of departments and halls: the filter menus list those with results."""
     def menu(html: str, name: str) -> list[str]:
-        body = re.search(rf'<select name="{name}">(.*?)</select>', html, re.S).group(1)
+        body = re.search(rf'<select name="{name}"[^>]*>(.*?)</select>', html, re.S).group(1)
         return re.findall(r'<option value="\d+"[^>]*>([^<]*)</option>', body)
 
     empty = client.get("/public/results").get_data(as_text=True)
