@@ -84,16 +84,25 @@ def among(column, values: Iterable[int]) -> list:
     values = sorted(set(values))
     if not values:
         return []
-    if db.session.get_bind().dialect.name == "postgresql":
-        return [column == any_(bindparam(None, values, type_=ARRAY(Integer)))]
+    if _on_postgresql():
+        return [column == any_(_id_array(values))]
     return [column.in_(chunk) for chunk in _chunks(values)]
+
+
+def _on_postgresql() -> bool:
+    return db.session.get_bind().dialect.name == "postgresql"
+
+
+def _id_array(values: list[int]):
+    """The ids as one array parameter (PostgreSQL)."""
+    return bindparam(None, values, type_=ARRAY(Integer))
 
 
 def _not_among(column, values: list[int]):
     """The rows whose ``column`` is none of ``values``: on PostgreSQL ``<> ALL(array)`` with the
     ids as one parameter (as in ``among``), elsewhere a NOT IN list."""
-    if db.session.get_bind().dialect.name == "postgresql":
-        return column != all_(bindparam(None, values, type_=ARRAY(Integer)))
+    if _on_postgresql():
+        return column != all_(_id_array(values))
     return column.not_in(values)
 
 
