@@ -5,6 +5,7 @@ from wtforms.validators import DataRequired, EqualTo, Length, Optional
 
 from feedback.accounts.models import ROLE_LABELS
 from feedback.accounts.service import API_SCOPES
+from feedback.long_lists import searchable
 
 
 class LoginForm(FlaskForm):
@@ -49,7 +50,8 @@ class ApiKeyForm(FlaskForm):
     name = StringField("名称（调用方）", validators=[DataRequired("请输入名称"), Length(max=100)])
     scopes = SelectMultipleField("权限范围", choices=list(API_SCOPES.items()),
                                  validators=[DataRequired("请至少选择一个权限范围")])
-    department = SelectField("限定部门（可选）", choices=[], validate_choice=False)
+    department = SelectField("限定部门（可选）", choices=[], validate_choice=False,
+                             render_kw=searchable("部门名称"))
 
 
 class EmptyForm(FlaskForm):

@@ -13,6 +13,7 @@ from feedback.clock import local_zone
 from feedback.complaints.service import DESCRIPTION_MAX, description_problem, occurred_at_problem
 from feedback.contact import normalise_phone
 from feedback.errors import DomainError
+from feedback.long_lists import searchable
 
 
 def _meaningful(form, field) -> None:
@@ -58,9 +59,9 @@ class ComplaintForm(FlaskForm):
     description = TextAreaField("发生了什么", validators=[DataRequired("请描述发生了什么"), _meaningful],
                                 render_kw={"rows": 6, "data-max": DESCRIPTION_MAX,
                                            "aria-describedby": "description-count"})
-    department = SelectField("涉及部门", coerce=_optional_int, validate_choice=False)
-    hall = SelectField("办事大厅", coerce=_optional_int, validate_choice=False)
-    window = SelectField("窗口", coerce=_optional_int, validate_choice=False)
+    department = SelectField("涉及部门", coerce=_optional_int, validate_choice=False, render_kw=searchable("部门名称"))
+    hall = SelectField("办事大厅", coerce=_optional_int, validate_choice=False, render_kw=searchable("大厅名称"))
+    window = SelectField("窗口", coerce=_optional_int, validate_choice=False, render_kw=searchable("窗口名称"))
     location_text = StringField("其他地点说明（选填）", validators=[Optional(), Length(max=200, message="最多 200 个字")])
     # A datetime-local input checked here, so its errors are ours (and Chinese).
     occurred_at = StringField("发生时间", render_kw={"type": "datetime-local"},

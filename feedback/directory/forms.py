@@ -6,6 +6,7 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional, Stop
 
 from feedback.directory import national
 from feedback.inputs import as_id
+from feedback.long_lists import searchable
 
 _code = [DataRequired("请填写编码"), Length(max=40, message="编码最长 40 位")]
 _name = [DataRequired("请填写名称"), Length(max=120, message="名称最长 120 个字符")]
@@ -36,7 +37,7 @@ def area_code_field() -> StringField:
 class DepartmentForm(FlaskForm):
     code = StringField("部门编码", validators=_code)
     name = StringField("部门名称", validators=_name)
-    parent_id = SelectField("上级部门", coerce=as_id, validate_choice=False)
+    parent_id = SelectField("上级部门", coerce=as_id, validate_choice=False, render_kw=searchable("部门名称"))
     credit_code = StringField("统一社会信用代码", validators=[national_code(national.check_credit_code)],
                               description="18 位，按 GB 32100 校验")
     area_code = area_code_field()
@@ -54,8 +55,10 @@ class HallForm(FlaskForm):
 class WindowForm(FlaskForm):
     code = StringField("窗口编码", validators=_code)
     name = StringField("窗口名称", validators=_name)
-    hall_id = SelectField("所属大厅", coerce=as_id, validate_choice=False, validators=[DataRequired("请选择大厅")])
-    department_id = SelectField("所属部门", coerce=as_id, validate_choice=False, validators=[DataRequired("请选择部门")])
+    hall_id = SelectField("所属大厅", coerce=as_id, validate_choice=False, validators=[DataRequired("请选择大厅")],
+                          render_kw=searchable("大厅名称"))
+    department_id = SelectField("所属部门", coerce=as_id, validate_choice=False, validators=[DataRequired("请选择部门")],
+                                render_kw=searchable("部门名称"))
     active = BooleanField("启用", default=True)
 
 
@@ -64,7 +67,7 @@ class StaffForm(FlaskForm):
     name = StringField("姓名", validators=[DataRequired("请填写姓名"), Length(max=60)])
     # Scope is checked by the view/service with a specific message, not by WTForms' English one.
     department_id = SelectField("所属部门", coerce=as_id, validate_choice=False,
-                                validators=[DataRequired("请选择部门")])
+                                validators=[DataRequired("请选择部门")], render_kw=searchable("部门名称"))
     window_ids = SelectMultipleField("服务窗口", coerce=as_id, validate_choice=False)
     active = BooleanField("在岗", default=True)
 
@@ -72,7 +75,8 @@ class StaffForm(FlaskForm):
 class ServiceItemForm(FlaskForm):
     code = StringField("事项编码", validators=[DataRequired("请填写编码"), Length(max=40)])
     name = StringField("事项名称", validators=[DataRequired("请填写名称"), Length(max=200)])
-    department_id = SelectField("实施部门", coerce=as_id, validate_choice=False, validators=[DataRequired("请选择部门")])
+    department_id = SelectField("实施部门", coerce=as_id, validate_choice=False, validators=[DataRequired("请选择部门")],
+                                render_kw=searchable("部门名称"))
     promised_days = IntegerField("承诺办结时限（工作日）", default=0,
                                  validators=[NumberRange(0, 365, "请填写 0–365 之间的整数")])
     implementation_code = StringField("实施编码", validators=[national_code(national.check_implementation_code)],

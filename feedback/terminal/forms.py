@@ -5,6 +5,8 @@ from flask_wtf import FlaskForm
 from wtforms import SelectField, StringField
 from wtforms.validators import DataRequired, Length, Optional, Regexp
 
+from feedback.long_lists import searchable
+
 
 class PairForm(FlaskForm):
     window_code = StringField("窗口编码", validators=[DataRequired(message="请输入窗口编码"), Length(max=40)])
@@ -13,5 +15,6 @@ class PairForm(FlaskForm):
 
 
 class IssueForm(FlaskForm):
-    window_id = SelectField("窗口", coerce=int, validators=[DataRequired(message="请选择窗口")])
+    window_id = SelectField("窗口", coerce=int, validators=[DataRequired(message="请选择窗口")],
+                            render_kw=searchable("窗口名称"))
     name = StringField("设备名称（选填）", validators=[Optional(), Length(max=100)])

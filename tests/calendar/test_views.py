@@ -165,7 +165,7 @@ def test_the_what_if_form_explains_a_deadline(client, make_user):
 def test_the_page_has_no_inline_script_or_style(client, make_user):
     _admin(client, make_user)
     html = client.get(PAGE).get_data(as_text=True)
-    # Scripts only from files (the base template's select-filter.js); no script or style inline.
+    # Scripts only from files (the base template's list-filter.js); no script or style inline.
     scripts = re.findall(r"<script\b[^>]*>(.*?)</script>", html, re.S)
     assert scripts and not any(body.strip() for body in scripts), scripts
     assert all("src=" in tag for tag in re.findall(r"<script\b[^>]*>", html)), "a script without src"
