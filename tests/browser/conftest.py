@@ -1,4 +1,5 @@
-"""Real-browser fixtures: headless Chromium (Playwright, sync API) against a live server.
+"""Real-browser fixtures: headless Chromium (Debian's chromium-headless-shell; Playwright, sync
+API) against a live server.
 
 A browser test asks for ``page`` (a fresh browser context on a tablet-sized screen,
 pointed at ``live_server``) and seeds data in the test thread with the factories of
@@ -48,7 +49,12 @@ from tests.conftest import BACKENDS, TEST_PASSWORD, fresh_database
 
 ARTIFACTS = PROJECT_ROOT / "test-artifacts" / "screenshots"
 DEFAULT_TIMEOUT_MS = 10_000
-CHROMIUM = "/usr/bin/chromium"
+# Debian's chromium-headless-shell (built from the chromium source package: the same Blink, V8
+# and rendering, without the full browser's UI layers; what Playwright itself runs headless). It
+# takes about a third less CPU than /usr/bin/chromium for the same pages, and the suite is bound
+# by the machine's two cores. /usr/bin/chromium is the fallback for a contributor without it.
+CHROMIUM = next((p for p in ("/usr/bin/chromium-headless-shell", "/usr/bin/chromium") if os.access(p, os.X_OK)),
+                "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--disable-quic", "--no-first-run"]
 
@@ -202,7 +208,7 @@ def live_server(app) -> LiveServer:
 
 @pytest.fixture(scope="session")
 def browser() -> Browser:
-    """One headless Chromium (Debian's, never a downloaded one) for the whole session."""
+    """One headless Chromium (Debian's headless shell, never a downloaded one) for the whole session."""
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Install what the test suite needs from Debian packages, when missing:
-# PostgreSQL (server), Chromium and a CJK font (or every Chinese glyph renders as a box;
+# PostgreSQL (server), Chromium's headless shell and a CJK font (or every Chinese glyph renders as a box;
 # fonts-wqy-microhei in any case: the monthly bulletin's PDF embeds it).
 set -euo pipefail
 source "$(dirname "$0")/apt_install.sh"
 need=()
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
-[ -x /usr/bin/chromium ] || need+=(chromium)
+# The browser tests run Debian's headless build of Chromium (tests/browser/conftest.py).
+[ -x /usr/bin/chromium-headless-shell ] || need+=(chromium-headless-shell)
 fc-list 2>/dev/null | grep -qi -e wqy -e "noto sans cjk" || need+=(fontconfig)
 # The monthly 通报's PDF embeds WenQuanYi Micro Hei (ReportLab cannot read Noto CJK's CFF outlines).
 [ -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || need+=(fonts-wqy-microhei)
